@@ -1,0 +1,91 @@
+"""Argument checks that raise ``"<param> must <constraint> (got <param>=<value>)"`` errors.
+
+Every public constructor and function in cyclr validates through these helpers, so
+messages read the same everywhere and no value is ever coerced silently.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_finite",
+    "check_fraction",
+    "check_int",
+    "check_positive",
+    "check_range_open",
+]
+
+
+def _got(name: str, value: Any) -> str:
+    return f"(got {name}={value!r})"
+
+
+def check_finite(name: str, value: Any) -> float:
+    """Return ``value`` as a float after checking it is a finite real number.
+
+    Raises:
+        TypeError: If ``value`` is not a real number (bools are refused too).
+        ValueError: If ``value`` is NaN or infinite.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number {_got(name, value)}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be finite {_got(name, value)}")
+    return result
+
+
+def check_positive(name: str, value: Any) -> float:
+    """Return ``value`` as a float after checking it is finite and ``> 0``."""
+    result = check_finite(name, value)
+    if result <= 0:
+        raise ValueError(f"{name} must be positive {_got(name, value)}")
+    return result
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Return ``value`` as a float after checking ``0 < value < 1``."""
+    result = check_finite(name, value)
+    if not 0 < result < 1:
+        raise ValueError(f"{name} must be in the open interval (0, 1) {_got(name, value)}")
+    return result
+
+
+def check_range_open(name: str, value: Any, low: float, high: float, *, closed_high: bool) -> float:
+    """Return ``value`` as a float after checking it lies in ``(low, high)`` or ``(low, high]``."""
+    result = check_finite(name, value)
+    inside = low < result <= high if closed_high else low < result < high
+    if not inside:
+        bracket = "]" if closed_high else ")"
+        raise ValueError(f"{name} must be in ({low}, {high}{bracket} {_got(name, value)}")
+    return result
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer ``>= minimum``.
+
+    Floats are refused even when integral: a step count is a count.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer {_got(name, value)}")
+    result = int(value)
+    if result < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound} {_got(name, value)}")
+    return result
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """Return ``value`` after checking it is one of ``choices``."""
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        raise ValueError(f"{name} must be one of {listed} {_got(name, value)}")
+    return value

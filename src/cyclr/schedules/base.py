@@ -1,0 +1,237 @@
+"""The :class:`Schedule` contract: a pure function of the optimizer step.
+
+A schedule maps a 0-based optimizer step to a learning rate. It knows nothing of
+optimizers, epochs or frameworks. Subclasses are frozen dataclasses: picklable, with
+a readable repr, and :meth:`Schedule.to_dict` doubles as torch state and Keras config.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from .._validate import check_finite
+from .ops import NUMPY_OPS, SCALAR_OPS, Ops
+
+__all__ = ["Momentum", "Schedule", "schedule_from_dict"]
+
+_KINDS: dict[str, type[Schedule]] = {}
+
+IntArray = npt.NDArray[np.integer[Any]]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _as_float_steps(step: Any) -> float | FloatArray:
+    """Validate ``step`` (an int or an integer array, never negative) and return floats."""
+    if isinstance(step, numbers.Integral) and not isinstance(step, (bool, np.bool_)):
+        if step < 0:
+            raise ValueError(f"step must be non-negative (got step={step!r})")
+        return float(step)
+    if isinstance(step, np.ndarray):
+        if not np.issubdtype(step.dtype, np.integer):
+            raise TypeError(f"step must be an integer array (got step dtype={step.dtype})")
+        if step.size and step.min() < 0:
+            raise ValueError(f"step must be non-negative (got step min={int(step.min())})")
+        return step.astype(np.float64)
+    raise TypeError(f"step must be an int or an integer numpy array (got step={step!r})")
+
+
+class Schedule(abc.ABC):
+    """Base class of every cyclr schedule: ``lr = schedule(step)``.
+
+    Subclasses implement :meth:`evaluate` once against an :class:`~cyclr.schedules.ops.Ops`
+    namespace; calling the schedule picks the scalar or the NumPy ops.
+    """
+
+    kind: ClassVar[str]
+    """Name under which :func:`schedule_from_dict` finds the class."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str):
+            _KINDS[kind] = cls
+
+    @overload
+    def __call__(self, step: int) -> float: ...
+
+    @overload
+    def __call__(self, step: IntArray) -> FloatArray: ...
+
+    def __call__(self, step: int | IntArray) -> float | FloatArray:
+        """Return the value at ``step`` (an int) or at every element of an integer array.
+
+        Raises:
+            TypeError: If ``step`` is not an int or an integer array.
+            ValueError: If a step is negative.
+        """
+        steps = _as_float_steps(step)
+        if isinstance(steps, float):
+            return float(self.evaluate(steps, SCALAR_OPS))
+        return np.asarray(self.evaluate(steps, NUMPY_OPS), dtype=np.float64)
+
+    @abc.abstractmethod
+    def evaluate(self, step: Any, ops: Ops) -> Any:
+        """Evaluate the formula on already validated, non-negative float steps.
+
+        Adapters call this with their own ops (``keras.ops``, ``jax.numpy``).
+        """
+
+    @abc.abstractmethod
+    def evaluate_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> Any:
+        """Evaluate the companion momentum, which moves opposite to the learning rate."""
+
+    def momentum(self, base_momentum: float = 0.85, max_momentum: float = 0.95) -> Momentum:
+        """Return the companion momentum schedule: high LR, low momentum.
+
+        Args:
+            base_momentum: Momentum when the LR is at its peak.
+            max_momentum: Momentum when the LR is at its floor.
+
+        Returns:
+            A :class:`Momentum` schedule with the same step axis as this one.
+        """
+        return Momentum(self, base_momentum, max_momentum)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe description that :func:`schedule_from_dict` rebuilds."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {"kind": self.kind, **fields}
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> Schedule:
+        return cls(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Momentum(Schedule):
+    """The momentum that accompanies a learning-rate schedule, moving opposite to it.
+
+    Where the LR is at its floor the momentum is ``max_momentum``; where it peaks, it is
+    ``base_momentum`` (Smith 2018, section 4.2). For the cyclic policies this is
+    torch's ``CyclicLR(cycle_momentum=True)`` formula:
+    ``m = max_momentum - (max_momentum - base_momentum) * s * scale``.
+
+    Args:
+        schedule: The learning-rate schedule to mirror.
+        base_momentum: Momentum at peak LR, in ``[0, 1)``.
+        max_momentum: Momentum at the LR floor, in ``(base_momentum, 1)``.
+
+    Example:
+        >>> from cyclr import Triangular
+        >>> m = Triangular(0.001, 0.006, step_size_up=10).momentum(0.85, 0.95)
+        >>> round(m(0), 12), round(m(10), 12)
+        (0.95, 0.85)
+
+    References:
+        L. N. Smith, "A disciplined approach to neural network hyper-parameters: Part 1",
+        https://arxiv.org/abs/1803.09820
+    """
+
+    kind: ClassVar[str] = "momentum"
+
+    schedule: Schedule
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule) or isinstance(self.schedule, Momentum):
+            raise TypeError(
+                f"schedule must be a learning-rate Schedule (got schedule={self.schedule!r})"
+            )
+        base = check_finite("base_momentum", self.base_momentum)
+        high = check_finite("max_momentum", self.max_momentum)
+        if not 0 <= base < 1:
+            raise ValueError(f"base_momentum must be in [0, 1) (got base_momentum={base!r})")
+        if not 0 < high < 1:
+            raise ValueError(f"max_momentum must be in (0, 1) (got max_momentum={high!r})")
+        if high <= base:
+            raise ValueError(
+                "max_momentum must be greater than base_momentum "
+                f"(got base_momentum={base!r}, max_momentum={high!r})"
+            )
+        object.__setattr__(self, "base_momentum", base)
+        object.__setattr__(self, "max_momentum", high)
+
+    def evaluate(self, step: Any, ops: Ops) -> Any:
+        """Evaluate the mirrored momentum curve."""
+        return self.schedule.evaluate_momentum(step, ops, self.base_momentum, self.max_momentum)
+
+    def evaluate_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> Any:
+        """A momentum schedule has no momentum of its own."""
+        raise TypeError("a Momentum schedule has no companion momentum")
+
+    def momentum(self, base_momentum: float = 0.85, max_momentum: float = 0.95) -> Momentum:
+        """A momentum schedule has no momentum of its own."""
+        raise TypeError("a Momentum schedule has no companion momentum")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe description, the LR schedule nested."""
+        return {
+            "kind": self.kind,
+            "schedule": self.schedule.to_dict(),
+            "base_momentum": self.base_momentum,
+            "max_momentum": self.max_momentum,
+        }
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> Schedule:
+        fields = dict(fields)
+        fields["schedule"] = schedule_from_dict(fields.get("schedule"))
+        return cls(**fields)
+
+
+def schedule_from_dict(data: Mapping[str, Any] | Any) -> Schedule:
+    """Rebuild a schedule from :meth:`Schedule.to_dict` output.
+
+    Args:
+        data: A mapping with a ``"kind"`` key and the schedule's fields.
+
+    Returns:
+        The schedule, validated as if constructed directly.
+
+    Raises:
+        TypeError: If ``data`` is not a mapping.
+        ValueError: If the kind is unknown, or keys are missing or unexpected.
+
+    Example:
+        >>> from cyclr import Triangular2
+        >>> s = Triangular2(0.001, 0.006, step_size_up=2000)
+        >>> schedule_from_dict(s.to_dict()) == s
+        True
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"schedule data must be a mapping (got data={data!r})")
+    kind = data.get("kind")
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = ", ".join(sorted(_KINDS))
+        raise ValueError(f"kind must be one of {known} (got kind={kind!r})")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise ValueError(f"unknown keys for kind {kind!r}: {unknown}")
+    try:
+        return cls._from_fields(fields)
+    except TypeError as exc:
+        if "required positional argument" in str(exc) or "missing" in str(exc):
+            missing = sorted(
+                f.name
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.name not in fields
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING
+            )
+            raise ValueError(f"missing keys for kind {kind!r}: {missing}") from None
+        raise

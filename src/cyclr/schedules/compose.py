@@ -1,0 +1,215 @@
+"""Composition: simple ramps, joining schedules end to end, and a warm-up.
+
+:func:`join` refuses a jump: each schedule must end where the next begins (relative
+tolerance ``1e-9``), which is the bug torch's ``SequentialLR`` has with ``OneCycleLR``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from .._validate import check_int, check_positive
+from .base import Schedule, schedule_from_dict
+from .ops import Ops
+
+__all__ = ["Constant", "Join", "Linear", "join", "warmup"]
+
+_CONTINUITY_RTOL = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant(Schedule):
+    """A fixed learning rate. Its companion momentum is ``max_momentum``.
+
+    Example:
+        >>> Constant(0.01)(12345)
+        0.01
+    """
+
+    kind: ClassVar[str] = "constant"
+
+    lr: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", check_positive("lr", self.lr))
+
+    def evaluate(self, step: Any, ops: Ops) -> Any:
+        """``lr`` at every step."""
+        return step * 0.0 + self.lr
+
+    def evaluate_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> Any:
+        """``max_momentum`` at every step."""
+        return step * 0.0 + max_momentum
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear(Schedule):
+    """A straight line from ``start_lr`` to ``end_lr`` over ``total_steps``, then held.
+
+    .. math:: p = \\min(step / total\\_steps, 1), \\quad lr = start \\cdot (1 - p) + end \\cdot p
+
+    Its companion momentum is ``max_momentum`` throughout (a warm-up keeps momentum high).
+
+    Example:
+        >>> s = Linear(0.001, 0.01, total_steps=9)
+        >>> s(0), s(9), s(100)
+        (0.001, 0.01, 0.01)
+    """
+
+    kind: ClassVar[str] = "linear"
+
+    start_lr: float
+    end_lr: float
+    total_steps: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_lr", check_positive("start_lr", self.start_lr))
+        object.__setattr__(self, "end_lr", check_positive("end_lr", self.end_lr))
+        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps))
+
+    def evaluate(self, step: Any, ops: Ops) -> Any:
+        """Interpolate, then hold ``end_lr``."""
+        progress = ops.minimum(step / float(self.total_steps), 1.0)
+        return self.start_lr * (1.0 - progress) + self.end_lr * progress
+
+    def evaluate_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> Any:
+        """``max_momentum`` at every step."""
+        return step * 0.0 + max_momentum
+
+
+@dataclasses.dataclass(frozen=True)
+class Join(Schedule):
+    """Schedules run one after another; each restarts its own step count at its boundary.
+
+    Schedule ``i`` covers steps ``[boundaries[i - 1], boundaries[i])`` and is called
+    with ``step - boundaries[i - 1]``. Build it with :func:`join`, which checks that no
+    boundary jumps.
+    """
+
+    kind: ClassVar[str] = "join"
+
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        schedules = tuple(self.schedules) if isinstance(self.schedules, (list, tuple)) else None
+        if not schedules or not all(isinstance(s, Schedule) for s in schedules):
+            raise TypeError(
+                f"schedules must be a non-empty sequence of Schedule (got schedules={self.schedules!r})"
+            )
+        if not isinstance(self.boundaries, (list, tuple)):
+            raise TypeError(f"boundaries must be a sequence of ints (got boundaries={self.boundaries!r})")
+        boundaries = tuple(check_int("boundaries", b) for b in self.boundaries)
+        if len(boundaries) != len(schedules) - 1:
+            raise ValueError(
+                "boundaries must have one entry fewer than schedules "
+                f"(got {len(schedules)} schedules, boundaries={list(boundaries)!r})"
+            )
+        if any(b <= a for a, b in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"boundaries must increase strictly (got boundaries={list(boundaries)!r})")
+        object.__setattr__(self, "schedules", schedules)
+        object.__setattr__(self, "boundaries", boundaries)
+
+    def _piecewise(self, step: Any, ops: Ops, pieces: Sequence[Any]) -> Any:
+        result = pieces[-1](ops.maximum(step - float(self.boundaries[-1]), 0.0))
+        starts = [0, *self.boundaries]
+        for index in range(len(self.boundaries) - 1, -1, -1):
+            local = ops.maximum(step - float(starts[index]), 0.0)
+            result = ops.where(step < float(self.boundaries[index]), pieces[index](local), result)
+        return result
+
+    def evaluate(self, step: Any, ops: Ops) -> Any:
+        """The active schedule at its local step."""
+        return self._piecewise(step, ops, [lambda s, sch=sch: sch.evaluate(s, ops) for sch in self.schedules])
+
+    def evaluate_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> Any:
+        """Each schedule's own companion momentum, joined at the same boundaries."""
+        pieces = [
+            lambda s, sch=sch: sch.evaluate_momentum(s, ops, base_momentum, max_momentum)
+            for sch in self.schedules
+        ]
+        return self._piecewise(step, ops, pieces)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe description, the parts nested."""
+        return {
+            "kind": self.kind,
+            "schedules": [s.to_dict() for s in self.schedules],
+            "boundaries": list(self.boundaries),
+        }
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> Schedule:
+        parts = fields.get("schedules")
+        if not isinstance(parts, list):
+            raise TypeError(f"schedules must be a list (got schedules={parts!r})")
+        return join([schedule_from_dict(p) for p in parts], fields.get("boundaries"))  # type: ignore[arg-type]
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
+    """Run ``schedules`` one after another, switching at ``boundaries``, with no jump.
+
+    Args:
+        schedules: Two or more schedules.
+        boundaries: The global steps at which the next schedule starts, increasing.
+
+    Returns:
+        The joined schedule.
+
+    Raises:
+        ValueError: If a schedule does not end where the next starts: at boundary ``b``
+            the outgoing schedule's value at its local step ``b - start`` must equal the
+            incoming schedule's value at 0 within a relative ``1e-9``.
+
+    Example:
+        >>> from cyclr import OneCycle
+        >>> oc = OneCycle(max_lr=0.1, total_steps=100)
+        >>> s = join([Linear(1e-4, oc(0), 10), oc], [10])
+        >>> s(10) == oc(0), s(109) == oc(99)
+        (True, True)
+    """
+    joined = Join(tuple(schedules) if isinstance(schedules, list) else schedules, boundaries)  # type: ignore[arg-type]
+    starts = [0, *joined.boundaries]
+    for index, boundary in enumerate(joined.boundaries):
+        outgoing = joined.schedules[index](boundary - starts[index])
+        incoming = joined.schedules[index + 1](0)
+        if not math.isclose(outgoing, incoming, rel_tol=_CONTINUITY_RTOL):
+            raise ValueError(
+                f"schedules jump at boundary {boundary}: schedule {index} ends at {outgoing!r} "
+                f"but schedule {index + 1} starts at {incoming!r}"
+            )
+    return joined
+
+
+def warmup(schedule: Schedule, warmup_steps: int, *, start_lr: float | None = None) -> Join:
+    """Prepend a linear warm-up that ends exactly where ``schedule`` starts.
+
+    Args:
+        schedule: The schedule to run after the warm-up.
+        warmup_steps: Steps of warm-up.
+        start_lr: LR at step 0; defaults to ``schedule(0) / 100``.
+
+    Returns:
+        ``join([Linear(start_lr, schedule(0), warmup_steps), schedule], [warmup_steps])``.
+
+    Example:
+        >>> from cyclr import Triangular
+        >>> s = warmup(Triangular(0.001, 0.006, 100), 50, start_lr=1e-5)
+        >>> s(0), s(50), s(150)
+        (1e-05, 0.001, 0.006)
+    """
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a Schedule (got schedule={schedule!r})")
+    steps = check_int("warmup_steps", warmup_steps)
+    target = schedule(0)
+    first = target / 100 if start_lr is None else check_positive("start_lr", start_lr)
+    return join([Linear(first, target, steps), schedule], [steps])

@@ -1,0 +1,82 @@
+"""A tiny array-ops namespace, so each schedule's formula is written once.
+
+A schedule's math uses only the functions of :class:`Ops`. cyclr ships two
+implementations here: :data:`SCALAR_OPS` (Python floats through :mod:`math`, the fast
+path for one step at a time, as a training loop asks) and :data:`NUMPY_OPS` (float64
+arrays, vectorized). The Keras and JAX adapters provide ``keras.ops`` and
+``jax.numpy`` versions, so the numbers agree across frameworks by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["NUMPY_OPS", "SCALAR_OPS", "Ops"]
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The element-wise functions a schedule formula may use.
+
+    Attributes:
+        name: A label for error messages and reprs.
+        floor: Round down.
+        abs: Absolute value.
+        minimum: Element-wise minimum of two operands.
+        maximum: Element-wise maximum of two operands.
+        where: ``where(cond, a, b)``; both branches are evaluated.
+        cos: Cosine.
+        exp: Exponential.
+        power: ``power(base, exponent)``.
+        log: Natural logarithm.
+    """
+
+    name: str
+    floor: Callable[[Array], Array]
+    abs: Callable[[Array], Array]
+    minimum: Callable[[Array, Array], Array]
+    maximum: Callable[[Array, Array], Array]
+    where: Callable[[Array, Array, Array], Array]
+    cos: Callable[[Array], Array]
+    exp: Callable[[Array], Array]
+    power: Callable[[Array, Array], Array]
+    log: Callable[[Array], Array]
+
+
+def _scalar_where(cond: Any, a: Any, b: Any) -> Any:
+    return a if cond else b
+
+
+SCALAR_OPS = Ops(
+    name="scalar",
+    floor=lambda x: float(math.floor(x)),
+    abs=abs,
+    minimum=min,
+    maximum=max,
+    where=_scalar_where,
+    cos=math.cos,
+    exp=math.exp,
+    power=lambda a, b: math.pow(a, b),
+    log=math.log,
+)
+"""Python-float ops: exact float64, no array overhead; used for a single step."""
+
+NUMPY_OPS = Ops(
+    name="numpy",
+    floor=np.floor,
+    abs=np.abs,
+    minimum=np.minimum,
+    maximum=np.maximum,
+    where=np.where,
+    cos=np.cos,
+    exp=np.exp,
+    power=np.power,
+    log=np.log,
+)
+"""NumPy float64 ops: one vectorized pass over an array of steps."""
