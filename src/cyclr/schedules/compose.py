@@ -7,6 +7,7 @@ tolerance ``1e-9``), which is the bug torch's ``SequentialLR`` has with ``OneCyc
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -49,7 +50,7 @@ class Constant(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Linear(Schedule):
-    """A straight line from ``start_lr`` to ``end_lr`` over ``total_steps``, then held.
+    r"""A straight line from ``start_lr`` to ``end_lr`` over ``total_steps``, then held.
 
     .. math:: p = \\min(step / total\\_steps, 1), \\quad lr = start \\cdot (1 - p) + end \\cdot p
 
@@ -105,15 +106,19 @@ class Join(Schedule):
                 f"schedules must be a non-empty sequence of Schedule (got schedules={self.schedules!r})"
             )
         if not isinstance(self.boundaries, (list, tuple)):
-            raise TypeError(f"boundaries must be a sequence of ints (got boundaries={self.boundaries!r})")
+            raise TypeError(
+                f"boundaries must be a sequence of ints (got boundaries={self.boundaries!r})"
+            )
         boundaries = tuple(check_int("boundaries", b) for b in self.boundaries)
         if len(boundaries) != len(schedules) - 1:
             raise ValueError(
                 "boundaries must have one entry fewer than schedules "
                 f"(got {len(schedules)} schedules, boundaries={list(boundaries)!r})"
             )
-        if any(b <= a for a, b in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"boundaries must increase strictly (got boundaries={list(boundaries)!r})")
+        if any(b <= a for a, b in itertools.pairwise(boundaries)):
+            raise ValueError(
+                f"boundaries must increase strictly (got boundaries={list(boundaries)!r})"
+            )
         object.__setattr__(self, "schedules", schedules)
         object.__setattr__(self, "boundaries", boundaries)
 
@@ -127,7 +132,9 @@ class Join(Schedule):
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """The active schedule at its local step."""
-        return self._piecewise(step, ops, [lambda s, sch=sch: sch.evaluate(s, ops) for sch in self.schedules])
+        return self._piecewise(
+            step, ops, [lambda s, sch=sch: sch.evaluate(s, ops) for sch in self.schedules]
+        )
 
     def evaluate_momentum(
         self, step: Any, ops: Ops, base_momentum: float, max_momentum: float

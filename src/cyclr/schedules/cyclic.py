@@ -1,4 +1,4 @@
-"""Smith's cyclical learning-rate policies: triangular, triangular2, exp_range, custom.
+r"""Smith's cyclical learning-rate policies: triangular, triangular2, exp_range, custom.
 
 With ``it`` the 0-based step, ``total = step_size_up + step_size_down`` and
 ``ratio = step_size_up / total`` (torch's ``CyclicLR`` general form):
@@ -71,7 +71,9 @@ def register_scale_fn(name: str, fn: ScaleFn) -> ScaleFn:
         raise TypeError(f"fn must be callable (got fn={fn!r})")
     existing = _SCALE_FNS.get(name)
     if existing is not None and existing is not fn:
-        raise ValueError(f"name is already registered to another scale function (got name={name!r})")
+        raise ValueError(
+            f"name is already registered to another scale function (got name={name!r})"
+        )
     _SCALE_FNS[name] = fn
     return fn
 
@@ -103,7 +105,9 @@ class _CyclicBase(Schedule):
                 f"max_lr={self.max_lr!r})"
             )
         up = check_int("step_size_up", self.step_size_up)
-        down = up if self.step_size_down is None else check_int("step_size_down", self.step_size_down)
+        down = (
+            up if self.step_size_down is None else check_int("step_size_down", self.step_size_down)
+        )
         object.__setattr__(self, "base_lr", base)
         object.__setattr__(self, "max_lr", peak)
         object.__setattr__(self, "step_size_up", up)
@@ -273,7 +277,9 @@ class Cyclic(_CyclicBase):
                     f"(got scale_fn={self.scale_fn!r})"
                 )
         elif not callable(self.scale_fn):
-            raise TypeError(f"scale_fn must be a name or a callable (got scale_fn={self.scale_fn!r})")
+            raise TypeError(
+                f"scale_fn must be a name or a callable (got scale_fn={self.scale_fn!r})"
+            )
 
     def _resolve_fn(self) -> ScaleFn:
         fn = self.scale_fn

@@ -1,4 +1,4 @@
-"""One-cycle (super-convergence): one rise to ``max_lr`` and one long fall, over the whole run.
+r"""One-cycle (super-convergence): one rise to ``max_lr`` and one long fall, over the whole run.
 
 Phases, with ``T = total_steps``, ``p = pct_start``, ``initial = max_lr / div_factor``
 and ``final = initial / final_div_factor`` (identical to torch's ``OneCycleLR``):

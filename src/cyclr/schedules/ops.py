@@ -10,8 +10,9 @@ arrays, vectorized). The Keras and JAX adapters provide ``keras.ops`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
