@@ -103,7 +103,8 @@ class Join(Schedule):
         schedules = tuple(self.schedules) if isinstance(self.schedules, (list, tuple)) else None
         if not schedules or not all(isinstance(s, Schedule) for s in schedules):
             raise TypeError(
-                f"schedules must be a non-empty sequence of Schedule (got schedules={self.schedules!r})"
+                "schedules must be a non-empty sequence of Schedule "
+                f"(got schedules={self.schedules!r})"
             )
         if not isinstance(self.boundaries, (list, tuple)):
             raise TypeError(
