@@ -23,6 +23,9 @@ __all__ = ["Momentum", "Schedule", "schedule_from_dict"]
 
 _KINDS: dict[str, type[Schedule]] = {}
 
+_CHUNK = 16384
+"""Steps per vectorized chunk: temporaries stay in cache instead of being allocated anew."""
+
 IntArray = npt.NDArray[np.integer[Any]]
 FloatArray = npt.NDArray[np.float64]
 
@@ -74,7 +77,15 @@ class Schedule(abc.ABC):
         steps = _as_float_steps(step)
         if isinstance(steps, float):
             return float(self.evaluate(steps, SCALAR_OPS))
-        return np.asarray(self.evaluate(steps, NUMPY_OPS), dtype=np.float64)
+        if steps.size <= _CHUNK:
+            return np.asarray(self.evaluate(steps, NUMPY_OPS), dtype=np.float64)
+        # Element-wise math in cache-sized chunks: the same values, without the cost of
+        # allocating every temporary at full size.
+        flat = steps.reshape(-1)
+        out = np.empty(flat.shape, dtype=np.float64)
+        for start in range(0, flat.size, _CHUNK):
+            out[start : start + _CHUNK] = self.evaluate(flat[start : start + _CHUNK], NUMPY_OPS)
+        return out.reshape(steps.shape)
 
     @abc.abstractmethod
     def evaluate(self, step: Any, ops: Ops) -> Any:
@@ -88,6 +99,19 @@ class Schedule(abc.ABC):
         self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
     ) -> Any:
         """Evaluate the companion momentum, which moves opposite to the learning rate."""
+
+    def evaluate_with_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> tuple[Any, Any]:
+        """Evaluate the LR and its companion momentum together, as a training loop asks.
+
+        The values are those of :meth:`evaluate` and :meth:`evaluate_momentum`; a subclass
+        may compute what the two share only once.
+        """
+        return (
+            self.evaluate(step, ops),
+            self.evaluate_momentum(step, ops, base_momentum, max_momentum),
+        )
 
     def momentum(self, base_momentum: float = 0.85, max_momentum: float = 0.95) -> Momentum:
         """Return the companion momentum schedule: high LR, low momentum.

@@ -6,15 +6,16 @@ tolerance ``1e-9``), which is the bug torch's ``SequentialLR`` has with ``OneCyc
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from .._validate import check_int, check_positive
 from .base import Schedule, schedule_from_dict
-from .ops import Ops
+from .ops import SCALAR_OPS, Ops
 
 __all__ = ["Constant", "Join", "Linear", "join", "warmup"]
 
@@ -123,29 +124,36 @@ class Join(Schedule):
         object.__setattr__(self, "schedules", schedules)
         object.__setattr__(self, "boundaries", boundaries)
 
-    def _piecewise(self, step: Any, ops: Ops, pieces: Sequence[Any]) -> Any:
-        result = pieces[-1](ops.maximum(step - float(self.boundaries[-1]), 0.0))
-        starts = [0, *self.boundaries]
-        for index in range(len(self.boundaries) - 1, -1, -1):
+    def _piecewise(self, step: Any, ops: Ops, part: Callable[[Schedule, Any], Any]) -> Any:
+        """``part(schedule, local_step)`` of the schedule active at each step."""
+        bounds = self.boundaries
+        if ops is SCALAR_OPS:
+            # One step: evaluate only the active schedule (the first boundary above it).
+            index = bisect.bisect_right(bounds, step)
+            start = float(bounds[index - 1]) if index else 0.0
+            return part(self.schedules[index], ops.maximum(step - start, 0.0))
+        starts = (0, *bounds)
+        result = part(self.schedules[-1], ops.maximum(step - float(bounds[-1]), 0.0))
+        for index in range(len(bounds) - 1, -1, -1):
             local = ops.maximum(step - float(starts[index]), 0.0)
-            result = ops.where(step < float(self.boundaries[index]), pieces[index](local), result)
+            result = ops.where(
+                step < float(bounds[index]), part(self.schedules[index], local), result
+            )
         return result
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """The active schedule at its local step."""
-        return self._piecewise(
-            step, ops, [lambda s, sch=sch: sch.evaluate(s, ops) for sch in self.schedules]
-        )
+        return self._piecewise(step, ops, lambda sch, local: sch.evaluate(local, ops))
 
     def evaluate_momentum(
         self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
     ) -> Any:
         """Each schedule's own companion momentum, joined at the same boundaries."""
-        pieces = [
-            lambda s, sch=sch: sch.evaluate_momentum(s, ops, base_momentum, max_momentum)
-            for sch in self.schedules
-        ]
-        return self._piecewise(step, ops, pieces)
+        return self._piecewise(
+            step,
+            ops,
+            lambda sch, local: sch.evaluate_momentum(local, ops, base_momentum, max_momentum),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe description, the parts nested."""

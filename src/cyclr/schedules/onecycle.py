@@ -25,14 +25,18 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._validate import check_choice, check_finite, check_fraction, check_int, check_positive
 from .base import Schedule
-from .ops import Ops
+from .ops import SCALAR_OPS, Ops
 
 __all__ = ["OneCycle"]
+
+_Phase = tuple[float, float, float, float, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,50 +111,108 @@ class OneCycle(Schedule):
         """The LR at step ``total_steps - 1`` and after, ``initial_lr / final_div_factor``."""
         return self.initial_lr / self.final_div_factor
 
-    def _phase_ends(self) -> list[float]:
+    def _table(self, values: Sequence[float]) -> tuple[_Phase, ...]:
+        """Per phase ``(end_step, start_step, span, base, k)``, in torch's scalar arithmetic.
+
+        ``values`` are the values at the phase boundaries, in order. Phase ``i`` runs from
+        ``start_step`` to ``end_step`` (``span`` steps) and from ``start = values[i]`` to
+        ``end = values[i + 1]``. At progress ``pct`` its value is
+        ``base + k * (cos(pi * pct) + 1)`` (cos: ``base = end``, ``k = (start - end) / 2``)
+        or ``k * pct + base`` (linear: ``base = start``, ``k = end - start``), the same
+        operations in the same order as torch's ``OneCycleLR``.
+        """
         first = float(self.pct_start * self.total_steps) - 1
         last = float(self.total_steps - 1)
+        ends: tuple[float, ...] = (first, last)
         if self.three_phase:
-            return [first, float(2 * self.pct_start * self.total_steps) - 2, last]
-        return [first, last]
+            ends = (first, float(2 * self.pct_start * self.total_steps) - 2, last)
+        rows = []
+        start_step = 0.0
+        for index, end_step in enumerate(ends):
+            start, end = values[index], values[index + 1]
+            if self.anneal == "cos":
+                row = (end_step, start_step, end_step - start_step, end, (start - end) / 2.0)
+            else:
+                row = (end_step, start_step, end_step - start_step, start, end - start)
+            rows.append(row)
+            start_step = end_step
+        return tuple(rows)
 
-    def _anneal_phases(self, step: Any, ops: Ops, values: list[float]) -> Any:
-        """Anneal through the phases; ``values`` are the phase boundary values, in order."""
-        step = ops.minimum(step, float(self.total_steps - 1))
-        ends = self._phase_ends()
-        starts = [0.0, *ends[:-1]]
-        start_step: Any = starts[-1]
-        end_step: Any = ends[-1]
-        start: Any = values[-2]
-        end: Any = values[-1]
-        # Walk the phases backwards so the earliest phase containing the step wins, as in
-        # torch's loop (phase i runs from ends[i - 1] to ends[i], values[i] -> values[i + 1]).
-        for index in range(len(ends) - 2, -1, -1):
-            inside = step <= ends[index]
-            start_step = ops.where(inside, starts[index], start_step)
-            end_step = ops.where(inside, ends[index], end_step)
-            start = ops.where(inside, values[index], start)
-            end = ops.where(inside, values[index + 1], end)
-        pct = (step - start_step) / (end_step - start_step)
+    @functools.cached_property
+    def _lr_table(self) -> tuple[_Phase, ...]:
+        initial, final = self.initial_lr, self.final_lr
+        if self.three_phase:
+            return self._table((initial, self.max_lr, initial, final))
+        return self._table((initial, self.max_lr, final))
+
+    @functools.cached_property
+    def _momentum_tables(self) -> dict[tuple[float, ...], tuple[_Phase, ...]]:
+        return {}
+
+    def _anneal_phases(self, step: Any, ops: Ops, table: Sequence[_Phase]) -> Any:
+        """Anneal through the phases of ``table`` (see :meth:`_table`); hold the last value."""
+        last = float(self.total_steps - 1)
+        step = ops.minimum(step, last)
+        start_step: Any
+        span: Any
+        base: Any
+        k: Any
+        if ops is SCALAR_OPS:
+            # One step: take the first phase whose end is not before the step, as torch's
+            # loop does, instead of selecting through every phase.
+            index = 0
+            while step > table[index][0]:
+                index += 1
+            _, start_step, span, base, k = table[index]
+        else:
+            _, start_step, span, base, k = table[-1]
+            # Walk the phases backwards so the earliest phase containing the step wins.
+            for end_i, start_i, span_i, base_i, k_i in reversed(table[:-1]):
+                inside = step <= end_i
+                start_step = ops.where(inside, start_i, start_step)
+                span = ops.where(inside, span_i, span)
+                base = ops.where(inside, base_i, base)
+                k = ops.where(inside, k_i, k)
+        pct = (step - start_step) / span
         if self.anneal == "cos":
-            return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
+            return base + k * (ops.cos(math.pi * pct) + 1)
+        return k * pct + base
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """Evaluate the LR; steps past ``total_steps - 1`` hold the final LR."""
-        initial, final = self.initial_lr, self.final_lr
+        return self._anneal_phases(step, ops, self._lr_table)
+
+    def _momentum_table(self, base_momentum: float, max_momentum: float) -> tuple[_Phase, ...]:
+        values: tuple[float, ...] = (max_momentum, base_momentum, max_momentum)
         if self.three_phase:
-            values = [initial, self.max_lr, initial, final]
-        else:
-            values = [initial, self.max_lr, final]
-        return self._anneal_phases(step, ops, values)
+            values = (max_momentum, base_momentum, max_momentum, max_momentum)
+        tables = self._momentum_tables
+        table = tables.get(values)
+        if table is None:
+            table = tables[values] = self._table(values)
+        return table
 
     def evaluate_momentum(
         self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
     ) -> Any:
         """Momentum falls while the LR rises and rises while it falls (torch's values)."""
-        if self.three_phase:
-            values = [max_momentum, base_momentum, max_momentum, max_momentum]
-        else:
-            values = [max_momentum, base_momentum, max_momentum]
-        return self._anneal_phases(step, ops, values)
+        return self._anneal_phases(step, ops, self._momentum_table(base_momentum, max_momentum))
+
+    def evaluate_with_momentum(
+        self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
+    ) -> tuple[Any, Any]:
+        """The LR and the momentum, sharing the phase lookup and the cosine of one step."""
+        if ops is not SCALAR_OPS:
+            return super().evaluate_with_momentum(step, ops, base_momentum, max_momentum)
+        lr_table = self._lr_table
+        step = min(step, float(self.total_steps - 1))
+        index = 0
+        while step > lr_table[index][0]:
+            index += 1
+        _, start_step, span, base, k = lr_table[index]
+        _, _, _, m_base, m_k = self._momentum_table(base_momentum, max_momentum)[index]
+        pct = (step - start_step) / span
+        if self.anneal == "cos":
+            curve = math.cos(math.pi * pct) + 1
+            return base + k * curve, m_base + m_k * curve
+        return k * pct + base, m_k * pct + m_base

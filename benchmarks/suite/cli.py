@@ -1,0 +1,126 @@
+"""Command line of the suite: ``python -m benchmarks [--quick] [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import data as datasets
+from .report import render
+from .rules import PROTOTYPES
+from .run import ALL_FAMILIES, Config, run_suite
+from .store import Store
+from .tasks import QUICK_TASK, TASKS
+from .train import set_threads
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = BENCH_DIR / "results" / "suite.md"
+DEFAULT_CACHE = BENCH_DIR / ".cache" / "suite"
+ORACLE_FILE = BENCH_DIR / "oracle_cache.json"
+PHASES = ("oracle", "finders", "suggest", "invariance", "clr")
+
+
+def _csv(value: str) -> list[str]:
+    return [v for v in value.split(",") if v]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="LR finder suggestions against a fixed-LR oracle, and the CLR claim.",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"one task ({QUICK_TASK}), one seed, tiny budgets; cyclr only unless "
+        "--families names peers; writes under --cache-dir, not results/",
+    )
+    p.add_argument("--tasks", type=_csv, default=None, help=f"comma list of {list(TASKS)}")
+    p.add_argument(
+        "--families", type=_csv, default=None, help=f"comma list of {list(ALL_FAMILIES)}"
+    )
+    p.add_argument("--phases", type=_csv, default=list(PHASES), help=f"comma list of {PHASES}")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per finder (default 5)")
+    p.add_argument("--oracle-seeds", type=int, default=3, help="seeds per grid LR (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument(
+        "--prototypes",
+        action="store_true",
+        help="also score the prototype suggestion rules of benchmarks/suite/rules.py",
+    )
+    p.add_argument("--out", type=Path, default=None, help=f"report path (default {DEFAULT_OUT})")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument(
+        "--no-oracle-file", action="store_true", help=f"neither read nor write {ORACLE_FILE.name}"
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only read what is cached and write the report (computes nothing new "
+        "except cyclr's re-read suggestions)",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite and write the report; returns the exit status."""
+    args = parse_args(argv)
+    set_threads(args.threads)
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    notes: list[str] = []
+    if args.quick:
+        tasks = args.tasks or [QUICK_TASK]
+        cfg = Config(
+            tasks=tasks,
+            families=args.families or ["cyclr"],
+            oracle_seeds=(0,),
+            seeds=(0,),
+            clr_seeds=(0,),
+            phases=tuple(args.phases),
+            quick=True,
+            steps=60,
+            grid_points=3,
+            invariance_task=tasks[0],
+        )
+        out = args.out or args.cache_dir / "suite-quick.md"
+        oracle_file = None
+    else:
+        tasks = args.tasks or list(TASKS)
+        cfg = Config(
+            tasks=tasks,
+            families=args.families or list(ALL_FAMILIES),
+            oracle_seeds=tuple(range(args.oracle_seeds)),
+            seeds=tuple(range(args.seeds)),
+            clr_seeds=tuple(range(args.oracle_seeds)),
+            phases=tuple(args.phases),
+        )
+        out = args.out or DEFAULT_OUT
+        oracle_file = None if args.no_oracle_file else ORACLE_FILE
+    if args.prototypes:
+        cfg.prototypes = dict(PROTOTYPES)
+    unknown = [t for t in cfg.tasks if t not in TASKS]
+    if unknown:
+        print(f"unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
+        return 2
+    available = []
+    for name in cfg.tasks:
+        try:
+            TASKS[name].split()
+            available.append(name)
+        except datasets.DataUnavailableError as exc:
+            notes.append(f"**{name} skipped**: {exc}")
+            print(f"skipping {name}: {exc}", file=sys.stderr)
+    cfg.tasks = available
+    cfg.read_only = args.report_only
+    store = Store(args.cache_dir, oracle_file)
+    t0 = time.perf_counter()
+    results = run_suite(cfg, store)
+    text = render(results, command, args.threads, time.perf_counter() - t0, notes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,440 @@
+"""Markdown report of a suite run (``benchmarks/results/suite.md``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import os
+import platform
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from .run import CLR_METHODS, INVARIANCE_VARIANTS, TaskResults
+from .tasks import Task
+from .train import steps_to_reach
+
+TOLERANCE = {"accuracy": 1.0, "loss": 3.0}
+"""Regret targets: 1 accuracy point, or 3% relative for loss-type metrics."""
+
+
+def tolerance(task: Task) -> float:
+    """The regret target of a task, in its regret unit."""
+    return TOLERANCE[task.metric]
+
+
+def _order(method: str) -> tuple[int, str]:
+    if method == "cyclr-default":
+        return (0, method)
+    if method.startswith("cyclr-"):
+        return (1, method)
+    if method.startswith("proto-"):
+        return (3, method)
+    return (2, method)
+
+
+def _fmt_lr(v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.3g}"
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+@dataclass
+class MethodTask:
+    """One method on one task: per-seed suggestions, metrics and regrets."""
+
+    lrs: dict[int, float | None]
+    metrics: dict[int, float]
+    regrets: dict[int, float]
+    failures: dict[int, str]
+
+    @property
+    def median_lr(self) -> float | None:
+        """Geometric median of the suggested LRs (over seeds that gave one)."""
+        vals = [v for v in self.lrs.values() if v is not None]
+        if not vals:
+            return None
+        return float(math.exp(statistics.median(math.log(v) for v in vals)))
+
+    @property
+    def spread(self) -> float | None:
+        """max / min of the suggested LRs over seeds (``inf`` if any seed gave none)."""
+        vals = [v for v in self.lrs.values() if v is not None]
+        if not vals:
+            return None
+        if len(vals) < len(self.lrs):
+            return math.inf
+        return max(vals) / min(vals)
+
+    @property
+    def median_regret(self) -> float | None:
+        """Median regret over seeds (a missing suggestion counts as chance level)."""
+        return statistics.median(self.regrets.values()) if self.regrets else None
+
+    @property
+    def worst_regret(self) -> float | None:
+        """Largest regret over seeds."""
+        return max(self.regrets.values()) if self.regrets else None
+
+
+def method_task(tr: TaskResults, method: str) -> MethodTask:
+    """Collect a method's numbers on a task (needs the oracle)."""
+    task = tr.task
+    assert tr.oracle is not None
+    lrs: dict[int, float | None] = {}
+    metrics: dict[int, float] = {}
+    regrets: dict[int, float] = {}
+    failures: dict[int, str] = {}
+    runs = tr.runs.get(method, {})
+    for family_recs in tr.records.values():
+        for seed, rec in family_recs.items():
+            if method not in rec.suggestions:
+                continue
+            lr = rec.suggestions[method]
+            lrs[seed] = lr
+            run = runs.get(seed)
+            if lr is None or run is None:
+                value = task.failure_value()
+                failures[seed] = rec.errors.get(method, "no suggestion")
+            else:
+                value = run.final
+                if run.diverged:
+                    failures[seed] = f"training at lr={lr:.3g} diverged"
+            metrics[seed] = value
+            regrets[seed] = task.regret(tr.oracle.metric, value)
+    return MethodTask(lrs, metrics, regrets, failures)
+
+
+def methods_of(results: dict[str, TaskResults]) -> list[str]:
+    """All suggestion methods seen, in report order."""
+    seen: set[str] = set()
+    for tr in results.values():
+        for recs in tr.records.values():
+            for rec in recs.values():
+                seen.update(m for m in rec.suggestions if m not in CLR_METHODS)
+    return sorted(seen, key=_order)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that matter."""
+    out = {"python": platform.python_version()}
+    for dist in (
+        "torch",
+        "numpy",
+        "cyclr",
+        "torch-lr-finder",
+        "fastai",
+        "fastcore",
+        "fastprogress",
+        "lightning",
+        "pytorch-ignite",
+        "scikit-learn",
+        "mnist1d",
+        "matplotlib",
+    ):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def machine() -> str:
+    """A one-line description of the machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} logical CPUs"
+
+
+def render(
+    results: dict[str, TaskResults],
+    command: str,
+    threads: int,
+    wall_s: float | None,
+    notes: list[str] | None = None,
+) -> str:
+    """The full markdown report."""
+    lines: list[str] = []
+    add = lines.append
+    add("# Benchmark suite: LR finder suggestions and CLR schedules")
+    add("")
+    add(f"Command: `{command}`  ")
+    add(f"Machine: {machine()}; `torch.set_num_threads({threads})`  ")
+    add("Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + "  ")
+    if wall_s is not None:
+        add(f"Wall time of this invocation: {wall_s / 60:.1f} min (cached work is not redone)")
+    add("")
+    add(
+        "Regret = oracle metric - metric at the suggestion (accuracy points), or "
+        "(loss - oracle loss) / oracle loss in % for loss metrics; positive is worse than "
+        "the best fixed LR. Target: <= 1 point / <= 3%. A method that gives no suggestion, "
+        "or whose LR diverges, scores chance level (accuracy 10%, loss ln(vocab)). LRs are "
+        "geometric medians over seeds; spread = max / min over the seeds."
+    )
+    add("")
+    for note in notes or []:
+        add(note)
+        add("")
+
+    _tasks_table(results, add)
+    methods = methods_of(results)
+    if methods and all(tr.oracle is not None for tr in results.values()):
+        _summary_table(results, methods, add)
+        for tr in results.values():
+            _task_table(tr, methods, add)
+        _cost_table(results, add)
+        _failures(results, methods, add)
+    _invariance_table(results, add)
+    _clr_table(results, add)
+    return "\n".join(lines) + "\n"
+
+
+def _tasks_table(results: dict[str, TaskResults], add: Any) -> None:
+    add("## Tasks and oracle")
+    add("")
+    add(
+        "Oracle: fixed LR on a half-decade grid (extended until the best is interior), "
+        "mean final metric over the oracle seeds. Time: median wall time of one training run."
+    )
+    add("")
+    add(
+        "| task | data | model | optimizer | batch | steps | metric | s/run | oracle LR | "
+        "oracle metric (sd) | grid: mean metric per LR |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
+    for tr in results.values():
+        t = tr.task
+        o = tr.oracle
+        opt = t.optimizer + (f", wd {t.weight_decay:g}" if t.weight_decay else "")
+        if t.optimizer == "sgd":
+            opt = "SGD m=0.9" + (f", wd {t.weight_decay:g}" if t.weight_decay else "")
+        if o is None:
+            add(
+                f"| {t.name} | {t.data} | {t.model} | {opt} | {t.batch_size} | {t.steps} | "
+                f"{t.metric} | - | - | - | - |"
+            )
+            continue
+        grid = ", ".join(f"{lr:.3g}: {m:.3g}" for lr, m in o.grid.items())
+        interior = "" if o.interior else " (edge)"
+        add(
+            f"| {t.name} | {t.data} | {t.model} | {opt} | {t.batch_size} | {t.steps} | "
+            f"{t.metric} | {_run_time(tr):.1f} | {o.lr:.3g}{interior} | "
+            f"{o.metric:.4g} ({o.sd:.2g}) | {grid} |"
+        )
+    add("")
+
+
+def _run_time(tr: TaskResults) -> float:
+    walls = [r.wall_s for runs in tr.runs.values() for r in runs.values() if r is not None]
+    walls += [r.wall_s for runs in tr.clr.values() for r in runs.values()]
+    return statistics.median(walls) if walls else math.nan
+
+
+def _summary_table(results: dict[str, TaskResults], methods: list[str], add: Any) -> None:
+    add("## Per method, over all tasks")
+    add("")
+    add(
+        "Regrets in units of each task's target (1 accuracy point or 3% of the loss), so "
+        "1.0 = at the target. `median` = median over tasks of the per-task median regret; "
+        "`worst task` = the largest per-task median; `worst run` = the largest single-seed "
+        "regret; `tasks > target` counts per-task medians above 1.0; `failures` = seeds "
+        "with no suggestion or a diverged run; `spread` = the largest per-task seed spread."
+    )
+    add("")
+    add("| method | median | worst task | worst run | tasks > target | failures | max spread |")
+    add("|---|---|---|---|---|---|---|")
+    for m in methods:
+        meds, worst_runs, spreads, fails, over, n_runs = [], [], [], 0, 0, 0
+        for tr in results.values():
+            mt = method_task(tr, m)
+            if mt.median_regret is None:
+                continue
+            tol = tolerance(tr.task)
+            meds.append(mt.median_regret / tol)
+            worst_runs.append((mt.worst_regret or 0.0) / tol)
+            if mt.spread is not None:
+                spreads.append(mt.spread)
+            fails += len(mt.failures)
+            n_runs += len(mt.regrets)
+            over += mt.median_regret > tol
+        if not meds:
+            continue
+        add(
+            f"| {m} | {statistics.median(meds):.2f} | {max(meds):.2f} | {max(worst_runs):.2f} "
+            f"| {over}/{len(meds)} | {fails}/{n_runs} | "
+            f"{_fmt(max(spreads) if spreads else None, 1)} |"
+        )
+    add("")
+
+
+def _task_table(tr: TaskResults, methods: list[str], add: Any) -> None:
+    t = tr.task
+    o = tr.oracle
+    assert o is not None
+    unit = t.regret_unit
+    add(f"### {t.name}")
+    add("")
+    add(f"Oracle: lr {o.lr:.3g}, {t.metric} {o.metric:.4g} (sd {o.sd:.2g} over seeds).")
+    add("")
+    add(
+        f"| method | median LR | spread | median {t.metric} | median regret ({unit}) | "
+        f"worst regret ({unit}) | failures |"
+    )
+    add("|---|---|---|---|---|---|---|")
+    for m in methods:
+        mt = method_task(tr, m)
+        if not mt.lrs:
+            continue
+        med_metric = statistics.median(mt.metrics.values()) if mt.metrics else None
+        add(
+            f"| {m} | {_fmt_lr(mt.median_lr)} | {_fmt(mt.spread, 1)} | {_fmt(med_metric, 3)} | "
+            f"{_fmt(mt.median_regret)} | {_fmt(mt.worst_regret)} | "
+            f"{len(mt.failures)}/{len(mt.lrs)} |"
+        )
+    add("")
+
+
+def _cost_table(results: dict[str, TaskResults], add: Any) -> None:
+    add("## Cost of the range test")
+    add("")
+    add(
+        "Median optimizer steps and wall time of one range test (all methods of a family "
+        "read the same test), per task."
+    )
+    add("")
+    families: list[str] = []
+    for tr in results.values():
+        for f in tr.records:
+            if f not in families:
+                families.append(f)
+    add("| task | " + " | ".join(families) + " |")
+    add("|---|" + "---|" * len(families))
+    for tr in results.values():
+        cells = []
+        for f in families:
+            recs = [r for r in tr.records.get(f, {}).values() if r.steps]
+            if not recs:
+                cells.append("-")
+                continue
+            steps = statistics.median(r.steps for r in recs)
+            wall = statistics.median(r.wall_s for r in recs)
+            cells.append(f"{steps:.0f} steps, {wall:.2f}s")
+        add(f"| {tr.task.name} | " + " | ".join(cells) + " |")
+    add("")
+
+
+def _failures(results: dict[str, TaskResults], methods: list[str], add: Any) -> None:
+    reasons: dict[str, set[str]] = {}
+    for tr in results.values():
+        for m in methods:
+            for seed, why in method_task(tr, m).failures.items():
+                reasons.setdefault(m, set()).add(f"{tr.task.name} seed {seed}: {why}")
+    if not reasons:
+        return
+    add("## Failures")
+    add("")
+    for m in sorted(reasons, key=_order):
+        items = sorted(reasons[m])
+        shown = items[:6]
+        more = f" (+{len(items) - 6} more)" if len(items) > 6 else ""
+        add(f"- **{m}**: " + "; ".join(shown) + more)
+    add("")
+
+
+def _invariance_table(results: dict[str, TaskResults], add: Any) -> None:
+    rows = [(tr, m, v) for tr in results.values() for m, v in tr.invariance.items()]
+    if not rows:
+        return
+    add("## Loss scale and shift")
+    add("")
+    add(
+        "The same range test with the criterion replaced by `100 * loss` and by `loss + 10` "
+        "(Adam: the updates are unchanged up to eps, so only the reading of the curve can "
+        "move). Factor = max over seeds of max(lr'/lr, lr/lr'); 1.00 = unmoved; `n/a` = no "
+        "suggestion on one of the curves."
+    )
+    add("")
+    labels = [f"x{a:g}" if b == 0 else f"+{b:g}" for a, b in INVARIANCE_VARIANTS]
+    add("| task | method | " + " | ".join(labels) + " |")
+    add("|---|---|" + "---|" * len(labels))
+    for tr, method, by_variant in sorted(rows, key=lambda r: (r[0].task.name, _order(r[1]))):
+        if method in CLR_METHODS:
+            continue
+        base = by_variant.get((1.0, 0.0), {})
+        cells = []
+        for variant in INVARIANCE_VARIANTS:
+            other = by_variant.get(variant, {})
+            factors = []
+            missing = False
+            for seed, lr0 in base.items():
+                lr1 = other.get(seed)
+                if lr0 is None or lr1 is None:
+                    missing = missing or (lr0 is None) != (lr1 is None)
+                    continue
+                factors.append(max(lr1 / lr0, lr0 / lr1))
+            cell = f"{max(factors):.2f}" if factors else "n/a"
+            if missing:
+                cell += " (n/a on some seeds)"
+            cells.append(cell)
+        add(f"| {tr.task.name} | {method} | " + " | ".join(cells) + " |")
+    add("")
+
+
+def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
+    rows = [tr for tr in results.values() if tr.clr and tr.oracle is not None]
+    if not rows:
+        return
+    add("## CLR claim: triangular2 and one-cycle between cyclr's `clr_bounds()`")
+    add("")
+    add(
+        "Same budget as the oracle. triangular2: two cycles (`step_size_up = steps / 4`), "
+        "from `base_lr` to `max_lr` of `clr_bounds()`; one-cycle: `max_lr` from "
+        "`clr_bounds()`, starting at `base_lr` (`div_factor = max_lr / base_lr`), cosine, "
+        "momentum 0.95 -> 0.85 -> 0.95. `steps to oracle` = first evaluated step where the "
+        "mean curve over seeds reaches the oracle's final mean metric; `ratio` = that over "
+        "the oracle fixed-LR run's own first step reaching it (target <= 0.5). `delta` = "
+        "final mean - oracle (positive is better for accuracy; negative for loss), with the "
+        "oracle's seed sd."
+    )
+    add("")
+    add(
+        "| task | bounds (median) | oracle steps | schedule | final (sd) | delta (oracle sd) | "
+        "steps to oracle | ratio |"
+    )
+    add("|---|---|---|---|---|---|---|---|")
+    for tr in rows:
+        o = tr.oracle
+        assert o is not None
+        t = tr.task
+        if tr.clr_bounds:
+            b = statistics.median(v[0] for v in tr.clr_bounds.values())
+            p = statistics.median(v[1] for v in tr.clr_bounds.values())
+            bounds = f"{b:.3g} .. {p:.3g}"
+        else:
+            bounds = "-"
+        for kind, runs in tr.clr.items():
+            rs = list(runs.values())
+            finals = [r.final for r in rs]
+            mean = statistics.fmean(finals)
+            sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
+            steps = [s for s, _ in rs[0].curve]
+            curve = [(s, statistics.fmean(r.curve[i][1] for r in rs)) for i, s in enumerate(steps)]
+            target = o.metric - 1e-9 * abs(o.metric)
+            reach = steps_to_reach(curve, target, t.higher_is_better)
+            ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
+            delta = mean - o.metric
+            add(
+                f"| {t.name} | {bounds} | {o.steps_to_final} | {kind} | {mean:.4g} ({sd:.2g}) "
+                f"| {delta:+.3g} ({o.sd:.2g}) | {reach if reach > 0 else 'not reached'} | "
+                f"{_fmt(ratio)} |"
+            )
+    add("")

@@ -1,0 +1,465 @@
+"""The suite's phases: oracle grid, finders, training at each suggestion, invariance, CLR.
+
+Every unit of work (one training run, one range test) is cached as JSON by
+:class:`~benchmarks.suite.store.Store`, so an interrupted run resumes where it stopped
+and a rerun only computes what changed (a new cyclr suggestion rule, for instance, only
+trains at the LRs it moves to).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import finders
+from .store import Store
+from .tasks import TASKS, Task
+from .train import RunResult, steps_to_reach, train
+
+ALL_FAMILIES = ("cyclr", "torch-lr-finder", "fastai", "lightning", "ignite")
+INVARIANCE_TASK = "mnist1d-cnn-adam"
+INVARIANCE_VARIANTS = ((100.0, 0.0), (1.0, 10.0))
+MAX_GRID_EXTENSIONS = 3
+
+
+@dataclass
+class Config:
+    """What to run.
+
+    Attributes:
+        tasks: task names.
+        families: finder families (``cyclr`` and the peers).
+        oracle_seeds: seeds of the fixed-LR grid.
+        seeds: seeds of each finder's range test and of the run at its suggestion.
+        clr_seeds: seeds of the triangular2 / one-cycle runs.
+        phases: subset of ``oracle, finders, suggest, invariance, clr``.
+        quick: tiny budgets and grid (the test-suite path).
+        steps: budget override (quick mode).
+        grid_points: keep only this many grid LRs around the middle (quick mode).
+        invariance_task: task of the loss-scale / loss-shift check.
+        prototypes: extra suggestion rules read from cyclr's curves (name -> rule).
+        read_only: compute nothing; units missing from the cache are left out.
+        log: where progress lines go.
+    """
+
+    tasks: list[str]
+    families: list[str] = field(default_factory=lambda: list(ALL_FAMILIES))
+    oracle_seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    clr_seeds: tuple[int, ...] = (0, 1, 2)
+    phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr")
+    quick: bool = False
+    steps: int | None = None
+    grid_points: int | None = None
+    invariance_task: str = INVARIANCE_TASK
+    prototypes: dict[str, Callable[[np.ndarray, np.ndarray], float]] = field(default_factory=dict)
+    read_only: bool = False
+    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+class NotCachedError(LookupError):
+    """A unit of work is not in the cache and the run is read-only."""
+
+
+def resolve_task(name: str, cfg: Config) -> Task:
+    """The named task, with the budget overridden in quick mode."""
+    task = TASKS[name]
+    if cfg.steps is not None:
+        task = dataclasses.replace(task, steps=cfg.steps, eval_points=min(task.eval_points, 5))
+    if cfg.grid_points is not None:
+        mid = len(task.grid) // 2
+        half = cfg.grid_points // 2
+        task = dataclasses.replace(task, grid=task.grid[mid - half : mid - half + cfg.grid_points])
+    return task
+
+
+# --------------------------------------------------------------------------------------
+# training runs
+
+
+def lr_key(lr: float, seed: int) -> str:
+    """Cache key of a fixed-LR run."""
+    return f"lr={lr!r}-seed={seed}"
+
+
+def fixed_run(
+    store: Store, task: Task, lr: float, seed: int, curve: bool, cfg: Config
+) -> RunResult:
+    """Train at a fixed LR (cached)."""
+    key = lr_key(lr, seed)
+    rec = store.get(task, "train", key)
+    if rec is not None and (rec.get("curve_kind") == "full" or not curve):
+        return RunResult.from_dict(rec)
+    if cfg.read_only:
+        raise NotCachedError(key)
+    res = train(task, lr, seed, curve=curve)
+    store.put(task, "train", key, {**res.to_dict(), "curve_kind": "full" if curve else "final"})
+    cfg.log(
+        f"  [{task.name}] lr={lr:.3g} seed={seed}: {task.metric}={res.final:.4g} "
+        f"({res.wall_s:.1f}s{', diverged' if res.diverged else ''})"
+    )
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# oracle
+
+
+@dataclass
+class Oracle:
+    """The fixed-LR grid of one task.
+
+    Attributes:
+        lr: the grid LR with the best mean final metric.
+        metric: that mean.
+        sd: the seed standard deviation at ``lr``.
+        grid: LR -> mean final metric.
+        curve: the mean metric curve at ``lr`` (``[(step, metric)]``).
+        steps_to_final: first evaluated step where the mean curve reaches ``metric``.
+        interior: whether the best LR is strictly inside the grid.
+    """
+
+    lr: float
+    metric: float
+    sd: float
+    grid: dict[float, float]
+    curve: list[tuple[int, float]]
+    steps_to_final: int
+    interior: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary."""
+        return {
+            "lr": self.lr,
+            "metric": self.metric,
+            "sd": self.sd,
+            "grid": {repr(k): v for k, v in self.grid.items()},
+            "steps_to_final": self.steps_to_final,
+            "interior": self.interior,
+        }
+
+
+def _mean_curve(runs: list[RunResult]) -> list[tuple[int, float]]:
+    steps = [s for s, _ in runs[0].curve]
+    return [(s, statistics.fmean(r.curve[i][1] for r in runs)) for i, s in enumerate(steps)]
+
+
+def _better(task: Task, a: float, b: float) -> bool:
+    return a > b if task.higher_is_better else a < b
+
+
+def _half_decade_step(lr: float, direction: int) -> float:
+    k = round(2 * math.log10(lr)) + direction
+    return float(f"{10 ** (k / 2):.3g}")
+
+
+def oracle(store: Store, task: Task, cfg: Config) -> Oracle:
+    """Run (or load) the fixed-LR grid, extending it by half-decades until the best is interior."""
+    grid = sorted(task.grid)
+    runs: dict[float, list[RunResult]] = {}
+    for _ in range(MAX_GRID_EXTENSIONS + 1):
+        for lr in grid:
+            if lr not in runs:
+                runs[lr] = [fixed_run(store, task, lr, s, True, cfg) for s in cfg.oracle_seeds]
+        means = {lr: statistics.fmean(r.final for r in runs[lr]) for lr in grid}
+        best = grid[0]
+        for lr in grid:
+            if _better(task, means[lr], means[best]):
+                best = lr
+        if best == grid[0]:
+            grid.insert(0, _half_decade_step(grid[0], -1))
+        elif best == grid[-1]:
+            grid.append(_half_decade_step(grid[-1], +1))
+        else:
+            break
+    means = {lr: statistics.fmean(r.final for r in runs[lr]) for lr in runs}
+    best = sorted(means)[0]
+    for lr in means:
+        if _better(task, means[lr], means[best]):
+            best = lr
+    finals = [r.final for r in runs[best]]
+    curve = _mean_curve(runs[best])
+    reach = steps_to_reach(curve, means[best] - 1e-9 * abs(means[best]), task.higher_is_better)
+    result = Oracle(
+        lr=best,
+        metric=means[best],
+        sd=statistics.stdev(finals) if len(finals) > 1 else 0.0,
+        grid=dict(sorted(means.items())),
+        curve=curve,
+        steps_to_final=reach,
+        interior=min(means) < best < max(means),
+    )
+    if not cfg.quick:
+        store.export_oracle(
+            task,
+            {
+                lr_key(lr, s): {**r.to_dict(), "curve_kind": "full"}
+                for lr, rs in runs.items()
+                for s, r in zip(cfg.oracle_seeds, rs, strict=True)
+            },
+            result.to_dict(),
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# finders
+
+
+def _source_hash(modules: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for name in modules:
+        try:
+            mod = __import__(name, fromlist=["_"])
+            h.update(Path(mod.__file__ or "").read_bytes())
+        except Exception as exc:
+            h.update(repr(exc).encode())
+    return h.hexdigest()[:10]
+
+
+def family_version(family: str) -> str:
+    """A tag that changes when the finder's code changes (cache invalidation)."""
+    if family == "cyclr":
+        # The range test itself; suggestions are re-read from the stored curve every run.
+        return _source_hash(
+            [
+                "cyclr.torch.rangetest",
+                "cyclr.torch.state",
+                "cyclr.rangetest.tracker",
+                "cyclr.rangetest.sweep",
+            ]
+        )
+    if family in finders.PEER_VERSIONS:
+        return finders.PEER_VERSIONS[family][2]
+    return "0"
+
+
+def finder_record(
+    store: Store,
+    task: Task,
+    family: str,
+    seed: int,
+    cfg: Config,
+    scale: float = 1.0,
+    shift: float = 0.0,
+) -> finders.FinderRecord:
+    """One range test of ``family`` (cached); cyclr's suggestions are re-read from its curve."""
+    key = f"{family}-{family_version(family)}-seed={seed}-scale={scale!r}-shift={shift!r}"
+    rec = store.get(task, "finder", key)
+    if rec is None and cfg.read_only:
+        raise NotCachedError(key)
+    if rec is None:
+        problem = finders.check_family(family)
+        if problem is not None:
+            out = finders.FinderRecord(
+                family,
+                {m: None for m in _methods_or_family(family)},
+                {m: problem for m in _methods_or_family(family)},
+            )
+        else:
+            out = finders.run_family(family, task, seed, scale, shift)
+        cfg.log(
+            f"  [{task.name}] {family} seed={seed} scale={scale:g} shift={shift:g}: "
+            f"{_fmt_suggestions(out.suggestions)} ({out.steps} steps, {out.wall_s:.1f}s)"
+        )
+        store.put(task, "finder", key, out.to_dict())
+        if problem is not None:
+            return out
+    else:
+        out = finders.FinderRecord.from_dict(rec)
+    if family == "cyclr" and out.lrs:
+        out = reread_cyclr(out, cfg)
+    return out
+
+
+def _methods_or_family(family: str) -> tuple[str, ...]:
+    try:
+        return finders.family_methods(family)
+    except Exception:
+        return (family,)
+
+
+def _fmt_suggestions(s: dict[str, float | None]) -> str:
+    return ", ".join(f"{k}={'-' if v is None else f'{v:.3g}'}" for k, v in s.items())
+
+
+def reread_cyclr(rec: finders.FinderRecord, cfg: Config) -> finders.FinderRecord:
+    """Recompute cyclr's suggestions (and prototypes) from the stored curve."""
+    from cyclr.rangetest import suggest as _suggest
+
+    lrs = np.asarray(rec.lrs, dtype=np.float64)
+    losses = np.asarray(rec.losses, dtype=np.float64)
+    sugg: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for name in ("default", *_suggest.METHODS):
+        key = f"cyclr-{name}"
+        try:
+            sugg[key] = float(_suggest.suggest(lrs, losses, None if name == "default" else name).lr)
+        except Exception as exc:
+            sugg[key] = None
+            errors[key] = f"{type(exc).__name__}: {exc}"
+    try:
+        base, peak = _suggest.clr_bounds(lrs, losses)
+        sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
+    except Exception as exc:
+        sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
+        errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
+    for name, rule in cfg.prototypes.items():
+        try:
+            sugg[name] = float(rule(lrs, losses))
+        except Exception as exc:
+            sugg[name] = None
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    return dataclasses.replace(rec, suggestions=sugg, errors=errors)
+
+
+# --------------------------------------------------------------------------------------
+# the whole suite
+
+
+@dataclass
+class TaskResults:
+    """Everything measured on one task."""
+
+    task: Task
+    oracle: Oracle | None = None
+    records: dict[str, dict[int, finders.FinderRecord]] = field(default_factory=dict)
+    runs: dict[str, dict[int, RunResult | None]] = field(default_factory=dict)
+    invariance: dict[str, dict[tuple[float, float], dict[int, float | None]]] = field(
+        default_factory=dict
+    )
+    clr: dict[str, dict[int, RunResult]] = field(default_factory=dict)
+    clr_bounds: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
+CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max")
+
+
+def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
+    """Run the configured phases on every configured task; return what was measured."""
+    results: dict[str, TaskResults] = {}
+    tasks = [resolve_task(n, cfg) for n in cfg.tasks]
+    for task in tasks:
+        results[task.name] = TaskResults(task)
+    t_start = time.perf_counter()
+
+    if "oracle" in cfg.phases:
+        for task in tasks:
+            cfg.log(f"oracle: {task.name}")
+            with _skip_missing():
+                results[task.name].oracle = oracle(store, task, cfg)
+
+    if "finders" in cfg.phases:
+        # Peers first: they do not depend on cyclr's (evolving) rule.
+        for family in sorted(cfg.families, key=lambda f: f == "cyclr"):
+            for task in tasks:
+                cfg.log(f"finder: {family} on {task.name}")
+                recs = results[task.name].records.setdefault(family, {})
+                for s in cfg.seeds:
+                    with _skip_missing():
+                        recs[s] = finder_record(store, task, family, s, cfg)
+
+    if "suggest" in cfg.phases:
+        for task in tasks:
+            tr = results[task.name]
+            for recs in tr.records.values():
+                for seed, rec in recs.items():
+                    for method, lr in rec.suggestions.items():
+                        if method in CLR_METHODS:
+                            continue
+                        if lr is None:
+                            tr.runs.setdefault(method, {})[seed] = None
+                            continue
+                        with _skip_missing():
+                            run = fixed_run(store, task, lr, seed, False, cfg)
+                            tr.runs.setdefault(method, {})[seed] = run
+
+    if "invariance" in cfg.phases:
+        inv_tasks = [t for t in tasks if t.name == cfg.invariance_task] or tasks[:1]
+        for task in inv_tasks:
+            tr = results[task.name]
+            for family in cfg.families:
+                cfg.log(f"invariance: {family} on {task.name}")
+                for seed in cfg.seeds:
+                    for scale, shift in ((1.0, 0.0), *INVARIANCE_VARIANTS):
+                        with _skip_missing():
+                            rec = finder_record(store, task, family, seed, cfg, scale, shift)
+                            for method, lr in rec.suggestions.items():
+                                tr.invariance.setdefault(method, {}).setdefault((scale, shift), {})[
+                                    seed
+                                ] = lr
+
+    if "clr" in cfg.phases and "cyclr" in cfg.families:
+        for task in tasks:
+            tr = results[task.name]
+            cfg.log(f"clr: {task.name}")
+            for seed in cfg.clr_seeds:
+                with _skip_missing():
+                    rec = finder_record(store, task, "cyclr", seed, cfg)
+                    base = rec.suggestions.get("cyclr-clr-base")
+                    peak = rec.suggestions.get("cyclr-clr-max")
+                    if base is None or peak is None:
+                        continue
+                    tr.clr_bounds[seed] = (base, peak)
+                    for kind in ("triangular2", "onecycle"):
+                        tr.clr.setdefault(kind, {})[seed] = schedule_run(
+                            store, task, kind, base, peak, seed, cfg
+                        )
+    cfg.log(f"done in {time.perf_counter() - t_start:.0f}s")
+    return results
+
+
+@contextlib.contextmanager
+def _skip_missing() -> Iterator[None]:
+    """In a read-only run, leave out what is not cached."""
+    with contextlib.suppress(NotCachedError):
+        yield
+
+
+def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
+    """The CLR schedule of the claim, built through ``RangeTestResult.schedule``'s rules.
+
+    ``triangular2``: two cycles over the budget (``step_size_up = steps / 4``), so the run
+    ends at ``base_lr``. ``onecycle``: from ``base_lr`` up to ``max_lr`` and down over the
+    budget (``div_factor = max_lr / base_lr``), momentum cycled 0.95 -> 0.85 -> 0.95.
+    """
+    from cyclr.schedules import OneCycle, Triangular2
+
+    if kind == "triangular2":
+        return Triangular2(base_lr=base, max_lr=peak, step_size_up=task.steps // 4)
+    return OneCycle(max_lr=peak, total_steps=task.steps, div_factor=peak / base)
+
+
+def schedule_run(
+    store: Store, task: Task, kind: str, base: float, peak: float, seed: int, cfg: Config
+) -> RunResult:
+    """Train with a CLR schedule between the bounds (cached)."""
+    key = f"{kind}-base={base!r}-max={peak!r}-seed={seed}"
+    rec = store.get(task, "clr", key)
+    if rec is not None:
+        return RunResult.from_dict(rec)
+    if cfg.read_only:
+        raise NotCachedError(key)
+    sched = make_schedule(task, kind, base, peak)
+    momentum = None
+    if kind == "onecycle":
+        mom = sched.momentum(0.85, 0.95)
+        momentum = lambda step: float(mom(step))  # noqa: E731
+    res = train(task, lambda step: float(sched(step)), seed, momentum=momentum, curve=True)
+    store.put(task, "clr", key, res.to_dict())
+    cfg.log(
+        f"  [{task.name}] {kind} {base:.3g}..{peak:.3g} seed={seed}: "
+        f"{task.metric}={res.final:.4g} ({res.wall_s:.1f}s)"
+    )
+    return res

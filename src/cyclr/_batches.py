@@ -1,0 +1,101 @@
+"""Batches for the framework range-test runners: restart a re-iterable, refuse a spent iterator.
+
+Shared by the Keras and JAX runners (the PyTorch runner has the same rules): a list or a
+data loader is started again when it runs out; an iterator (a generator) that runs out
+raises ``ValueError`` naming how many batches it gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+__all__ = ["BatchStream", "check_batches"]
+
+
+def check_batches(data: Any) -> None:
+    """Raise ``TypeError`` unless ``data`` is an iterable that can hold batches.
+
+    Strings, bytes and mappings are refused: iterating them yields characters or keys,
+    never batches.
+
+    Example:
+        >>> check_batches([(1, 2)])
+        >>> check_batches("abc")
+        Traceback (most recent call last):
+        ...
+        TypeError: data must be an iterable of batches such as a list, a generator or a data loader (got data='abc'); wrap a single batch in a list
+    """
+    from collections.abc import Mapping
+
+    if isinstance(data, (str, bytes, Mapping)) or not hasattr(data, "__iter__"):
+        text = repr(data)
+        text = text if len(text) <= 80 else text[:77] + "..."
+        raise TypeError(
+            "data must be an iterable of batches such as a list, a generator or a data "
+            f"loader (got data={text}); wrap a single batch in a list"
+        )
+
+
+class BatchStream:
+    """Draw batches from ``data`` one at a time, restarting a re-iterable when it runs out.
+
+    Args:
+        data: An iterable of batches.
+
+    Attributes:
+        total: Batches drawn so far.
+        restarts: Times a re-iterable was started again.
+
+    Example:
+        >>> stream = BatchStream([1, 2])
+        >>> [stream.next() for _ in range(5)], stream.restarts
+        ([1, 2, 1, 2, 1], 2)
+    """
+
+    def __init__(self, data: Iterable[Any]) -> None:
+        self._data = data
+        self._iterator: Iterator[Any] = iter(data)
+        self._one_shot = self._iterator is data
+        self._in_pass = 0
+        self.total = 0
+        self.restarts = 0
+
+    def next(self) -> Any:
+        """Return the next batch.
+
+        Raises:
+            ValueError: If ``data`` yields no batch, or is an exhausted iterator.
+        """
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            batch = self._restart()
+        self._in_pass += 1
+        self.total += 1
+        return batch
+
+    def _restart(self) -> Any:
+        kind = type(self._data).__name__
+        if self._in_pass == 0:
+            what = "the first time" if self.restarts == 0 else "after being restarted"
+            raise ValueError(
+                f"data must yield at least one batch (got data of type {kind} that yielded "
+                f"none {what})"
+            ) from None
+        if self._one_shot:
+            raise ValueError(
+                f"data was exhausted after {self.total} batches and cannot be restarted: it "
+                f"is an iterator ({kind}), not a re-iterable such as a list; pass a "
+                "re-iterable or fewer num_steps"
+            ) from None
+        self._iterator = iter(self._data)
+        self._in_pass = 0
+        self.restarts += 1
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            raise ValueError(
+                f"data must yield at least one batch (got data of type {kind} that yielded "
+                "none after being restarted)"
+            ) from None

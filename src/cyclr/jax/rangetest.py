@@ -1,0 +1,223 @@
+"""The LR range test for functional JAX training: pure steps in, a result out.
+
+JAX training is a pure function ``train_step(params, opt_state, batch, lr) ->
+(params, opt_state, loss)``; the range test runs it at rising LRs on its own copy of the
+state, so the caller's ``params`` and ``opt_state`` are never touched (even by a
+``train_step`` that donates its buffers) and nothing needs restoring. The losses stay on
+the device and are read every ``sync_every`` steps in one transfer.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._batches import BatchStream, check_batches
+from .._progress import progress_bar
+from .._validate import check_int
+from ..rangetest import RangeTest, RangeTestResult
+
+__all__ = ["range_test"]
+
+TrainStep = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
+MetricFn = Callable[[Any], Any]
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
+
+
+def _copy_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, jax.Array):
+        return jnp.array(leaf, copy=True)
+    if isinstance(leaf, np.ndarray):
+        return leaf.copy()
+    return leaf
+
+
+def _copy_tree(tree: Any) -> Any:
+    """A fresh copy of every array leaf, in new containers."""
+    return jax.tree_util.tree_map(_copy_leaf, tree)
+
+
+def range_test(
+    train_step: TrainStep,
+    params: Any,
+    opt_state: Any,
+    batches: Iterable[Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    sweep: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    metric_fn: MetricFn | None = None,
+    eval_every: int | None = None,
+    sync_every: int = 10,
+    progress: bool | None = None,
+) -> RangeTestResult:
+    """Run an LR range test with a pure JAX training step.
+
+    Step ``i`` calls ``train_step(params, opt_state, batch, lr_i)`` with (exp sweep,
+    ``n = num_steps``)
+
+    .. math:: lr_i = start\\_lr \\cdot (end\\_lr / start\\_lr)^{i / (n - 1)}
+
+    (``start_lr + (end_lr - start_lr) * i / (n - 1)`` for ``sweep="linear"``), passed as
+    a float32 scalar array so a jitted ``train_step`` compiles once. The step must use
+    ``lr`` as its learning rate, typically through ``optax.inject_hyperparams``::
+
+        opt = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+        @jax.jit
+        def train_step(params, opt_state, batch, lr):
+            opt_state.hyperparams["learning_rate"] = lr
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, loss
+
+    Smoothing and the stopping rule are those of :class:`~cyclr.rangetest.RangeTest`.
+
+    **No per-step host transfer.** The losses stay on the device and are copied to the
+    host together every ``sync_every`` steps (and at each metric evaluation), where the
+    stopping rule runs. Up to ``sync_every - 1`` steps can run past the step where the
+    test stops; their losses are discarded and ``result.settings["steps_run"]`` counts
+    them.
+
+    **Untouched state.** The test trains a copy of ``params`` and ``opt_state`` (every
+    leaf copied, containers rebuilt), so the caller's arrays stay valid and unchanged
+    even if ``train_step`` donates its arguments or mutates ``opt_state.hyperparams``
+    outside ``jit``.
+
+    **Batches.** ``batches`` is any iterable of batches, passed to ``train_step`` as
+    they are. A re-iterable (a list) is started again when it runs out; an iterator
+    that runs out raises ``ValueError``.
+
+    Args:
+        train_step: ``train_step(params, opt_state, batch, lr) -> (params, opt_state,
+            loss)`` with a scalar ``loss``.
+        params: The parameters (any pytree); not modified.
+        opt_state: The optimizer state (any pytree); not modified.
+        batches: An iterable of batches.
+        start_lr: The LR of step 0.
+        end_lr: The LR of the last step.
+        num_steps: Steps in the full sweep (at least 2).
+        sweep: ``"exp"`` or ``"linear"``.
+        smoothing: EMA factor of the smoothed loss, in ``[0, 1)``.
+        diverge_factor: Divergence threshold ``f > 1`` of the stopping rule.
+        metric_fn: ``metric_fn(params) -> float`` (higher is better, e.g. validation
+            accuracy) evaluated every ``eval_every`` steps and stored in
+            ``result.metrics``.
+        eval_every: Steps between metric evaluations (1 by default with a ``metric_fn``).
+        sync_every: Steps between host reads of the losses (and stop checks).
+        progress: Show a tqdm bar: ``True``, ``False``, or ``None`` for "when standard
+            error is a terminal".
+
+    Returns:
+        A :class:`~cyclr.rangetest.RangeTestResult`, the same as the PyTorch and Keras
+        runners return.
+
+    Raises:
+        TypeError: If ``train_step`` or ``metric_fn`` is not callable, ``batches`` is not
+            an iterable of batches, or ``train_step`` does not return a 3-tuple.
+        ValueError: For an argument out of range, empty or exhausted ``batches``, or a
+            loss that is not a scalar.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from cyclr.jax import range_test
+        >>> x = jnp.linspace(-1.0, 1.0, 64)
+        >>> batches = [(x[i : i + 16], 3.0 * x[i : i + 16]) for i in range(0, 64, 16)]
+        >>> def train_step(w, state, batch, lr):
+        ...     loss, grad = jax.value_and_grad(lambda w: jnp.mean((w * batch[0] - batch[1]) ** 2))(w)
+        ...     return w - lr * grad, state, loss
+        >>> w = jnp.zeros(())
+        >>> result = range_test(jax.jit(train_step), w, None, batches, start_lr=1e-3,
+        ...                     end_lr=100.0, num_steps=80, progress=False)
+        >>> result.stop_reason, float(w)
+        ('diverged', 0.0)
+
+    References:
+        L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+        https://arxiv.org/abs/1506.01186
+    """
+    started = time.perf_counter()
+    if not callable(train_step):
+        raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
+    if metric_fn is not None and not callable(metric_fn):
+        raise TypeError(f"metric_fn must be callable or None (got metric_fn={metric_fn!r})")
+    check_batches(batches)
+    sync_every = check_int("sync_every", sync_every)
+    every: int | None
+    if metric_fn is None:
+        if eval_every is not None:
+            raise ValueError(
+                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
+            )
+        every = None
+    else:
+        every = 1 if eval_every is None else check_int("eval_every", eval_every)
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
+    rt = RangeTest(
+        start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
+    )
+    lr_table = jnp.asarray(np.asarray(rt.sweep.lrs(), dtype=np.float32))
+    lrs = [lr_table[i] for i in range(rt.num_steps)]
+    params, opt_state = _copy_tree(params), _copy_tree(opt_state)
+    stream = BatchStream(batches)
+    bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")
+    pending: list[Any] = []
+    steps_run = 0
+    try:
+        while not rt.finished:
+            out = train_step(params, opt_state, stream.next(), lrs[steps_run])
+            if not isinstance(out, tuple) or len(out) != 3:
+                raise TypeError(
+                    "train_step must return a tuple (params, opt_state, loss) "
+                    f"(got {type(out).__name__})"
+                )
+            params, opt_state, loss = out
+            if steps_run == 0 and jnp.shape(loss) not in ((), (1,)):
+                raise ValueError(
+                    f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
+                )
+            pending.append(jnp.reshape(loss, ()))
+            steps_run += 1
+            bar.update(1)
+            evaluate_now = every is not None and steps_run % every == 0
+            if len(pending) >= sync_every or evaluate_now or steps_run == rt.num_steps:
+                losses = np.asarray(jax.device_get(jnp.stack(pending)), dtype=np.float64)
+                pending = []
+                rt.record_many(losses.tolist())
+                if rt.smoothed_loss is not None:
+                    bar.set_postfix(loss=f"{rt.smoothed_loss:.4g}")
+                if evaluate_now and not rt.finished and metric_fn is not None:
+                    rt.record_metric(float(metric_fn(params)))
+    finally:
+        bar.close()
+    from .. import __version__
+
+    settings = {
+        "runner": "cyclr.jax.range_test",
+        "train_step": _name(train_step),
+        "metric": None if metric_fn is None else _name(metric_fn),
+        "eval_every": every,
+        "sync_every": sync_every,
+        "steps_run": steps_run,
+        "data_restarts": stream.restarts,
+        "device": jax.default_backend(),
+        "jax_version": jax.__version__,
+        "cyclr_version": __version__,
+    }
+    return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)

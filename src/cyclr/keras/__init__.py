@@ -1,0 +1,27 @@
+"""Keras 3 adapter: cyclr schedules as Keras schedules, cycled momentum, and the range test.
+
+Import it explicitly (``import cyclr.keras``); ``import cyclr`` never loads Keras. Keras
+must find its backend (``KERAS_BACKEND``: ``jax``, ``torch`` or ``tensorflow``) when it
+is first imported.
+"""
+
+import importlib.util
+
+from ..errors import MissingExtraError, require
+
+if importlib.util.find_spec("keras") is None:
+    require("keras", "keras")
+try:
+    import keras  # noqa: F401
+except ImportError as exc:
+    raise MissingExtraError(
+        f"keras is installed but could not start its backend ({exc}); set the "
+        "KERAS_BACKEND environment variable to an installed backend (jax, torch or "
+        "tensorflow) before keras is first imported"
+    ) from exc
+
+from .optimizers import SGD, Adam, AdamW  # noqa: E402
+from .rangetest import range_test  # noqa: E402
+from .schedule import Schedule, evaluate  # noqa: E402
+
+__all__ = ["SGD", "Adam", "AdamW", "Schedule", "evaluate", "range_test"]

@@ -1,0 +1,272 @@
+"""The LR range test for Keras 3 models: per-batch losses, then everything put back.
+
+Keras' ``logs["loss"]`` in ``fit`` is the running mean over the epoch so far, which lags
+the LR sweep and drags every finder built on a callback toward larger LRs. This runner
+trains with ``model.train_on_batch``, which resets the loss tracker at each call, so the
+loss recorded for step ``i`` is the loss of batch ``i`` alone, at the LR of step ``i``.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .._batches import BatchStream, check_batches
+from .._progress import progress_bar
+from .._validate import check_int
+from ..rangetest import RangeTest, RangeTestResult
+
+__all__ = ["range_test"]
+
+MetricFn = Callable[[Any], Any]
+
+
+def _name(obj: Any) -> str:
+    return str(
+        getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    )
+
+
+class _SweepLR(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
+    """The range test's LRs as a schedule: ``table[step - first_step]``, held at the ends.
+
+    Read inside the (possibly compiled) train step from the optimizer's own counter, so
+    no variable has to be added to the optimizer and nothing is baked in at tracing.
+    """
+
+    def __init__(self, lrs: np.ndarray[Any, Any], first_step: int) -> None:
+        self.lrs = np.asarray(lrs, dtype=np.float32)
+        self.first_step = int(first_step)
+
+    def __call__(self, step: Any) -> Any:
+        table = ops.convert_to_tensor(self.lrs, "float32")
+        index = ops.cast(step, "int32") - self.first_step
+        index = ops.clip(index, 0, self.lrs.shape[0] - 1)
+        return ops.take(table, index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lrs": self.lrs.tolist(), "first_step": self.first_step}
+
+
+class _Snapshot:
+    """Copies of a model's, its optimizer's and its metrics' variables, restored exactly."""
+
+    def __init__(self, model: Any, optimizer: Any) -> None:
+        self.model = model
+        self.variables = list(model.variables) + [
+            v for v in optimizer.variables if all(v is not w for w in model.variables)
+        ]
+        self.values = [np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.variables]
+        self.metric_variables = list(model.metrics_variables)
+        self.metric_values = [
+            np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.metric_variables
+        ]
+
+    def restore(self) -> None:
+        for variable, value in zip(self.variables, self.values):
+            variable.assign(value)
+        self.model.reset_metrics()
+        for variable, value in zip(self.metric_variables, self.metric_values):
+            variable.assign(value)
+
+
+def _inner(optimizer: Any) -> Any:
+    """The optimizer whose ``_learning_rate`` the update reads (unwraps loss scaling)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def range_test(
+    model: Any,
+    data: Iterable[Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    sweep: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    metric_fn: MetricFn | None = None,
+    eval_every: int | None = None,
+    progress: bool | None = None,
+) -> RangeTestResult:
+    """Run an LR range test on a compiled Keras model and restore it exactly afterwards.
+
+    Step ``i`` trains on one batch with ``model.train_on_batch`` at (exp sweep,
+    ``n = num_steps``)
+
+    .. math:: lr_i = start\\_lr \\cdot (end\\_lr / start\\_lr)^{i / (n - 1)}
+
+    (``start_lr + (end_lr - start_lr) * i / (n - 1)`` for ``sweep="linear"``), and records
+    that batch's loss (the compiled loss plus any ``add_loss`` terms, as the optimizer
+    minimizes it), not Keras' running epoch mean. Smoothing and the stopping rule are
+    those of :class:`~cyclr.rangetest.RangeTest`. The model's compiled optimizer,
+    loss and metrics are used as they are; the optimizer's LR (a float, a schedule or a
+    callable) is replaced by the sweep for the duration of the test.
+
+    **Restoring.** Before the first step the model's variables (weights, non-trainable
+    state such as batch-norm statistics and dropout seeds), the optimizer's variables
+    (step count, slots, LR) and the metrics' variables are copied to host memory; when
+    the test ends, whether it finished or raised, they are assigned back bit for bit,
+    the optimizer's LR object is put back and the compiled train function is rebuilt.
+    An unbuilt model is built with the first batch, an unbuilt optimizer on the model's
+    trainable variables, before the copy.
+
+    **Batches.** ``data`` is any iterable of batches ``(x, y)`` or ``(x, y,
+    sample_weight)`` (a list, a generator, a ``keras.utils.PyDataset``); a batch that is
+    not a tuple is passed as ``x`` alone. A re-iterable is started again when it runs
+    out; an iterator that runs out raises ``ValueError``.
+
+    Args:
+        model: A compiled Keras model (``model.compile(optimizer=..., loss=...)``).
+        data: An iterable of batches.
+        start_lr: The LR of step 0.
+        end_lr: The LR of the last step.
+        num_steps: Steps in the full sweep (at least 2).
+        sweep: ``"exp"`` or ``"linear"``.
+        smoothing: EMA factor of the smoothed loss, in ``[0, 1)``.
+        diverge_factor: Divergence threshold ``f > 1`` of the stopping rule.
+        metric_fn: ``metric_fn(model) -> float`` (higher is better, e.g. validation
+            accuracy) evaluated every ``eval_every`` steps and stored in
+            ``result.metrics``.
+        eval_every: Steps between metric evaluations (1 by default with a ``metric_fn``).
+        progress: Show a tqdm bar: ``True``, ``False``, or ``None`` for "when standard
+            error is a terminal".
+
+    Returns:
+        A :class:`~cyclr.rangetest.RangeTestResult`, the same as the PyTorch runner's.
+
+    Raises:
+        TypeError: If ``model`` is not a Keras model, ``data`` is not an iterable of
+            batches, or ``metric_fn`` is not callable.
+        ValueError: If the model is not compiled with an optimizer, uses gradient
+            accumulation, an argument is out of range, or ``data`` is empty or exhausted.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from cyclr.keras import range_test
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        >>> before = [w.copy() for w in model.get_weights()]
+        >>> data = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
+        >>> result = range_test(model, data, start_lr=1e-3, end_lr=10.0, num_steps=60,
+        ...                     progress=False)
+        >>> result.stop_reason
+        'diverged'
+        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        True
+
+    References:
+        L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+        https://arxiv.org/abs/1506.01186
+    """
+    started = time.perf_counter()
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model (got model={type(model).__name__})")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            "model must be compiled with an optimizer and a loss before the range test "
+            "(call model.compile(optimizer=..., loss=...))"
+        )
+    inner = _inner(optimizer)
+    if not hasattr(inner, "_learning_rate"):
+        raise TypeError(
+            f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep"
+        )
+    if getattr(optimizer, "gradient_accumulation_steps", None):
+        raise ValueError(
+            "optimizer.gradient_accumulation_steps must be None for the range test: each "
+            "step must apply one batch's update (got gradient_accumulation_steps="
+            f"{optimizer.gradient_accumulation_steps!r})"
+        )
+    check_batches(data)
+    if metric_fn is not None and not callable(metric_fn):
+        raise TypeError(f"metric_fn must be callable or None (got metric_fn={metric_fn!r})")
+    every: int | None
+    if metric_fn is None:
+        if eval_every is not None:
+            raise ValueError(
+                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
+            )
+        every = None
+    else:
+        every = 1 if eval_every is None else check_int("eval_every", eval_every)
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
+    rt = RangeTest(
+        start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
+    )
+
+    stream = BatchStream(data)
+    first = keras.utils.unpack_x_y_sample_weight(_as_tuple(stream.next()))
+    if not model.built:
+        model(first[0])
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    snapshot = _Snapshot(model, optimizer)
+    original_lr = inner._learning_rate
+    first_step = int(ops.convert_to_numpy(inner.iterations))
+    bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")
+    steps_run = 0
+    try:
+        object.__setattr__(inner, "_learning_rate", _SweepLR(rt.sweep.lrs(), first_step))
+        model.make_train_function(force=True)
+        batch: tuple[Any, Any, Any] | None = first
+        while not rt.finished:
+            x, y, sample_weight = batch if batch is not None else _next_batch(stream)
+            batch = None
+            logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+            steps_run += 1
+            metric = None
+            if every is not None and steps_run % every == 0 and metric_fn is not None:
+                metric = float(metric_fn(model))
+            rt.record(float(logs["loss"]))
+            if metric is not None:
+                rt.record_metric(metric)
+            bar.update(1)
+            smoothed = rt.smoothed_loss
+            if smoothed is not None:
+                bar.set_postfix(lr=f"{rt.lr_at(steps_run - 1):.3g}", loss=f"{smoothed:.4g}")
+    finally:
+        try:
+            bar.close()
+        finally:
+            object.__setattr__(inner, "_learning_rate", original_lr)
+            snapshot.restore()
+            model.make_train_function(force=True)
+    from .. import __version__
+
+    settings = {
+        "runner": "cyclr.keras.range_test",
+        "model": type(model).__name__,
+        "optimizer": type(inner).__name__,
+        "metric": None if metric_fn is None else _name(metric_fn),
+        "eval_every": every,
+        "steps_run": steps_run,
+        "data_restarts": stream.restarts,
+        "keras_backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "cyclr_version": __version__,
+    }
+    return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)
+
+
+def _as_tuple(batch: Any) -> Any:
+    return tuple(batch) if isinstance(batch, list) else batch
+
+
+def _next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(_as_tuple(stream.next()))
+    return x, y, sample_weight

@@ -1,0 +1,202 @@
+"""cyclr schedules as Keras 3 ``LearningRateSchedule`` objects, on every Keras backend.
+
+The schedule's formula runs on ``keras.ops`` in double-float arithmetic
+(:mod:`cyclr.schedules.twofloat`), so the float32 LR the optimizer reads agrees with
+the float64 curve to within a few ulps at any step, inside a compiled train step on the
+JAX backend as well as eagerly on the PyTorch backend.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from ..schedules import Schedule as CyclrSchedule
+from ..schedules import schedule_from_dict
+from ..schedules.ops import Ops
+from ..schedules.twofloat import Float32Backend, TwoFloat, two_float_ops
+
+__all__ = ["Schedule", "evaluate"]
+
+_MASK = -4096
+
+
+def _generic_truncate(x: Any) -> Any:
+    bits = ops.view(ops.convert_to_tensor(x, "float32"), "int32")
+    return ops.view(ops.bitwise_and(bits, _MASK), "float32")
+
+
+@functools.lru_cache(maxsize=None)
+def _backend(name: str) -> tuple[Float32Backend, Ops]:
+    """The float32 primitives of the active Keras backend (fixed once keras is imported)."""
+
+    def asarray(value: float) -> Any:
+        return ops.convert_to_tensor(value, "float32")
+
+    truncate = _generic_truncate
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def asarray(value: float) -> Any:
+            # Opaque to XLA's simplifier, which re-associates float additions with
+            # constants ((x + 1) - 1 -> x) and would erase what two-sum captures.
+            return jax.lax.optimization_barrier(jnp.asarray(value, jnp.float32))
+
+        def truncate(x: Any) -> Any:
+            bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)
+            return jax.lax.bitcast_convert_type(bits & _MASK, jnp.float32)
+
+    elif name == "torch":
+        import torch
+
+        def truncate(x: Any) -> Any:
+            bits = x.to(torch.float32).contiguous().view(torch.int32)
+            return (bits & _MASK).view(torch.float32)
+
+    backend = Float32Backend(
+        name=f"keras-{name}",
+        asarray=asarray,
+        floor=ops.floor,
+        where=ops.where,
+        exp=ops.exp,
+        log=ops.log,
+        cos=ops.cos,
+        sin=ops.sin,
+        power=ops.power,
+        truncate=truncate,
+    )
+    return backend, two_float_ops(backend)
+
+
+def _eager_torch_step(step: Any) -> int | None:
+    """The step as an int when the PyTorch backend runs eagerly and it is a scalar."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    if torch.compiler.is_compiling():
+        return None
+    value = np.asarray(ops.convert_to_numpy(step))
+    if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or value < 0:
+        return None
+    return int(value)
+
+
+def evaluate(schedule: CyclrSchedule, step: Any) -> Any:
+    """Evaluate a cyclr schedule at ``step`` with ``keras.ops``, as a float32 tensor.
+
+    Args:
+        schedule: Any cyclr schedule.
+        step: The optimizer step: an int, an integer tensor (any shape) or a Keras
+            variable such as ``optimizer.iterations``.
+
+    Returns:
+        A float32 tensor of the step's shape, within a few ulps of ``schedule(step)``.
+
+    Raises:
+        TypeError: If ``schedule`` is not a cyclr schedule.
+    """
+    if not isinstance(schedule, CyclrSchedule):
+        raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+    backend, two_float = _backend(keras.backend.backend())
+    steps = ops.convert_to_tensor(step)
+    hi = ops.cast(steps, "float32")
+    if "int" in str(ops.dtype(steps)):
+        lo = ops.cast(steps - ops.cast(hi, ops.dtype(steps)), "float32")
+    else:
+        lo = hi * 0.0
+    value = schedule.evaluate(TwoFloat(hi, lo, backend), two_float)
+    if isinstance(value, TwoFloat):
+        return value.value()
+    return ops.cast(ops.broadcast_to(value, ops.shape(hi)), "float32")
+
+
+@keras.saving.register_keras_serializable(package="cyclr", name="Schedule")
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
+    """A cyclr schedule as a Keras ``LearningRateSchedule``.
+
+    The optimizer calls it with its step counter before every update, so update ``i``
+    (0-based) uses ``schedule(i)``. It is registered as serializable: a model saved
+    with ``model.save("m.keras")`` keeps its schedule and its optimizer's step count,
+    and continues with the same LRs after ``keras.models.load_model`` (import
+    ``cyclr.keras`` first, so Keras knows the class).
+
+    Args:
+        schedule: Any cyclr schedule (its ``to_dict()`` is the Keras config).
+
+    Raises:
+        TypeError: If ``schedule`` is not a cyclr schedule.
+
+    Example:
+        >>> import keras
+        >>> from cyclr import Triangular
+        >>> from cyclr.keras import Schedule
+        >>> lr = Schedule(Triangular(base_lr=0.001, max_lr=0.006, step_size_up=2000))
+        >>> optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
+        >>> round(float(lr(2000)), 6)
+        0.006
+        >>> Schedule.from_config(lr.get_config()).schedule == lr.schedule
+        True
+    """
+
+    def __init__(self, schedule: CyclrSchedule) -> None:
+        if not isinstance(schedule, CyclrSchedule):
+            raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+        self.schedule = schedule
+
+    def __call__(self, step: Any) -> Any:
+        """Return the float32 value at ``step`` (see :func:`evaluate`).
+
+        On the PyTorch backend outside ``torch.compile`` the optimizer's step is read on
+        the host and the value computed in float64, then rounded once to float32: an
+        eager PyTorch update already reads its LR on the host, and this skips a few
+        hundred tiny tensor operations per step.
+        """
+        host_step = _eager_torch_step(step)
+        if host_step is not None:
+            return ops.convert_to_tensor(self.schedule(host_step), "float32")
+        return evaluate(self.schedule, step)
+
+    def get_config(self) -> dict[str, Any]:
+        """Return ``schedule.to_dict()``, which :meth:`from_config` rebuilds."""
+        return self.schedule.to_dict()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Schedule:
+        """Rebuild from :meth:`get_config` output."""
+        return cls(schedule_from_dict(config))
+
+    def __repr__(self) -> str:
+        return f"cyclr.keras.Schedule({self.schedule!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        return bool(self.schedule == other.schedule)
+
+    def __hash__(self) -> int:
+        return hash(self.schedule)
+
+    # A Keras optimizer that takes a hyper-parameter other than the learning rate as a
+    # number converts, casts or compares it; each of those fails here with the fix.
+    def _not_a_number(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"cyclr.keras.Schedule({self.schedule.kind!r}) is a schedule of the optimizer "
+            "step: Keras optimizers accept it as "
+            "learning_rate only. For a scheduled momentum use cyclr.keras.SGD(momentum=...), "
+            "cyclr.keras.Adam(beta_1=...) or cyclr.keras.AdamW(beta_1=...); other Keras "
+            "optimizers take a fixed momentum"
+        )
+
+    __array__ = _not_a_number
+    __jax_array__ = _not_a_number
+    __float__ = _not_a_number
+    __lt__ = _not_a_number
+    __le__ = _not_a_number
+    __gt__ = _not_a_number
+    __ge__ = _not_a_number

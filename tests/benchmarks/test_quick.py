@@ -1,0 +1,81 @@
+"""The benchmark suite's ``--quick`` path runs end to end, so the benchmark code cannot rot.
+
+One task (sklearn digits), one seed, a 60-step budget, cyclr only: no peers, no apt data,
+no network. Calls the same ``main`` as ``python -m benchmarks --quick``, in process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `benchmarks` lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.suite.cli import main  # noqa: E402
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(["--quick", "--threads", "1", *args]) == 0
+    return capsys.readouterr().err
+
+
+def _row(report: str, first_cell: str) -> list[str]:
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no table row starting with {first_cell!r} in:\n{report}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_quick_suite_runs_and_resumes_from_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    out = tmp_path / "suite.md"
+    log = _run(capsys, "--cache-dir", str(cache), "--out", str(out))
+    assert "cyclr seed=0" in log
+    report = out.read_text()
+
+    # The oracle grid found an interior best LR on the quick task.
+    oracle = _row(report, "digits-mlp-sgd")
+    assert "(edge)" not in oracle[8]
+    assert 0 < float(oracle[8]) < 1
+
+    # cyclr's default suggestion was made, trained at, and scored against the oracle.
+    section = report.split("### digits-mlp-sgd", 1)[1]
+    default = _row(section, "cyclr-default")
+    lr, regret = float(default[1]), float(default[4])
+    assert 1e-5 < lr < 10
+    assert math.isfinite(regret) and -100 < regret < 100
+    assert default[6] == "0/1"  # no failure: a suggestion, and its run did not diverge
+
+    # Both CLR schedules ran between clr_bounds(); one-cycle beats chance at least.
+    clr = report.split("## CLR claim", 1)[1]
+    for kind in ("triangular2", "onecycle"):
+        assert f"| {kind} |" in clr
+    onecycle_final = float(re.search(r"\| onecycle \| ([0-9.]+) ", clr).group(1))
+    assert onecycle_final > 20.0
+
+    # Loss shift never moves cyclr's suggestion.
+    shift_row = _row(report.split("## Loss scale and shift", 1)[1], "digits-mlp-sgd")
+    assert shift_row[3] == "1.00"
+
+    # Every unit of work is cached as JSON...
+    records = list(cache.rglob("*.json"))
+    assert any("/finder/" in str(p) for p in records)
+    assert all(isinstance(json.loads(p.read_text()), dict) for p in records)
+
+    # ...so a read-only rerun recomputes nothing and reports the same numbers.
+    again = _run(capsys, "--cache-dir", str(cache), "--out", str(out), "--report-only")
+    assert "seed=0" not in again  # no training or range-test log lines
+    body = lambda text: text.split("## Tasks and oracle", 1)[1]  # noqa: E731
+    assert body(out.read_text()) == body(report)

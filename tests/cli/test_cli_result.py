@@ -1,0 +1,80 @@
+"""``cyclr suggest`` and ``cyclr plot`` on a saved range test."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cyclr import OneCycle, Triangular2
+from cyclr.cli import main, report, snippet
+from cyclr.rangetest import METHODS, RangeTestResult
+
+
+def _pasted_code(out: str) -> str:
+    """The indented block printed after 'paste into your training script:'."""
+    block = out.split("paste into your training script:\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
+def test_suggest_prints_every_method_bounds_and_a_working_snippet(
+    result_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["suggest", str(result_json), "--steps-per-epoch", "50"]) == 0
+    out = capsys.readouterr().out
+    result = RangeTestResult.from_json(result_json)
+    for method, suggestion in result.suggestions().items():
+        assert f"{method}" in out
+        assert f"{suggestion.lr:.4g}" in out
+    assert set(result.suggestions()) == set(METHODS)
+    base_lr, max_lr = result.clr_bounds()
+    assert f"CLR bounds: base_lr={base_lr:.4g}, max_lr={max_lr:.4g}" in out
+
+    namespace: dict[str, object] = {}
+    exec(_pasted_code(out), namespace)
+    schedule, one_cycle = namespace["schedule"], namespace["one_cycle"]
+    assert isinstance(schedule, Triangular2) and isinstance(one_cycle, OneCycle)
+    assert schedule.base_lr == pytest.approx(base_lr, rel=1e-3)
+    assert schedule.max_lr == pytest.approx(max_lr, rel=1e-3)
+    assert schedule.step_size_up == 200  # 4 epochs of 50 steps
+    assert one_cycle(0) == pytest.approx(base_lr, rel=1e-3)  # one-cycle starts at base_lr
+
+
+def test_suggest_explains_a_curve_without_evidence(
+    flat_result_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["suggest", str(flat_result_json)]) == 0
+    out = capsys.readouterr().out
+    for method in METHODS:
+        assert f"{method}" in out
+    assert out.count("none: ") == len(METHODS) + 1  # every rule and the bounds say why not
+    assert "paste into" not in out
+
+
+def test_plot_draws_in_the_terminal_and_writes_a_png(
+    result_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "curve.png"
+    assert main(["plot", str(result_json), "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "LR range test" in out
+    assert "1e-6" in out and "1e0" in out  # decade ticks of the log-LR axis
+    assert "CLR bounds: base_lr=" in out
+    with Image.open(png) as image:
+        image.load()
+        assert image.format == "PNG" and image.width > 300
+
+
+def test_report_and_snippet_agree(result_json: Path) -> None:
+    result = RangeTestResult.from_json(result_json)
+    lines = report(result)
+    base_lr, max_lr = result.clr_bounds()
+    code = snippet(base_lr, max_lr)
+    assert all(("    " + line if line else "") in lines for line in code.splitlines())

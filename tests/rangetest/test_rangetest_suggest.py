@@ -1,0 +1,270 @@
+"""Reading the curve: each suggestion rule, CLR bounds, refusals, and schedules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from rangetest_curves import drive, falling, from_values, plateau_then_fall
+
+from cyclr import ExpRange, OneCycle, Triangular, Triangular2
+from cyclr.errors import NoReliableSuggestionError
+from cyclr.rangetest import DEFAULT_METHOD, METHODS, RangeTestResult, Suggestion
+from cyclr.rangetest.suggest import MIN_POINTS, clr_bounds, fit_curve, suggest
+
+
+def log_lr(suggestion: Suggestion) -> float:
+    return math.log10(suggestion.lr)
+
+
+# -- rules on curves with known features ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("c", "w"), [(-4.0, 0.2), (-3.0, 0.4), (-2.5, 0.15)])
+def test_steepest_lands_on_the_known_steepest_point(c: float, w: float) -> None:
+    result = drive(falling(c=c, w=w, xe=c + 2.0))
+    assert log_lr(result.suggest("steepest")) == pytest.approx(c, abs=0.05)
+    noisy = [drive(falling(c=c, w=w, xe=c + 2.0), sigma=0.1, seed=s) for s in range(5)]
+    estimates = [log_lr(r.suggest("steepest")) for r in noisy]
+    assert np.median(estimates) == pytest.approx(c, abs=0.2)
+
+
+def test_steepest_reads_log_lr_on_a_linear_sweep_too() -> None:
+    result = drive(falling(c=-1.5, w=0.2, xe=0.5), start_lr=1e-3, end_lr=1.0, sweep="linear")
+    assert log_lr(result.suggest("steepest")) == pytest.approx(-1.5, abs=0.1)
+
+
+def test_valley_is_two_thirds_into_the_falling_stretch() -> None:
+    # Flat until x = -5, a straight fall until x = -2, flat again, then a rise.
+    x = np.linspace(-7.0, 0.0, 141)
+    losses = np.interp(x, [-7.0, -5.0, -2.0, -1.0, 0.0], [3.0, 3.0, 1.0, 1.0, 2.0])
+    suggestion = from_values(losses, 1e-7, 1.0).suggest("valley")
+    assert log_lr(suggestion) == pytest.approx(-5.0 + 2.0 / 3.0 * 3.0, abs=0.15)
+    low, high = suggestion.evidence["valley_lrs"]
+    assert math.log10(low) == pytest.approx(-5.0, abs=0.2)
+    assert math.log10(high) == pytest.approx(-2.0, abs=0.2)
+
+
+def test_minimum_is_a_tenth_of_the_lr_at_the_lowest_loss() -> None:
+    x = np.linspace(-6.0, 0.0, 121)
+    suggestion = from_values((x + 2.3) ** 2, 1e-6, 1.0).suggest("minimum")
+    assert log_lr(suggestion) == pytest.approx(-3.3, abs=0.02)
+    assert math.log10(suggestion.evidence["minimum_lr"]) == pytest.approx(-2.3, abs=0.02)
+
+
+def test_consensus_is_the_median_of_the_three_rules() -> None:
+    result = drive(falling(), sigma=0.05)
+    parts = [log_lr(result.suggest(m)) for m in ("steepest", "valley", "minimum")]
+    consensus = result.suggest("consensus")
+    assert log_lr(consensus) == pytest.approx(sorted(parts)[1], abs=1e-12)
+    assert math.log10(consensus.interval[0]) == pytest.approx(min(parts), abs=1e-12)
+    assert math.log10(consensus.interval[1]) == pytest.approx(max(parts), abs=1e-12)
+
+
+def test_default_method_is_the_named_constant() -> None:
+    result = drive(falling(), sigma=0.05)
+    assert DEFAULT_METHOD in METHODS
+    assert result.suggest() == result.suggest(DEFAULT_METHOD)
+    assert result.suggest().method == DEFAULT_METHOD
+
+
+def test_every_suggestion_carries_evidence_and_an_interval_around_it() -> None:
+    result = drive(falling(), sigma=0.05)
+    found = result.suggestions()
+    assert set(found) == set(METHODS)
+    for method, s in found.items():
+        assert s.method == method
+        assert s.interval[0] <= s.lr * (1 + 1e-12) and s.lr <= s.interval[1] * (1 + 1e-12)
+        assert {"points", "window_points", "fall_lrs", "drop_z"} <= set(s.evidence)
+        assert method in str(s)
+    assert {"index", "slope_per_decade", "window_lrs"} <= set(found["steepest"].evidence)
+    assert found["steepest"].evidence["slope_per_decade"] < 0
+    assert {"valley_lrs", "valley_indices", "position"} <= set(found["valley"].evidence)
+
+
+def test_suggestions_sit_inside_the_fall() -> None:
+    result = drive(falling(c=-3.0, w=0.3, xe=-1.0), sigma=0.05)
+    for method, s in result.suggestions().items():
+        low = -3.0 - 1.5 - (1.0 if method == "minimum" else 0.0)
+        assert low < log_lr(s) < -1.5, method
+
+
+def test_default_is_stable_across_noisy_repeats() -> None:
+    estimates = [
+        log_lr(drive(falling(w=0.4), sigma=0.2, seed=seed).suggest()) for seed in range(10)
+    ]
+    assert float(np.std(estimates)) < 0.25
+    assert float(np.median(estimates)) == pytest.approx(-2.8, abs=0.3)
+
+
+def test_plateau_then_fall_suggests_from_the_fall() -> None:
+    result = drive(plateau_then_fall(), num_steps=800, sigma=0.1)
+    for method, s in result.suggestions().items():
+        assert -3.5 < log_lr(s) < -1.5, method
+    base, peak = result.clr_bounds()
+    assert -3.0 < math.log10(base) < -2.0 < math.log10(peak) < -1.2
+
+
+def test_the_nan_tail_is_cut_off() -> None:
+    clean = drive(falling(c=-3.0, xe=5.0), end_lr=1e-1, num_steps=80)
+    x = np.log10(clean.lrs[:, 0])
+    nan_tail = clean.losses.copy()
+    nan_tail[x > -1.5] = np.nan
+    with_nan = RangeTestResult(clean.lrs, nan_tail, nan_tail, None, "non_finite", {}, None)
+    cut = int(np.argmax(x > -1.5))
+    prefix = RangeTestResult(clean.lrs[:cut], nan_tail[:cut], nan_tail[:cut], None, None, {}, None)
+    assert with_nan.suggestions() == prefix.suggestions()
+    assert log_lr(with_nan.suggest("steepest")) == pytest.approx(-3.0, abs=0.1)
+
+
+def test_an_exploding_tail_does_not_drag_the_reading() -> None:
+    x = np.linspace(-7.0, 1.0, 100)
+    losses = 2.3 - 1.9 / (1 + np.exp(-(x + 3.0) / 0.4))
+    losses[-12:] = np.geomspace(2.0, 1e30, 12)
+    result = from_values(losses, 1e-7, 10.0)
+    assert log_lr(result.suggest("steepest")) == pytest.approx(-3.0, abs=0.1)
+    assert result.suggest("minimum").evidence["index"] < 100 - 12
+    assert result.suggest("valley").evidence["valley_indices"][1] < 100 - 12
+
+
+def test_negative_losses_read_like_positive_ones() -> None:
+    positive = drive(falling(), sigma=0.05)
+    negative = drive(falling(), sigma=0.05, shift=-100.0)
+    for method in METHODS:
+        assert negative.suggest(method).lr == pytest.approx(positive.suggest(method).lr, rel=1e-6)
+
+
+# -- no evidence: a clear refusal, never a random LR ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("losses", "match"),
+    [
+        ([1.0] * 50, "flat"),
+        ([math.nan] * 50, "0 usable"),
+        ([3.0, 2.0, 1.0], f"at least {MIN_POINTS}"),
+        ([3.0, 2.5, math.nan] + [1.0] * 40, "2 usable"),
+        (np.linspace(1.0, 3.0, 50), "never improves"),
+        (np.random.default_rng(0).normal(2.0, 0.3, 200), "never falls clearly"),
+        (np.random.default_rng(1).normal(-5.0, 0.01, 200), "never falls clearly"),
+    ],
+    ids=["flat", "all-nan", "too-short", "nan-early", "rising", "noise", "negative-noise"],
+)
+def test_no_evidence_raises(losses: list[float], match: str) -> None:
+    result = from_values(losses)
+    for method in METHODS:
+        with pytest.raises(NoReliableSuggestionError, match=match):
+            result.suggest(method)
+    with pytest.raises(NoReliableSuggestionError, match=match):
+        result.clr_bounds()
+    assert result.suggestions() == {}
+    assert issubclass(NoReliableSuggestionError, ValueError)
+
+
+def test_a_curve_flat_to_float32_resolution_is_flat() -> None:
+    losses = np.float32(2.302585) + np.float32(2.4e-7) * (np.arange(60) % 3)
+    with pytest.raises(NoReliableSuggestionError, match="flat"):
+        from_values(losses.astype(np.float64)).suggest()
+
+
+def test_unknown_method_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="method must be one of 'steepest'"):
+        drive(falling()).suggest("fastest")
+
+
+def test_functions_work_on_plain_arrays() -> None:
+    lrs = np.logspace(-6, 0, 61)
+    losses = 2.0 - np.tanh(np.log10(lrs) + 3.0)
+    assert suggest(lrs, losses, "steepest").lr == pytest.approx(1e-3, rel=0.05)
+    assert fit_curve(lrs, losses).drop == pytest.approx(2 * math.tanh(3.0), rel=1e-2)
+    with pytest.raises(ValueError, match="same length"):
+        suggest(lrs, losses[:-1])
+
+
+# -- CLR bounds ----------------------------------------------------------------------------
+
+
+def test_clr_bounds_are_where_the_fall_starts_and_ends() -> None:
+    lrs = np.logspace(-7, 1, 161)
+    x = np.log10(lrs)
+    losses = 2.0 - np.tanh((x + 3.0) / 0.5)  # falls from ~3 to ~1 around 1e-3
+    base, peak = clr_bounds(lrs, losses)
+    # 10% and 90% of the drop: tanh(u) = -0.8 and +0.8, u = -+atanh(0.8).
+    assert math.log10(base) == pytest.approx(-3.0 - 0.5 * math.atanh(0.8), abs=0.05)
+    assert math.log10(peak) == pytest.approx(-3.0 + 0.5 * math.atanh(0.8), abs=0.05)
+
+
+def test_clr_bounds_base_below_max_even_for_a_cliff() -> None:
+    losses = [3.0] * 30 + [1.0] * 30
+    base, peak = from_values(losses).clr_bounds()
+    assert base < peak
+
+
+def test_clr_bounds_from_an_accuracy_curve() -> None:
+    rt_result = drive(falling(), sigma=0.02)
+    x = np.log10(rt_result.lrs[:, 0])
+    accuracy = np.full(x.size, np.nan)
+    every = np.arange(0, x.size, 5)
+    accuracy[every] = 0.1 + 0.8 / (1 + np.exp(-(x[every] + 4.0) / 0.3))  # rises around 1e-4
+    with_metric = RangeTestResult(
+        rt_result.lrs, rt_result.losses, rt_result.smoothed, accuracy, "diverged", {}, None
+    )
+    base, peak = with_metric.clr_bounds()
+    assert (base, peak) == with_metric.clr_bounds(curve="metric")
+    assert -5.0 < math.log10(base) < -4.0 < math.log10(peak) < -3.0
+    loss_base, _ = with_metric.clr_bounds(curve="loss")
+    assert loss_base > base  # the loss reading is another curve
+    with pytest.raises(ValueError, match="curve must be one of"):
+        with_metric.clr_bounds(curve="accuracy")
+    with pytest.raises(ValueError, match="needs metrics"):
+        rt_result.clr_bounds(curve="metric")
+
+
+# -- schedules from the result -------------------------------------------------------------
+
+
+def test_schedule_builds_each_kind_from_the_bounds() -> None:
+    result = drive(falling(), sigma=0.05)
+    base, peak = result.clr_bounds()
+    tri = result.schedule("triangular", steps_per_epoch=100)
+    assert isinstance(tri, Triangular)
+    assert (tri.base_lr, tri.max_lr, tri.step_size_up) == (base, peak, 400)
+    tri2 = result.schedule("triangular2", 50, epochs_per_half_cycle=2.5, total_steps=2500)
+    assert isinstance(tri2, Triangular2) and tri2.step_size_up == 125
+    exp = result.schedule("exp_range", 100, gamma=0.9999, step_size_down=200)
+    assert isinstance(exp, ExpRange) and exp.gamma == 0.9999 and exp.step_size_down == 200
+    one = result.schedule("onecycle", 100, total_steps=1000)
+    assert isinstance(one, OneCycle)
+    assert one.max_lr == peak and one.initial_lr == pytest.approx(base, rel=1e-12)
+    custom = result.schedule("onecycle", 100, total_steps=1000, max_lr=0.5, div_factor=10.0)
+    assert (custom.max_lr, custom.div_factor) == (0.5, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "match"),
+    [
+        ("cosine", {}, "kind must be one of"),
+        ("triangular", {"epochs_per_half_cycle": 1}, r"must be in \[2, 10\]"),
+        ("triangular", {"epochs_per_half_cycle": 11}, r"must be in \[2, 10\]"),
+        ("triangular", {"total_steps": 1000}, "whole number of cycles of 800 steps"),
+        ("exp_range", {}, "needs gamma"),
+        ("onecycle", {}, "needs total_steps"),
+        ("onecycle", {"total_steps": 100, "epochs_per_half_cycle": 4}, "not used by"),
+    ],
+)
+def test_schedule_refuses_bad_requests(kind: str, kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        drive(falling()).schedule(kind, 100, **kwargs)  # type: ignore[arg-type]
+
+
+def test_schedule_steps_per_epoch_is_validated() -> None:
+    with pytest.raises(ValueError, match="steps_per_epoch must be positive"):
+        drive(falling()).schedule("triangular", 0)
+    with pytest.raises(TypeError, match="steps_per_epoch must be an integer"):
+        drive(falling()).schedule("triangular", 10.5)  # type: ignore[arg-type]
+
+
+def test_schedule_without_bounds_raises_no_reliable_suggestion() -> None:
+    with pytest.raises(NoReliableSuggestionError):
+        from_values([1.0] * 50).schedule("triangular", 100)
