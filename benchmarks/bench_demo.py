@@ -67,14 +67,14 @@ def _steps(value: float | None) -> str:
 def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
     """The results fragment: medians first, then every seed."""
     import numpy
+
     import torch
 
     first = summaries[0]
     seeds = [s["config"]["seed"] for s in summaries]
     runs = list(LABELS)
     by_run = {
-        name: [next(r for r in s["runs"] if r["name"] == name) for s in summaries]
-        for name in runs
+        name: [next(r for r in s["runs"] if r["name"] == name) for s in summaries] for name in runs
     }
     budget = first["total_steps"]
     lines = [
@@ -107,7 +107,9 @@ def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
         finals = [r["final_accuracy"] for r in rows]
         reach = [r["steps_to_target"] for r in rows]
         speed = [r["speedup"] for r in rows]
-        paper = [None if r["steps_to_target"] is None else budget / r["steps_to_target"] for r in rows]
+        paper = [
+            None if r["steps_to_target"] is None else budget / r["steps_to_target"] for r in rows
+        ]
         lines.append(
             f"| {LABELS[name]} | {_pct(statistics.median(finals))} | {_steps(_median(reach))} "
             f"| {_x(_median(speed))} | ({_x(_median(paper))}) |"
@@ -128,7 +130,8 @@ def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
         for i, name in enumerate(runs):
             r = next(r for r in s["runs"] if r["name"] == name)
             head = (
-                f"| {s['config']['seed']} | {s['suggestion']['lr']:.3g} ({s['suggestion']['method']}) "
+                f"| {s['config']['seed']} "
+                f"| {s['suggestion']['lr']:.3g} ({s['suggestion']['method']}) "
                 f"| {s['bounds']['base_lr']:.3g} | {s['bounds']['max_lr']:.3g} "
                 f"| {_pct(s['target_accuracy'])} "
                 if i == 0
@@ -161,13 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--task", default="mnist1d", choices=("mnist1d", "digits"))
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", type=Path, help="write the markdown here")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    command = "python benchmarks/bench_demo.py" + (
-        f" --write {args.write}" if args.write else ""
-    )
+    command = "python benchmarks/bench_demo.py" + (f" --write {args.write}" if args.write else "")
     if args.task != "mnist1d":
         command += f" --task {args.task}"
     summaries = []

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR
 
 import cyclr
+import torch
 from cyclr import (
     Constant,
     Cyclic,
@@ -57,6 +56,7 @@ def _optimizer(groups: int) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=0.01, momentum=0.9)
 
 
+LRScheduler = torch.optim.lr_scheduler.LRScheduler
 Factory = Callable[[torch.optim.Optimizer], LRScheduler]
 
 
@@ -65,7 +65,7 @@ def _pairs(momentum: bool) -> list[tuple[str, Factory, Factory]]:
 
     def cyclic(mode: str, schedule: Schedule) -> tuple[str, Factory, Factory]:
         def make_torch(opt: torch.optim.Optimizer) -> LRScheduler:
-            return CyclicLR(
+            return torch.optim.lr_scheduler.CyclicLR(
                 opt, BASE, PEAK, STEP_SIZE, mode=mode, gamma=GAMMA, cycle_momentum=momentum
             )
 
@@ -80,7 +80,7 @@ def _pairs(momentum: bool) -> list[tuple[str, Factory, Factory]]:
         schedule = OneCycle(0.1, HUGE, anneal=anneal, three_phase=three_phase)
 
         def make_torch(opt: torch.optim.Optimizer) -> LRScheduler:
-            return OneCycleLR(
+            return torch.optim.lr_scheduler.OneCycleLR(
                 opt,
                 0.1,
                 total_steps=HUGE,
@@ -193,7 +193,7 @@ def _machine() -> str:
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
         f"torch {torch.__version__}, numpy {np.__version__}, cyclr {cyclr.__version__}; "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f}"
     )
 
 

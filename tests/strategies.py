@@ -48,7 +48,7 @@ __all__ = [
     "warmups",
 ]
 
-PROPERTY_SETTINGS = settings(deadline=None, max_examples=1500)
+PROPERTY_SETTINGS = settings(deadline=None, max_examples=60)
 """No per-example deadline (the test machine is shared) and a modest example count."""
 
 steps = st.integers(min_value=0, max_value=10**7)

@@ -28,7 +28,7 @@ def _order(method: str) -> tuple[int, str]:
         return (0, method)
     if method.startswith("cyclr-"):
         return (1, method)
-    if method.startswith("proto-"):
+    if method.startswith(("proto-", "auto-")):
         return (3, method)
     return (2, method)
 

@@ -230,7 +230,7 @@ def _source_hash(modules: Iterable[str]) -> str:
 
 def family_version(family: str) -> str:
     """A tag that changes when the finder's code changes (cache invalidation)."""
-    if family == "cyclr":
+    if family in ("cyclr", "cyclr-auto"):
         # The range test itself; suggestions are re-read from the stored curve every run.
         return _source_hash(
             [
@@ -278,8 +278,8 @@ def finder_record(
             return out
     else:
         out = finders.FinderRecord.from_dict(rec)
-    if family == "cyclr" and out.lrs:
-        out = reread_cyclr(out, cfg)
+    if family in ("cyclr", "cyclr-auto") and out.lrs:
+        out = reread_cyclr(out, cfg, "cyclr" if family == "cyclr" else "auto")
     return out
 
 
@@ -294,28 +294,37 @@ def _fmt_suggestions(s: dict[str, float | None]) -> str:
     return ", ".join(f"{k}={'-' if v is None else f'{v:.3g}'}" for k, v in s.items())
 
 
-def reread_cyclr(rec: finders.FinderRecord, cfg: Config) -> finders.FinderRecord:
-    """Recompute cyclr's suggestions (and prototypes) from the stored curve."""
+def reread_cyclr(
+    rec: finders.FinderRecord, cfg: Config, prefix: str = "cyclr"
+) -> finders.FinderRecord:
+    """Recompute cyclr's suggestions (and prototype rules) from the stored curve.
+
+    ``prefix`` names the methods (``cyclr-valley``, ...); for the prototype adaptive-length
+    test (``auto``) only the default rule and the CLR bounds are read.
+    """
     from cyclr.rangetest import suggest as _suggest
 
     lrs = np.asarray(rec.lrs, dtype=np.float64)
     losses = np.asarray(rec.losses, dtype=np.float64)
     sugg: dict[str, float | None] = {}
     errors: dict[str, str] = {}
-    for name in ("default", *_suggest.METHODS):
-        key = f"cyclr-{name}"
+    names = ("default", *_suggest.METHODS) if prefix == "cyclr" else ("default",)
+    for name in names:
+        key = f"{prefix}-{name}"
         try:
             sugg[key] = float(_suggest.suggest(lrs, losses, None if name == "default" else name).lr)
         except Exception as exc:
             sugg[key] = None
             errors[key] = f"{type(exc).__name__}: {exc}"
-    try:
-        base, peak = _suggest.clr_bounds(lrs, losses)
-        sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
-    except Exception as exc:
-        sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
-        errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
-    for name, rule in cfg.prototypes.items():
+    if prefix == "cyclr":
+        try:
+            base, peak = _suggest.clr_bounds(lrs, losses)
+            sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
+        except Exception as exc:
+            sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
+            errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
+    rules = list(cfg.prototypes.items()) if prefix == "cyclr" else []
+    for name, rule in rules:
         try:
             sugg[name] = float(rule(lrs, losses))
         except Exception as exc:

@@ -19,6 +19,7 @@ User errors (a bad number, a missing or corrupt file, an unknown kind) print one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -126,7 +127,9 @@ def _step_ticks(last: int) -> tuple[list[float], list[str]]:
     """
     span = max(last, 1)
     magnitude = 10 ** math.floor(math.log10(span))
-    spacing = next(m * magnitude for m in (0.1, 0.2, 0.5, 1, 2, 5, 10) if span / (m * magnitude) <= 7)
+    spacing = next(
+        m * magnitude for m in (0.1, 0.2, 0.5, 1, 2, 5, 10) if span / (m * magnitude) <= 7
+    )
     spacing = max(1, int(spacing))
     positions = list(range(0, last + 1, spacing))
     return [float(p) for p in positions], [f"{p:,}" for p in positions]
@@ -177,9 +180,7 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
             if getattr(args, name) is not None
         }
         try:
-            return OneCycle(
-                args.max_lr, args.total_steps, three_phase=args.three_phase, **options
-            )
+            return OneCycle(args.max_lr, args.total_steps, three_phase=args.three_phase, **options)
         except (TypeError, ValueError) as exc:
             raise CliError(str(exc)) from None
     misplaced = sorted(given & {*_ONECYCLE_ONLY, "three_phase"})
@@ -401,21 +402,20 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
     lines.append(f"CLR bounds: base_lr={_fmt(base_lr)}, max_lr={_fmt(max_lr)}")
     lines.append("")
     lines.append("paste into your training script:")
-    lines.extend("    " + line if line else "" for line in snippet(base_lr, max_lr, steps_per_epoch).splitlines())
+    lines.extend(
+        "    " + line if line else ""
+        for line in snippet(base_lr, max_lr, steps_per_epoch).splitlines()
+    )
     return lines
 
 
 def _result_marks(result: RangeTestResult) -> list[float]:
     """LRs to mark on the curve: the default suggestion and the CLR bounds, when found."""
-    marks = []
-    try:
+    marks: list[float] = []
+    with contextlib.suppress(NoReliableSuggestionError):
         marks.append(result.suggest().lr)
-    except NoReliableSuggestionError:
-        pass
-    try:
+    with contextlib.suppress(NoReliableSuggestionError):
         marks.extend(result.clr_bounds())
-    except NoReliableSuggestionError:
-        pass
     return marks
 
 
@@ -578,7 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quick", action="store_true", help="a reduced run of a few seconds")
     demo.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
-    demo.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1; the model is too small to gain from more)",
+    )
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     demo.set_defaults(func=_cmd_demo)
 
@@ -621,7 +626,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("suggest", _SUGGEST_EPILOG, _cmd_suggest, "suggestions, CLR bounds and a snippet"),
     ):
         sub = commands.add_parser(
-            name, help=summary, description=summary.capitalize() + ".", epilog=epilog,
+            name,
+            help=summary,
+            description=summary.capitalize() + ".",
+            epilog=epilog,
             formatter_class=formatter,
         )
         sub.add_argument("result", metavar="RESULT.json", help="a saved RangeTestResult")
@@ -651,8 +659,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise CliError("a command is required: demo, schedule, plot or suggest "
-                           "(see 'cyclr --help')")
+            raise CliError(
+                "a command is required: demo, schedule, plot or suggest (see 'cyclr --help')"
+            )
         status: int = args.func(args)
     except CliError as exc:
         print(f"cyclr: error: {exc}", file=sys.stderr)

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_result", "plot_schedule"]
 
-_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "consensus": "*"}
+_MARKERS = {
+    "steepest": ("v", "C3"),
+    "valley": ("o", "C4"),
+    "minimum": ("s", "C5"),
+    "consensus": ("*", "k"),
+}
 
 
 def _axes(ax: Any) -> Any:
@@ -36,8 +41,9 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
 
     Draws, on a log-LR axis: the raw losses (faint), the recorded smoothed loss (EMA),
     the zero-lag fit that the suggestion rules read (dashed), a marker on the fit for
-    every suggestion (legend gives the LR), and the CLR bounds as a shaded band. A
-    recorded metric goes on a second y axis. When the curve has no reliable
+    every suggestion (legend gives the LR), and the CLR bounds
+    (:meth:`~cyclr.rangetest.RangeTestResult.clr_bounds`, from the metric when there is
+    one) as a shaded band. A recorded metric goes on a second y axis. When the curve has no reliable
     suggestion, the reason is written on the plot instead.
 
     Args:
@@ -85,20 +91,25 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
         visible.append(curve.fit)
         for method, suggestion in result.suggestions().items():
             at = float(np.interp(np.log10(suggestion.lr), curve.x, curve.fit))
+            marker, color = _MARKERS.get(method, ("o", "C6"))
             ax.plot(
                 [suggestion.lr],
                 [at],
                 linestyle="none",
-                marker=_MARKERS.get(method, "o"),
-                markersize=9 if method == "consensus" else 7,
+                marker=marker,
+                color=color,
+                markersize=11 if method == "consensus" else 7,
                 label=f"{method}: {suggestion.lr:.2g}",
             )
-        try:
-            base, peak = result.clr_bounds()
-        except NoReliableSuggestionError:
-            pass
-        else:
-            ax.axvspan(base, peak, color="C2", alpha=0.12, label=f"CLR: {base:.2g} to {peak:.2g}")
+    try:
+        base, peak = result.clr_bounds()
+    except NoReliableSuggestionError:
+        pass
+    else:
+        source = "metric" if _uses_metric(result) else "loss"
+        ax.axvspan(
+            base, peak, color="C2", alpha=0.12, label=f"CLR: {base:.2g} to {peak:.2g} ({source})"
+        )
     values = np.concatenate(visible) if visible else np.array([])
     if values.size:
         low, high = float(values.min()), float(values.max())
@@ -112,14 +123,19 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
     if result.metrics is not None:
         evaluated = np.isfinite(result.metrics)
         twin = ax.twinx()
-        twin.plot(
-            lr[evaluated], result.metrics[evaluated], "o-", color="C3", markersize=3, label="metric"
-        )
+        twin.plot(lr[evaluated], result.metrics[evaluated], ".-", color="C9", label="metric")
         twin.set_ylabel("metric")
         more_handles, more_labels = twin.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     ax.legend(handles, labels, fontsize="small")
     return ax
+
+
+def _uses_metric(result: RangeTestResult) -> bool:
+    """Whether ``result.clr_bounds()`` reads the metric (see its ``curve="auto"``)."""
+    from .rangetest.suggest import MIN_POINTS
+
+    return result.metrics is not None and int(np.isfinite(result.metrics).sum()) >= MIN_POINTS
 
 
 def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:

@@ -17,7 +17,11 @@ CASES = [
     ("unknown-kind", ["schedule", "sawtooth", "--max-lr", "1"], "invalid choice: 'sawtooth'"),
     ("bad-float", [*TRI[:2], "--base-lr", "abc", "--max-lr", "1"], "invalid float value: 'abc'"),
     ("bad-int", [*TRI, "--step-size-up", "1.5"], "invalid int value: '1.5'"),
-    ("max-below-base", [*TRI[:2], "--base-lr", "0.1", "--max-lr", "0.01"], "max_lr must be greater"),
+    (
+        "max-below-base",
+        [*TRI[:2], "--base-lr", "0.1", "--max-lr", "0.01"],
+        "max_lr must be greater",
+    ),
     ("nan-lr", [*TRI[:2], "--base-lr", "0.001", "--max-lr", "nan"], "max_lr must be finite"),
     ("negative-step-size", [*TRI, "--step-size-up", "-5"], "step_size_up must be"),
     ("zero-steps", [*TRI, "--steps", "0"], "--steps must be a positive integer"),

@@ -14,7 +14,16 @@ from PIL import Image
 from cyclr import OneCycle, Triangular2
 from cyclr.cli import main
 
-TRI2 = ["schedule", "triangular2", "--base-lr", "0.001", "--max-lr", "0.006", "--step-size-up", "2000"]
+TRI2 = [
+    "schedule",
+    "triangular2",
+    "--base-lr",
+    "0.001",
+    "--max-lr",
+    "0.006",
+    "--step-size-up",
+    "2000",
+]
 
 
 def test_preview_draws_the_curve_and_summarises_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,12 +68,38 @@ def test_csv_to_stdout_prints_only_csv(capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.parametrize(
     "argv",
     [
-        ["exp_range", "--base-lr", "0.001", "--max-lr", "0.006", "--step-size-up", "200",
-         "--gamma", "0.999"],
-        ["onecycle", "--max-lr", "0.1", "--total-steps", "1000", "--three-phase",
-         "--anneal", "linear"],
-        ["triangular", "--base-lr", "0.01", "--max-lr", "0.1", "--step-size-up", "30",
-         "--step-size-down", "90"],
+        [
+            "exp_range",
+            "--base-lr",
+            "0.001",
+            "--max-lr",
+            "0.006",
+            "--step-size-up",
+            "200",
+            "--gamma",
+            "0.999",
+        ],
+        [
+            "onecycle",
+            "--max-lr",
+            "0.1",
+            "--total-steps",
+            "1000",
+            "--three-phase",
+            "--anneal",
+            "linear",
+        ],
+        [
+            "triangular",
+            "--base-lr",
+            "0.01",
+            "--max-lr",
+            "0.1",
+            "--step-size-up",
+            "30",
+            "--step-size-down",
+            "90",
+        ],
     ],
     ids=["exp_range", "onecycle-three-phase", "triangular-asymmetric"],
 )

@@ -239,6 +239,8 @@ def test_schedule_builds_each_kind_from_the_bounds() -> None:
     assert one.max_lr == peak and one.initial_lr == pytest.approx(base, rel=1e-12)
     custom = result.schedule("onecycle", 100, total_steps=1000, max_lr=0.5, div_factor=10.0)
     assert (custom.max_lr, custom.div_factor) == (0.5, 10.0)
+    peak_only = result.schedule("onecycle", 100, total_steps=1000, max_lr=0.5)
+    assert peak_only.initial_lr == pytest.approx(base, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -268,3 +270,15 @@ def test_schedule_steps_per_epoch_is_validated() -> None:
 def test_schedule_without_bounds_raises_no_reliable_suggestion() -> None:
     with pytest.raises(NoReliableSuggestionError):
         from_values([1.0] * 50).schedule("triangular", 100)
+
+
+def test_long_curves_are_read_in_bins_quickly() -> None:
+    lrs = np.geomspace(1e-7, 10.0, 20_000)
+    x = np.log10(lrs)
+    noise = 0.1 * np.random.default_rng(0).normal(size=x.size)
+    losses = 2.3 - 1.9 / (1 + np.exp(-(x + 3.0) / 0.2)) + 0.5 * np.exp((x + 1.0) / 0.2) + noise
+    result = RangeTestResult(lrs, losses, losses, None, "num_steps", {}, None)
+    steepest = result.suggest("steepest")
+    assert log_lr(steepest) == pytest.approx(-3.0, abs=0.15)
+    assert 0 <= steepest.evidence["index"] < 20_000
+    assert fit_curve(lrs, losses).x.size <= 1000

@@ -64,7 +64,12 @@ def test_every_argument_is_validated(kwargs: dict[str, object], error: type, mat
 
 def test_minimum_two_steps_runs() -> None:
     rt = RangeTest(1e-3, 1e-1, num_steps=2)
-    assert [lr for lr in rt if not rt.record(1.0) or True] == [1e-3, rt.lr_at(1)]
+    seen = []
+    for lr in rt:
+        seen.append(lr)
+        rt.record(1.0)
+    assert seen == [1e-3, rt.lr_at(1)]
+    assert seen[1] == pytest.approx(1e-1, rel=1e-15)
     assert rt.stop_reason == "num_steps"
 
 
@@ -258,8 +263,9 @@ def test_metrics_attach_to_the_last_recorded_step() -> None:
     rt.record_metric(0.5)
     with pytest.raises(RuntimeError, match="already has a metric"):
         rt.record_metric(0.6)
+    rt.record(1.0)
     with pytest.raises(ValueError, match="value must be finite"):
-        rt.record(1.0) or rt.record_metric(math.nan)
+        rt.record_metric(math.nan)
     result = rt.result()
     assert result.metrics is not None
     assert result.metrics[1] == 0.5

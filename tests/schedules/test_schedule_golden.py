@@ -72,7 +72,14 @@ def _exact_asymmetric(it: int, up: int = 1000, down: int = 3000) -> float:
     return float(Fraction(BASE) + (Fraction(PEAK) - Fraction(BASE)) * s)
 
 
-ASYMMETRIC = {0: 0.001, 500: 0.0035, 1000: 0.006, 2000: 0.004333333333333333, 4000: 0.001, 5000: 0.006}
+ASYMMETRIC = {
+    0: 0.001,
+    500: 0.0035,
+    1000: 0.006,
+    2000: 0.004333333333333333,
+    4000: 0.001,
+    5000: 0.006,
+}
 
 
 @pytest.mark.parametrize("it, expected", list(ASYMMETRIC.items()), ids=[str(i) for i in ASYMMETRIC])

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import given
+from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_schedules
 
 import cyclr
 from cyclr import (
@@ -25,7 +26,6 @@ from cyclr import (
     schedule_from_dict,
     warmup,
 )
-from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_schedules
 
 STEPS = np.array([0, 1, 7, 500, 999, 1000, 1001, 4321, 10**5, 10**7], dtype=np.int64)
 
@@ -124,7 +124,9 @@ def test_round_trip_of_every_registered_kind_is_covered() -> None:
 def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
     schedule = Cyclic(0.001, 0.006, 100, scale_fn=lambda x, ops: 1.0 / x)
     assert schedule(150) > 0.001  # usable without saving
-    with pytest.raises(ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"):
+    with pytest.raises(
+        ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"
+    ):
         schedule.to_dict()
     with pytest.raises(ValueError, match="unregistered callable"):
         schedule.momentum().to_dict()
@@ -135,7 +137,9 @@ def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
 @pytest.mark.parametrize(
     "data, error, pattern",
     [
-        pytest.param({"kind": "nope"}, ValueError, r"kind must be one of .*got kind='nope'", id="kind"),
+        pytest.param(
+            {"kind": "nope"}, ValueError, r"kind must be one of .*got kind='nope'", id="kind"
+        ),
         pytest.param({}, ValueError, r"got kind=None", id="no-kind"),
         pytest.param(
             {"kind": "triangular", "base_lr": 0.1, "max_lr": 1.0, "color": 1},
@@ -151,10 +155,17 @@ def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
         ),
         pytest.param([("kind", "constant")], TypeError, r"must be a mapping", id="not-a-mapping"),
         pytest.param(
-            {"kind": "constant", "lr": -1.0}, ValueError, r"lr must be positive \(got lr=-1.0\)", id="bad-value"
+            {"kind": "constant", "lr": -1.0},
+            ValueError,
+            r"lr must be positive \(got lr=-1.0\)",
+            id="bad-value",
         ),
         pytest.param(
-            {"kind": "join", "schedules": [{"kind": "constant", "lr": 0.1}, {"kind": "constant", "lr": 0.2}], "boundaries": [5]},
+            {
+                "kind": "join",
+                "schedules": [{"kind": "constant", "lr": 0.1}, {"kind": "constant", "lr": 0.2}],
+                "boundaries": [5],
+            },
             ValueError,
             r"jump at boundary 5",
             id="join-jump",

@@ -175,8 +175,10 @@ SCENARIOS = ["replicas", "nan", "ddp", "raise", "metric_raise_ddp", "mismatch", 
 
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Path) -> None:
-    out = _launch(world_size, SCENARIOS, tmp_path)
-    for name in SCENARIOS:
+    # the 2-process job ends with a failure inside DDP's backward (it breaks the group)
+    last = ["ddp_raise_in_forward"] if world_size == 2 else []
+    out = _launch(world_size, SCENARIOS + last, tmp_path)
+    for name in SCENARIOS + last:
         for r, o in enumerate(out[name]):
             assert o["restored"] is True, (name, r, o["restored"])
             assert o["tmp_left"] == [], (name, r)
@@ -211,7 +213,8 @@ def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Pat
     assert runs[1]["error"] == "RuntimeError" and "injected failure" in runs[1]["message"]
     for r, o in enumerate(runs):
         if r != 1:
-            assert o["error"] == "RangeTestAbortedError" and "rank(s) [1]" in o["message"]
+            assert o["error"] == "RangeTestAbortedError"
+            assert "rank 1 raised RuntimeError: injected failure" in o["message"]
 
     runs = out["metric_raise_ddp"]
     assert runs[0]["error"] == "ValueError" and "metric failed" in runs[0]["message"]
@@ -224,12 +227,10 @@ def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Pat
     assert runs[-1]["error"] == "ValueError" and "smoothing" in runs[-1]["message"]
     assert all(o["error"] == "RangeTestAbortedError" for o in runs[:-1])
 
-
-def test_failure_inside_ddp_step_releases_the_other_rank(tmp_path: Path) -> None:
-    # rank 1 fails before its backward while rank 0 waits in DDP's gradient all-reduce;
-    # rank 1's process then ends, and rank 0 gets an error instead of hanging
-    out = _launch(2, ["ddp_raise_in_forward"], tmp_path)
-    runs = out["ddp_raise_in_forward"]
-    assert runs[1]["error"] == "RuntimeError" and "injected failure" in runs[1]["message"]
-    assert runs[0]["error"] is not None
-    assert runs[0]["restored"] is True and runs[1]["restored"] is True
+    if last:
+        # rank 1 fails before its backward while rank 0 waits in DDP's gradient all-reduce;
+        # rank 1's process then ends (nothing of the range test keeps it), and rank 0 gets
+        # an error from gloo instead of hanging
+        runs = out["ddp_raise_in_forward"]
+        assert runs[1]["error"] == "RuntimeError" and "injected failure" in runs[1]["message"]
+        assert runs[0]["error"] is not None

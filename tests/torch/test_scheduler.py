@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
-from torch.optim.lr_scheduler import CyclicLR, ExponentialLR, LinearLR, SequentialLR
 
+import torch
 from cyclr import (
     Constant,
     Cyclic,
@@ -81,7 +80,15 @@ def _train(
         warmup(Triangular(0.001, 0.006, 5), 4),
         Constant(0.02),
     ],
-    ids=["triangular", "triangular2", "exp_range", "onecycle", "onecycle-linear", "warmup", "constant"],
+    ids=[
+        "triangular",
+        "triangular2",
+        "exp_range",
+        "onecycle",
+        "onecycle-linear",
+        "warmup",
+        "constant",
+    ],
 )
 def test_plain_loop_uses_schedule_of_each_step(schedule: Schedule) -> None:
     model = _model()
@@ -181,7 +188,9 @@ def test_momentum_of_another_schedule() -> None:
 
 def test_momentum_needs_an_optimizer_with_momentum() -> None:
     optimizer = torch.optim.Adagrad(_model().parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"momentum cannot be scheduled.*param_groups\[0\] of Adagrad"):
+    with pytest.raises(
+        ValueError, match=r"momentum cannot be scheduled.*param_groups\[0\] of Adagrad"
+    ):
         Scheduler(optimizer, TRI, momentum=TRI.momentum())
     assert "initial_lr" not in optimizer.param_groups[0]
     Scheduler(optimizer, TRI)  # the LR alone is fine
@@ -189,9 +198,13 @@ def test_momentum_needs_an_optimizer_with_momentum() -> None:
 
 def test_momentum_must_be_a_momentum_schedule() -> None:
     optimizer = torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
-    with pytest.raises(TypeError, match=r"momentum must be a Momentum schedule .*schedule.momentum"):
+    with pytest.raises(
+        TypeError, match=r"momentum must be a Momentum schedule .*schedule.momentum"
+    ):
         Scheduler(optimizer, TRI, momentum=Constant(0.9))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"momentum must be a Schedule or a list of them \(got momentum=0.9\)"):
+    with pytest.raises(
+        TypeError, match=r"momentum must be a Schedule or a list of them \(got momentum=0.9\)"
+    ):
         Scheduler(optimizer, TRI, momentum=0.9)  # type: ignore[arg-type]
 
 
@@ -207,7 +220,9 @@ def _two_group_optimizer(**kwargs: Any) -> tuple[torch.nn.Module, torch.optim.Op
 def test_one_schedule_per_group() -> None:
     model, optimizer = _two_group_optimizer()
     second = Triangular2(0.01, 0.06, 3)
-    scheduler = Scheduler(optimizer, [TRI, second], momentum=[TRI.momentum(), second.momentum(0.8, 0.9)])
+    scheduler = Scheduler(
+        optimizer, [TRI, second], momentum=[TRI.momentum(), second.momentum(0.8, 0.9)]
+    )
     x, y = _batch()
     for step in range(20):
         assert [g["lr"] for g in optimizer.param_groups] == [TRI(step), second(step)]
@@ -232,7 +247,8 @@ def test_schedule_list_length_must_match_param_groups(count: int) -> None:
     _, optimizer = _two_group_optimizer()
     with pytest.raises(
         ValueError,
-        match=rf"schedule must have one entry per param group \(got {count} schedule entries for 2 param groups\)",
+        match=rf"schedule must have one entry per param group \(got {count} schedule "
+        r"entries for 2 param groups\)",
     ):
         Scheduler(optimizer, [TRI] * count)
     with pytest.raises(ValueError, match=rf"got {count} momentum entries for 2 param groups"):
@@ -240,26 +256,40 @@ def test_schedule_list_length_must_match_param_groups(count: int) -> None:
 
 
 def test_added_param_group_is_a_clear_error() -> None:
-    model, optimizer = _two_group_optimizer()
+    _, optimizer = _two_group_optimizer()
     scheduler = Scheduler(optimizer, [TRI, TRI])
     optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
     optimizer.step()
-    with pytest.raises(ValueError, match=r"param groups changed .*got 3 param groups for 2 schedules"):
+    with pytest.raises(
+        ValueError, match=r"param groups changed .*got 3 param groups for 2 schedules"
+    ):
         scheduler.step()
 
 
 @pytest.mark.parametrize(
     "args, error, pattern",
     [
-        (("not an optimizer", TRI), TypeError, r"optimizer must be a torch.optim.Optimizer \(got optimizer='not an optimizer'\)"),
-        ((None, 0.01), TypeError, r"schedule must be a Schedule or a list of them \(got schedule=0.01\)"),
-        ((None, TRI.momentum()), TypeError, r"schedule must be a learning-rate Schedule \(got schedule\[0\]=Momentum"),
+        (
+            ("not an optimizer", TRI),
+            TypeError,
+            r"optimizer must be a torch.optim.Optimizer \(got optimizer='not an optimizer'\)",
+        ),
+        (
+            (None, 0.01),
+            TypeError,
+            r"schedule must be a Schedule or a list of them \(got schedule=0.01\)",
+        ),
+        (
+            (None, TRI.momentum()),
+            TypeError,
+            r"schedule must be a learning-rate Schedule \(got schedule\[0\]=Momentum",
+        ),
         ((None, [TRI, "x"]), TypeError, r"got schedule\[1\]='x'"),
     ],
     ids=["optimizer", "schedule-float", "schedule-momentum", "schedule-list-item"],
 )
 def test_bad_constructor_arguments(args: tuple[Any, Any], error: type, pattern: str) -> None:
-    model, optimizer = _two_group_optimizer()
+    _, optimizer = _two_group_optimizer()
     target = optimizer if args[0] is None else args[0]
     with pytest.raises(error, match=pattern):
         Scheduler(target, args[1])
@@ -308,7 +338,9 @@ def test_get_lr_is_a_pure_closed_form() -> None:
 def test_step_before_optimizer_step_warns_like_torch() -> None:
     optimizer = torch.optim.SGD(_model().parameters(), lr=0.5)
     scheduler = Scheduler(optimizer, TRI)
-    with pytest.warns(UserWarning, match=r"scheduler.step\(\) was called before optimizer.step\(\)"):
+    with pytest.warns(
+        UserWarning, match=r"scheduler.step\(\) was called before optimizer.step\(\)"
+    ):
         scheduler.step()
 
 
@@ -363,7 +395,9 @@ def _is_plain(value: Any) -> bool:
     return value is None or type(value) in (str, int, float, bool)
 
 
-def _stepped(schedule: Schedule = ONECYCLE, steps: int = 13, **kwargs: Any) -> tuple[torch.optim.Optimizer, Scheduler]:
+def _stepped(
+    schedule: Schedule = ONECYCLE, steps: int = 13, **kwargs: Any
+) -> tuple[torch.optim.Optimizer, Scheduler]:
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     scheduler = Scheduler(optimizer, schedule, **kwargs)
@@ -416,10 +450,36 @@ def test_loaded_schedule_wins_with_a_warning() -> None:
     assert optimizer.param_groups[0]["lr"] == TRI(14)
 
 
+def test_loaded_momentum_differing_warns_too() -> None:
+    _, source = _stepped(schedule=TRI, momentum=TRI.momentum(0.8, 0.9))
+    optimizer = torch.optim.SGD(_model().parameters(), lr=0.5, momentum=0.9)
+    scheduler = Scheduler(optimizer, TRI, momentum=TRI.momentum(0.85, 0.95))
+    with pytest.warns(UserWarning, match=r"loaded momentum differs .*max_momentum=0.9\)"):
+        scheduler.load_state_dict(source.state_dict())
+    assert optimizer.param_groups[0]["momentum"] == TRI.momentum(0.8, 0.9)(13)
+
+
+def test_load_writes_no_lr_the_scheduler_did_not_set() -> None:
+    optimizer, source = _stepped(schedule=TRI)
+    optimizer.param_groups[0]["lr"] = 0.123  # changed by hand after the last step
+    state = source.state_dict()
+    assert state["applied"] is False
+    fresh = torch.optim.SGD(_model().parameters(), lr=0.5, momentum=0.9)
+    scheduler = Scheduler(fresh, TRI)
+    scheduler.load_state_dict(state)
+    assert fresh.param_groups[0]["lr"] == TRI(0)  # left as it was
+    assert scheduler.get_last_lr() == [TRI(13)]
+    fresh.step()
+    scheduler.step()
+    assert fresh.param_groups[0]["lr"] == TRI(14)
+
+
 def test_unregistered_callable_fails_at_state_dict() -> None:
     schedule = Cyclic(0.001, 0.006, 5, scale_fn=lambda x, ops: 1.0 / x)
     _, scheduler = _stepped(schedule=schedule, steps=3)
-    with pytest.raises(ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"):
+    with pytest.raises(
+        ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"
+    ):
         scheduler.state_dict()
 
 
@@ -427,19 +487,41 @@ def test_unregistered_callable_fails_at_state_dict() -> None:
     "state, error, pattern",
     [
         ([1, 2], TypeError, r"state_dict must be a mapping"),
-        ({"last_epoch": 3}, ValueError, r"state_dict is not a cyclr Scheduler state .*got keys=\['last_epoch'\]"),
         (
-            {"format": 1, "schedules": [TRI.to_dict()] * 2, "momentum": None, "last_epoch": 1, "step_count": 2},
+            {"last_epoch": 3},
+            ValueError,
+            r"state_dict is not a cyclr Scheduler state .*got keys=\['last_epoch'\]",
+        ),
+        (
+            {
+                "format": 1,
+                "schedules": [TRI.to_dict()] * 2,
+                "momentum": None,
+                "last_epoch": 1,
+                "step_count": 2,
+            },
             ValueError,
             r"one entry per param group \(got 2 schedules for 1 param groups\)",
         ),
         (
-            {"format": 1, "schedules": [TRI.to_dict()], "momentum": None, "last_epoch": 1.5, "step_count": 2},
+            {
+                "format": 1,
+                "schedules": [TRI.to_dict()],
+                "momentum": None,
+                "last_epoch": 1.5,
+                "step_count": 2,
+            },
             TypeError,
             r"last_epoch'\] must be an integer \(got .*=1.5\)",
         ),
         (
-            {"format": 1, "schedules": [{"kind": "nope"}], "momentum": None, "last_epoch": 1, "step_count": 2},
+            {
+                "format": 1,
+                "schedules": [{"kind": "nope"}],
+                "momentum": None,
+                "last_epoch": 1,
+                "step_count": 2,
+            },
             ValueError,
             r"kind must be one of",
         ),
@@ -456,7 +538,7 @@ def test_load_state_dict_rejects_bad_state(state: Any, error: type, pattern: str
 
 def test_load_refuses_a_torch_scheduler_state() -> None:
     optimizer = torch.optim.SGD(_model().parameters(), lr=0.5, momentum=0.9)
-    torch_state = CyclicLR(optimizer, 0.001, 0.006).state_dict()
+    torch_state = torch.optim.lr_scheduler.CyclicLR(optimizer, 0.001, 0.006).state_dict()
     scheduler = Scheduler(torch.optim.SGD(_model().parameters(), lr=0.5), TRI)
     with pytest.raises(ValueError, match=r"not a cyclr Scheduler state"):
         scheduler.load_state_dict(torch_state)
@@ -556,12 +638,18 @@ def test_inside_sequential_lr_after_a_linear_warmup(order: str) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     keys = set(optimizer.param_groups[0])
     if order == "warmup-first":
-        warm = LinearLR(optimizer, start_factor=0.1, total_iters=warm_steps)
+        warm = torch.optim.lr_scheduler.LinearLR(
+            optimizer, start_factor=0.1, total_iters=warm_steps
+        )
         main = Scheduler(optimizer, schedule)
     else:
         main = Scheduler(optimizer, schedule)
-        warm = LinearLR(optimizer, start_factor=0.1, total_iters=warm_steps)
-    sequential = SequentialLR(optimizer, [warm, main], milestones=[warm_steps])
+        warm = torch.optim.lr_scheduler.LinearLR(
+            optimizer, start_factor=0.1, total_iters=warm_steps
+        )
+    sequential = torch.optim.lr_scheduler.SequentialLR(
+        optimizer, [warm, main], milestones=[warm_steps]
+    )
     seen = _train(model, optimizer, sequential, total)
     expected_warm = [schedule(0) * (0.1 + 0.9 * i / warm_steps) for i in range(warm_steps)]
     np.testing.assert_allclose(seen[:warm_steps], expected_warm, rtol=1e-12)
@@ -571,12 +659,18 @@ def test_inside_sequential_lr_after_a_linear_warmup(order: str) -> None:
 
 
 def test_sequential_lr_resume_leaves_a_successor_lr_alone() -> None:
-    def build() -> tuple[torch.nn.Module, torch.optim.Optimizer, SequentialLR]:
+    def build() -> tuple[
+        torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.SequentialLR
+    ]:
         model = _model()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
         first = Scheduler(optimizer, Linear(0.001, 0.01, 5))
-        then = ExponentialLR(optimizer, gamma=0.9)
-        return model, optimizer, SequentialLR(optimizer, [first, then], milestones=[5])
+        then = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+        return (
+            model,
+            optimizer,
+            torch.optim.lr_scheduler.SequentialLR(optimizer, [first, then], milestones=[5]),
+        )
 
     model, optimizer, sequential = build()
     reference = _train(model, optimizer, sequential, 9)
@@ -594,9 +688,9 @@ class _Module:
 
     @staticmethod
     def make(schedule: Schedule) -> Any:
-        import lightning as L
+        import lightning
 
-        class Module(L.LightningModule):
+        class Module(lightning.LightningModule):
             def __init__(self) -> None:
                 super().__init__()
                 torch.manual_seed(0)
@@ -620,32 +714,46 @@ class _Module:
         return Module()
 
 
-# Lightning 2.6 on torch 2.13: torch's LeafSpec deprecation, and advice about workers.
-@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
-@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
-def test_lightning_steps_the_scheduler_every_step() -> None:
-    import lightning as L
+def _lightning_trainer(max_steps: int) -> Any:
+    import lightning
 
-    schedule = OneCycle(0.1, total_steps=10)
-    module = _Module.make(schedule)
-    generator = torch.Generator().manual_seed(0)
-    data = torch.utils.data.TensorDataset(
-        torch.randn(24, 4, generator=generator), torch.randn(24, 1, generator=generator)
-    )
-    loader = torch.utils.data.DataLoader(data, batch_size=4)
-    trainer = L.Trainer(
+    return lightning.Trainer(
         accelerator="cpu",
         devices=1,
-        max_steps=14,
+        max_steps=max_steps,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, loader)
+
+
+def _lightning_data() -> torch.utils.data.DataLoader[Any]:
+    generator = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(
+        torch.randn(24, 4, generator=generator), torch.randn(24, 1, generator=generator)
+    )
+    return torch.utils.data.DataLoader(data, batch_size=4)
+
+
+# Lightning 2.6 on torch 2.13: torch's LeafSpec deprecation, and advice about workers.
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
+def test_lightning_steps_the_scheduler_every_step_and_resumes(tmp_path: Path) -> None:
+    schedule = OneCycle(0.1, total_steps=10)
     momentum = schedule.momentum()
-    assert module.seen == [(schedule(i), momentum(i)) for i in range(14)]
+    expected = [(schedule(i), momentum(i)) for i in range(18)]
+    module = _Module.make(schedule)
+    trainer = _lightning_trainer(max_steps=12)  # two epochs of 6 batches
+    trainer.fit(module, _lightning_data())
+    assert module.seen == expected[:12]
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert isinstance(scheduler, Scheduler)
-    assert scheduler.last_epoch == 14
+    assert scheduler.last_epoch == 12
     assert "initial_lr" not in trainer.optimizers[0].param_groups[0]
+
+    checkpoint = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(checkpoint)
+    resumed = _Module.make(schedule)
+    _lightning_trainer(max_steps=18).fit(resumed, _lightning_data(), ckpt_path=checkpoint)
+    assert resumed.seen == expected[12:]

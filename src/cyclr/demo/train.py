@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
+
 import torch
 from torch import nn
 
@@ -23,7 +24,10 @@ from ..schedules import Schedule
 from ..torch import Scheduler
 from .data import Task
 
-__all__ = ["Curve", "accuracy", "batches", "make_optimizer", "tiny_cnn", "train"]
+__all__ = ["FINAL_EVALS", "Curve", "accuracy", "batches", "make_optimizer", "tiny_cnn", "train"]
+
+FINAL_EVALS = 5
+"""A run's final accuracy is the mean of its last this many evaluations."""
 
 
 def tiny_cnn(length: int, num_classes: int, width: int = 32) -> nn.Sequential:
@@ -146,8 +150,17 @@ class Curve:
 
     @property
     def final_accuracy(self) -> float:
-        """Accuracy at the end of the run."""
-        return float(self.accuracy[-1])
+        """Mean accuracy of the last :data:`FINAL_EVALS` evaluations.
+
+        Averaging keeps one lucky or unlucky evaluation at the end of a noisy run (a
+        fixed LR never settles) from deciding the comparison.
+
+        Example:
+            >>> acc = np.array([0.1, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+            >>> round(Curve(np.arange(1, 8), acc, np.zeros(7), 1.0).final_accuracy, 6)
+            0.8
+        """
+        return float(np.mean(self.accuracy[-FINAL_EVALS:]))
 
     def steps_to_reach(self, target: float) -> int | None:
         """First evaluated step at which the accuracy is at least ``target``, or ``None``.

@@ -36,9 +36,9 @@ def _split(name: str, value: Any) -> tuple[Any, CyclrSchedule | None]:
         value = value.schedule
     if isinstance(value, CyclrSchedule):
         first = value(0)
-        if not 0.0 <= first < 1.0:
+        if not 0.0 < first < 1.0:
             raise ValueError(
-                f"{name} must stay in [0, 1) (got a {name} schedule starting at {first!r})"
+                f"{name} must stay in (0, 1) (got a {name} schedule starting at {first!r})"
             )
         return first, value
     return value, None
@@ -72,7 +72,7 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.SGD``.
 
     Raises:
-        ValueError: If a momentum schedule starts outside ``[0, 1)``.
+        ValueError: If a momentum schedule starts outside ``(0, 1)``.
 
     Example:
         >>> from cyclr import OneCycle
@@ -96,17 +96,6 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         )
         self.momentum_schedule = schedule
         self._cyclr_momentum: Any = None
-
-    def build(self, variables: Any) -> None:
-        """Create the velocity slots, also when a momentum schedule starts at 0."""
-        if self.built:
-            return
-        super().build(variables)
-        if self.momentum_schedule is not None and not self.momentums:
-            self.momentums = [
-                self.add_variable_from_reference(variable, name="momentum")
-                for variable in variables
-            ]
 
     def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> Any:
         if self.momentum_schedule is None:
@@ -191,7 +180,7 @@ class Adam(_Beta1Schedule, keras.optimizers.Adam):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.Adam``.
 
     Raises:
-        ValueError: If a ``beta_1`` schedule starts outside ``[0, 1)``.
+        ValueError: If a ``beta_1`` schedule starts outside ``(0, 1)``.
 
     Example:
         >>> from cyclr import OneCycle
@@ -243,7 +232,7 @@ class AdamW(_Beta1Schedule, keras.optimizers.AdamW):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.AdamW``.
 
     Raises:
-        ValueError: If a ``beta_1`` schedule starts outside ``[0, 1)``.
+        ValueError: If a ``beta_1`` schedule starts outside ``(0, 1)``.
     """
 
     def __init__(

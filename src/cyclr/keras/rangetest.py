@@ -70,6 +70,7 @@ class _Snapshot:
         self.metric_values = [
             np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.metric_variables
         ]
+        self.torch_rng = _torch_rng_state()
 
     def restore(self) -> None:
         for variable, value in zip(self.variables, self.values):
@@ -77,6 +78,28 @@ class _Snapshot:
         self.model.reset_metrics()
         for variable, value in zip(self.metric_variables, self.metric_values):
             variable.assign(value)
+        _set_torch_rng_state(self.torch_rng)
+
+
+def _torch_rng_state() -> Any:
+    """PyTorch's global RNG states, which Keras' unseeded dropout draws from on that backend."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_torch_rng_state(state: Any) -> None:
+    if state is None:
+        return
+    import torch
+
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _inner(optimizer: Any) -> Any:
@@ -114,7 +137,8 @@ def range_test(
 
     **Restoring.** Before the first step the model's variables (weights, non-trainable
     state such as batch-norm statistics and dropout seeds), the optimizer's variables
-    (step count, slots, LR) and the metrics' variables are copied to host memory; when
+    (step count, slots, LR), the metrics' variables and, on the PyTorch backend, torch's
+    global RNG state (unseeded dropout draws from it) are copied to host memory; when
     the test ends, whether it finished or raised, they are assigned back bit for bit,
     the optimizer's LR object is put back and the compiled train function is rebuilt.
     An unbuilt model is built with the first batch, an unbuilt optimizer on the model's

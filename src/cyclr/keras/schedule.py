@@ -81,7 +81,7 @@ def _eager_torch_step(step: Any) -> int | None:
 
     if torch.compiler.is_compiling():
         return None
-    value = np.asarray(ops.convert_to_numpy(step))
+    value = np.asarray(ops.convert_to_numpy(ops.convert_to_tensor(step)))
     if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or value < 0:
         return None
     return int(value)

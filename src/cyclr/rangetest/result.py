@@ -11,7 +11,7 @@ JSON schema (version 1), one object::
 
     {"format": "cyclr.RangeTestResult", "version": 1,
      "stop_reason": "diverged" | "non_finite" | "num_steps" | null,
-     "elapsed_s": float | null, "settings": {...},
+     "elapsed_s": float | null, "settings": {...}, "groups": int,
      "lrs": [[lr of each group], ...], "losses": [...], "smoothed": [...],
      "metrics": [...] | null}
 
@@ -59,6 +59,7 @@ _KEYS = (
     "stop_reason",
     "elapsed_s",
     "settings",
+    "groups",
     "lrs",
     "losses",
     "smoothed",
@@ -352,8 +353,8 @@ class RangeTestResult:
           ``total_steps`` is given it must be a whole number of cycles (Smith: stop at
           the end of a cycle, when the LR is back at ``base_lr``).
         * ``"onecycle"``: ``max_lr`` is the upper bound and ``div_factor =
-          max_lr / base_lr``, so the run starts at the lower bound; ``total_steps`` is
-          required.
+          max_lr / base_lr``, so the run starts at the lower bound (also when ``max_lr``
+          is overridden); ``total_steps`` is required.
 
         Args:
             kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
@@ -396,11 +397,11 @@ class RangeTestResult:
             if total_steps is None:
                 raise ValueError("kind='onecycle' needs total_steps (steps of the whole run)")
             total = check_int("total_steps", total_steps)
-            params: dict[str, Any] = {"total_steps": total}
+            params: dict[str, Any] = {"total_steps": total, **overrides}
             if "max_lr" not in overrides or "div_factor" not in overrides:
                 base, peak = self.clr_bounds()
-                params.update(max_lr=peak, div_factor=peak / base)
-            params.update(overrides)
+                params.setdefault("max_lr", peak)
+                params.setdefault("div_factor", params["max_lr"] / base)
             return OneCycle(**params)
         epochs: float = _DEFAULT_EPOCHS_PER_HALF_CYCLE
         if epochs_per_half_cycle is not None:
@@ -454,6 +455,7 @@ class RangeTestResult:
             "stop_reason": self.stop_reason,
             "elapsed_s": self.elapsed_s,
             "settings": self.settings,
+            "groups": int(self.lrs.shape[1]),
             "lrs": self.lrs.tolist(),
             "losses": [_encode(v) for v in self.losses.tolist()],
             "smoothed": [_encode(v) for v in self.smoothed.tolist()],
@@ -514,16 +516,20 @@ class RangeTestResult:
         unknown = sorted(set(data) - set(_KEYS))
         if missing or unknown:
             raise ValueError(f"{origin}: missing fields {missing}, unknown fields {unknown}")
+        groups = data["groups"]
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"field 'groups' must be a positive integer (got {groups!r})")
         lrs = data["lrs"]
         if not isinstance(lrs, list) or not all(isinstance(row, list) for row in lrs):
             raise ValueError("field 'lrs' must be a list of lists (one LR per parameter group)")
-        widths = {len(row) for row in lrs}
-        if len(widths) > 1:
-            raise ValueError(f"field 'lrs' rows must all have the same length (got {widths})")
+        for i, row in enumerate(lrs):
+            if len(row) != groups:
+                raise ValueError(
+                    f"field 'lrs'[{i}] must have one LR per parameter group ({groups}) "
+                    f"(got {len(row)})"
+                )
         lr_rows = [_decode_list(f"lrs[{i}]", row) for i, row in enumerate(lrs)]
-        lr_array = np.array(lr_rows, dtype=np.float64).reshape(
-            len(lr_rows), widths.pop() if widths else 1
-        )
+        lr_array = np.array(lr_rows, dtype=np.float64).reshape(len(lr_rows), groups)
         stop_reason = data["stop_reason"]
         if stop_reason is not None and not isinstance(stop_reason, str):
             raise ValueError(f"field 'stop_reason' must be a string or null (got {stop_reason!r})")

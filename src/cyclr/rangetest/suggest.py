@@ -1,58 +1,77 @@
 """Reading a range-test curve: one learning rate, or a CLR range, each with its evidence.
 
-Every rule reads the same curve, built in three steps:
+Every rule reads the same curve, built in four steps. Nothing in them is compared with
+an absolute threshold, only with the curve's own drop, noise or standard errors.
 
-1. **The usable part.** The steps before the first non-finite loss (the test stops
-   there), on the axis ``x = log10(lr)``: every rule works in log-LR, never on step
-   indices, so an exponential and a linear sweep read alike.
-2. **A zero-lag fit.** The recorded EMA lags the losses by up to ``b / (1 - b)``
-   steps (about 35 of 100 steps for ``b = 0.98``, well over a decade of LR in a
-   default sweep), which would push every suggestion to larger LRs. The rules
-   therefore read a centred fit of the raw losses: local linear regression (LOWESS,
-   Cleveland 1979) on the ``k = max(MIN_WINDOW, round(FIT_SPAN * m))`` nearest points
-   in ``x`` (``m`` usable points), tricube weights, and two bisquare robustness passes
-   so isolated spikes do not bend it. At each point it gives the fitted loss
-   ``fit_i``, the slope ``slope_i = d loss / d log10(lr)``, and their standard errors
-   from the fit's weights and the noise ``sigma``
-   (:func:`robust_noise` of the losses).
-3. **The fall.** ``i_min`` is the minimum of the fit, ``i_top`` the maximum of the fit
-   before it, ``drop = fit[i_top] - fit[i_min]``. The curve must fall clearly: the
-   drop must exceed :data:`Z_DROP` standard errors (``sqrt(se_top^2 + se_min^2)``),
-   otherwise every rule raises :class:`~cyclr.errors.NoReliableSuggestionError`
-   rather than return an arbitrary LR.
+1. **The usable part.** The losses before the first non-finite one (metrics: wherever
+   evaluated), on the axis ``x = log10(lr)``. Every rule works in log-LR, never on step
+   indices, so exponential and linear sweeps read alike. A curve longer than
+   :data:`MAX_POINTS` is read in bins of consecutive steps (mean log-LR, mean loss). A
+   curve whose range is below :data:`RESOLUTION` times its magnitude (float32
+   resolution) is flat.
+2. **The diverged tail is cut.** On a local linear fit (narrowest window) of the *ranks*
+   of the losses, the first point after the fit's minimum where it climbs back above its
+   highest value before the minimum starts the tail, which is dropped. Ranks do not care
+   how far the loss explodes (1e30 weighs as much as 3) and do not change under any
+   increasing transformation of the loss.
+3. **A zero-lag fit.** The recorded EMA is causal: it lags the losses by up to
+   ``b / (1 - b)`` steps. With ``b = 0.98`` and fast.ai's default sweep (1e-7 to 10 in
+   100 steps) it moves the steepest point of a typical curve half a decade, and its
+   minimum a decade, towards larger LRs. The rules read a centred fit instead: robust
+   local linear regression (LOWESS, Cleveland 1979) of the raw losses on ``x`` over the
+   ``k`` nearest points, tricube weights, two bisquare passes against spikes. It gives
+   ``fit_i`` and ``slope_i = d loss / d log10(lr)``, both linear in the losses
+   (``fit_i = sum_j l_ij y_j``), with standard errors
+   ``se_i = sqrt(sum_j l_ij^2 v_j)``, where ``v_j = max(sigma^2, r_j^2)``, ``sigma``
+   is the :func:`robust_noise` of the losses and ``r_j`` the residual (spikes and misfit
+   widen the errors). The window is the smallest ``k = max(MIN_WINDOW, round(f * m))``,
+   ``f`` in :data:`SPANS`, ``m`` usable points, at which the steepest fitted slope of
+   the fall is resolved, ``-slope_i / se_i >= Z_RESOLVE``; the widest otherwise. Clean
+   curves get a narrow window (no blur), noisy ones a wide one (no noise-made slopes).
+4. **The fall.** ``i_min`` is the minimum of the fit, ``i_top`` the highest fit before
+   it, ``drop = fit[i_top] - fit[i_min]``. The drop must exceed :data:`Z_DROP` standard
+   errors, ``sqrt(se_top^2 + se_min^2)``; otherwise every rule raises
+   :class:`~cyclr.errors.NoReliableSuggestionError` rather than return an arbitrary LR
+   (on pure noise this refuses about 99 times in 100).
 
-Nothing is ever compared with an absolute threshold: only with the curve's own drop,
-noise or standard errors. Scaling the loss by ``a > 0`` scales the fit, its slopes,
-``sigma`` and the standard errors by ``a``, and shifting it changes none of them, so
-no suggestion moves under ``loss -> a * loss + c``. (Ties, such as the slopes of a
-perfectly straight stretch, are resolved within ``1e-9`` of the quantity's range, far
-above float64 rounding, towards the smaller LR.)
+Scaling the loss by ``a > 0`` scales the fit, its slopes, ``sigma`` and the standard
+errors by ``a``; shifting it changes none of them. So no suggestion moves under
+``loss -> a * loss + c`` (as long as the loss varies by more than :data:`RESOLUTION`
+of its magnitude, i.e. always for a loss that float32 can resolve). Ties, such as the
+slopes of a perfectly straight stretch, are broken within ``1e-9`` of the quantity's
+range, far above float64 rounding, towards the smaller LR.
 
 The rules (:data:`METHODS`):
 
 * ``"steepest"``: the LR of the most negative ``slope_i`` between ``i_top`` and
-  ``i_min``, refined by a parabola through the neighbouring slopes. Interval: where the
-  slope is at least half the steepest (full width at half maximum).
-* ``"valley"``: fast.ai's idea, done as documented. The valley is the longest stretch
-  (in log-LR) where the curve falls significantly, ``slope_i < -Z_SLOPE * se_slope_i``;
+  ``i_min``, refined by the vertex of a parabola through the neighbouring slopes. This
+  is a local regression slope over the window, not a point-to-point difference.
+  Interval: the contiguous stretch where the slope is at least half the steepest (full
+  width at half maximum).
+* ``"valley"``: fast.ai's idea, done as documented. The valley is the longest stretch in
+  log-LR of consecutive points that fall significantly, ``slope_i < -Z_SLOPE * se_i``;
   the suggestion is two thirds of the way in, ``x = x_start + 2/3 (x_end - x_start)``.
   (fast.ai documents two thirds but returns the middle of the longest decreasing
   subsequence of its lagging EMA.) Interval: from one half to five sixths of the way.
 * ``"minimum"``: one tenth of the LR at the minimum of the fit (refined by a parabola),
   fast.ai's original rule. Interval: where the fit is within 5% of the drop of its
   minimum, divided by 10.
-* ``"consensus"``: the median, in log-LR, of the three above (all must succeed);
-  interval: from the smallest to the largest of them.
+* ``"consensus"``: the median, in log-LR, of the three rules above (the midpoint of two
+  when one has no answer); interval: from the smallest to the largest of them.
 
-:data:`DEFAULT_METHOD` is the rule :meth:`RangeTestResult.suggest` uses without an
-argument.
+:data:`DEFAULT_METHOD` is ``"consensus"``: each of the three rules reads a different
+feature of the curve and each can be thrown off on its own (a broad fall has no sharp
+steepest point, a flat bottom no sharp minimum, a noisy fall a ragged valley); the
+median of three is unmoved by any one of them going astray. The rule has no constant
+tuned to a curve; it may change as benchmarks on real tasks come in, which is why it is
+a named constant.
 
-CLR bounds (:func:`clr_bounds`), as Smith reads the curve: ``base_lr`` where the fit
-has fallen :data:`BOUND_FRACTION` (10%) of the drop below ``fit[i_top]``, ``max_lr``
-where it is within 10% of the drop of ``fit[i_min]``, both interpolated linearly in
-log-LR between points, so ``base_lr < max_lr``. For a higher-is-better metric
-(accuracy), the same on ``-metric``: ``base_lr`` where it starts rising, ``max_lr``
-where it stops.
+CLR bounds (:func:`clr_bounds`), as Smith reads the curve: ``base_lr`` where the fit has
+fallen :data:`BOUND_FRACTION` (10%) of the drop below ``fit[i_top]`` (the loss starts
+falling), ``max_lr`` where it comes within 10% of the drop of ``fit[i_min]`` (it stops
+falling); both are interpolated linearly in log-LR between points, so
+``base_lr < max_lr``. For a higher-is-better metric (accuracy) the same on ``-metric``:
+``base_lr`` where it starts rising, ``max_lr`` where it stops.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -80,6 +99,7 @@ from ..errors import NoReliableSuggestionError
 __all__ = [
     "BOUND_FRACTION",
     "DEFAULT_METHOD",
+    "MAX_POINTS",
     "METHODS",
     "MIN_POINTS",
     "MIN_WINDOW",
@@ -107,6 +127,9 @@ DEFAULT_METHOD = "consensus"
 
 MIN_POINTS = 5
 """Fewest usable (finite) points a curve needs for any suggestion."""
+
+MAX_POINTS = 1000
+"""Longer curves are read in bins of consecutive steps (their mean log-LR and loss)."""
 
 MIN_WINDOW = 5
 """Fewest points in each local regression."""
@@ -239,7 +262,7 @@ class CurveFit:
 
     @property
     def drop_z(self) -> float:
-        """The drop in standard errors (infinite for a noise-free curve)."""
+        """The drop in standard errors, ``drop / sqrt(se_fit[i_top]^2 + se_fit[i_min]^2)``."""
         se = math.hypot(self.se_fit[self.i_top], self.se_fit[self.i_min])
         if self.drop <= 0:
             return 0.0
@@ -316,6 +339,23 @@ def _robust_fit(
         u = residual / (6.0 * scale)
         robust = np.where(np.abs(u) < 1.0, (1.0 - u**2) ** 2, 0.0)
     return _local_linear(x, y, k, robust, noise)
+
+
+def _bin(
+    indices: npt.NDArray[np.intp], x: FloatArray, y: FloatArray
+) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+    """Average runs of consecutive points so that at most ``MAX_POINTS`` remain.
+
+    Each bin keeps the mean log-LR, the mean value (a linear map, so scaling or
+    shifting the loss commutes with it) and the step in its middle.
+    """
+    size = -(-x.size // MAX_POINTS)
+    starts = np.arange(0, x.size, size)
+    counts = np.diff(np.append(starts, x.size))
+    weights = 1.0 / np.repeat(counts, counts)
+    mean_x = np.add.reduceat(x * weights, starts)
+    mean_y = np.add.reduceat(y * weights, starts)
+    return indices[starts + counts // 2], mean_x, mean_y
 
 
 def _windows(m: int) -> list[int]:
@@ -395,6 +435,8 @@ def fit_curve(
         )
     x = np.log10(lr[indices])
     y = -raw[indices] if higher_is_better else raw[indices]
+    if m > MAX_POINTS:
+        indices, x, y = _bin(indices, x, y)
     if float(np.ptp(y)) <= RESOLUTION * float(np.max(np.abs(y))):
         raise NoReliableSuggestionError(f"the {what} curve is flat: no LR changes it")
     end = _tail_start(x, y)

@@ -268,8 +268,11 @@ def _host_values(losses: Sequence[torch.Tensor]) -> list[float]:
     """Copy scalar loss tensors to the host in one transfer and return them as floats."""
     if not losses:
         return []
-    device = losses[0].device
-    dtype = torch.float32 if device.type == "mps" else torch.float64
-    stacked = torch.stack([t.reshape(()).to(device=device, dtype=dtype) for t in losses])
+    first = losses[0]
+    if all(t.device == first.device and t.dtype == first.dtype for t in losses):
+        stacked = torch.stack([t.reshape(()) for t in losses])
+    else:
+        dtype = torch.float32 if first.device.type == "mps" else torch.float64
+        stacked = torch.stack([t.reshape(()).to(first.device, dtype) for t in losses])
     values: list[float] = stacked.cpu().double().tolist()
     return values

@@ -293,7 +293,7 @@ def _derive_group_scales(
 def _to_device(batch: Any, device: torch.device) -> Any:
     """Move the tensors of a (nested) batch to ``device``."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        return batch if batch.device == device else batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
         return {k: _to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
@@ -571,30 +571,38 @@ class _Runner:
                 group["lr"] = lr
 
     def _step(self, batches: _Batches) -> torch.Tensor:
-        """One optimizer step over ``accumulation_steps`` batches; returns the mean loss."""
+        """One optimizer step over ``accumulation_steps`` batches; returns the mean loss.
+
+        The loss stays on the device, detached; nothing here waits for the device.
+        """
         k = self.accumulation_steps
         optimizer, scaler = self.optimizer, self.scaler
         optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), dtype=torch.float64)
-        for micro in range(k):
-            batch = batches.next()
-            skip_sync = self._no_sync and micro < k - 1
-            context = self.model.no_sync() if skip_sync else contextlib.nullcontext()  # type: ignore[operator]
-            with context:
-                loss = self._loss(batch)
-                scaled = loss / k if k > 1 else loss
-                if scaler is not None:
-                    scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
-                else:
+        if k == 1:
+            loss = self._loss(batches.next())
+            if scaler is not None:
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+            else:
+                loss.backward()  # type: ignore[no-untyped-call]
+            mean = loss.detach()
+        else:
+            parts = []
+            for micro in range(k):
+                batch = batches.next()
+                skip_sync = self._no_sync and micro < k - 1
+                context = self.model.no_sync() if skip_sync else contextlib.nullcontext()  # type: ignore[operator]
+                with context:
+                    loss = self._loss(batch)
+                    scaled = (scaler.scale(loss) if scaler is not None else loss) / k
                     scaled.backward()  # type: ignore[no-untyped-call]
-            value = loss.detach().reshape(()).to(_accumulator_dtype(loss.device))
-            total = value if micro == 0 else total + value
+                parts.append(loss.detach().reshape(()).to(_accumulator_dtype(loss.device)))
+            mean = torch.stack(parts).sum() / k
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
         else:
             optimizer.step()
-        return total / k if k > 1 else total
+        return mean
 
     def _loss(self, batch: Any) -> torch.Tensor:
         batch = _to_device(batch, self.device)

@@ -9,16 +9,14 @@ bit for bit.
 from __future__ import annotations
 
 import functools
-import numbers
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from typing import Any, cast
 
 import torch
 
+from .._validate import check_int
 from ..schedules.base import Momentum, Schedule, schedule_from_dict
 from ..schedules.ops import SCALAR_OPS
 
@@ -28,16 +26,6 @@ _STATE_FORMAT = 1
 """Version of the :meth:`Scheduler.state_dict` layout."""
 
 _MOMENTUM_KEYS = ("momentum", "betas")
-
-
-def _check_step(name: str, value: Any, *, minimum: int) -> int:
-    """Return ``value`` as an int after checking it is an integer ``>= minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer (got {name}={value!r})")
-    result = int(value)
-    if result < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {name}={value!r})")
-    return result
 
 
 def _per_group(name: str, value: Any, num_groups: int, *, momentum: bool) -> tuple[Schedule, ...]:
@@ -95,6 +83,11 @@ def _describe(schedules: tuple[Schedule, ...] | None) -> list[dict[str, Any]] | 
         return [s.to_dict() for s in schedules]
     except ValueError:
         return None
+
+
+def _first(schedules: tuple[Schedule, ...] | None) -> Schedule | None:
+    """The first group's schedule, to name in a message."""
+    return None if schedules is None else schedules[0]
 
 
 def _track_optimizer_step(optimizer: torch.optim.Optimizer) -> None:
@@ -166,10 +159,11 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
     * tensor LRs (``lr=torch.tensor(0.01)``, as capturable and compiled optimizers use)
       are updated in place, without a host sync.
 
-    It subclasses :class:`torch.optim.lr_scheduler.LRScheduler`, so Lightning, the
-    Hugging Face Trainer and :class:`~torch.optim.lr_scheduler.SequentialLR` drive it like
-    torch's own schedulers. Because it writes no ``initial_lr``, a ``SequentialLR`` whose
-    children are all cyclr schedulers needs that key set by hand (torch's schedulers set it).
+    It subclasses :class:`torch.optim.lr_scheduler.LRScheduler`, so Lightning
+    (``"interval": "step"``) and :class:`~torch.optim.lr_scheduler.SequentialLR` drive it
+    like torch's own schedulers. ``SequentialLR`` reads ``initial_lr``, which torch's
+    schedulers write and this one does not; to chain cyclr schedules, prefer
+    :func:`cyclr.join` or :func:`cyclr.warmup` in one scheduler, which also refuse a jump.
 
     Args:
         optimizer: The optimizer whose param groups it drives.
@@ -225,7 +219,7 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
             )
         self.optimizer = optimizer
         self._configure(schedule, momentum)
-        self.last_epoch = _check_step("last_epoch", last_epoch, minimum=-1)
+        self.last_epoch = check_int("last_epoch", last_epoch, minimum=-1)
         self.base_lrs: list[float | torch.Tensor] = list(self._lr_values(0.0))
         _track_optimizer_step(optimizer)
         self._initial_step()
@@ -240,9 +234,8 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
             moms = _per_group("momentum", momentum, num_groups, momentum=True)
             keys = _momentum_keys(self.optimizer)
             plan = tuple(
-                (_lr_and_momentum(lr, m), key)
+                (_lr_and_momentum(lr, cast(Momentum, m)), key)
                 for lr, m, key in zip(schedules, moms, keys, strict=True)
-                if isinstance(m, Momentum)
             )
         shared = _shared(schedules)
         self._schedules = schedules
@@ -316,18 +309,14 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         if self._step_count == 1:
             self._warn_step_order()
         self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
-        else:
-            self.last_epoch = _check_step("epoch", epoch, minimum=0)
-        self._apply(self.last_epoch)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         """Set the step (or advance by one) and apply it; ``SequentialLR`` calls this."""
         if epoch is None:
             self.last_epoch += 1
         else:
-            self.last_epoch = _check_step("epoch", epoch, minimum=0)
+            self.last_epoch = check_int("epoch", epoch, minimum=0)
         self._apply(self.last_epoch)
 
     def _warn_step_order(self) -> None:
@@ -442,24 +431,23 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         momentum = (
             None if saved_momentum is None else [schedule_from_dict(d) for d in saved_momentum]
         )
-        last_epoch = _check_step(
-            "state_dict['last_epoch']", state_dict.get("last_epoch"), minimum=-1
-        )
-        step_count = _check_step(
-            "state_dict['step_count']", state_dict.get("step_count"), minimum=0
-        )
+        last_epoch = check_int("state_dict['last_epoch']", state_dict.get("last_epoch"), minimum=-1)
+        step_count = check_int("state_dict['step_count']", state_dict.get("step_count"), minimum=0)
         applied = state_dict.get("applied", True)
 
-        before = (_describe(self._schedules), _describe(self._momentum))
+        built = (self._schedules, self._momentum)
         self._configure(schedules, momentum)
-        if before != (saved_lr, saved_momentum):
-            warnings.warn(
-                "the loaded schedule differs from the one this Scheduler was built with; "
-                "the loaded one is used, so the run resumes as it was saved "
-                f"(loaded schedule={self._schedules[0]!r}, momentum={saved_momentum is not None})",
-                UserWarning,
-                stacklevel=2,
-            )
+        loaded = (self._schedules, self._momentum)
+        for kind, old, new in zip(("schedule", "momentum"), built, loaded, strict=True):
+            if _describe(old) != _describe(new):
+                warnings.warn(
+                    f"the loaded {kind} differs from the one this Scheduler was built with; "
+                    "the loaded one is used, so the run resumes as it was saved "
+                    f"(built with {kind}={_first(old)!r}, loaded {kind}={_first(new)!r})",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                break
         self.last_epoch = last_epoch
         self._step_count = step_count
         if applied and last_epoch >= 0:
