@@ -8,7 +8,7 @@ HEAVY = ("torch", "jax", "keras", "matplotlib", "tqdm", "tensorflow", "plotext",
 
 def test_import_cyclr_loads_no_framework() -> None:
     code = (
-        "import sys, cyclr, cyclr.schedules\n"
+        "import sys, cyclr, cyclr.schedules, cyclr.rangetest, cyclr.plot\n"
         f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

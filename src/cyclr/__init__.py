@@ -9,6 +9,7 @@ References:
 """
 
 from .errors import CyclrError, MissingExtraError, NoReliableSuggestionError
+from .rangetest import RangeTest, RangeTestResult, Suggestion
 from .schedules import (
     Constant,
     Cyclic,
@@ -39,7 +40,10 @@ __all__ = [
     "Momentum",
     "NoReliableSuggestionError",
     "OneCycle",
+    "RangeTest",
+    "RangeTestResult",
     "Schedule",
+    "Suggestion",
     "Triangular",
     "Triangular2",
     "__version__",
