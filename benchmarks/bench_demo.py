@@ -67,7 +67,6 @@ def _steps(value: float | None) -> str:
 def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
     """The results fragment: medians first, then every seed."""
     import numpy
-
     import torch
 
     first = summaries[0]

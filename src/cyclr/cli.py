@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .rangetest import RangeTestResult
     from .schedules import Schedule
 
-__all__ = ["CliError", "main"]
+__all__ = ["CliError", "build_parser", "main", "report", "save_figure", "snippet"]
 
 EXIT_USAGE = 2
 """Exit status of a user error (argparse's convention)."""
@@ -135,15 +135,30 @@ def _step_ticks(last: int) -> tuple[list[float], list[str]]:
     return [float(p) for p in positions], [f"{p:,}" for p in positions]
 
 
-def _save_figure(draw: Callable[[Any], None], path: Path) -> None:
-    """Create a matplotlib figure (no pyplot, no GUI), let ``draw(ax)`` fill it, save it."""
+def save_figure(draw: Callable[[Any], None], path: Path) -> None:
+    """Draw on a fresh matplotlib figure (no pyplot, no GUI backend) and save it as PNG.
+
+    Args:
+        draw: Called with the figure's single ``Axes``.
+        path: Where to write the PNG.
+
+    Raises:
+        OSError: If the file cannot be written.
+        cyclr.MissingExtraError: If matplotlib is not installed.
+    """
     figure_module = require("matplotlib.figure", "plot")
     figure = figure_module.Figure(figsize=(7.0, 4.2), layout="constrained")
     draw(figure.add_subplot())
+    figure.savefig(path, dpi=120)
+
+
+def _write_png(draw: Callable[[Any], None], path: Path) -> None:
+    """:func:`save_figure`, a write failure becoming a one-line user error."""
     try:
-        figure.savefig(path, dpi=120)
+        save_figure(draw, path)
     except OSError as exc:
         raise CliError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    print(f"wrote {path}")
 
 
 def _check_writable(path: Path) -> Path:
@@ -277,8 +292,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     if out is not None:
         from .plot import plot_schedule
 
-        _save_figure(lambda ax: plot_schedule(schedule, steps, ax=ax), out)
-        print(f"wrote {out}")
+        _write_png(lambda ax: plot_schedule(schedule, steps, ax=ax), out)
     return 0
 
 
@@ -446,8 +460,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if out is not None:
         from .plot import plot_result
 
-        _save_figure(lambda ax: plot_result(result, ax=ax), out)
-        print(f"wrote {out}")
+        _write_png(lambda ax: plot_result(result, ax=ax), out)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Tests of the ``cyclr`` command line, the demo and the README examples."""

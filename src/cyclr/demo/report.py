@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import require
+from ..cli import save_figure
 from .pipeline import DemoResult
 from .train import FINAL_EVALS
 
@@ -84,14 +84,6 @@ def format_report(result: DemoResult) -> str:
         PAPER_CLAIM,
     ]
     return "\n".join(lines)
-
-
-def _save(draw: Callable[[Any], None], path: Path) -> None:
-    """Draw on a fresh matplotlib figure and save it as PNG."""
-    figure_module = require("matplotlib.figure", "plot")
-    figure = figure_module.Figure(figsize=(7.0, 4.2), layout="constrained")
-    draw(figure.add_subplot())
-    figure.savefig(path, dpi=120)
 
 
 def _draw_range_test(result: DemoResult, ax: Any) -> None:
@@ -161,7 +153,7 @@ def write_outputs(result: DemoResult, out: str | Path) -> list[Path]:
     )
     for name, draw in drawings:
         path = folder / name
-        _save(functools.partial(draw, result), path)
+        save_figure(functools.partial(draw, result), path)
         written.append(path)
     path = folder / "range_test.json"
     result.range_test.to_json(path)

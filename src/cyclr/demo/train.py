@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
-
 import torch
 from torch import nn
 
