@@ -47,6 +47,30 @@ def run_seed(seed: int, task: str, threads: int, out: Path) -> dict[str, Any]:
     return summary
 
 
+def thread_timing(repeats: int = 3, steps: int = 300) -> dict[int, float]:
+    """Median wall seconds of ``steps`` demo training steps with 1 and with 2 torch threads.
+
+    The two settings alternate within every repeat, so load drifts hit both alike.
+    """
+    import torch
+
+    from cyclr import Constant
+    from cyclr.demo import load_mnist1d
+    from cyclr.demo.train import train
+
+    task = load_mnist1d()
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            started = time.perf_counter()
+            train(
+                task, Constant(0.05), steps, batch_size=100, seed=0, eval_every=50, progress=False
+            )
+            times[threads].append(time.perf_counter() - started)
+    return {threads: statistics.median(values) for threads, values in times.items()}
+
+
 def _median(values: list[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.median(known) if len(known) == len(values) else None
@@ -64,7 +88,31 @@ def _steps(value: float | None) -> str:
     return "not reached" if value is None else f"{value:,.0f}"
 
 
-def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
+def observations(summaries: list[dict[str, Any]]) -> list[str]:
+    """Per-run ranges over the seeds, so that the medians are not read alone."""
+    lines = []
+    for name in list(LABELS)[1:]:
+        rows = [next(r for r in s["runs"] if r["name"] == name) for s in summaries]
+        finals = [r["final_accuracy"] for r in rows]
+        speeds = [r["speedup"] for r in rows]
+        known = [v for v in speeds if v is not None]
+        faster = sum(1 for v in known if v > 1.0)
+        lines.append(
+            f"- {LABELS[name]}: final accuracy {min(finals):.1%} to {max(finals):.1%} "
+            f"(fixed LR: {min(s['target_accuracy'] for s in summaries):.1%} to "
+            f"{max(s['target_accuracy'] for s in summaries):.1%}); speed-up "
+            + (f"{min(known):.2f}x to {max(known):.2f}x" if known else "never reached")
+            + f", above 1 in {faster} of {len(speeds)} seeds."
+        )
+    return lines
+
+
+def markdown(
+    summaries: list[dict[str, Any]],
+    command: str,
+    task: str,
+    threads: dict[int, float] | None = None,
+) -> str:
     """The results fragment: medians first, then every seed."""
     import numpy
     import torch
@@ -145,6 +193,17 @@ def markdown(summaries: list[dict[str, Any]], command: str, task: str) -> str:
                 f"{head}| {LABELS[name]} | {_pct(r['final_accuracy'])} "
                 f"| {_steps(r['steps_to_target'])} | {_x(r['speedup'])} {tail}"
             )
+    lines += ["", "## Spread over the seeds", "", *observations(summaries)]
+    if threads is not None:
+        lines += [
+            "",
+            "## Why one torch thread",
+            "",
+            f"300 training steps of the demo took {threads[1]:.1f} s with one torch thread and "
+            f"{threads[2]:.1f} s with two (median of 3, alternating, same run). The model is "
+            "too small for a second thread to help; on a busy machine the threads wait on "
+            "each other. `cyclr demo` therefore defaults to `--threads 1`.",
+        ]
     lines += [
         "",
         "Smith (2017), CIFAR-10, for comparison: the fixed-LR accuracy of 81.4% after "
@@ -165,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="mnist1d", choices=("mnist1d", "digits"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", type=Path, help="write the markdown here")
+    parser.add_argument(
+        "--no-thread-timing", action="store_true", help="skip timing 1 against 2 torch threads"
+    )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     command = "python benchmarks/bench_demo.py" + (f" --write {args.write}" if args.write else "")
@@ -182,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             summaries.append(summary)
-    text = markdown(summaries, command, args.task)
+    threads = None if args.no_thread_timing else thread_timing()
+    text = markdown(summaries, command, args.task, threads)
     if args.write:
         args.write.write_text(text, encoding="utf-8")
         print(f"wrote {args.write}")

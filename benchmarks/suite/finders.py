@@ -28,7 +28,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from .tasks import ScaledLoss, Task

@@ -93,6 +93,8 @@ def method_task(tr: TaskResults, method: str) -> MethodTask:
             if method not in rec.suggestions:
                 continue
             lr = rec.suggestions[method]
+            if lr is not None and seed not in runs:
+                continue  # not trained yet (a read-only report during a run)
             lrs[seed] = lr
             run = runs.get(seed)
             if lr is None or run is None:
@@ -101,7 +103,9 @@ def method_task(tr: TaskResults, method: str) -> MethodTask:
             else:
                 value = run.final
                 if run.diverged:
-                    failures[seed] = f"training at lr={lr:.3g} diverged"
+                    failures[seed] = f"training at lr={lr:.3g} diverged (non-finite loss)"
+                elif task.collapsed(value):
+                    failures[seed] = f"training at lr={lr:.3g} ended at chance level"
             metrics[seed] = value
             regrets[seed] = task.regret(tr.oracle.metric, value)
     return MethodTask(lrs, metrics, regrets, failures)
@@ -188,7 +192,9 @@ def render(
     _tasks_table(results, add)
     methods = methods_of(results)
     if methods and all(tr.oracle is not None for tr in results.values()):
-        _summary_table(results, methods, add)
+        summaries = summarize(results, methods)
+        _verdict(summaries, add)
+        _summary_table(summaries, add)
         for tr in results.values():
             _task_table(tr, methods, add)
         _cost_table(results, add)
@@ -239,7 +245,50 @@ def _run_time(tr: TaskResults) -> float:
     return statistics.median(walls) if walls else math.nan
 
 
-def _summary_table(results: dict[str, TaskResults], methods: list[str], add: Any) -> None:
+@dataclass
+class MethodSummary:
+    """A method over all tasks; regrets in units of each task's target."""
+
+    medians: dict[str, float]
+    worst_run: float
+    failures: int
+    runs: int
+    max_spread: float | None
+
+    @property
+    def median(self) -> float:
+        """Median over tasks of the per-task median regret."""
+        return statistics.median(self.medians.values())
+
+    @property
+    def over(self) -> list[str]:
+        """Tasks whose median regret exceeds the target."""
+        return [t for t, v in self.medians.items() if v > 1.0]
+
+
+def summarize(results: dict[str, TaskResults], methods: list[str]) -> dict[str, MethodSummary]:
+    """Per-method summaries over the tasks where the method ran."""
+    out: dict[str, MethodSummary] = {}
+    for m in methods:
+        meds: dict[str, float] = {}
+        worst, spreads, fails, n_runs = [], [], 0, 0
+        for tr in results.values():
+            mt = method_task(tr, m)
+            if mt.median_regret is None:
+                continue
+            tol = tolerance(tr.task)
+            meds[tr.task.name] = mt.median_regret / tol
+            worst.append((mt.worst_regret or 0.0) / tol)
+            if mt.spread is not None:
+                spreads.append(mt.spread)
+            fails += len(mt.failures)
+            n_runs += len(mt.regrets)
+        if meds:
+            out[m] = MethodSummary(meds, max(worst), fails, n_runs, max(spreads, default=None))
+    return out
+
+
+def _summary_table(summaries: dict[str, MethodSummary], add: Any) -> None:
     add("## Per method, over all tasks")
     add("")
     add(
@@ -247,32 +296,43 @@ def _summary_table(results: dict[str, TaskResults], methods: list[str], add: Any
         "1.0 = at the target. `median` = median over tasks of the per-task median regret; "
         "`worst task` = the largest per-task median; `worst run` = the largest single-seed "
         "regret; `tasks > target` counts per-task medians above 1.0; `failures` = seeds "
-        "with no suggestion or a diverged run; `spread` = the largest per-task seed spread."
+        "with no suggestion, or whose run diverged or ended at chance level; "
+        "`max spread` = the largest per-task seed spread (max / min LR; inf when a seed "
+        "gave no suggestion)."
     )
     add("")
     add("| method | median | worst task | worst run | tasks > target | failures | max spread |")
     add("|---|---|---|---|---|---|---|")
-    for m in methods:
-        meds, worst_runs, spreads, fails, over, n_runs = [], [], [], 0, 0, 0
-        for tr in results.values():
-            mt = method_task(tr, m)
-            if mt.median_regret is None:
-                continue
-            tol = tolerance(tr.task)
-            meds.append(mt.median_regret / tol)
-            worst_runs.append((mt.worst_regret or 0.0) / tol)
-            if mt.spread is not None:
-                spreads.append(mt.spread)
-            fails += len(mt.failures)
-            n_runs += len(mt.regrets)
-            over += mt.median_regret > tol
-        if not meds:
-            continue
+    for m, ms in summaries.items():
         add(
-            f"| {m} | {statistics.median(meds):.2f} | {max(meds):.2f} | {max(worst_runs):.2f} "
-            f"| {over}/{len(meds)} | {fails}/{n_runs} | "
-            f"{_fmt(max(spreads) if spreads else None, 1)} |"
+            f"| {m} | {ms.median:.2f} | {max(ms.medians.values()):.2f} | {ms.worst_run:.2f} "
+            f"| {len(ms.over)}/{len(ms.medians)} | {ms.failures}/{ms.runs} | "
+            f"{_fmt(ms.max_spread, 1)} |"
         )
+    add("")
+
+
+def _verdict(summaries: dict[str, MethodSummary], add: Any) -> None:
+    if "cyclr-default" not in summaries:
+        return
+    best = min(summaries, key=lambda m: summaries[m].median)
+    peers = {m: v for m, v in summaries.items() if not m.startswith(("cyclr-", "auto-", "proto-"))}
+    best_peer = min(peers, key=lambda m: peers[m].median) if peers else None
+    d = summaries["cyclr-default"]
+    add("## Targets for cyclr's default suggestion")
+    add("")
+    add(
+        f"- Lowest median regret of all methods: **{'yes' if best == 'cyclr-default' else 'no'}**"
+        f" (cyclr-default {d.median:.2f}; lowest: {best} {summaries[best].median:.2f}"
+        + (f"; best peer: {best_peer} {peers[best_peer].median:.2f})" if best_peer else ")")
+    )
+    over = ", ".join(f"{t} {d.medians[t]:.1f}" for t in d.over) or "none"
+    add(f"- No task above the regret target: **{'yes' if not d.over else 'no'}** (over: {over})")
+    spread_ok = d.max_spread is not None and d.max_spread <= 2.0
+    add(
+        f"- Seed spread of the suggested LR within 2x on every task: "
+        f"**{'yes' if spread_ok else 'no'}** (largest {_fmt(d.max_spread, 1)})"
+    )
     add("")
 
 
@@ -428,8 +488,7 @@ def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
             sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
             steps = [s for s, _ in rs[0].curve]
             curve = [(s, statistics.fmean(r.curve[i][1] for r in rs)) for i, s in enumerate(steps)]
-            target = o.metric - 1e-9 * abs(o.metric)
-            reach = steps_to_reach(curve, target, t.higher_is_better)
+            reach = steps_to_reach(curve, o.metric, t.higher_is_better)
             ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
             delta = mean - o.metric
             add(

@@ -190,7 +190,7 @@ def oracle(store: Store, task: Task, cfg: Config) -> Oracle:
             best = lr
     finals = [r.final for r in runs[best]]
     curve = _mean_curve(runs[best])
-    reach = steps_to_reach(curve, means[best] - 1e-9 * abs(means[best]), task.higher_is_better)
+    reach = steps_to_reach(curve, means[best], task.higher_is_better)
     result = Oracle(
         lr=best,
         metric=means[best],
@@ -235,7 +235,6 @@ def family_version(family: str) -> str:
         return _source_hash(
             [
                 "cyclr.torch.rangetest",
-                "cyclr.torch.state",
                 "cyclr.rangetest.tracker",
                 "cyclr.rangetest.sweep",
             ]

@@ -16,9 +16,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import torch.nn.functional as F  # noqa: N812
-
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from . import data as datasets
@@ -350,6 +349,12 @@ class Task:
         """The metric of a run that diverged: chance accuracy or the uniform-prediction loss."""
         n = self.split().n_classes
         return 100.0 / n if self.metric == "accuracy" else math.log(n)
+
+    def collapsed(self, value: float) -> bool:
+        """Whether a final metric is at chance level (accuracy < 1.5x chance, or a loss
+        within 5% of the uniform-prediction loss)."""
+        fail = self.failure_value()
+        return value < 1.5 * fail if self.higher_is_better else value > 0.95 * fail
 
     def clip_metric(self, value: float) -> float:
         """Clamp a metric to no worse than :meth:`failure_value` (and map NaN to it)."""

@@ -117,7 +117,12 @@ def train(
 
 
 def steps_to_reach(curve: list[tuple[int, float]], target: float, higher_is_better: bool) -> int:
-    """The first evaluated step whose metric reaches ``target`` (``-1`` if none does)."""
+    """The first evaluated step whose metric reaches ``target`` (``-1`` if none does).
+
+    ``target`` is relaxed by a relative 1e-9 so that a mean equal to it counts as reached.
+    """
+    slack = 1e-9 * abs(target)
+    target = target - slack if higher_is_better else target + slack
     for step, value in curve:
         if (value >= target) if higher_is_better else (value <= target):
             return step

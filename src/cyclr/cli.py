@@ -368,7 +368,7 @@ def _evidence_text(evidence: Any) -> str:
     return ", ".join(
         f"{key}={_evidence_value(value)}"
         for key, value in dict(evidence).items()
-        if not key.endswith(("index", "indices", "points"))
+        if not key.endswith(("index", "indices", "points")) and value not in ({}, [], ())
     )
 
 
@@ -587,13 +587,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="mnist1d: MNIST-1D generated locally (default); digits: scikit-learn's 8x8 digits",
     )
     demo.add_argument(
-        "--out", default="cyclr-demo", help="folder for figures and JSON (default: ./cyclr-demo)"
+        "--out",
+        metavar="DIR",
+        default="cyclr-demo",
+        help="folder for figures and JSON (default: ./cyclr-demo)",
     )
     demo.add_argument("--quick", action="store_true", help="a reduced run of a few seconds")
-    demo.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    demo.add_argument(
+        "--seed", type=int, metavar="N", default=0, help="seed of every run (default: 0)"
+    )
     demo.add_argument(
         "--threads",
         type=int,
+        metavar="N",
         default=1,
         help="torch CPU threads (default: 1; the model is too small to gain from more)",
     )
@@ -627,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schedule.add_argument("--anneal", choices=("cos", "linear"), help="onecycle: annealing")
     schedule.add_argument("--three-phase", action="store_true", help="onecycle: Smith's 3 phases")
-    schedule.add_argument("--steps", type=int, help="steps to show (default: see below)")
+    schedule.add_argument(
+        "--steps", type=int, metavar="N", help="steps to show (default: see below)"
+    )
     schedule.add_argument("--out", metavar="PNG", help="also save the curve as a PNG")
     schedule.add_argument(
         "--csv", metavar="PATH", help="also write step,lr as CSV ('-': to stdout, instead)"

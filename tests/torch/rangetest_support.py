@@ -7,7 +7,6 @@ import random
 from typing import Any
 
 import numpy as np
-
 import torch
 
 torch.set_num_threads(1)

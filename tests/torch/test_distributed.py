@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from rangetest_support import assert_same, capture, loss_fn, make_batches, make_model
 
-import torch
 from cyclr.rangetest import RangeTestResult
 from cyclr.torch import range_test
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from rangetest_support import (

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from rangetest_support import (
     assert_same,
     capture,
@@ -22,7 +23,6 @@ from rangetest_support import (
     train_steps,
 )
 
-import torch
 from cyclr._progress import progress_bar
 from cyclr.rangetest import RangeTestResult
 from cyclr.torch import distributed as cdist

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from rangetest_support import assert_same, capture, make_batches, make_model, train_steps
 
-import torch
 from cyclr.torch.state import preserved, snapshot
 
 torch.set_num_threads(1)

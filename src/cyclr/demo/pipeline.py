@@ -323,7 +323,11 @@ def run_demo(
     log(
         f"   {result.num_recorded} steps in {result.elapsed_s or 0.0:.1f} s, "
         f"stopped: {result.stop_reason}"
-        + (f"; the loss falls from lr {_fmt(fall[0])} to {_fmt(fall[1])}" if fall else "")
+        + (
+            f"; the fitted loss is highest at lr {_fmt(fall[0])}, lowest at {_fmt(fall[1])}"
+            if fall
+            else ""
+        )
     )
     log(
         f"   suggestion ({suggestion.method}): lr = {_fmt(suggestion.lr)} "

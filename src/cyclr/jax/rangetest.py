@@ -197,13 +197,14 @@ def range_test(
             bar.update(1)
             evaluate_now = every is not None and steps_run % every == 0
             if len(pending) >= sync_every or evaluate_now or steps_run == rt.num_steps:
+                metric = float(metric_fn(params)) if evaluate_now and metric_fn else None
                 losses = np.asarray(jax.device_get(jnp.stack(pending)), dtype=np.float64)
                 pending = []
                 rt.record_many(losses.tolist())
+                if metric is not None and rt.num_recorded == steps_run:
+                    rt.record_metric(metric)
                 if rt.smoothed_loss is not None:
                     bar.set_postfix(loss=f"{rt.smoothed_loss:.4g}")
-                if evaluate_now and not rt.finished and metric_fn is not None:
-                    rt.record_metric(float(metric_fn(params)))
     finally:
         bar.close()
     from .. import __version__

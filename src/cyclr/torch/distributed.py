@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from ..errors import CyclrError

@@ -1,0 +1,5 @@
+"""JAX tests run on the CPU."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
