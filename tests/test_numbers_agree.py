@@ -149,13 +149,15 @@ def optax_values() -> dict[str, np.ndarray]:
 
     def one_step(states: Any, _: Any) -> tuple[Any, Any]:
         # The hyper-parameters an update stores are the ones it used: schedule(count).
-        new = [o.update(jnp.ones(()), s, params)[1] for o, s in zip(optimizers, states)]
+        new = [
+            o.update(jnp.ones(()), s, params)[1] for o, s in zip(optimizers, states, strict=True)
+        ]
         return new, [state.hyperparams["learning_rate"] for state in new]
 
     init = [o.init(params) for o in optimizers]
     _, stepped = jax.jit(lambda s: jax.lax.scan(one_step, s, None, length=probe.NUM_STEPS))(init)
     out = {}
-    for (name, vector), by_optax in zip(zip(KINDS, mapped), stepped):
+    for (name, vector), by_optax in zip(zip(KINDS, mapped, strict=True), stepped, strict=True):
         a, b = np.asarray(vector, np.float64), np.asarray(by_optax, np.float64)
         out[name] = a
         out[name + "@inject_hyperparams"] = b

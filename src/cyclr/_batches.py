@@ -21,10 +21,10 @@ def check_batches(data: Any) -> None:
 
     Example:
         >>> check_batches([(1, 2)])
-        >>> check_batches("abc")
+        >>> check_batches("abc")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        TypeError: data must be an iterable of batches such as a list, a generator or a data loader (got data='abc'); wrap a single batch in a list
+        TypeError: data must be an iterable of batches ... (got data='abc'); wrap ...
     """
     from collections.abc import Mapping
 

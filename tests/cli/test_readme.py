@@ -1,14 +1,20 @@
 """Every ```python block of README.md runs, in order, in one namespace.
 
 Fenced blocks must name their language: ```python blocks are executed; ```text,
-```bash and ```console blocks are shown, not run. An untagged block fails the test, so
+```bash and ```console blocks are shown, not run. A ```python script=NAME block is a
+whole program: it is saved as NAME and run by the command on its ``# run:`` line
+(``torchrun`` there means ``python -m torch.distributed.run``). An untagged block fails the test, so
 no code escapes it by accident. Tracebacks point at the README's own line numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +34,12 @@ class Block:
     language: str
     code: str
     line: int
+    script: str = ""
+
+
+def _script_name(info: str) -> str:
+    words = [w for w in info.split() if w.startswith("script=")]
+    return words[0].removeprefix("script=") if words else ""
 
 
 def code_blocks(text: str) -> list[Block]:
@@ -37,6 +49,7 @@ def code_blocks(text: str) -> list[Block]:
             language=match["info"].strip().split(" ")[0] if match["info"].strip() else "",
             code=match["body"],
             line=text.count("\n", 0, match.start("body")) + 1,
+            script=_script_name(match["info"]),
         )
         for match in _FENCE.finditer(text)
     ]
@@ -49,7 +62,11 @@ def test_every_block_names_its_language() -> None:
 
 
 def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = [b for b in code_blocks(README.read_text(encoding="utf-8")) if b.language == RUN]
+    blocks = [
+        b
+        for b in code_blocks(README.read_text(encoding="utf-8"))
+        if b.language == RUN and not b.script
+    ]
     assert len(blocks) >= 2, "README.md must show runnable Python (quick start and CLI data)"
     monkeypatch.chdir(tmp_path)  # the examples write files such as lr.json
     torch.set_num_threads(1)
@@ -68,3 +85,25 @@ def test_fence_parser_reads_languages_and_lines() -> None:
         ("text", "$ cyclr\n", 7),
         ("", "bare\n", 10),
     ]
+
+
+SCRIPTS = [b for b in code_blocks(README.read_text(encoding="utf-8")) if b.script]
+
+
+@pytest.mark.parametrize("block", SCRIPTS, ids=[b.script for b in SCRIPTS])
+def test_readme_scripts_run(block: Block, tmp_path: Path) -> None:
+    first = block.code.splitlines()[0]
+    assert first.startswith("# run: "), f"script {block.script} must start with '# run: ...'"
+    words = first.removeprefix("# run: ").split()
+    if words[0] == "torchrun":
+        words = [sys.executable, "-m", "torch.distributed.run", *words[1:]]
+    elif words[0] == "python":
+        words = [sys.executable, *words[1:]]
+    (tmp_path / block.script).write_text(block.code, encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    saved = json.loads((tmp_path / "range_test.json").read_text(encoding="utf-8"))
+    assert saved["losses"], "the script's range test recorded no loss"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
 import math
 from typing import Any
 
@@ -49,11 +53,12 @@ def test_the_callers_params_and_state_are_untouched(jitted: str) -> None:
         step = jax.jit(train_step, donate_argnums=(0, 1))
     params, opt_state = initial()
     before = leaves((params, opt_state))
-    result = range_test(step, params, opt_state, BATCHES, start_lr=1e-4, end_lr=10.0,
-                        num_steps=60, progress=False)
+    result = range_test(
+        step, params, opt_state, BATCHES, start_lr=1e-4, end_lr=10.0, num_steps=60, progress=False
+    )
     assert result.stop_reason in ("diverged", "non_finite")
     after = leaves((params, opt_state))  # raises if a donated buffer was deleted
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert float(opt_state.hyperparams["learning_rate"]) == pytest.approx(0.01)
 
 
@@ -64,8 +69,16 @@ def test_step_i_gets_the_sweep_lr_of_step_i_as_a_float32_scalar() -> None:
         seen.append((jnp.shape(lr), lr.dtype))
         return params, state, 1.0 - lr  # the loss reveals the LR this step received
 
-    result = range_test(jax.jit(spy), jnp.zeros(()), None, BATCHES, start_lr=1e-3,
-                        end_lr=1e-1, num_steps=25, progress=False)
+    result = range_test(
+        jax.jit(spy),
+        jnp.zeros(()),
+        None,
+        BATCHES,
+        start_lr=1e-3,
+        end_lr=1e-1,
+        num_steps=25,
+        progress=False,
+    )
     sweep = RangeTest(1e-3, 1e-1, 25).sweep.lrs()
     assert result.stop_reason == "num_steps"
     np.testing.assert_array_equal(result.lrs[:, 0], sweep)
@@ -84,15 +97,33 @@ def test_losses_reach_the_host_only_every_sync_every_steps(monkeypatch: pytest.M
     monkeypatch.setattr(jax, "device_get", counting)
     params, opt_state = initial()
     with jax.transfer_guard_device_to_host("disallow"):
-        result = range_test(jax.jit(train_step), params, opt_state, BATCHES, start_lr=1e-4,
-                            end_lr=10.0, num_steps=60, sync_every=7, progress=False)
+        result = range_test(
+            jax.jit(train_step),
+            params,
+            opt_state,
+            BATCHES,
+            start_lr=1e-4,
+            end_lr=10.0,
+            num_steps=60,
+            sync_every=7,
+            progress=False,
+        )
     steps_run = result.settings["steps_run"]
     assert len(reads) == math.ceil(steps_run / 7)
     assert 0 <= steps_run - result.num_recorded < 7
     # Reading every step gives the same curve, without the steps past the stop.
     params, opt_state = initial()
-    each = range_test(jax.jit(train_step), params, opt_state, BATCHES, start_lr=1e-4,
-                      end_lr=10.0, num_steps=60, sync_every=1, progress=False)
+    each = range_test(
+        jax.jit(train_step),
+        params,
+        opt_state,
+        BATCHES,
+        start_lr=1e-4,
+        end_lr=10.0,
+        num_steps=60,
+        sync_every=1,
+        progress=False,
+    )
     np.testing.assert_array_equal(each.losses, result.losses)
     assert each.settings["steps_run"] == each.num_recorded
 
@@ -101,16 +132,26 @@ def test_a_nan_loss_stops_the_test() -> None:
     def step(params: Any, state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
         return params, state, jnp.where(lr > 1e-2, jnp.nan, 1.0)
 
-    result = range_test(step, jnp.zeros(()), None, BATCHES, start_lr=1e-4, end_lr=1.0,
-                        num_steps=50, progress=False)
+    result = range_test(
+        step, jnp.zeros(()), None, BATCHES, start_lr=1e-4, end_lr=1.0, num_steps=50, progress=False
+    )
     assert result.stop_reason == "non_finite" and math.isnan(result.losses[-1])
 
 
 def test_metric_fn_every_eval_every_steps() -> None:
     params, opt_state = initial()
-    result = range_test(jax.jit(train_step), params, opt_state, BATCHES, start_lr=1e-4,
-                        end_lr=0.1, num_steps=20, metric_fn=lambda p: -float(loss_fn(p, BATCHES[0])),
-                        eval_every=5, progress=False)
+    result = range_test(
+        jax.jit(train_step),
+        params,
+        opt_state,
+        BATCHES,
+        start_lr=1e-4,
+        end_lr=0.1,
+        num_steps=20,
+        metric_fn=lambda p: -float(loss_fn(p, BATCHES[0])),
+        eval_every=5,
+        progress=False,
+    )
     assert result.metrics is not None
     assert np.isfinite(result.metrics[4::5]).all() and np.isnan(result.metrics[0:4]).all()
     assert result.settings["eval_every"] == 5
@@ -122,7 +163,9 @@ def test_errors_name_the_problem() -> None:
         range_test(None, params, opt_state, BATCHES)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="data must be an iterable of batches"):
         range_test(train_step, params, opt_state, 3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"train_step must return a tuple \(params, opt_state, loss\)"):
+    with pytest.raises(
+        TypeError, match=r"train_step must return a tuple \(params, opt_state, loss\)"
+    ):
         range_test(lambda p, s, b, lr: 0.0, params, opt_state, BATCHES, progress=False)
     with pytest.raises(ValueError, match=r"scalar loss \(got loss of shape \(32,\)\)"):
         range_test(lambda p, s, b, lr: (p, s, b[0]), params, opt_state, BATCHES, progress=False)

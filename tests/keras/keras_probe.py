@@ -1,14 +1,18 @@
 """Keras checks that run under one backend: in the test process, or in a fresh process.
 
-The Keras backend is fixed when keras is first imported, so the tests run the checks for
-the test process's backend directly and for the other backend through this file as a
-script (``KERAS_BACKEND=jax python keras_probe.py OUT_DIR``), once per test session:
+The Keras backend is fixed when keras is first imported (``KERAS_BACKEND``; the tests
+default it to torch, tensorflow is not installed), so the tests run the checks for the
+test process's backend directly and for the other backend through this file as a script
+(``KERAS_BACKEND=jax python keras_probe.py OUT_DIR``), once per test session:
 :func:`probe_other_backend` caches the result under pytest's session temp directory, so
-``tests/test_numbers_agree.py`` and ``tests/keras`` share one subprocess.
+``tests/test_numbers_agree.py`` and the modules of ``tests/keras`` share one subprocess.
+(No ``conftest.py`` here: a second non-package ``conftest`` module clashes with the
+others under ``--doctest-modules``, and a package named ``keras`` would shadow Keras.)
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -21,7 +25,7 @@ import numpy as np
 
 BACKENDS = ("torch", "jax")
 NUM_STEPS = 20_000
-USED_STEPS = tuple(range(0, NUM_STEPS, 1333)) + (NUM_STEPS - 2, NUM_STEPS - 1)
+USED_STEPS = (*range(0, NUM_STEPS, 1333), NUM_STEPS - 2, NUM_STEPS - 1)
 """Steps at which the LR applied by a compiled Keras update is read back."""
 USED_KINDS = ("triangular", "onecycle", "join_warmup")
 """Kinds whose LR is read back from a compiled update (one compiled model each)."""
@@ -106,7 +110,7 @@ def schedule_numbers() -> dict[str, dict[str, list[float]]]:
     else:
         vectors = all_kinds(steps)
     out: dict[str, dict[str, list[float]]] = {}
-    for (name, schedule), vector in zip(schedules.items(), vectors):
+    for (name, schedule), vector in zip(schedules.items(), vectors, strict=True):
         out[name] = {"vector": np.asarray(ops.convert_to_numpy(vector)).astype(float).tolist()}
         if name in USED_KINDS:
             out[name]["used"] = applied_lrs(Schedule(schedule), USED_STEPS)
@@ -230,11 +234,10 @@ def train_save_reload(directory: Path) -> dict[str, Any]:
 
 def range_test_restores() -> dict[str, Any]:
     """Range test mid-training: per-batch losses match a twin; state comes back exactly."""
+    import keras
     from keras import ops
 
     from cyclr.keras import range_test
-
-    import keras
 
     batches = digits_batches()
     model = digits_model(make_optimizer(), dropout=True)
@@ -247,7 +250,7 @@ def range_test_restores() -> dict[str, Any]:
     result = range_test(model, batches, start_lr=1e-3, end_lr=1e3, num_steps=40, progress=False)
     restored = all(
         np.array_equal(a, np.asarray(ops.convert_to_numpy(v.value)))
-        for a, v in zip(state, variables)
+        for a, v in zip(state, variables, strict=True)
     )
     keras.utils.set_random_seed(2)
     continued = run_steps(model, batches[3:6])
@@ -264,6 +267,31 @@ def range_test_restores() -> dict[str, Any]:
         "weights": weights(model),
         "twin_weights": weights(twin),
     }
+
+
+def this_backend(directory: Path) -> dict[str, Any]:
+    """:func:`run_all` in this process, once per process (its temp dir is made under
+    ``directory``)."""
+    return _this_backend(str(directory))
+
+
+@functools.lru_cache(maxsize=1)
+def _this_backend(directory: str) -> dict[str, Any]:
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+    out = Path(directory) / f"keras-this-{keras.backend.backend()}"
+    out.mkdir(parents=True, exist_ok=True)
+    return run_all(out)
+
+
+def other_backend_name() -> str:
+    import keras
+
+    return "jax" if keras.backend.backend() == "torch" else "torch"
 
 
 def run_all(directory: Path) -> dict[str, Any]:

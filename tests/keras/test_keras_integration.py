@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see keras_probe
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from pathlib import Path
 from typing import Any
 
 import keras
 import keras_probe
 import numpy as np
+import pytest
 from keras import ops
 
 from cyclr.keras import SGD
 
 MAX_ULPS = 4.0
+
+
+@pytest.fixture(scope="module")
+def other_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every probe check under the other backend, in a fresh process (once per session)."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return keras_probe.probe_other_backend(keras_probe.other_backend_name(), base)
+
+
+@pytest.fixture(params=["this", "other"])
+def probe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The probe results of each backend in turn."""
+    if request.param == "this":
+        return keras_probe.this_backend(Path(tmp_path_factory.getbasetemp()))
+    return request.getfixturevalue("other_probe")
 
 
 def test_training_applies_the_schedules_and_learns(probe: dict[str, Any]) -> None:
@@ -51,5 +73,5 @@ def test_saved_mid_training_it_resumes_in_a_new_process(other_probe: dict[str, A
     assert keras_probe.ulps(resumed["lr"], saved["after"]["lr"]) <= 1.0
     # Another backend, another process: the same run up to float32 rounding.
     np.testing.assert_allclose(resumed["loss"], saved["after"]["loss"], rtol=1e-4)
-    for ours, theirs in zip(keras_probe.weights(model), saved["weights_after"]):
+    for ours, theirs in zip(keras_probe.weights(model), saved["weights_after"], strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)

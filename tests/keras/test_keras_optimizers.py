@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see keras_probe
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
 from typing import Any
 
 import keras
@@ -104,11 +109,11 @@ def test_float_momentum_keeps_the_keras_config() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("cls", "key"), [(SGD, "momentum"), (Adam, "beta_1"), (AdamW, "beta_1")]
-)
+@pytest.mark.parametrize(("cls", "key"), [(SGD, "momentum"), (Adam, "beta_1"), (AdamW, "beta_1")])
 def test_a_schedule_must_start_inside_0_1(cls: Any, key: str) -> None:
-    with pytest.raises(ValueError, match=rf"{key} must stay in \(0, 1\) \(got a {key} schedule starting at 1.5\)"):
+    with pytest.raises(
+        ValueError, match=rf"{key} must stay in \(0, 1\) \(got a {key} schedule starting at 1.5\)"
+    ):
         cls(**{key: Constant(1.5)})
     # An LR schedule (values far below 1) is accepted as a momentum schedule as is.
     cls(**{key: Triangular(0.001, 0.006, 10)})

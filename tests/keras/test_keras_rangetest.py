@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see keras_probe
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -18,13 +24,28 @@ from cyclr.rangetest import RangeTest
 BATCHES = keras_probe.digits_batches()
 
 
+@pytest.fixture(scope="module")
+def other_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every probe check under the other backend, in a fresh process (once per session)."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return keras_probe.probe_other_backend(keras_probe.other_backend_name(), base)
+
+
+@pytest.fixture(params=["this", "other"])
+def probe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The probe results of each backend in turn."""
+    if request.param == "this":
+        return keras_probe.this_backend(Path(tmp_path_factory.getbasetemp()))
+    return request.getfixturevalue("other_probe")
+
+
 def state(model: Any) -> list[np.ndarray]:
     variables = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
     return [np.array(ops.convert_to_numpy(v.value)) for v in variables]
 
 
 def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_mid_training_the_state_comes_back_and_training_continues_as_without(
@@ -57,30 +78,30 @@ def test_each_step_records_its_own_batch_loss_at_the_sweep_lr() -> None:
     assert not np.allclose(result.losses[1:10], running[1:10])
 
 
-class Boom(Exception):
+class BoomError(Exception):
     pass
 
 
 def exploding(after: int) -> Iterator[tuple[Any, Any]]:
     for i, batch in enumerate(BATCHES):
         if i == after:
-            raise Boom
+            raise BoomError
         yield batch
 
 
 @pytest.mark.parametrize("lr_kind", ["float", "schedule"])
-def test_after_an_exception_everything_is_restored(lr_kind: str, keras_backend: str) -> None:
+def test_after_an_exception_everything_is_restored(lr_kind: str) -> None:
     lr: Any = 0.01 if lr_kind == "float" else Schedule(OneCycle(0.05, 40))
     model = keras_probe.digits_model(SGD(lr, momentum=0.9), dropout=True)
-    model.fit(*map(np.concatenate, zip(*BATCHES[:4])), batch_size=32, verbose=0)
+    model.fit(*map(np.concatenate, zip(*BATCHES[:4], strict=True)), batch_size=32, verbose=0)
     before = state(model)
     lr_object = model.optimizer._learning_rate
     rng = None
-    if keras_backend == "torch":
+    if keras.backend.backend() == "torch":
         import torch
 
         rng = torch.get_rng_state()
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         range_test(model, exploding(after=6), num_steps=20, progress=False)
     assert same(before, state(model))
     assert model.optimizer._learning_rate is lr_object
@@ -119,15 +140,18 @@ def test_metric_fn_is_recorded_every_eval_every_steps() -> None:
     )
     assert result.metrics is not None and len(calls) == 4
     assert np.isfinite(result.metrics[2::3]).all() and np.isnan(result.metrics[0::3]).all()
-    assert result.settings["metric"] == "test_metric_fn_is_recorded_every_eval_every_steps.<locals>.accuracy"
+    assert (
+        result.settings["metric"]
+        == "test_metric_fn_is_recorded_every_eval_every_steps.<locals>.accuracy"
+    )
 
 
-def test_settings_describe_the_run(keras_backend: str) -> None:
+def test_settings_describe_the_run() -> None:
     model = keras_probe.digits_model(keras.optimizers.Adam(0.001))
     result = range_test(model, BATCHES[:4], num_steps=10, progress=False)
     settings = result.settings
     assert settings["runner"] == "cyclr.keras.range_test"
-    assert settings["keras_backend"] == keras_backend
+    assert settings["keras_backend"] == keras.backend.backend()
     assert settings["optimizer"] == "Adam" and settings["data_restarts"] == 2
     assert settings["steps_run"] == 10 and settings["num_steps"] == 10
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see keras_probe
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -14,6 +20,21 @@ from cyclr import Cyclic, OneCycle, Triangular, join, warmup
 from cyclr.keras import Schedule, evaluate
 
 MAX_ULPS = 4.0
+
+
+@pytest.fixture(scope="module")
+def other_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every probe check under the other backend, in a fresh process (once per session)."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return keras_probe.probe_other_backend(keras_probe.other_backend_name(), base)
+
+
+@pytest.fixture(params=["this", "other"])
+def probe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The probe results of each backend in turn."""
+    if request.param == "this":
+        return keras_probe.this_backend(Path(tmp_path_factory.getbasetemp()))
+    return request.getfixturevalue("other_probe")
 
 
 def test_every_kind_within_a_few_ulps_of_float64(probe: dict[str, Any]) -> None:
@@ -35,13 +56,13 @@ def test_vector_of_steps_keeps_shape_and_float32() -> None:
     np.testing.assert_allclose(ops.convert_to_numpy(values), expected, rtol=3e-7)
 
 
-def test_called_with_the_optimizer_counter_reads_its_value(keras_backend: str) -> None:
+def test_called_with_the_optimizer_counter_reads_its_value() -> None:
     schedule = OneCycle(max_lr=0.1, total_steps=1000)
     optimizer = keras.optimizers.SGD(learning_rate=Schedule(schedule))
     for step in (0, 299, 500, 999, 5000):
         optimizer.iterations.assign(step)
         value = float(ops.convert_to_numpy(optimizer.learning_rate))
-        if keras_backend == "torch":
+        if keras.backend.backend() == "torch":
             # Eager PyTorch: computed in float64 on the host, rounded once.
             assert value == float(np.float32(schedule(step)))
         else:

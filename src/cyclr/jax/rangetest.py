@@ -33,7 +33,9 @@ MetricFn = Callable[[Any], Any]
 
 
 def _name(fn: Any) -> str:
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
+    return str(
+        getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    )
 
 
 def _copy_leaf(leaf: Any) -> Any:
@@ -66,12 +68,12 @@ def range_test(
     sync_every: int = 10,
     progress: bool | None = None,
 ) -> RangeTestResult:
-    """Run an LR range test with a pure JAX training step.
+    r"""Run an LR range test with a pure JAX training step.
 
     Step ``i`` calls ``train_step(params, opt_state, batch, lr_i)`` with (exp sweep,
     ``n = num_steps``)
 
-    .. math:: lr_i = start\\_lr \\cdot (end\\_lr / start\\_lr)^{i / (n - 1)}
+    .. math:: lr_i = start\_lr \cdot (end\_lr / start\_lr)^{i / (n - 1)}
 
     (``start_lr + (end_lr - start_lr) * i / (n - 1)`` for ``sweep="linear"``), passed as
     a float32 scalar array so a jitted ``train_step`` compiles once. The step must use
@@ -139,7 +141,8 @@ def range_test(
         >>> x = jnp.linspace(-1.0, 1.0, 64)
         >>> batches = [(x[i : i + 16], 3.0 * x[i : i + 16]) for i in range(0, 64, 16)]
         >>> def train_step(w, state, batch, lr):
-        ...     loss, grad = jax.value_and_grad(lambda w: jnp.mean((w * batch[0] - batch[1]) ** 2))(w)
+        ...     x, y = batch
+        ...     loss, grad = jax.value_and_grad(lambda w: jnp.mean((w * x - y) ** 2))(w)
         ...     return w - lr * grad, state, loss
         >>> w = jnp.zeros(())
         >>> result = range_test(jax.jit(train_step), w, None, batches, start_lr=1e-3,

@@ -77,9 +77,11 @@ def _check_concrete_steps(step: Any) -> None:
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):
         raise TypeError(f"step must be an integer or an integer array (got step={step!r})")
-    if array.size and np.issubdtype(array.dtype, np.floating):
-        if not np.all(np.isfinite(array)) or np.any(array != np.floor(array)):
-            raise ValueError(f"step must hold whole numbers (got step={step!r})")
+    fractional = np.issubdtype(array.dtype, np.floating) and not (
+        np.all(np.isfinite(array)) and np.all(array == np.floor(array))
+    )
+    if array.size and fractional:
+        raise ValueError(f"step must hold whole numbers (got step={step!r})")
     if array.size and np.min(array) < 0:
         raise ValueError(f"step must be non-negative (got step={step!r})")
 
@@ -141,9 +143,7 @@ class OptaxSchedule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
-            raise TypeError(
-                f"schedule must be a cyclr Schedule (got schedule={self.schedule!r})"
-            )
+            raise TypeError(f"schedule must be a cyclr Schedule (got schedule={self.schedule!r})")
 
     def __call__(self, count: Any) -> jax.Array:
         """Return the value at step ``count`` (see :func:`evaluate`)."""

@@ -20,8 +20,8 @@ except ImportError as exc:
         "tensorflow) before keras is first imported"
     ) from exc
 
-from .optimizers import SGD, Adam, AdamW  # noqa: E402
-from .rangetest import range_test  # noqa: E402
-from .schedule import Schedule, evaluate  # noqa: E402
+from .optimizers import SGD, Adam, AdamW
+from .rangetest import range_test
+from .schedule import Schedule, evaluate
 
 __all__ = ["SGD", "Adam", "AdamW", "Schedule", "evaluate", "range_test"]

@@ -91,9 +91,7 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         first, schedule = _split("momentum", momentum)
-        super().__init__(
-            learning_rate=learning_rate, momentum=first, nesterov=nesterov, **kwargs
-        )
+        super().__init__(learning_rate=learning_rate, momentum=first, nesterov=nesterov, **kwargs)
         self.momentum_schedule = schedule
         self._cyclr_momentum: Any = None
 

@@ -73,10 +73,10 @@ class _Snapshot:
         self.torch_rng = _torch_rng_state()
 
     def restore(self) -> None:
-        for variable, value in zip(self.variables, self.values):
+        for variable, value in zip(self.variables, self.values, strict=True):
             variable.assign(value)
         self.model.reset_metrics()
-        for variable, value in zip(self.metric_variables, self.metric_values):
+        for variable, value in zip(self.metric_variables, self.metric_values, strict=True):
             variable.assign(value)
         _set_torch_rng_state(self.torch_rng)
 
@@ -121,12 +121,12 @@ def range_test(
     eval_every: int | None = None,
     progress: bool | None = None,
 ) -> RangeTestResult:
-    """Run an LR range test on a compiled Keras model and restore it exactly afterwards.
+    r"""Run an LR range test on a compiled Keras model and restore it exactly afterwards.
 
     Step ``i`` trains on one batch with ``model.train_on_batch`` at (exp sweep,
     ``n = num_steps``)
 
-    .. math:: lr_i = start\\_lr \\cdot (end\\_lr / start\\_lr)^{i / (n - 1)}
+    .. math:: lr_i = start\_lr \cdot (end\_lr / start\_lr)^{i / (n - 1)}
 
     (``start_lr + (end_lr - start_lr) * i / (n - 1)`` for ``sweep="linear"``), and records
     that batch's loss (the compiled loss plus any ``add_loss`` terms, as the optimizer
@@ -188,7 +188,7 @@ def range_test(
         ...                     progress=False)
         >>> result.stop_reason
         'diverged'
-        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
         True
 
     References:
@@ -206,9 +206,7 @@ def range_test(
         )
     inner = _inner(optimizer)
     if not hasattr(inner, "_learning_rate"):
-        raise TypeError(
-            f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep"
-        )
+        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep")
     if getattr(optimizer, "gradient_accumulation_steps", None):
         raise ValueError(
             "optimizer.gradient_accumulation_steps must be None for the range test: each "

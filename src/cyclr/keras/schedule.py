@@ -30,7 +30,7 @@ def _generic_truncate(x: Any) -> Any:
     return ops.view(ops.bitwise_and(bits, _MASK), "float32")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backend(name: str) -> tuple[Float32Backend, Ops]:
     """The float32 primitives of the active Keras backend (fixed once keras is imported)."""
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -217,9 +218,7 @@ class TwoFloat:
         return self._lift(other) <= self
 
     def __bool__(self) -> bool:
-        raise TypeError(
-            "a TwoFloat has no truth value: select between branches with ops.where"
-        )
+        raise TypeError("a TwoFloat has no truth value: select between branches with ops.where")
 
     __hash__ = None  # type: ignore[assignment]
 
