@@ -161,7 +161,7 @@ def test_errors_name_the_problem() -> None:
     bare = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
     with pytest.raises(ValueError, match="model must be compiled"):
         range_test(bare, BATCHES)
-    with pytest.raises(TypeError, match="model must be a keras.Model"):
+    with pytest.raises(TypeError, match=r"model must be a keras\.Model"):
         range_test(object(), BATCHES)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="data must be an iterable of batches"):
         range_test(compiled, "batches")  # type: ignore[arg-type]

@@ -26,7 +26,8 @@ __all__ = ["JAX_OPS", "OptaxSchedule", "evaluate", "to_optax"]
 def _f32(value: float) -> jax.Array:
     # Opaque to XLA's algebraic simplifier, which re-associates float additions with
     # constants ((x + 1) - 1 -> x) and would erase the rounding errors two-sum captures.
-    return jax.lax.optimization_barrier(jnp.asarray(value, dtype=jnp.float32))
+    barrier: Any = jax.lax.optimization_barrier
+    return barrier(jnp.asarray(value, dtype=jnp.float32))  # type: ignore[no-any-return]
 
 
 def _truncate(x: jax.Array) -> jax.Array:
@@ -65,7 +66,7 @@ _JAX_OPS_64 = Ops(
 
 
 def _x64() -> bool:
-    return bool(jax.config.read("jax_enable_x64"))
+    return bool(jax.config.read("jax_enable_x64"))  # type: ignore[no-untyped-call]
 
 
 def _check_concrete_steps(step: Any) -> None:

@@ -142,13 +142,13 @@ class _Beta1Schedule:
     _iterations: Any
 
     def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> Any:
-        parent = super()
+        parent: Any = super()
         if self.beta_1_schedule is None:
-            return parent._backend_update_step(grads, trainable_variables, learning_rate)  # type: ignore[misc]
+            return parent._backend_update_step(grads, trainable_variables, learning_rate)
         fixed = self.beta_1
         self.beta_1 = evaluate(self.beta_1_schedule, self._iterations)
         try:
-            return parent._backend_update_step(grads, trainable_variables, learning_rate)  # type: ignore[misc]
+            return parent._backend_update_step(grads, trainable_variables, learning_rate)
         finally:
             self.beta_1 = fixed
 

@@ -87,7 +87,7 @@ def _torch_rng_state() -> Any:
         return None
     import torch
 
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
     return torch.get_rng_state(), cuda
 
 

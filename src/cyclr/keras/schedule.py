@@ -45,7 +45,8 @@ def _backend(name: str) -> tuple[Float32Backend, Ops]:
         def asarray(value: float) -> Any:
             # Opaque to XLA's simplifier, which re-associates float additions with
             # constants ((x + 1) - 1 -> x) and would erase what two-sum captures.
-            return jax.lax.optimization_barrier(jnp.asarray(value, jnp.float32))
+            barrier: Any = jax.lax.optimization_barrier
+            return barrier(jnp.asarray(value, jnp.float32))
 
         def truncate(x: Any) -> Any:
             bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)

@@ -187,7 +187,7 @@ class TwoFloat:
         return self._new(*_fast_two_sum(p, e))
 
     def __rmul__(self, other: Any) -> TwoFloat:
-        return self * other
+        return self.__mul__(other)
 
     def __truediv__(self, other: Any) -> TwoFloat:
         b = self._lift(other)

@@ -7,7 +7,8 @@ from ..errors import require
 
 require("torch", "torch")
 
+from .distributed import RangeTestAbortedError  # noqa: E402
 from .rangetest import range_test  # noqa: E402
 from .scheduler import Scheduler  # noqa: E402
 
-__all__ = ["Scheduler", "range_test"]
+__all__ = ["RangeTestAbortedError", "Scheduler", "range_test"]
