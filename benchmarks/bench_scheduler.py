@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 import cyclr
-import torch
 from cyclr import (
     Constant,
     Cyclic,

@@ -240,7 +240,7 @@ def test_float32_frameworks_stay_within_a_few_ulps(measured: Any, framework: str
 def test_naive_float32_would_not(measured: Any) -> None:
     naive = measured["naive-float32"]
     assert naive["triangular"] > 10 * MAX_ULPS_32
-    assert naive["join_warmup"] > 10 * MAX_ULPS_32
+    assert naive["onecycle"] > 10 * MAX_ULPS_32
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 import torch
+
 from cyclr import ExpRange, OneCycle, Schedule, Triangular, Triangular2
 
 torch.set_num_threads(1)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 import torch
+
 from cyclr import (
     Constant,
     Cyclic,
