@@ -4,6 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cyclr-installed
 
+# Keras picks its backend at first import; JAX runs on the CPU here.
+export KERAS_BACKEND ?= torch
+export JAX_PLATFORMS ?= cpu
+
 .PHONY: demo test lint bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt

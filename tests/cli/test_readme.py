@@ -9,9 +9,14 @@ no code escapes it by accident. Tracebacks point at the README's own line number
 
 from __future__ import annotations
 
+import os
+
+# The Keras example needs a backend before keras is first imported.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
 import dataclasses
 import json
-import os
 import re
 import subprocess
 import sys

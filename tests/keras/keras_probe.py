@@ -23,6 +23,11 @@ from typing import Any
 
 import numpy as np
 
+if os.environ.get("KERAS_BACKEND", "torch") == "torch":
+    import torch
+
+    torch.set_num_threads(1)  # small matrices on shared cores: threads only contend
+
 BACKENDS = ("torch", "jax")
 NUM_STEPS = 20_000
 USED_STEPS = (*range(0, NUM_STEPS, 1333), NUM_STEPS - 2, NUM_STEPS - 1)
@@ -193,7 +198,7 @@ def run_steps(model: Any, batches: list[tuple[Any, Any]]) -> dict[str, list[floa
     optimizer = model.optimizer
     losses, lrs, momenta = [], [], []
     for x, y in batches:
-        step = int(ops.convert_to_numpy(optimizer.iterations))
+        step = int(ops.convert_to_numpy(ops.convert_to_tensor(optimizer.iterations)))
         lrs.append(float(ops.convert_to_numpy(optimizer.learning_rate)))
         momenta.append(float(ops.convert_to_numpy(evaluate(optimizer.momentum_schedule, step))))
         logs = model.train_on_batch(x, y, return_dict=True)
@@ -279,10 +284,6 @@ def this_backend(directory: Path) -> dict[str, Any]:
 def _this_backend(directory: str) -> dict[str, Any]:
     import keras
 
-    if keras.backend.backend() == "torch":
-        import torch
-
-        torch.set_num_threads(1)
     out = Path(directory) / f"keras-this-{keras.backend.backend()}"
     out.mkdir(parents=True, exist_ok=True)
     return run_all(out)

@@ -176,7 +176,7 @@ def range_test(
         start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
     )
     lr_table = jnp.asarray(np.asarray(rt.sweep.lrs(), dtype=np.float32))
-    lrs = [lr_table[i] for i in range(rt.num_steps)]
+    lrs = list(lr_table)
     params, opt_state = _copy_tree(params), _copy_tree(opt_state)
     stream = BatchStream(batches)
     bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")

@@ -69,9 +69,9 @@ def _x64() -> bool:
     return bool(jax.config.read("jax_enable_x64"))  # type: ignore[no-untyped-call]
 
 
-def _check_concrete_steps(step: Any) -> None:
-    """Refuse negative or fractional steps where the value is known (not traced)."""
-    if isinstance(step, jax.core.Tracer):
+def _check_host_steps(step: Any) -> None:
+    """Refuse negative or fractional host steps; JAX arrays are never copied to the host."""
+    if isinstance(step, jax.Array):
         return
     array = np.asarray(step)
     if array.dtype == np.bool_ or not (
@@ -100,7 +100,7 @@ def evaluate(schedule: Schedule, step: Any) -> jax.Array:
 
     Raises:
         TypeError: If ``schedule`` is not a cyclr schedule or ``step`` is not numeric.
-        ValueError: If a concrete step is negative or fractional.
+        ValueError: If a host step (a Python or NumPy number) is negative or fractional.
 
     Example:
         >>> from cyclr import Triangular
@@ -109,7 +109,7 @@ def evaluate(schedule: Schedule, step: Any) -> jax.Array:
     """
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
-    _check_concrete_steps(step)
+    _check_host_steps(step)
     steps = jnp.asarray(step)
     if _x64():
         return jnp.asarray(

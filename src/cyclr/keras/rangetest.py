@@ -239,7 +239,7 @@ def range_test(
         optimizer.build(model.trainable_variables)
     snapshot = _Snapshot(model, optimizer)
     original_lr = inner._learning_rate
-    first_step = int(ops.convert_to_numpy(inner.iterations))
+    first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
     bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")
     steps_run = 0
     try:

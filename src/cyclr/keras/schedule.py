@@ -80,7 +80,9 @@ def _eager_torch_step(step: Any) -> int | None:
         return None
     import torch
 
-    if torch.compiler.is_compiling():
+    compiler = getattr(torch, "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None) or torch._dynamo.is_compiling
+    if is_compiling():
         return None
     value = np.asarray(ops.convert_to_numpy(ops.convert_to_tensor(step)))
     if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or value < 0:
