@@ -1,23 +1,29 @@
 """Batches for the framework range-test runners: restart a re-iterable, refuse a spent iterator.
 
-Shared by the Keras and JAX runners (the PyTorch runner has the same rules): a list or a
-data loader is started again when it runs out; an iterator (a generator) that runs out
-raises ``ValueError`` naming how many batches it gave.
+Shared by the PyTorch, Keras and JAX runners: a list or a data loader is started again
+when it runs out; an iterator (a generator) that runs out raises ``ValueError`` naming
+how many batches it gave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+from ._validate import describe
 
 __all__ = ["BatchStream", "check_batches"]
 
 
-def check_batches(data: Any) -> None:
+def check_batches(data: Any, refuse: tuple[type, ...] = ()) -> None:
     """Raise ``TypeError`` unless ``data`` is an iterable that can hold batches.
 
     Strings, bytes and mappings are refused: iterating them yields characters or keys,
     never batches.
+
+    Args:
+        data: The runner's ``data`` argument.
+        refuse: More types that iterate but are not batches (a runner's tensor type).
 
     Example:
         >>> check_batches([(1, 2)])
@@ -26,14 +32,12 @@ def check_batches(data: Any) -> None:
         ...
         TypeError: data must be an iterable of batches ... (got data='abc'); wrap ...
     """
-    from collections.abc import Mapping
-
-    if isinstance(data, (str, bytes, Mapping)) or not hasattr(data, "__iter__"):
-        text = repr(data)
-        text = text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(data, (str, bytes, Mapping, *refuse)) or not (
+        hasattr(data, "__iter__") or hasattr(data, "__getitem__")
+    ):
         raise TypeError(
             "data must be an iterable of batches such as a list, a generator or a data "
-            f"loader (got data={text}); wrap a single batch in a list"
+            f"loader (got data={describe(data)}); wrap a single batch in a list"
         )
 
 
@@ -42,6 +46,7 @@ class BatchStream:
 
     Args:
         data: An iterable of batches.
+        fewer: What to ask for fewer of when a spent iterator cannot give enough.
 
     Attributes:
         total: Batches drawn so far.
@@ -53,8 +58,9 @@ class BatchStream:
         ([1, 2, 1, 2, 1], 2)
     """
 
-    def __init__(self, data: Iterable[Any]) -> None:
+    def __init__(self, data: Iterable[Any], fewer: str = "num_steps") -> None:
         self._data = data
+        self._fewer = fewer
         self._iterator: Iterator[Any] = iter(data)
         self._one_shot = self._iterator is data
         self._in_pass = 0
@@ -86,8 +92,8 @@ class BatchStream:
         if self._one_shot:
             raise ValueError(
                 f"data was exhausted after {self.total} batches and cannot be restarted: it "
-                f"is an iterator ({kind}), not a re-iterable such as a list; pass a "
-                "re-iterable or fewer num_steps"
+                f"is an iterator ({kind}), not a re-iterable such as a list or a data loader; "
+                f"pass a re-iterable or fewer {self._fewer}"
             ) from None
         self._iterator = iter(self._data)
         self._in_pass = 0
@@ -99,3 +105,7 @@ class BatchStream:
                 f"data must yield at least one batch (got data of type {kind} that yielded "
                 "none after being restarted)"
             ) from None
+
+    def close(self) -> None:
+        """Drop the current iterator (a data loader's worker processes stop with it)."""
+        self._iterator = iter(())

@@ -14,17 +14,25 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_callable",
     "check_choice",
     "check_finite",
     "check_fraction",
     "check_int",
     "check_positive",
     "check_range_open",
+    "describe",
 ]
 
 
 def _got(name: str, value: Any) -> str:
     return f"(got {name}={value!r})"
+
+
+def describe(value: Any) -> str:
+    """Return ``repr(value)``, cut to 80 characters for values with a long repr."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_finite(name: str, value: Any) -> float:
@@ -89,3 +97,9 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
         listed = ", ".join(repr(c) for c in options)
         raise ValueError(f"{name} must be one of {listed} {_got(name, value)}")
     return value
+
+
+def check_callable(name: str, value: Any) -> None:
+    """Raise ``TypeError`` unless ``value`` is callable or ``None``."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None (got {name}={describe(value)})")

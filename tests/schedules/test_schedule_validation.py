@@ -464,3 +464,28 @@ def test_valid_edges_are_accepted() -> None:
     assert OneCycle(0.1, 100, div_factor=1.0, final_div_factor=1.0)(99) == 0.1
     assert Momentum(SCHEDULE, 0.0, 0.5)(0) == 0.5
     assert Triangular(0.001, 0.006, np.int64(5))(5) == 0.006
+
+
+@pytest.mark.parametrize(
+    "module", ["torch", "jax._src.core", "jaxlib._jax", "keras.src", "tensorflow"]
+)
+def test_a_framework_tensor_step_points_to_the_adapters(module: str) -> None:
+    tensor_type = type("Tensor", (), {"__module__": module})
+    pattern = (
+        rf"step must be an int or an integer numpy array \(got step of type {re.escape(module)}"
+        r"\.Tensor\); .*cyclr\.keras\.Schedule\(schedule\), cyclr\.jax\.to_optax\(schedule\) "
+        r"or cyclr\.torch\.Scheduler\(optimizer, schedule\)"
+    )
+    with pytest.raises(TypeError, match=pattern):
+        SCHEDULE(tensor_type())
+    with pytest.raises(TypeError, match=pattern):
+        SCHEDULE.momentum()(tensor_type())
+
+
+def test_a_real_torch_tensor_step_points_to_the_adapters() -> None:
+    import torch
+
+    with pytest.raises(
+        TypeError, match=r"got step of type torch\.Tensor\).*cyclr\.torch\.Scheduler"
+    ):
+        SCHEDULE(torch.tensor(3))

@@ -103,16 +103,16 @@ def _worker(rank: int, world_size: int, port: int, outdir: str, scenarios: list[
     )
     tempfile.tempdir = os.path.join(outdir, f"tmp{rank}")
     os.makedirs(tempfile.tempdir)
-    import cyclr.torch.rangetest as rt_module
+    import cyclr.rangetest.driver as driver_module
 
     shown: list[Any] = []
-    original_bar = rt_module.progress_bar
+    original_bar = driver_module.progress_bar
 
     def spy_bar(total: int, enabled: bool | None = None, desc: str = "") -> Any:
         shown.append(enabled)
         return original_bar(total, enabled=False)
 
-    rt_module.progress_bar = spy_bar  # type: ignore[assignment]
+    driver_module.progress_bar = spy_bar  # type: ignore[assignment]
     last = world_size - 1
     common: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 40, "sync_every": 4}
     for name in scenarios:

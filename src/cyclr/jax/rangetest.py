@@ -22,20 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, check_batches
-from .._progress import progress_bar
-from .._validate import check_int
 from ..rangetest import RangeTest, RangeTestResult
+from ..rangetest.driver import callable_name, check_loop_args, drive, runner_settings
 
 __all__ = ["range_test"]
 
 TrainStep = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 MetricFn = Callable[[Any], Any]
-
-
-def _name(fn: Any) -> str:
-    return str(
-        getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
-    )
 
 
 def _copy_leaf(leaf: Any) -> Any:
@@ -157,71 +150,55 @@ def range_test(
     started = time.perf_counter()
     if not callable(train_step):
         raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
-    if metric_fn is not None and not callable(metric_fn):
-        raise TypeError(f"metric_fn must be callable or None (got metric_fn={metric_fn!r})")
     check_batches(batches)
-    sync_every = check_int("sync_every", sync_every)
-    every: int | None
-    if metric_fn is None:
-        if eval_every is not None:
-            raise ValueError(
-                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
-            )
-        every = None
-    else:
-        every = 1 if eval_every is None else check_int("eval_every", eval_every)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
+    every, sync_every = check_loop_args(metric_fn, eval_every, sync_every, progress)
     rt = RangeTest(
         start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
     )
-    lr_table = jnp.asarray(np.asarray(rt.sweep.lrs(), dtype=np.float32))
-    lrs = list(lr_table)
+    lrs = list(jnp.asarray(np.asarray(rt.sweep.lrs(), dtype=np.float32)))
     params, opt_state = _copy_tree(params), _copy_tree(opt_state)
     stream = BatchStream(batches)
-    bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")
-    pending: list[Any] = []
-    steps_run = 0
-    try:
-        while not rt.finished:
-            out = train_step(params, opt_state, stream.next(), lrs[steps_run])
-            if not isinstance(out, tuple) or len(out) != 3:
-                raise TypeError(
-                    "train_step must return a tuple (params, opt_state, loss) "
-                    f"(got {type(out).__name__})"
-                )
-            params, opt_state, loss = out
-            if steps_run == 0 and jnp.shape(loss) not in ((), (1,)):
-                raise ValueError(
-                    f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
-                )
-            pending.append(jnp.reshape(loss, ()))
-            steps_run += 1
-            bar.update(1)
-            evaluate_now = every is not None and steps_run % every == 0
-            if len(pending) >= sync_every or evaluate_now or steps_run == rt.num_steps:
-                metric = float(metric_fn(params)) if evaluate_now and metric_fn else None
-                losses = np.asarray(jax.device_get(jnp.stack(pending)), dtype=np.float64)
-                pending = []
-                rt.record_many(losses.tolist())
-                if metric is not None and rt.num_recorded == steps_run:
-                    rt.record_metric(metric)
-                if rt.smoothed_loss is not None:
-                    bar.set_postfix(loss=f"{rt.smoothed_loss:.4g}")
-    finally:
-        bar.close()
-    from .. import __version__
 
-    settings = {
-        "runner": "cyclr.jax.range_test",
-        "train_step": _name(train_step),
-        "metric": None if metric_fn is None else _name(metric_fn),
-        "eval_every": every,
-        "sync_every": sync_every,
-        "steps_run": steps_run,
-        "data_restarts": stream.restarts,
+    def step(i: int) -> Any:
+        nonlocal params, opt_state
+        out = train_step(params, opt_state, stream.next(), lrs[i])
+        if not isinstance(out, tuple) or len(out) != 3:
+            raise TypeError(
+                "train_step must return a tuple (params, opt_state, loss) "
+                f"(got {type(out).__name__})"
+            )
+        params, opt_state, loss = out
+        if i == 0 and jnp.shape(loss) not in ((), (1,)):
+            raise ValueError(
+                f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
+            )
+        return jnp.reshape(loss, ())
+
+    def read(losses: list[Any], metric: float | None) -> tuple[list[float], float | None]:
+        host = np.asarray(jax.device_get(jnp.stack(losses)), dtype=np.float64)
+        return host.tolist(), metric
+
+    steps_run = drive(
+        rt,
+        step,
+        eval_every=every,
+        metric=None if metric_fn is None else lambda: float(metric_fn(params)),
+        sync_every=sync_every,
+        read=read,
+        progress=progress,
+    )
+    framework = {
+        "train_step": callable_name(train_step),
         "device": jax.default_backend(),
         "jax_version": jax.__version__,
-        "cyclr_version": __version__,
     }
+    settings = runner_settings(
+        "cyclr.jax.range_test",
+        framework,
+        metric_fn=metric_fn,
+        eval_every=every,
+        sync_every=sync_every,
+        steps_run=steps_run,
+        data_restarts=stream.restarts,
+    )
     return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)

@@ -35,34 +35,12 @@ def _truncate(x: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(bits & -4096, jnp.float32)
 
 
-_BACKEND = Float32Backend(
-    name="jax",
-    asarray=_f32,
-    floor=jnp.floor,
-    where=jnp.where,
-    exp=jnp.exp,
-    log=jnp.log,
-    cos=jnp.cos,
-    sin=jnp.sin,
-    power=jnp.power,
-    truncate=_truncate,
-)
+_BACKEND = Float32Backend.from_namespace("jax", jnp, asarray=_f32, truncate=_truncate)
 
 JAX_OPS: Ops = two_float_ops(_BACKEND)
 """Double-float ``jax.numpy`` ops: float32 results within a few ulps of float64."""
 
-_JAX_OPS_64 = Ops(
-    name="jax-float64",
-    floor=jnp.floor,
-    abs=jnp.abs,
-    minimum=jnp.minimum,
-    maximum=jnp.maximum,
-    where=jnp.where,
-    cos=jnp.cos,
-    exp=jnp.exp,
-    power=jnp.power,
-    log=jnp.log,
-)
+_JAX_OPS_64 = Ops.from_namespace("jax-float64", jnp)
 
 
 def _x64() -> bool:

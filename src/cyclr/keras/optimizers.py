@@ -134,34 +134,8 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         return super().from_config(config, custom_objects=custom_objects)  # type: ignore[no-any-return]
 
 
-class _Beta1Schedule:
-    """Evaluates ``beta_1`` from a schedule for the duration of each update."""
-
-    beta_1: Any
-    beta_1_schedule: CyclrSchedule | None
-    _iterations: Any
-
-    def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> Any:
-        parent: Any = super()
-        if self.beta_1_schedule is None:
-            return parent._backend_update_step(grads, trainable_variables, learning_rate)
-        fixed = self.beta_1
-        self.beta_1 = evaluate(self.beta_1_schedule, self._iterations)
-        try:
-            return parent._backend_update_step(grads, trainable_variables, learning_rate)
-        finally:
-            self.beta_1 = fixed
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras' config, with the ``beta_1`` schedule serialized in place of the float."""
-        config: dict[str, Any] = super().get_config()  # type: ignore[misc]
-        if self.beta_1_schedule is not None:
-            config["beta_1"] = _serialize(self.beta_1_schedule)
-        return config
-
-
 @keras.saving.register_keras_serializable(package="cyclr", name="Adam")
-class Adam(_Beta1Schedule, keras.optimizers.Adam):  # type: ignore[misc]
+class Adam(keras.optimizers.Adam):  # type: ignore[misc]
     """Keras Adam whose ``beta_1`` may be a cyclr schedule (fastai's cycled betas).
 
     With a schedule, update ``i`` runs Keras' Adam update with ``beta_1 = beta_1(i)``;
@@ -189,6 +163,8 @@ class Adam(_Beta1Schedule, keras.optimizers.Adam):  # type: ignore[misc]
         0.95
     """
 
+    beta_1: Any
+
     def __init__(
         self,
         learning_rate: Any = 0.001,
@@ -209,6 +185,23 @@ class Adam(_Beta1Schedule, keras.optimizers.Adam):  # type: ignore[misc]
         )
         self.beta_1_schedule = schedule
 
+    def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> Any:
+        if self.beta_1_schedule is None:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        fixed = self.beta_1
+        self.beta_1 = evaluate(self.beta_1_schedule, self._iterations)
+        try:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self.beta_1 = fixed
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras' config, with the ``beta_1`` schedule serialized in place of the float."""
+        config: dict[str, Any] = super().get_config()
+        if self.beta_1_schedule is not None:
+            config["beta_1"] = _serialize(self.beta_1_schedule)
+        return config
+
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Adam:
         """Rebuild from :meth:`get_config` output."""
@@ -217,8 +210,11 @@ class Adam(_Beta1Schedule, keras.optimizers.Adam):  # type: ignore[misc]
 
 
 @keras.saving.register_keras_serializable(package="cyclr", name="AdamW")
-class AdamW(_Beta1Schedule, keras.optimizers.AdamW):  # type: ignore[misc]
+class AdamW(Adam, keras.optimizers.AdamW):  # type: ignore[misc]
     """Keras AdamW whose ``beta_1`` may be a cyclr schedule; see :class:`Adam`.
+
+    Like Keras' ``AdamW``, which is a Keras ``Adam`` with decoupled weight decay, it is
+    a :class:`Adam` whose update also decays the weights.
 
     Args:
         learning_rate: A float, a Keras schedule or a :class:`cyclr.keras.Schedule`.
@@ -243,20 +239,6 @@ class AdamW(_Beta1Schedule, keras.optimizers.AdamW):  # type: ignore[misc]
         amsgrad: bool = False,
         **kwargs: Any,
     ) -> None:
-        first, schedule = _split("beta_1", beta_1)
         super().__init__(
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            beta_1=first,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            **kwargs,
+            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
         )
-        self.beta_1_schedule = schedule
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> AdamW:
-        """Rebuild from :meth:`get_config` output."""
-        config = _deserialize(config, "beta_1", custom_objects)
-        return super().from_config(config, custom_objects=custom_objects)  # type: ignore[no-any-return]

@@ -21,19 +21,12 @@ import numpy as np
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._progress import progress_bar
-from .._validate import check_int
 from ..rangetest import RangeTest, RangeTestResult
+from ..rangetest.driver import check_loop_args, drive, runner_settings
 
 __all__ = ["range_test"]
 
 MetricFn = Callable[[Any], Any]
-
-
-def _name(obj: Any) -> str:
-    return str(
-        getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
-    )
 
 
 class _SweepLR(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
@@ -214,25 +207,13 @@ def range_test(
             f"{optimizer.gradient_accumulation_steps!r})"
         )
     check_batches(data)
-    if metric_fn is not None and not callable(metric_fn):
-        raise TypeError(f"metric_fn must be callable or None (got metric_fn={metric_fn!r})")
-    every: int | None
-    if metric_fn is None:
-        if eval_every is not None:
-            raise ValueError(
-                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
-            )
-        every = None
-    else:
-        every = 1 if eval_every is None else check_int("eval_every", eval_every)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
+    every, _ = check_loop_args(metric_fn, eval_every, progress=progress)
     rt = RangeTest(
         start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
     )
 
     stream = BatchStream(data)
-    first = keras.utils.unpack_x_y_sample_weight(_as_tuple(stream.next()))
+    first = _next_batch(stream)
     if not model.built:
         model(first[0])
     if not optimizer.built:
@@ -240,55 +221,47 @@ def range_test(
     snapshot = _Snapshot(model, optimizer)
     original_lr = inner._learning_rate
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
-    bar = progress_bar(rt.num_steps, enabled=progress, desc="range test")
-    steps_run = 0
+
+    def step(i: int) -> float:
+        x, y, sample_weight = first if i == 0 else _next_batch(stream)
+        logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+        return float(logs["loss"])
+
     try:
         object.__setattr__(inner, "_learning_rate", _SweepLR(rt.sweep.lrs(), first_step))
         model.make_train_function(force=True)
-        batch: tuple[Any, Any, Any] | None = first
-        while not rt.finished:
-            x, y, sample_weight = batch if batch is not None else _next_batch(stream)
-            batch = None
-            logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
-            steps_run += 1
-            metric = None
-            if every is not None and steps_run % every == 0 and metric_fn is not None:
-                metric = float(metric_fn(model))
-            rt.record(float(logs["loss"]))
-            if metric is not None:
-                rt.record_metric(metric)
-            bar.update(1)
-            smoothed = rt.smoothed_loss
-            if smoothed is not None:
-                bar.set_postfix(lr=f"{rt.lr_at(steps_run - 1):.3g}", loss=f"{smoothed:.4g}")
+        steps_run = drive(
+            rt,
+            step,
+            eval_every=every,
+            metric=None if metric_fn is None else lambda: float(metric_fn(model)),
+            progress=progress,
+        )
     finally:
-        try:
-            bar.close()
-        finally:
-            object.__setattr__(inner, "_learning_rate", original_lr)
-            snapshot.restore()
-            model.make_train_function(force=True)
-    from .. import __version__
-
-    settings = {
-        "runner": "cyclr.keras.range_test",
+        object.__setattr__(inner, "_learning_rate", original_lr)
+        snapshot.restore()
+        model.make_train_function(force=True)
+    framework = {
         "model": type(model).__name__,
         "optimizer": type(inner).__name__,
-        "metric": None if metric_fn is None else _name(metric_fn),
-        "eval_every": every,
-        "steps_run": steps_run,
-        "data_restarts": stream.restarts,
         "keras_backend": keras.backend.backend(),
         "keras_version": keras.__version__,
-        "cyclr_version": __version__,
     }
+    settings = runner_settings(
+        "cyclr.keras.range_test",
+        framework,
+        metric_fn=metric_fn,
+        eval_every=every,
+        sync_every=1,
+        steps_run=steps_run,
+        data_restarts=stream.restarts,
+    )
     return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)
 
 
-def _as_tuple(batch: Any) -> Any:
-    return tuple(batch) if isinstance(batch, list) else batch
-
-
 def _next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(_as_tuple(stream.next()))
+    batch = stream.next()
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+        tuple(batch) if isinstance(batch, list) else batch
+    )
     return x, y, sample_weight

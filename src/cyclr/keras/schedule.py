@@ -9,6 +9,7 @@ JAX backend as well as eagerly on the PyTorch backend.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -25,51 +26,35 @@ __all__ = ["Schedule", "evaluate"]
 _MASK = -4096
 
 
+def _generic_asarray(value: float) -> Any:
+    return ops.convert_to_tensor(value, "float32")
+
+
 def _generic_truncate(x: Any) -> Any:
     bits = ops.view(ops.convert_to_tensor(x, "float32"), "int32")
     return ops.view(ops.bitwise_and(bits, _MASK), "float32")
 
 
+def _torch_truncate(x: Any) -> Any:
+    import torch
+
+    bits = x.to(torch.float32).contiguous().view(torch.int32)
+    return (bits & _MASK).view(torch.float32)
+
+
 @functools.cache
 def _backend(name: str) -> tuple[Float32Backend, Ops]:
     """The float32 primitives of the active Keras backend (fixed once keras is imported)."""
+    asarray: Callable[[float], Any] = _generic_asarray
+    truncate: Callable[[Any], Any] = _generic_truncate
+    if name == "jax":  # the primitives of cyclr.jax, opaque to XLA's simplifier
+        from ..jax import schedule as jax_schedule
 
-    def asarray(value: float) -> Any:
-        return ops.convert_to_tensor(value, "float32")
-
-    truncate = _generic_truncate
-    if name == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        def asarray(value: float) -> Any:
-            # Opaque to XLA's simplifier, which re-associates float additions with
-            # constants ((x + 1) - 1 -> x) and would erase what two-sum captures.
-            barrier: Any = jax.lax.optimization_barrier
-            return barrier(jnp.asarray(value, jnp.float32))
-
-        def truncate(x: Any) -> Any:
-            bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)
-            return jax.lax.bitcast_convert_type(bits & _MASK, jnp.float32)
-
+        asarray, truncate = jax_schedule._BACKEND.asarray, jax_schedule._BACKEND.truncate
     elif name == "torch":
-        import torch
-
-        def truncate(x: Any) -> Any:
-            bits = x.to(torch.float32).contiguous().view(torch.int32)
-            return (bits & _MASK).view(torch.float32)
-
-    backend = Float32Backend(
-        name=f"keras-{name}",
-        asarray=asarray,
-        floor=ops.floor,
-        where=ops.where,
-        exp=ops.exp,
-        log=ops.log,
-        cos=ops.cos,
-        sin=ops.sin,
-        power=ops.power,
-        truncate=truncate,
+        truncate = _torch_truncate
+    backend = Float32Backend.from_namespace(
+        f"keras-{name}", ops, asarray=asarray, truncate=truncate
     )
     return backend, two_float_ops(backend)
 

@@ -26,6 +26,9 @@ _KINDS: dict[str, type[Schedule]] = {}
 _CHUNK = 16384
 """Steps per vectorized chunk: temporaries stay in cache instead of being allocated anew."""
 
+_FRAMEWORKS = ("torch", "jax", "keras", "tensorflow")
+"""Modules whose tensors a schedule refuses with a pointer to the framework's adapter."""
+
 IntArray = npt.NDArray[np.integer[Any]]
 FloatArray = npt.NDArray[np.float64]
 
@@ -42,6 +45,14 @@ def _as_float_steps(step: Any) -> float | FloatArray:
         if step.size and step.min() < 0:
             raise ValueError(f"step must be non-negative (got step min={int(step.min())})")
         return step.astype(np.float64)
+    kind = type(step)
+    if kind.__module__.startswith(_FRAMEWORKS):
+        raise TypeError(
+            "step must be an int or an integer numpy array (got step of type "
+            f"{kind.__module__}.{kind.__qualname__}); a cyclr schedule computes on the host: "
+            "inside a framework use cyclr.keras.Schedule(schedule), "
+            "cyclr.jax.to_optax(schedule) or cyclr.torch.Scheduler(optimizer, schedule)"
+        )
     raise TypeError(f"step must be an int or an integer numpy array (got step={step!r})")
 
 
@@ -71,7 +82,8 @@ class Schedule(abc.ABC):
         """Return the value at ``step`` (an int) or at every element of an integer array.
 
         Raises:
-            TypeError: If ``step`` is not an int or an integer array.
+            TypeError: If ``step`` is not an int or an integer array, for example a
+                framework tensor (use the framework's adapter instead).
             ValueError: If a step is negative.
         """
         steps = _as_float_steps(step)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,17 @@ class Ops:
     power: Callable[[Array, Array], Array]
     log: Callable[[Array], Array]
 
+    @classmethod
+    def from_namespace(cls, name: str, namespace: Any) -> Ops:
+        """Take each function of the same name from an array module (NumPy, ``jax.numpy``).
+
+        Example:
+            >>> Ops.from_namespace("numpy", np).floor is np.floor
+            True
+        """
+        functions = {f.name: getattr(namespace, f.name) for f in fields(cls) if f.name != "name"}
+        return cls(name=name, **functions)
+
 
 def _scalar_where(cond: Any, a: Any, b: Any) -> Any:
     return a if cond else b
@@ -68,16 +79,5 @@ SCALAR_OPS = Ops(
 )
 """Python-float ops: exact float64, no array overhead; used for a single step."""
 
-NUMPY_OPS = Ops(
-    name="numpy",
-    floor=np.floor,
-    abs=np.abs,
-    minimum=np.minimum,
-    maximum=np.maximum,
-    where=np.where,
-    cos=np.cos,
-    exp=np.exp,
-    power=np.power,
-    log=np.log,
-)
+NUMPY_OPS = Ops.from_namespace("numpy", np)
 """NumPy float64 ops: one vectorized pass over an array of steps."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,34 @@ class Float32Backend:
     sin: Callable[[Array], Array]
     power: Callable[[Array, Array], Array]
     truncate: Callable[[Array], Array]
+
+    @classmethod
+    def from_namespace(
+        cls,
+        name: str,
+        namespace: Any,
+        *,
+        asarray: Callable[[float], Array],
+        truncate: Callable[[Array], Array],
+    ) -> Float32Backend:
+        """Take the element-wise functions of the same name from ``namespace``.
+
+        Args:
+            name: The backend's label.
+            namespace: An array module with ``floor``, ``where``, ``exp``, ``log``,
+                ``cos``, ``sin`` and ``power`` (``jax.numpy``, ``keras.ops``).
+            asarray: See the class attributes.
+            truncate: See the class attributes.
+
+        Example:
+            >>> backend = Float32Backend.from_namespace(
+            ...     "numpy", np, asarray=np.float32, truncate=lambda x: x)
+            >>> backend.sin is np.sin
+            True
+        """
+        given = ("name", "asarray", "truncate")
+        functions = {f.name: getattr(namespace, f.name) for f in fields(cls) if f.name not in given}
+        return cls(name=name, asarray=asarray, truncate=truncate, **functions)
 
 
 def _split_float(value: float) -> tuple[float, float]:

@@ -20,14 +20,15 @@ import contextlib
 import math
 import numbers
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-from .._progress import ProgressBar, progress_bar
-from .._validate import check_choice, check_int
+from .._batches import BatchStream, check_batches
+from .._validate import check_callable, check_choice, check_int, describe
 from ..rangetest import RangeTest, RangeTestResult
+from ..rangetest.driver import check_loop_args, drive, runner_settings
 from . import state as _state
 from .distributed import Comm, RangeTestAbortedError, comm_for_current_job
 
@@ -234,16 +235,6 @@ def _run(comm: Comm, args: dict[str, Any]) -> RangeTestResult:
     return runner.run(comm)
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None (got {name}={_describe(value)})")
-
-
 def _first_parameter(model: torch.nn.Module) -> torch.nn.Parameter:
     for p in model.parameters():
         return p
@@ -270,7 +261,7 @@ def _derive_group_scales(
         if isinstance(group_scales, (str, bytes)) or not isinstance(group_scales, Sequence):
             raise TypeError(
                 "group_scales must be a sequence of numbers or None "
-                f"(got group_scales={_describe(group_scales)})"
+                f"(got group_scales={describe(group_scales)})"
             )
         if len(group_scales) != len(groups):
             raise ValueError(
@@ -307,55 +298,6 @@ def _accumulator_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-class _Batches:
-    """Batches from ``data``, starting a re-iterable again when it runs out."""
-
-    def __init__(self, data: Iterable[Any]) -> None:
-        self._data = data
-        self._iterator: Iterator[Any] = iter(data)
-        self._one_shot = self._iterator is data
-        self._in_pass = 0
-        self.total = 0
-        self.restarts = 0
-
-    def next(self) -> Any:
-        try:
-            batch = next(self._iterator)
-        except StopIteration:
-            batch = self._restart()
-        self._in_pass += 1
-        self.total += 1
-        return batch
-
-    def _restart(self) -> Any:
-        kind = type(self._data).__name__
-        if self._in_pass == 0:
-            what = "the first time" if self.restarts == 0 else "after being restarted"
-            raise ValueError(
-                f"data must yield at least one batch (got data of type {kind} that yielded "
-                f"none {what})"
-            ) from None
-        if self._one_shot:
-            raise ValueError(
-                f"data was exhausted after {self.total} batches and cannot be restarted: it "
-                f"is an iterator ({kind}), not a re-iterable such as a list or DataLoader; "
-                "pass a re-iterable or fewer num_steps * accumulation_steps"
-            ) from None
-        self._iterator = iter(self._data)
-        self._in_pass = 0
-        self.restarts += 1
-        try:
-            return next(self._iterator)
-        except StopIteration:
-            raise ValueError(
-                f"data must yield at least one batch (got data of type {kind} that yielded "
-                "none after being restarted)"
-            ) from None
-
-    def close(self) -> None:
-        self._iterator = iter(())
-
-
 class _Runner:
     """The validated arguments of one :func:`range_test` call, and its loop."""
 
@@ -383,24 +325,18 @@ class _Runner:
         sync_every: Any,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module (got model={_describe(model)})")
+            raise TypeError(f"model must be a torch.nn.Module (got model={describe(model)})")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer (got optimizer={_describe(optimizer)})"
+                f"optimizer must be a torch.optim.Optimizer (got optimizer={describe(optimizer)})"
             )
-        if isinstance(data, (str, bytes, Mapping, torch.Tensor)) or not (
-            hasattr(data, "__iter__") or hasattr(data, "__getitem__")
-        ):
-            raise TypeError(
-                "data must be an iterable of batches such as a DataLoader, a list or a "
-                f"generator (got data={_describe(data)}); wrap a single batch in a list"
-            )
-        for name, fn in (("loss_fn", loss_fn), ("step_fn", step_fn), ("metric_fn", metric_fn)):
-            _check_callable(name, fn)
+        check_batches(data, refuse=(torch.Tensor,))
+        check_callable("loss_fn", loss_fn)
+        check_callable("step_fn", step_fn)
         if loss_fn is not None and step_fn is not None:
             raise ValueError(
                 "pass either loss_fn or step_fn, not both (got loss_fn="
-                f"{_describe(loss_fn)}, step_fn={_describe(step_fn)})"
+                f"{describe(loss_fn)}, step_fn={describe(step_fn)})"
             )
         first = _first_parameter(model)
         if not any(p.requires_grad for p in model.parameters()):
@@ -410,7 +346,7 @@ class _Runner:
             )
         if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
             raise TypeError(
-                f"scaler must be a torch.amp.GradScaler or None (got scaler={_describe(scaler)})"
+                f"scaler must be a torch.amp.GradScaler or None (got scaler={describe(scaler)})"
             )
         if device is None:
             self.device = first.device
@@ -423,21 +359,13 @@ class _Runner:
                 ) from exc
         else:
             raise TypeError(
-                f"device must be a str, a torch.device or None (got device={_describe(device)})"
+                f"device must be a str, a torch.device or None (got device={describe(device)})"
             )
         self.accumulation_steps = check_int("accumulation_steps", accumulation_steps)
-        self.sync_every = check_int("sync_every", sync_every)
-        if metric_fn is None:
-            if eval_every is not None:
-                raise ValueError(
-                    f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
-                )
-            self.eval_every: int | None = None
-        else:
-            self.eval_every = 1 if eval_every is None else check_int("eval_every", eval_every)
+        self.eval_every, self.sync_every = check_loop_args(
+            metric_fn, eval_every, sync_every, progress
+        )
         self.snapshot = check_choice("snapshot", snapshot, _SNAPSHOTS)
-        if progress is not None and not isinstance(progress, bool):
-            raise TypeError(f"progress must be a bool or None (got progress={_describe(progress)})")
         scales = _derive_group_scales(optimizer, group_scales)
         self.rt = RangeTest(
             start_lr,
@@ -478,52 +406,46 @@ class _Runner:
         values.update({f"group_scales[{g}]": s for g, s in enumerate(rt.group_scales[:8])})
         return [float(v) for v in values.values()], list(values)
 
-    def settings(self, comm: Comm, steps_run: int, batches: _Batches | None) -> dict[str, Any]:
-        from .. import __version__
-
+    def settings(self, comm: Comm, steps_run: int, batches: BatchStream | None) -> dict[str, Any]:
         scaler = self.scaler
         batch_size = getattr(self.data, "batch_size", None)
-        return {
-            "runner": "cyclr.torch.range_test",
+        framework = {
             "model": type(self.model).__name__,
             "optimizer": type(self.optimizer).__name__,
             "loss": self.loss_source,
             "accumulation_steps": self.accumulation_steps,
             "batch_size": batch_size if isinstance(batch_size, int) else None,
-            "metric": None if self.metric_fn is None else _name(self.metric_fn),
-            "eval_every": self.eval_every,
-            "sync_every": self.sync_every,
-            "steps_run": steps_run,
-            "data_restarts": 0 if batches is None else batches.restarts,
             "scaler": scaler is not None and scaler.is_enabled(),
             "snapshot": self.snapshot,
             "device": self.device.type,
             "world_size": comm.world_size,
             "torch_version": torch.__version__,
-            "cyclr_version": __version__,
         }
+        return runner_settings(
+            "cyclr.torch.range_test",
+            framework,
+            metric_fn=self.metric_fn,
+            eval_every=self.eval_every,
+            sync_every=self.sync_every,
+            steps_run=steps_run,
+            data_restarts=0 if batches is None else batches.restarts,
+        )
 
     # --------------------------------------------------------------------- run
     def run(self, comm: Comm) -> RangeTestResult:
         started = time.perf_counter()
         steps_run = 0
-        batches: _Batches | None = None
+        batches: BatchStream | None = None
         try:
             snap = _state.snapshot(
                 self.model, self.optimizer, scaler=self.scaler, storage=self.snapshot
             )
             try:
-                bar = progress_bar(
-                    self.rt.num_steps, enabled=self.progress if comm.is_main else False
-                )
-                try:
-                    batches = _Batches(self.data)
-                    steps_run = self._loop(comm, batches, bar)
-                finally:
-                    if batches is not None:
-                        batches.close()
-                    bar.close()
+                batches = BatchStream(self.data, fewer="num_steps * accumulation_steps")
+                steps_run = self._loop(comm, batches)
             finally:
+                if batches is not None:
+                    batches.close()
                 try:
                     snap.restore()
                 finally:
@@ -536,31 +458,20 @@ class _Runner:
             raise
         return self.rt.result(elapsed_s=elapsed, settings=self.settings(comm, steps_run, batches))
 
-    def _loop(self, comm: Comm, batches: _Batches, bar: ProgressBar) -> int:
-        rt = self.rt
-        pending: list[torch.Tensor] = []
-        shown = 0
-        steps_run = 0
-        for i in range(rt.num_steps):
-            self._set_lrs(rt.lrs_at(i))
-            pending.append(self._step(batches))
-            steps_run = i + 1
-            evaluate = self.eval_every is not None and steps_run % self.eval_every == 0
-            if not (evaluate or len(pending) >= self.sync_every or steps_run == rt.num_steps):
-                continue
-            metric = self._metric() if evaluate else None
-            losses, metric = comm.exchange(pending, metric)
-            pending = []
-            finished = rt.record_many(losses)
-            if metric is not None and rt.num_recorded == steps_run:
-                rt.record_metric(metric)
-            bar.update(rt.num_recorded - shown)
-            shown = rt.num_recorded
-            smoothed = rt.smoothed_loss
-            bar.set_postfix(lr=f"{rt.lr_at(shown - 1):.3g}", loss=f"{smoothed:.4g}")
-            if finished:
-                break
-        return steps_run
+    def _loop(self, comm: Comm, batches: BatchStream) -> int:
+        def step(i: int) -> torch.Tensor:
+            self._set_lrs(self.rt.lrs_at(i))
+            return self._step(batches)
+
+        return drive(
+            self.rt,
+            step,
+            eval_every=self.eval_every,
+            metric=self._metric,
+            sync_every=self.sync_every,
+            read=comm.exchange,
+            progress=self.progress if comm.is_main else False,
+        )
 
     def _set_lrs(self, lrs: tuple[float, ...]) -> None:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
@@ -570,7 +481,7 @@ class _Runner:
             else:
                 group["lr"] = lr
 
-    def _step(self, batches: _Batches) -> torch.Tensor:
+    def _step(self, batches: BatchStream) -> torch.Tensor:
         """One optimizer step over ``accumulation_steps`` batches; returns the mean loss.
 
         The loss stays on the device, detached; nothing here waits for the device.
@@ -614,7 +525,7 @@ class _Runner:
             if self.loss_fn is not None:
                 raise ValueError(
                     "loss_fn is not used with dict batches: the loss is model(**batch).loss "
-                    f"(got loss_fn={_describe(self.loss_fn)}); pass loss_fn=None, or step_fn "
+                    f"(got loss_fn={describe(self.loss_fn)}); pass loss_fn=None, or step_fn "
                     "to compute the loss yourself"
                 )
             self.loss_source = "model_output.loss"
@@ -660,7 +571,7 @@ class _Runner:
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(
-                f"metric_fn must return a real number (got metric_fn(model)={_describe(value)})"
+                f"metric_fn must return a real number (got metric_fn(model)={describe(value)})"
             )
         if not math.isfinite(float(value)):
             raise ValueError(
@@ -672,7 +583,7 @@ class _Runner:
 def _check_loss(loss: Any, source: str | None) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor):
         raise TypeError(
-            f"the loss ({source}) must be a scalar tensor (got loss={_describe(loss)} of type "
+            f"the loss ({source}) must be a scalar tensor (got loss={describe(loss)} of type "
             f"{type(loss).__name__})"
         )
     if loss.numel() != 1:
@@ -690,9 +601,3 @@ def _check_loss(loss: Any, source: str | None) -> torch.Tensor:
             "computed under torch.no_grad(), detached, or from parameters that are all frozen)"
         )
     return loss
-
-
-def _name(fn: Any) -> str:
-    return str(
-        getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
-    )

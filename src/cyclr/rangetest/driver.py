@@ -1,0 +1,168 @@
+"""The loop the framework runners share: train, read the losses in batches, stop in time.
+
+A runner (``cyclr.torch``, ``cyclr.keras``, ``cyclr.jax``) supplies one training step at
+a given sweep step and, if its losses stay on a device, a way to read a batch of them on
+the host; :func:`drive` runs those steps against a :class:`~cyclr.rangetest.RangeTest`,
+evaluates the metric on its cadence, and keeps the progress bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .._progress import progress_bar
+from .._validate import check_callable, check_int, describe
+from .tracker import RangeTest
+
+__all__ = ["callable_name", "check_loop_args", "drive", "runner_settings"]
+
+Read = Callable[[list[Any], float | None], tuple[Iterable[float], float | None]]
+"""``read(losses, metric) -> (host losses, metric)``: a runner's device-to-host copy."""
+
+
+def callable_name(fn: Any) -> str:
+    """Return a function's qualified name (or its type's name), for ``result.settings``.
+
+    Example:
+        >>> callable_name(callable_name), callable_name(3)
+        ('callable_name', 'int')
+    """
+    return str(
+        getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    )
+
+
+def check_loop_args(
+    metric_fn: Any, eval_every: Any, sync_every: Any = 1, progress: Any = None
+) -> tuple[int | None, int]:
+    """Validate the loop arguments every runner takes.
+
+    Args:
+        metric_fn: The runner's ``metric_fn``: a callable or ``None``.
+        eval_every: Steps between metric evaluations, or ``None``.
+        sync_every: Steps between host reads of the losses.
+        progress: ``True``, ``False`` or ``None``.
+
+    Returns:
+        ``(eval_every, sync_every)``: ``eval_every`` is ``None`` without a ``metric_fn``
+        and 1 by default with one.
+
+    Raises:
+        TypeError: If ``metric_fn`` is not callable, ``progress`` is not a bool or
+            ``None``, or a step count is not an integer.
+        ValueError: If ``eval_every`` is given without a ``metric_fn``, or a step count
+            is not positive.
+
+    Example:
+        >>> check_loop_args(None, None, 10), check_loop_args(len, None)
+        ((None, 10), (1, 1))
+    """
+    check_callable("metric_fn", metric_fn)
+    sync_every = check_int("sync_every", sync_every)
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool or None (got progress={describe(progress)})")
+    if metric_fn is None:
+        if eval_every is not None:
+            raise ValueError(
+                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
+            )
+        return None, sync_every
+    return (1 if eval_every is None else check_int("eval_every", eval_every)), sync_every
+
+
+def drive(
+    rt: RangeTest,
+    step: Callable[[int], Any],
+    *,
+    eval_every: int | None = None,
+    metric: Callable[[], float] | None = None,
+    sync_every: int = 1,
+    read: Read | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Run ``step(i)`` for ``i = 0, 1, ...`` until ``rt`` has finished; return the steps run.
+
+    ``step(i)`` trains at ``rt.lrs_at(i)`` and returns the loss, which may stay on the
+    device. Every ``sync_every`` steps, after each step that ends with ``metric()``
+    (every ``eval_every`` steps) and after the last step, ``read(losses, value)`` copies
+    the buffered losses and the metric value to the host (by default they are host
+    floats already) and :meth:`RangeTest.record_many` records them; the metric goes to
+    its step unless the test stopped before it. Steps run past a stop inside one read
+    window are counted but not recorded.
+
+    Args:
+        rt: The range test to drive (nothing recorded yet).
+        step: ``step(i) -> loss`` for sweep step ``i``.
+        eval_every: Steps between ``metric()`` calls, or ``None`` for none.
+        metric: ``metric() -> float`` for the model as it is after the step.
+        sync_every: Steps between reads of the losses.
+        read: ``read(losses, value) -> (floats, value)``; ``None`` when ``step``
+            returns floats.
+        progress: Show a progress bar (see :func:`cyclr._progress.progress_bar`).
+
+    Returns:
+        The number of steps run (``>= rt.num_recorded``).
+
+    Example:
+        >>> rt = RangeTest(1e-3, 1.0, num_steps=20)
+        >>> losses = [1.0] * 12 + [1e9] * 8
+        >>> steps_run = drive(rt, lambda i: losses[i], sync_every=5, progress=False)
+        >>> rt.stop_reason, rt.num_recorded, steps_run
+        ('diverged', 13, 15)
+    """
+    bar = progress_bar(rt.num_steps, enabled=progress)
+    pending: list[Any] = []
+    steps_run = 0
+    try:
+        while not rt.finished:
+            pending.append(step(steps_run))
+            steps_run += 1
+            evaluate = eval_every is not None and steps_run % eval_every == 0
+            if not (evaluate or len(pending) >= sync_every or steps_run == rt.num_steps):
+                continue
+            value = metric() if evaluate and metric is not None else None
+            losses, value = (pending, value) if read is None else read(pending, value)
+            pending = []
+            shown = rt.num_recorded
+            rt.record_many(losses)
+            if value is not None and rt.num_recorded == steps_run:
+                rt.record_metric(value)
+            bar.update(rt.num_recorded - shown)
+            bar.set_postfix(
+                lr=f"{rt.lr_at(rt.num_recorded - 1):.3g}", loss=f"{rt.smoothed_loss:.4g}"
+            )
+    finally:
+        bar.close()
+    return steps_run
+
+
+def runner_settings(
+    runner: str,
+    framework: dict[str, Any],
+    *,
+    metric_fn: Any,
+    eval_every: int | None,
+    sync_every: int,
+    steps_run: int,
+    data_restarts: int,
+) -> dict[str, Any]:
+    """Return a runner's ``result.settings``: its name, its own entries, then the loop's.
+
+    Example:
+        >>> runner_settings("demo", {"device": "cpu"}, metric_fn=None, eval_every=None,
+        ...                 sync_every=1, steps_run=5, data_restarts=0)["steps_run"]
+        5
+    """
+    from .. import __version__
+
+    return {
+        "runner": runner,
+        **framework,
+        "metric": None if metric_fn is None else callable_name(metric_fn),
+        "eval_every": eval_every,
+        "sync_every": sync_every,
+        "steps_run": steps_run,
+        "data_restarts": data_restarts,
+        "cyclr_version": __version__,
+    }
