@@ -20,7 +20,7 @@ BENCH_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = BENCH_DIR / "results" / "suite.md"
 DEFAULT_CACHE = BENCH_DIR / ".cache" / "suite"
 ORACLE_FILE = BENCH_DIR / "oracle_cache.json"
-PHASES = ("oracle", "finders", "suggest", "invariance", "clr")
+PHASES = ("oracle", "finders", "suggest", "invariance", "clr", "timing")
 
 
 def _csv(value: str) -> list[str]:

@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from . import finders
 from .run import CLR_METHODS, INVARIANCE_VARIANTS, TaskResults
 from .tasks import Task
 from .train import steps_to_reach
@@ -38,6 +39,8 @@ def _fmt_lr(v: float | None) -> str:
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
+    if v is not None and math.isinf(v):
+        return "inf"
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
@@ -175,7 +178,21 @@ def render(
     add(f"Machine: {machine()}; `torch.set_num_threads({threads})`  ")
     add("Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + "  ")
     if wall_s is not None:
-        add(f"Wall time of this invocation: {wall_s / 60:.1f} min (cached work is not redone)")
+        add(
+            f"Wall time of this invocation: {wall_s / 60:.1f} min (cached work is not redone; "
+            "cached units may come from earlier invocations, possibly with another thread "
+            "count, which changes results only by float rounding)  "
+        )
+    families = sorted({f for tr in results.values() for f in tr.records})
+    if families:
+        status = []
+        for f in families:
+            problem = finders.check_family(f)
+            status.append(f"{f}: {'ok' if problem is None else 'FAILED (' + problem + ')'}")
+        add(
+            "Finders: " + "; ".join(status) + ". Peers run 1e-7 -> 10 over 100 iterations; "
+            "cyclr runs `cyclr.torch.range_test` at its defaults."
+        )
     add("")
     add(
         "Regret = oracle metric - metric at the suggestion (accuracy points), or "
@@ -209,7 +226,8 @@ def _tasks_table(results: dict[str, TaskResults], add: Any) -> None:
     add("")
     add(
         "Oracle: fixed LR on a half-decade grid (extended until the best is interior), "
-        "mean final metric over the oracle seeds. Time: median wall time of one training run."
+        "mean final metric over the oracle seeds. s/run: wall time of one training run at "
+        "the oracle LR (measured in the `timing` phase when it ran)."
     )
     add("")
     add(
@@ -240,6 +258,8 @@ def _tasks_table(results: dict[str, TaskResults], add: Any) -> None:
 
 
 def _run_time(tr: TaskResults) -> float:
+    if "train" in tr.timing:
+        return tr.timing["train"]
     walls = [r.wall_s for runs in tr.runs.values() for r in runs.values() if r is not None]
     walls += [r.wall_s for runs in tr.clr.values() for r in runs.values()]
     return statistics.median(walls) if walls else math.nan
@@ -367,8 +387,10 @@ def _cost_table(results: dict[str, TaskResults], add: Any) -> None:
     add("## Cost of the range test")
     add("")
     add(
-        "Median optimizer steps and wall time of one range test (all methods of a family "
-        "read the same test), per task."
+        "Median optimizer steps of one range test over the seeds (all methods of a family "
+        "read the same test), and its wall time: measured back to back for seed 0 in the "
+        "`timing` phase of this invocation (suggestion included), or else the median of "
+        "the cached tests (marked *, which may have run while the machine was busy)."
     )
     add("")
     families: list[str] = []
@@ -386,8 +408,11 @@ def _cost_table(results: dict[str, TaskResults], add: Any) -> None:
                 cells.append("-")
                 continue
             steps = statistics.median(r.steps for r in recs)
-            wall = statistics.median(r.wall_s for r in recs)
-            cells.append(f"{steps:.0f} steps, {wall:.2f}s")
+            if f in tr.timing:
+                cells.append(f"{steps:.0f} steps, {tr.timing[f]:.2f}s")
+            else:
+                wall = statistics.median(r.wall_s for r in recs)
+                cells.append(f"{steps:.0f} steps, {wall:.2f}s*")
         add(f"| {tr.task.name} | " + " | ".join(cells) + " |")
     add("")
 
@@ -463,25 +488,24 @@ def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
         "mean curve over seeds reaches the oracle's final mean metric; `ratio` = that over "
         "the oracle fixed-LR run's own first step reaching it (target <= 0.5). `delta` = "
         "final mean - oracle (positive is better for accuracy; negative for loss), with the "
-        "oracle's seed sd."
+        "oracle's seed sd. `bounds from`: cyclr's default range test, or the prototype "
+        "adaptive-length test (`cyclr-auto`); `seeds` = seeds whose test gave bounds (a "
+        "seed without bounds has no CLR run)."
     )
     add("")
     add(
-        "| task | bounds (median) | oracle steps | schedule | final (sd) | delta (oracle sd) | "
-        "steps to oracle | ratio |"
+        "| task | bounds from | bounds (median) | seeds | oracle steps | schedule | final (sd) "
+        "| delta (oracle sd) | steps to oracle | ratio |"
     )
-    add("|---|---|---|---|---|---|---|---|")
+    add("|---|---|---|---|---|---|---|---|---|---|")
     for tr in rows:
         o = tr.oracle
         assert o is not None
         t = tr.task
-        if tr.clr_bounds:
-            b = statistics.median(v[0] for v in tr.clr_bounds.values())
-            p = statistics.median(v[1] for v in tr.clr_bounds.values())
-            bounds = f"{b:.3g} .. {p:.3g}"
-        else:
-            bounds = "-"
-        for kind, runs in tr.clr.items():
+        for (family, kind), runs in tr.clr.items():
+            bounds_by_seed = tr.clr_bounds.get(family, {})
+            b = statistics.median(v[0] for v in bounds_by_seed.values())
+            p = statistics.median(v[1] for v in bounds_by_seed.values())
             rs = list(runs.values())
             finals = [r.final for r in rs]
             mean = statistics.fmean(finals)
@@ -492,8 +516,8 @@ def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
             ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
             delta = mean - o.metric
             add(
-                f"| {t.name} | {bounds} | {o.steps_to_final} | {kind} | {mean:.4g} ({sd:.2g}) "
-                f"| {delta:+.3g} ({o.sd:.2g}) | {reach if reach > 0 else 'not reached'} | "
-                f"{_fmt(ratio)} |"
+                f"| {t.name} | {family} | {b:.3g} .. {p:.3g} | {len(rs)} | {o.steps_to_final} "
+                f"| {kind} | {mean:.4g} ({sd:.2g}) | {delta:+.3g} ({o.sd:.2g}) "
+                f"| {reach if reach > 0 else 'not reached'} | {_fmt(ratio)} |"
             )
     add("")

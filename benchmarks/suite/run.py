@@ -43,7 +43,7 @@ class Config:
         oracle_seeds: seeds of the fixed-LR grid.
         seeds: seeds of each finder's range test and of the run at its suggestion.
         clr_seeds: seeds of the triangular2 / one-cycle runs.
-        phases: subset of ``oracle, finders, suggest, invariance, clr``.
+        phases: subset of ``oracle, finders, suggest, invariance, clr, timing``.
         quick: tiny budgets and grid (the test-suite path).
         steps: budget override (quick mode).
         grid_points: keep only this many grid LRs around the middle (quick mode).
@@ -58,7 +58,7 @@ class Config:
     oracle_seeds: tuple[int, ...] = (0, 1, 2)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     clr_seeds: tuple[int, ...] = (0, 1, 2)
-    phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr")
+    phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr", "timing")
     quick: bool = False
     steps: int | None = None
     grid_points: int | None = None
@@ -96,7 +96,12 @@ def lr_key(lr: float, seed: int) -> str:
 def fixed_run(
     store: Store, task: Task, lr: float, seed: int, curve: bool, cfg: Config
 ) -> RunResult:
-    """Train at a fixed LR (cached)."""
+    """Train at a fixed LR (cached), rounded to 4 significant digits.
+
+    Rounding makes the cache robust to float noise in a re-run range test (thread counts
+    change the last bits of the losses); a 0.01% change of the LR changes nothing else.
+    """
+    lr = float(f"{lr:.4g}")
     key = lr_key(lr, seed)
     rec = store.get(task, "train", key)
     if rec is not None and (rec.get("curve_kind") == "full" or not curve):
@@ -298,8 +303,8 @@ def reread_cyclr(
 ) -> finders.FinderRecord:
     """Recompute cyclr's suggestions (and prototype rules) from the stored curve.
 
-    ``prefix`` names the methods (``cyclr-valley``, ...); for the prototype adaptive-length
-    test (``auto``) only the default rule and the CLR bounds are read.
+    ``prefix`` names the methods (``cyclr-valley``, ...; ``auto-valley``, ... for the
+    prototype adaptive-length test, whose CLR bounds are not read).
     """
     from cyclr.rangetest import suggest as _suggest
 
@@ -307,23 +312,22 @@ def reread_cyclr(
     losses = np.asarray(rec.losses, dtype=np.float64)
     sugg: dict[str, float | None] = {}
     errors: dict[str, str] = {}
-    names = ("default", *_suggest.METHODS) if prefix == "cyclr" else ("default",)
-    for name in names:
+    for name in ("default", *_suggest.METHODS):
         key = f"{prefix}-{name}"
         try:
             sugg[key] = float(_suggest.suggest(lrs, losses, None if name == "default" else name).lr)
         except Exception as exc:
             sugg[key] = None
             errors[key] = f"{type(exc).__name__}: {exc}"
-    if prefix == "cyclr":
-        try:
-            base, peak = _suggest.clr_bounds(lrs, losses)
-            sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
-        except Exception as exc:
-            sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
-            errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
-    rules = list(cfg.prototypes.items()) if prefix == "cyclr" else []
-    for name, rule in rules:
+    try:
+        base, peak = _suggest.clr_bounds(lrs, losses)
+        sugg[f"{prefix}-clr-base"], sugg[f"{prefix}-clr-max"] = float(base), float(peak)
+    except Exception as exc:
+        sugg[f"{prefix}-clr-base"] = sugg[f"{prefix}-clr-max"] = None
+        errors[f"{prefix}-clr-bounds"] = f"{type(exc).__name__}: {exc}"
+    for name, rule in cfg.prototypes.items():
+        if prefix != "cyclr":
+            name = f"{prefix}-{name.removeprefix('proto-')}"
         try:
             sugg[name] = float(rule(lrs, losses))
         except Exception as exc:
@@ -347,11 +351,14 @@ class TaskResults:
     invariance: dict[str, dict[tuple[float, float], dict[int, float | None]]] = field(
         default_factory=dict
     )
-    clr: dict[str, dict[int, RunResult]] = field(default_factory=dict)
-    clr_bounds: dict[int, tuple[float, float]] = field(default_factory=dict)
+    clr: dict[tuple[str, str], dict[int, RunResult]] = field(default_factory=dict)
+    clr_bounds: dict[str, dict[int, tuple[float, float]]] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
-CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max")
+CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max", "auto-clr-base", "auto-clr-max")
+CLR_SOURCES = {"cyclr": "cyclr", "cyclr-auto": "auto"}
+"""Families whose ``clr_bounds()`` drive the CLR runs, and their method prefix."""
 
 
 def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
@@ -408,22 +415,37 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
                                     seed
                                 ] = lr
 
-    if "clr" in cfg.phases and "cyclr" in cfg.families:
+    if "clr" in cfg.phases:
         for task in tasks:
             tr = results[task.name]
             cfg.log(f"clr: {task.name}")
-            for seed in cfg.clr_seeds:
-                with _skip_missing():
-                    rec = finder_record(store, task, "cyclr", seed, cfg)
-                    base = rec.suggestions.get("cyclr-clr-base")
-                    peak = rec.suggestions.get("cyclr-clr-max")
-                    if base is None or peak is None:
-                        continue
-                    tr.clr_bounds[seed] = (base, peak)
-                    for kind in ("triangular2", "onecycle"):
-                        tr.clr.setdefault(kind, {})[seed] = schedule_run(
-                            store, task, kind, base, peak, seed, cfg
-                        )
+            for family, prefix in CLR_SOURCES.items():
+                if family not in cfg.families:
+                    continue
+                for seed in cfg.clr_seeds:
+                    with _skip_missing():
+                        rec = finder_record(store, task, family, seed, cfg)
+                        base = rec.suggestions.get(f"{prefix}-clr-base")
+                        peak = rec.suggestions.get(f"{prefix}-clr-max")
+                        if base is None or peak is None:
+                            continue
+                        tr.clr_bounds.setdefault(family, {})[seed] = (base, peak)
+                        for kind in ("triangular2", "onecycle"):
+                            tr.clr.setdefault((family, kind), {})[seed] = schedule_run(
+                                store, task, kind, base, peak, seed, cfg
+                            )
+    if "timing" in cfg.phases and not cfg.read_only:
+        # Wall times measured back to back (not cached): the cached runs may have been
+        # computed while the machine was busy with other work.
+        for task in tasks:
+            tr = results[task.name]
+            cfg.log(f"timing: {task.name}")
+            lr = tr.oracle.lr if tr.oracle is not None else task.grid[len(task.grid) // 2]
+            tr.timing["train"] = train(task, lr, 0, curve=False).wall_s
+            for family in cfg.families:
+                if finders.check_family(family) is None:
+                    tr.timing[family] = finders.run_family(family, task, 0).wall_s
+
     cfg.log(f"done in {time.perf_counter() - t_start:.0f}s")
     return results
 
