@@ -27,9 +27,22 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
+BENCH_APT := dataset-fashion-mnist fortunes wamerican
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 bench: $(STAMP)
+	@if [ -d /usr/share/datasets/fashion-mnist ] && [ -d /usr/share/games/fortunes ] && [ -f /usr/share/dict/words ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y $(BENCH_APT)) || echo "make bench: apt-get install $(BENCH_APT) failed; tasks without data are skipped and named in the report"; \
+	else \
+	  echo "make bench: apt-get is not available; install Debian's $(BENCH_APT). Tasks without data are skipped and named in the report."; \
+	fi
 	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
-	$(PY) -m benchmarks
+	$(PY) -m pip install --quiet --no-deps fastai==2.8.12
+	$(PY) -m benchmarks --prototypes
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
