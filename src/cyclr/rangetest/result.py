@@ -331,8 +331,8 @@ class RangeTestResult:
         evaluated = 0 if self.metrics is None else int(np.sum(np.isfinite(self.metrics)))
         if curve == "metric" and self.metrics is None:
             raise ValueError("curve='metric' needs metrics: record_metric() was never called")
-        if curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS):
-            assert self.metrics is not None  # for the type checker; checked above
+        use_metric = curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS)
+        if use_metric and self.metrics is not None:
             return clr_bounds(self.lrs[:, 0], self.metrics, higher_is_better=True)
         return clr_bounds(self.lrs[:, 0], self.losses)
 
