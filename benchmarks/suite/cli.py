@@ -102,8 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         oracle_file = None if args.no_oracle_file else ORACLE_FILE
     if args.prototypes:
         cfg.prototypes = dict(PROTOTYPES)
-        if "cyclr" in cfg.families and "cyclr-auto" not in cfg.families:
-            cfg.families.append("cyclr-auto")
     unknown = [t for t in cfg.tasks if t not in TASKS]
     if unknown:
         print(f"unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)

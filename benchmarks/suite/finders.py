@@ -169,7 +169,8 @@ def run_cyclr(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> 
         suggestions["cyclr-clr-base"] = suggestions["cyclr-clr-max"] = None
         errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - t0
-    steps = int(result.settings.get("steps_run", len(result.losses)))
+    # Every test it ran: a curve with no clear fall is measured again, 3x longer.
+    steps = int(result.settings.get("steps_run_total", len(result.losses)))
     return FinderRecord(
         "cyclr",
         suggestions,
@@ -180,57 +181,6 @@ def run_cyclr(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> 
         [float(x) for x in result.losses],
         "raw",
     )
-
-
-def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> FinderRecord:
-    """Prototype: cyclr's range test, lengthened 3x while the curve shows no clear fall.
-
-    Starts at cyclr's default ``num_steps``; if the default rule raises
-    ``NoReliableSuggestionError`` (the loss never fell clearly before the test stopped),
-    the test is run again from the restored model with three times the steps, up to
-    :data:`AUTO_MAX_STEPS`. The evidence rule decides the length; nothing is task-tuned.
-    """
-    import inspect
-
-    from cyclr.errors import NoReliableSuggestionError
-    from cyclr.torch import range_test
-
-    num_steps = int(inspect.signature(range_test).parameters["num_steps"].default)
-    total = 0
-    t0 = time.perf_counter()
-    while True:
-        model = task.make_model(seed)
-        opt = task.make_optimizer(model.parameters(), START_LR)
-        result = range_test(
-            model,
-            opt,
-            task.loader(seed),
-            _criterion(task, scale, shift),
-            num_steps=num_steps,
-            progress=False,
-        )
-        total += int(result.settings.get("steps_run", len(result.losses)))
-        try:
-            result.suggest()
-            break
-        except NoReliableSuggestionError:
-            if num_steps * 3 > AUTO_MAX_STEPS:
-                break
-            num_steps *= 3
-    wall = time.perf_counter() - t0
-    return FinderRecord(
-        "cyclr-auto",
-        {},
-        {},
-        total,
-        wall,
-        [float(x) for x in result.lrs[:, 0]],
-        [float(x) for x in result.losses],
-        "raw",
-    )
-
-
-AUTO_MAX_STEPS = 900
 
 
 # --------------------------------------------------------------------------------------
@@ -427,7 +377,6 @@ def run_ignite(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) ->
 
 FAMILIES: dict[str, Callable[..., FinderRecord]] = {
     "cyclr": run_cyclr,
-    "cyclr-auto": run_cyclr_auto,
     "torch-lr-finder": run_torch_lr_finder,
     "fastai": run_fastai,
     "lightning": run_lightning,
@@ -446,15 +395,13 @@ def family_methods(family: str) -> tuple[str, ...]:
     """The method names a family reports (cyclr's are read from the installed package)."""
     if family == "cyclr":
         return ("cyclr-default", *(f"cyclr-{m}" for m in cyclr_methods()))
-    if family == "cyclr-auto":
-        return ("auto-default",)
     return FAMILY_METHODS[family]
 
 
 def check_family(family: str) -> str | None:
     """Why a family cannot run here (import failure or version mismatch), else ``None``."""
     try:
-        if family in ("cyclr", "cyclr-auto"):
+        if family == "cyclr":
             import cyclr.torch  # noqa: F401
 
             return None

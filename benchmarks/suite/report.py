@@ -29,7 +29,7 @@ def _order(method: str) -> tuple[int, str]:
         return (0, method)
     if method.startswith("cyclr-"):
         return (1, method)
-    if method.startswith(("proto-", "auto-")):
+    if method.startswith("proto-"):
         return (3, method)
     return (2, method)
 
@@ -336,7 +336,7 @@ def _verdict(summaries: dict[str, MethodSummary], add: Any) -> None:
     if "cyclr-default" not in summaries:
         return
     best = min(summaries, key=lambda m: summaries[m].median)
-    peers = {m: v for m, v in summaries.items() if not m.startswith(("cyclr-", "auto-", "proto-"))}
+    peers = {m: v for m, v in summaries.items() if not m.startswith(("cyclr-", "proto-"))}
     best_peer = min(peers, key=lambda m: peers[m].median) if peers else None
     d = summaries["cyclr-default"]
     add("## Targets for cyclr's default suggestion")
@@ -481,16 +481,17 @@ def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
     add("## CLR claim: triangular2 and one-cycle between cyclr's `clr_bounds()`")
     add("")
     add(
-        "Same budget as the oracle. triangular2: two cycles (`step_size_up = steps / 4`), "
+        "Same budget as the oracle, and half of it (`-half`: the whole schedule fits in "
+        "half the oracle's steps, so `delta` >= 0 there means the oracle's metric is reached "
+        "in half its steps). triangular2: two cycles (`step_size_up = steps / 4`), "
         "from `base_lr` to `max_lr` of `clr_bounds()`; one-cycle: `max_lr` from "
         "`clr_bounds()`, starting at `base_lr` (`div_factor = max_lr / base_lr`), cosine, "
         "momentum 0.95 -> 0.85 -> 0.95. `steps to oracle` = first evaluated step where the "
         "mean curve over seeds reaches the oracle's final mean metric; `ratio` = that over "
         "the oracle fixed-LR run's own first step reaching it (target <= 0.5). `delta` = "
         "final mean - oracle (positive is better for accuracy; negative for loss), with the "
-        "oracle's seed sd. `bounds from`: cyclr's default range test, or the prototype "
-        "adaptive-length test (`cyclr-auto`); `seeds` = seeds whose test gave bounds (a "
-        "seed without bounds has no CLR run)."
+        "oracle's seed sd. `bounds from`: cyclr's default range test; `seeds` = seeds whose "
+        "test gave bounds (a seed without bounds has no CLR run)."
     )
     add("")
     add(

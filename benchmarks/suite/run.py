@@ -235,7 +235,7 @@ def _source_hash(modules: Iterable[str]) -> str:
 
 def family_version(family: str) -> str:
     """A tag that changes when the finder's code changes (cache invalidation)."""
-    if family in ("cyclr", "cyclr-auto"):
+    if family == "cyclr":
         # The range test itself; suggestions are re-read from the stored curve every run.
         return _source_hash(
             [
@@ -282,8 +282,8 @@ def finder_record(
             return out
     else:
         out = finders.FinderRecord.from_dict(rec)
-    if family in ("cyclr", "cyclr-auto") and out.lrs:
-        out = reread_cyclr(out, cfg, "cyclr" if family == "cyclr" else "auto")
+    if family == "cyclr" and out.lrs:
+        out = reread_cyclr(out, cfg)
     return out
 
 
@@ -298,14 +298,8 @@ def _fmt_suggestions(s: dict[str, float | None]) -> str:
     return ", ".join(f"{k}={'-' if v is None else f'{v:.3g}'}" for k, v in s.items())
 
 
-def reread_cyclr(
-    rec: finders.FinderRecord, cfg: Config, prefix: str = "cyclr"
-) -> finders.FinderRecord:
-    """Recompute cyclr's suggestions (and prototype rules) from the stored curve.
-
-    ``prefix`` names the methods (``cyclr-valley``, ...; ``auto-valley``, ... for the
-    prototype adaptive-length test, whose CLR bounds are not read).
-    """
+def reread_cyclr(rec: finders.FinderRecord, cfg: Config) -> finders.FinderRecord:
+    """Recompute cyclr's suggestions (and prototype rules) from the stored curve."""
     from cyclr.rangetest import suggest as _suggest
 
     lrs = np.asarray(rec.lrs, dtype=np.float64)
@@ -313,7 +307,7 @@ def reread_cyclr(
     sugg: dict[str, float | None] = {}
     errors: dict[str, str] = {}
     for name in ("default", *_suggest.METHODS):
-        key = f"{prefix}-{name}"
+        key = f"cyclr-{name}"
         try:
             sugg[key] = float(_suggest.suggest(lrs, losses, None if name == "default" else name).lr)
         except Exception as exc:
@@ -321,13 +315,11 @@ def reread_cyclr(
             errors[key] = f"{type(exc).__name__}: {exc}"
     try:
         base, peak = _suggest.clr_bounds(lrs, losses)
-        sugg[f"{prefix}-clr-base"], sugg[f"{prefix}-clr-max"] = float(base), float(peak)
+        sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
     except Exception as exc:
-        sugg[f"{prefix}-clr-base"] = sugg[f"{prefix}-clr-max"] = None
-        errors[f"{prefix}-clr-bounds"] = f"{type(exc).__name__}: {exc}"
+        sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
+        errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
     for name, rule in cfg.prototypes.items():
-        if prefix != "cyclr":
-            name = f"{prefix}-{name.removeprefix('proto-')}"
         try:
             sugg[name] = float(rule(lrs, losses))
         except Exception as exc:
@@ -356,8 +348,10 @@ class TaskResults:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max", "auto-clr-base", "auto-clr-max")
-CLR_SOURCES = {"cyclr": "cyclr", "cyclr-auto": "auto"}
+CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max")
+CLR_SOURCES = {"cyclr": "cyclr"}
+CLR_KINDS = ("triangular2", "onecycle", "triangular2-half", "onecycle-half")
+"""The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
 """Families whose ``clr_bounds()`` drive the CLR runs, and their method prefix."""
 
 
@@ -430,7 +424,7 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
                         if base is None or peak is None:
                             continue
                         tr.clr_bounds.setdefault(family, {})[seed] = (base, peak)
-                        for kind in ("triangular2", "onecycle"):
+                        for kind in CLR_KINDS:
                             tr.clr.setdefault((family, kind), {})[seed] = schedule_run(
                                 store, task, kind, base, peak, seed, cfg
                             )
@@ -457,18 +451,25 @@ def _skip_missing() -> Iterator[None]:
         yield
 
 
+def clr_steps(task: Task, kind: str) -> int:
+    """The step budget of a CLR run: the task's, or half of it for a ``-half`` kind."""
+    return task.steps // 2 if kind.endswith("-half") else task.steps
+
+
 def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
     """The CLR schedule of the claim, built through ``RangeTestResult.schedule``'s rules.
 
     ``triangular2``: two cycles over the budget (``step_size_up = steps / 4``), so the run
     ends at ``base_lr``. ``onecycle``: from ``base_lr`` up to ``max_lr`` and down over the
     budget (``div_factor = max_lr / base_lr``), momentum cycled 0.95 -> 0.85 -> 0.95.
+    ``-half``: the same over half the budget.
     """
     from cyclr.schedules import OneCycle, Triangular2
 
-    if kind == "triangular2":
-        return Triangular2(base_lr=base, max_lr=peak, step_size_up=task.steps // 4)
-    return OneCycle(max_lr=peak, total_steps=task.steps, div_factor=peak / base)
+    steps = clr_steps(task, kind)
+    if kind.startswith("triangular2"):
+        return Triangular2(base_lr=base, max_lr=peak, step_size_up=steps // 4)
+    return OneCycle(max_lr=peak, total_steps=steps, div_factor=peak / base)
 
 
 def schedule_run(
@@ -483,10 +484,17 @@ def schedule_run(
         raise NotCachedError(key)
     sched = make_schedule(task, kind, base, peak)
     momentum = None
-    if kind == "onecycle":
+    if kind.startswith("onecycle"):
         mom = sched.momentum(0.85, 0.95)
         momentum = lambda step: float(mom(step))  # noqa: E731
-    res = train(task, lambda step: float(sched(step)), seed, momentum=momentum, curve=True)
+    res = train(
+        task,
+        lambda step: float(sched(step)),
+        seed,
+        steps=clr_steps(task, kind),
+        momentum=momentum,
+        curve=True,
+    )
     store.put(task, "clr", key, res.to_dict())
     cfg.log(
         f"  [{task.name}] {kind} {base:.3g}..{peak:.3g} seed={seed}: "

@@ -105,6 +105,7 @@ def test_losses_reach_the_host_only_every_sync_every_steps(monkeypatch: pytest.M
             start_lr=1e-4,
             end_lr=10.0,
             num_steps=60,
+            max_steps=60,
             sync_every=7,
             progress=False,
         )
@@ -121,6 +122,7 @@ def test_losses_reach_the_host_only_every_sync_every_steps(monkeypatch: pytest.M
         start_lr=1e-4,
         end_lr=10.0,
         num_steps=60,
+        max_steps=60,
         sync_every=1,
         progress=False,
     )

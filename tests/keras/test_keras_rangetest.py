@@ -120,7 +120,7 @@ def test_an_unbuilt_model_is_built_on_the_first_batch() -> None:
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    result = range_test(model, BATCHES, num_steps=12, progress=False)
+    result = range_test(model, BATCHES, num_steps=12, max_steps=12, progress=False)
     assert model.built and result.num_recorded == 12
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 0
 
@@ -136,8 +136,9 @@ def test_metric_fn_is_recorded_every_eval_every_steps() -> None:
         return float(np.mean(np.argmax(logits, axis=1) == y_val))
 
     result = range_test(
-        model, BATCHES, num_steps=12, metric_fn=accuracy, eval_every=3, progress=False
-    )
+        model, BATCHES, num_steps=12, max_steps=12, metric_fn=accuracy, eval_every=3,
+        progress=False,
+    )  # fmt: skip
     assert result.metrics is not None and len(calls) == 4
     assert np.isfinite(result.metrics[2::3]).all() and np.isnan(result.metrics[0::3]).all()
     assert (
@@ -148,7 +149,7 @@ def test_metric_fn_is_recorded_every_eval_every_steps() -> None:
 
 def test_settings_describe_the_run() -> None:
     model = keras_probe.digits_model(keras.optimizers.Adam(0.001))
-    result = range_test(model, BATCHES[:4], num_steps=10, progress=False)
+    result = range_test(model, BATCHES[:4], num_steps=10, max_steps=10, progress=False)
     settings = result.settings
     assert settings["runner"] == "cyclr.keras.range_test"
     assert settings["keras_backend"] == keras.backend.backend()
@@ -176,3 +177,14 @@ def test_errors_name_the_problem() -> None:
     )
     with pytest.raises(ValueError, match="gradient_accumulation_steps must be None"):
         range_test(accumulating, BATCHES)
+
+
+def test_a_curve_with_no_clear_fall_is_measured_again_longer() -> None:
+    model = keras_probe.digits_model(keras.optimizers.SGD(0.01))
+    before = [w.copy() for w in model.get_weights()]
+    result = range_test(model, BATCHES, end_lr=1e-5, num_steps=10, progress=False)
+    assert result.settings["steps_tried"] == [10, 30, 90]
+    assert result.num_recorded == 90
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    with pytest.raises(ValueError, match=r"max_steps must be at least num_steps"):
+        range_test(model, BATCHES, num_steps=10, max_steps=5)

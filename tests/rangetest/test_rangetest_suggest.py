@@ -11,7 +11,7 @@ from rangetest_curves import drive, falling, from_values, plateau_then_fall
 from cyclr import ExpRange, OneCycle, Triangular, Triangular2
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest import DEFAULT_METHOD, METHODS, RangeTestResult, Suggestion
-from cyclr.rangetest.suggest import MIN_POINTS, clr_bounds, fit_curve, suggest
+from cyclr.rangetest.suggest import MIN_POINTS, fit_curve, suggest
 
 
 def log_lr(suggestion: Suggestion) -> float:
@@ -95,7 +95,36 @@ def test_default_is_stable_across_noisy_repeats() -> None:
         log_lr(drive(falling(w=0.4), sigma=0.2, seed=seed).suggest()) for seed in range(10)
     ]
     assert float(np.std(estimates)) < 0.25
-    assert float(np.median(estimates)) == pytest.approx(-2.8, abs=0.3)
+    # The floor runs from the end of the fall (about -1.8) to the explosion at -1: its
+    # centre, a decade lower.
+    assert -2.9 < float(np.median(estimates)) < -2.0
+
+
+def test_bottom_is_a_tenth_of_the_centre_of_the_floor() -> None:
+    # A fall, a floor from 1e-3 to 1e-2, a rise: the minimum sits at the floor's start.
+    x = np.linspace(-7.0, 0.0, 141)
+    losses = np.interp(x, [-7.0, -5.0, -3.0, -2.0, 0.0], [3.0, 3.0, 1.0, 1.0, 3.0])
+    losses = losses + 0.002 * (x + 3.0) ** 2 * (x > -3.0)  # the floor tilts up a little
+    result = from_values(losses, 1e-7, 1.0)
+    suggestion = result.suggest("bottom")
+    low, high = (math.log10(v) for v in suggestion.evidence["bottom_lrs"])
+    assert low == pytest.approx(-3.0, abs=0.15)
+    assert -2.0 < high < -1.5  # the first point clearly above the floor
+    assert log_lr(suggestion) == pytest.approx((low + high) / 2 - 1.0, abs=1e-12)
+    assert suggestion.interval == pytest.approx((10 ** (low - 1.0), 10 ** (high - 1.0)))
+
+
+def test_bottom_stops_at_the_first_significant_rise() -> None:
+    # A batch-normalised network past its limit bounces: the loss rises, then dips below
+    # its real minimum. The bottom is the first one, not the later, deeper dip.
+    x = np.linspace(-7.0, 1.0, 161)
+    losses = np.interp(x, [-7.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0], [3, 3, 1, 1, 2.5, 0.8, 3])
+    noisy = losses + np.random.default_rng(0).normal(0.0, 0.02, x.size)
+    suggestion = from_values(noisy, 1e-7, 10.0).suggest()
+    assert suggestion.method == "bottom"
+    low, high = (math.log10(v) for v in suggestion.evidence["bottom_lrs"])
+    assert -3.2 < low < -2.0 and high < -1.5
+    assert from_values(noisy, 1e-7, 10.0).suggest("minimum").lr < 10**-2.9
 
 
 def test_plateau_then_fall_suggests_from_the_fall() -> None:
@@ -114,8 +143,13 @@ def test_the_nan_tail_is_cut_off() -> None:
     with_nan = RangeTestResult(clean.lrs, nan_tail, nan_tail, None, "non_finite", {}, None)
     cut = int(np.argmax(x > -1.5))
     prefix = RangeTestResult(clean.lrs[:cut], nan_tail[:cut], nan_tail[:cut], None, None, {}, None)
-    assert with_nan.suggestions() == prefix.suggestions()
+    cut_reading, prefix_reading = with_nan.suggestions(), prefix.suggestions()
+    assert cut_reading.pop("bottom") != prefix_reading.pop("bottom")
+    assert cut_reading == prefix_reading
     assert log_lr(with_nan.suggest("steepest")) == pytest.approx(-3.0, abs=0.1)
+    # The NaN marks where the curve left its bottom; the prefix alone ends at it.
+    assert with_nan.suggest().evidence["bottom_lrs"][1] == clean.lrs[cut, 0]
+    assert "warning" in prefix.suggest().evidence
 
 
 def test_an_exploding_tail_does_not_drag_the_reading() -> None:
@@ -169,7 +203,7 @@ def test_a_curve_flat_to_float32_resolution_is_flat() -> None:
 
 
 def test_unknown_method_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="method must be one of 'steepest'"):
+    with pytest.raises(ValueError, match="method must be one of 'bottom', 'steepest'"):
         drive(falling()).suggest("fastest")
 
 
@@ -185,20 +219,24 @@ def test_functions_work_on_plain_arrays() -> None:
 # -- CLR bounds ----------------------------------------------------------------------------
 
 
-def test_clr_bounds_are_where_the_fall_starts_and_ends() -> None:
-    lrs = np.logspace(-7, 1, 161)
-    x = np.log10(lrs)
-    losses = 2.0 - np.tanh((x + 3.0) / 0.5)  # falls from ~3 to ~1 around 1e-3
-    base, peak = clr_bounds(lrs, losses)
-    # 10% and 90% of the drop: tanh(u) = -0.8 and +0.8, u = -+atanh(0.8).
-    assert math.log10(base) == pytest.approx(-3.0 - 0.5 * math.atanh(0.8), abs=0.05)
-    assert math.log10(peak) == pytest.approx(-3.0 + 0.5 * math.atanh(0.8), abs=0.05)
+def test_clr_bounds_are_the_ends_of_the_bottom_over_ten() -> None:
+    result = drive(falling(c=-3.0, w=0.3, xe=-1.0), sigma=0.05)
+    base, peak = result.clr_bounds()
+    assert (base, peak) == result.suggest("bottom").interval
+    assert result.suggest().lr == pytest.approx(math.sqrt(base * peak), rel=1e-12)
+    # The floor starts once the fall is done (about -2) and ends at the explosion (-1).
+    assert -3.3 < math.log10(base) < math.log10(peak) < -1.9
 
 
 def test_clr_bounds_base_below_max_even_for_a_cliff() -> None:
-    losses = [3.0] * 30 + [1.0] * 30
+    losses = [3.0] * 30 + [1.0] * 20 + [3.0] * 10
     base, peak = from_values(losses).clr_bounds()
     assert base < peak
+
+
+def test_clr_bounds_refuse_a_curve_that_ends_at_its_bottom() -> None:
+    with pytest.raises(NoReliableSuggestionError, match="raise end_lr"):
+        from_values([3.0] * 30 + [1.0] * 30).clr_bounds()
 
 
 def test_clr_bounds_from_an_accuracy_curve() -> None:
@@ -206,13 +244,16 @@ def test_clr_bounds_from_an_accuracy_curve() -> None:
     x = np.log10(rt_result.lrs[:, 0])
     accuracy = np.full(x.size, np.nan)
     every = np.arange(0, x.size, 5)
-    accuracy[every] = 0.1 + 0.8 / (1 + np.exp(-(x[every] + 4.0) / 0.3))  # rises around 1e-4
+    # Rises around 1e-4, falls again around 1e-2.
+    up = 1.0 / (1 + np.exp(-(x[every] + 4.0) / 0.3))
+    down = 1.0 / (1 + np.exp(-(x[every] + 2.0) / 0.3))
+    accuracy[every] = 0.1 + 0.8 * up - 0.8 * down
     with_metric = RangeTestResult(
         rt_result.lrs, rt_result.losses, rt_result.smoothed, accuracy, "diverged", {}, None
     )
     base, peak = with_metric.clr_bounds()
     assert (base, peak) == with_metric.clr_bounds(curve="metric")
-    assert -5.0 < math.log10(base) < -4.0 < math.log10(peak) < -3.0
+    assert -4.5 < math.log10(base) < math.log10(peak) < -3.0
     loss_base, _ = with_metric.clr_bounds(curve="loss")
     assert loss_base > base  # the loss reading is another curve
     with pytest.raises(ValueError, match="curve must be one of"):

@@ -114,7 +114,9 @@ def _worker(rank: int, world_size: int, port: int, outdir: str, scenarios: list[
 
     driver_module.progress_bar = spy_bar  # type: ignore[assignment]
     last = world_size - 1
-    common: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 40, "sync_every": 4}
+    common: dict[str, Any] = {
+        "start_lr": 1e-4, "end_lr": 10.0, "num_steps": 40, "max_steps": 40, "sync_every": 4,
+    }  # fmt: skip
     for name in scenarios:
         if name == "replicas":
             out = _replica_run(rank, progress=True, **common)

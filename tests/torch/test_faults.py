@@ -98,7 +98,7 @@ def run_fault(fault: str, at: int, storage: str) -> tuple[str, bool, bool]:
         try:
             result = range_test(
                 s.model, s.opt, data, step_fn=step, scaler=s.scaler, num_steps=NUM_STEPS,
-                snapshot=storage, sync_every=5, start_lr=1e-5, end_lr=1e-2,
+                max_steps=NUM_STEPS, snapshot=storage, sync_every=5, start_lr=1e-5, end_lr=1e-2,
             )  # fmt: skip
             outcome = f"finished:{result.stop_reason}:{result.num_recorded}"
         except InjectedError:

@@ -234,8 +234,8 @@ def test_accumulation_records_the_mean_and_sync_defers_the_stop() -> None:
         return m(batch[0]).sum() * 0.0 + v
 
     result = range_test(
-        model, opt, make_batches(), step_fn=step, num_steps=30, accumulation_steps=2,
-        sync_every=4, smoothing=0.0,
+        model, opt, make_batches(), step_fn=step, num_steps=30, max_steps=30,
+        accumulation_steps=2, sync_every=4, smoothing=0.0,
     )  # fmt: skip
     # step j averages batches 2j, 2j+1: 0.5, 2.5, 4.5, ...; batch 13 is NaN -> step 6 stops
     assert result.losses[:6].tolist() == [0.5, 2.5, 4.5, 6.5, 8.5, 10.5]
@@ -253,8 +253,9 @@ def test_losses_are_read_once_per_sync_point(monkeypatch: pytest.MonkeyPatch) ->
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     result = range_test(
-        model, opt, make_batches(), loss_fn, end_lr=1e-3, num_steps=25, sync_every=10
-    )
+        model, opt, make_batches(), loss_fn, end_lr=1e-3, num_steps=25, max_steps=25,
+        sync_every=10,
+    )  # fmt: skip
     assert result.stop_reason == "num_steps"
     assert reads == [10, 10, 5]
 
@@ -264,7 +265,7 @@ def test_data_restarts_when_exhausted() -> None:
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     data = make_batches(n=96)  # 3 batches
-    result = range_test(model, opt, data, loss_fn, end_lr=1e-3, num_steps=10)
+    result = range_test(model, opt, data, loss_fn, end_lr=1e-3, num_steps=10, max_steps=10)
     assert result.num_recorded == 10 and result.settings["data_restarts"] == 3
 
 
@@ -286,7 +287,7 @@ def test_dataloader_with_workers_less_batches_than_steps() -> None:
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loader = make_loader(n=64, batch=16)
-    result = range_test(model, opt, loader, loss_fn, num_steps=10, end_lr=1e-2)
+    result = range_test(model, opt, loader, loss_fn, num_steps=10, max_steps=10, end_lr=1e-2)
     assert result.num_recorded == 10
     assert result.settings["batch_size"] == 16 and result.settings["data_restarts"] == 2
 
@@ -419,3 +420,60 @@ def test_progress_bar_shows_only_when_asked(capsys: pytest.CaptureFixture[str]) 
         progress_bar(5, enabled="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="total must be positive"):
         progress_bar(0)
+
+
+# --------------------------------------------------------------------------- length
+def test_a_curve_with_no_clear_fall_is_measured_again_three_times_longer() -> None:
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = capture(model, opt)
+    flat = lambda m, batch: m(batch[0]).sum() * 0.0 + 1.0  # noqa: E731
+    result = range_test(model, opt, make_batches(), step_fn=flat, num_steps=10, progress=False)
+    assert result.settings["steps_tried"] == [10, 30, 90]
+    assert result.settings["steps_run_total"] == 130 and result.num_recorded == 90
+    assert result.settings["num_steps"] == 90
+    assert_same(before, capture(model, opt))
+    once = range_test(model, opt, make_batches(), step_fn=flat, num_steps=10, max_steps=29)
+    assert once.settings["steps_tried"] == [10]
+
+
+def test_a_readable_curve_is_not_run_again() -> None:
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = range_test(model, opt, make_batches(), loss_fn, start_lr=1e-4, num_steps=60)
+    result.suggest()
+    assert result.settings["steps_tried"] == [60]
+
+
+def test_an_interrupt_during_a_longer_rerun_still_restores_everything() -> None:
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    before = capture(model, opt)
+    calls = {"n": 0}
+
+    def step(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 25:  # inside the second, 30-step test
+            raise KeyboardInterrupt
+        return m(batch[0]).sum() * 0.0 + 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        range_test(model, opt, make_batches(), step_fn=step, num_steps=10, progress=False)
+    assert_same(before, capture(model, opt))
+
+
+@pytest.mark.parametrize(
+    ("num_steps", "max_steps", "error", "match"),
+    [
+        (100, 50, ValueError, r"max_steps must be at least num_steps \(got num_steps=100, "),
+        (100, 1, ValueError, r"max_steps must be >= 2 \(got max_steps=1\)"),
+        (100, 300.0, TypeError, r"max_steps must be an integer \(got max_steps=300.0\)"),
+    ],
+)
+def test_bad_max_steps_is_refused_by_name(
+    num_steps: int, max_steps: Any, error: type[Exception], match: str
+) -> None:
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with pytest.raises(error, match=match):
+        range_test(model, opt, make_batches(), loss_fn, num_steps=num_steps, max_steps=max_steps)

@@ -23,7 +23,14 @@ import numpy as np
 
 from .._batches import BatchStream, check_batches
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.driver import callable_name, check_loop_args, drive, runner_settings
+from ..rangetest.driver import (
+    callable_name,
+    check_loop_args,
+    drive,
+    extend_until_readable,
+    resolve_max_steps,
+    runner_settings,
+)
 
 __all__ = ["range_test"]
 
@@ -53,6 +60,7 @@ def range_test(
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 100,
+    max_steps: int | None = None,
     sweep: str = "exp",
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
@@ -107,6 +115,11 @@ def range_test(
         start_lr: The LR of step 0.
         end_lr: The LR of the last step.
         num_steps: Steps in the full sweep (at least 2).
+        max_steps: If the curve shows no clear fall (no reliable suggestion), the
+            test is run again from the restored state with three times the steps while
+            that stays within ``max_steps``; ``None``: ``9 * num_steps``;
+            ``max_steps=num_steps`` never reruns (see
+            :func:`cyclr.rangetest.driver.extend_until_readable`).
         sweep: ``"exp"`` or ``"linear"``.
         smoothing: EMA factor of the smoothed loss, in ``[0, 1)``.
         diverge_factor: Divergence threshold ``f > 1`` of the stopping rule.
@@ -147,6 +160,47 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
+    limit = resolve_max_steps(num_steps, max_steps)
+    return extend_until_readable(
+        lambda n: _range_test_once(
+            train_step=train_step,
+            params=params,
+            opt_state=opt_state,
+            batches=batches,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=n,
+            sweep=sweep,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            metric_fn=metric_fn,
+            eval_every=eval_every,
+            sync_every=sync_every,
+            progress=progress,
+        ),
+        num_steps,
+        limit,
+    )
+
+
+def _range_test_once(
+    train_step: TrainStep,
+    params: Any,
+    opt_state: Any,
+    batches: Iterable[Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    sweep: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    metric_fn: MetricFn | None = None,
+    eval_every: int | None = None,
+    sync_every: int = 10,
+    progress: bool | None = None,
+) -> RangeTestResult:
+    """One range test of ``num_steps`` steps (see :func:`range_test`)."""
     started = time.perf_counter()
     if not callable(train_step):
         raise TypeError(f"train_step must be callable (got train_step={train_step!r})")

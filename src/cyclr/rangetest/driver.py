@@ -8,14 +8,32 @@ evaluates the metric on its cadence, and keeps the progress bar.
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._progress import progress_bar
 from .._validate import check_callable, check_int, describe
+from ..errors import NoReliableSuggestionError
+from .result import RangeTestResult
 from .tracker import RangeTest
 
-__all__ = ["callable_name", "check_loop_args", "drive", "runner_settings"]
+__all__ = [
+    "EXTEND_FACTOR",
+    "callable_name",
+    "check_loop_args",
+    "drive",
+    "extend_until_readable",
+    "resolve_max_steps",
+    "runner_settings",
+]
+
+EXTEND_FACTOR = 3
+"""A range test whose curve shows no clear fall is rerun with this many times the steps."""
+
+DEFAULT_EXTENSIONS = 2
+"""Reruns allowed by default: ``max_steps = num_steps * EXTEND_FACTOR ** 2``."""
 
 Read = Callable[[list[Any], float | None], tuple[Iterable[float], float | None]]
 """``read(losses, metric) -> (host losses, metric)``: a runner's device-to-host copy."""
@@ -166,3 +184,83 @@ def runner_settings(
         "data_restarts": data_restarts,
         "cyclr_version": __version__,
     }
+
+
+def resolve_max_steps(num_steps: Any, max_steps: Any) -> int | None:
+    """Validate ``max_steps`` against ``num_steps``; ``None`` picks the default.
+
+    Returns ``num_steps * EXTEND_FACTOR ** DEFAULT_EXTENSIONS`` for ``max_steps=None``
+    (``None`` if ``num_steps`` is not an integer: the runner's own check reports it).
+
+    Raises:
+        TypeError: If ``max_steps`` is neither ``None`` nor an integer.
+        ValueError: If ``max_steps`` is below ``num_steps``.
+
+    Example:
+        >>> resolve_max_steps(100, None), resolve_max_steps(100, 100)
+        (900, 100)
+    """
+    valid_num = isinstance(num_steps, numbers.Integral) and not isinstance(num_steps, bool)
+    if max_steps is None:
+        return int(num_steps) * EXTEND_FACTOR**DEFAULT_EXTENSIONS if valid_num else None
+    limit = check_int("max_steps", max_steps, minimum=2)
+    if valid_num and limit < int(num_steps):
+        raise ValueError(
+            "max_steps must be at least num_steps "
+            f"(got num_steps={num_steps!r}, max_steps={max_steps!r})"
+        )
+    return limit
+
+
+def _readable(result: RangeTestResult) -> bool:
+    try:
+        result.suggest()
+    except NoReliableSuggestionError:
+        return False
+    return True
+
+
+def extend_until_readable(
+    run: Callable[[int], RangeTestResult], num_steps: Any, max_steps: int | None
+) -> RangeTestResult:
+    """Run ``run(num_steps)``; while its curve has no reliable suggestion, run it longer.
+
+    A loss that sits on a plateau before it falls (a recurrent network at small LRs) or
+    that is too noisy to show a clear fall in ``num_steps`` steps gets another test with
+    :data:`EXTEND_FACTOR` times the steps over the same LR range (more batches per LR:
+    the fall has time to show, the noise averages out), as long as that stays within
+    ``max_steps``. ``run`` restores the training state after each test, so every rerun
+    starts from the same state. ``result.settings["steps_tried"]`` lists the lengths run
+    and ``result.settings["steps_run_total"]`` adds up the steps of every test.
+
+    Args:
+        run: ``run(n)`` runs one range test of ``n`` steps and returns its result.
+        num_steps: Steps of the first test.
+        max_steps: Longest test allowed (``None`` if ``num_steps`` is invalid, which
+            ``run`` then reports).
+
+    Returns:
+        The last result.
+
+    Example:
+        >>> import numpy as np
+        >>> def run(n):
+        ...     lrs = np.logspace(-5, 0, n)
+        ...     losses = 2.0 - np.tanh(np.log10(lrs) + 2.0) if n >= 300 else np.ones(n)
+        ...     return RangeTestResult(lrs, losses, losses, None, "num_steps",
+        ...                            {"num_steps": n}, 0.0)
+        >>> extend_until_readable(run, 100, 900).settings["steps_tried"]
+        [100, 300]
+    """
+    n = num_steps
+    tried = []
+    total = 0
+    while True:
+        result = run(n)
+        tried.append(int(n))
+        total += int(result.settings.get("steps_run", result.num_recorded))
+        if max_steps is None or n * EXTEND_FACTOR > max_steps or _readable(result):
+            break
+        n *= EXTEND_FACTOR
+    settings = {**result.settings, "steps_tried": tried, "steps_run_total": total}
+    return dataclasses.replace(result, settings=settings)

@@ -284,7 +284,7 @@ class RangeTestResult:
         moves a suggestion.
 
         Args:
-            method: ``"steepest"``, ``"valley"``, ``"minimum"``, ``"consensus"``, or
+            method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``, ``"consensus"``, or
                 ``None`` for :data:`~cyclr.rangetest.suggest.DEFAULT_METHOD`.
 
         Returns:
@@ -306,11 +306,12 @@ class RangeTestResult:
         return suggestions(self.lrs[:, 0], self.losses)
 
     def clr_bounds(self, curve: str = "auto") -> tuple[float, float]:
-        """Return ``(base_lr, max_lr)`` for a cyclical schedule, as Smith reads the curve.
+        """Return ``(base_lr, max_lr)`` for a cyclical schedule: the curve's bottom, / 10.
 
-        ``base_lr`` is where the curve starts to improve (the loss has fallen 10% of its
-        total drop; an accuracy has risen 10% of its total rise) and ``max_lr`` where it
-        stops improving (90%). See :func:`cyclr.rangetest.suggest.clr_bounds`.
+        ``base_lr`` is a tenth of the LR at the curve's first significant minimum (an
+        accuracy's maximum), ``max_lr`` a tenth of the LR where it has become
+        significantly worse again: the interval of the default ``"bottom"``
+        suggestion. See :func:`cyclr.rangetest.suggest.clr_bounds`.
 
         Args:
             curve: ``"loss"``, ``"metric"`` (higher is better), or ``"auto"``: the
@@ -321,7 +322,8 @@ class RangeTestResult:
             ``(base_lr, max_lr)`` with ``base_lr < max_lr``.
 
         Raises:
-            cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly.
+            cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly,
+                or is still at its best when the sweep ends.
             ValueError: If ``curve`` is unknown, or ``"metric"`` without metrics.
         """
         from .suggest import MIN_POINTS
@@ -377,8 +379,8 @@ class RangeTestResult:
         Example:
             >>> import numpy as np
             >>> lrs = np.logspace(-5, 0, 60)
-            >>> r = RangeTestResult(lrs, 1 - np.tanh(np.log10(lrs) + 3), lrs * 0, None,
-            ...                     "num_steps", {}, None)
+            >>> loss = 1 - np.tanh(np.log10(lrs) + 3) + np.exp(3 * np.log10(lrs))
+            >>> r = RangeTestResult(lrs, loss, lrs * 0, None, "num_steps", {}, None)
             >>> s = r.schedule("triangular", steps_per_epoch=100)
             >>> type(s).__name__, s.step_size_up
             ('Triangular', 400)

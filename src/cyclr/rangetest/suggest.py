@@ -28,9 +28,16 @@ an absolute threshold, only with the curve's own drop, noise or standard errors.
    ``f`` in :data:`SPANS`, ``m`` usable points, at which the steepest fitted slope of
    the fall is resolved, ``-slope_i / se_i >= Z_RESOLVE``; the widest otherwise. Clean
    curves get a narrow window (no blur), noisy ones a wide one (no noise-made slopes).
-4. **The fall.** ``i_min`` is the minimum of the fit, ``i_top`` the highest fit before
-   it, ``drop = fit[i_top] - fit[i_min]``. The drop must exceed :data:`Z_DROP` standard
-   errors, ``sqrt(se_top^2 + se_min^2)``; otherwise every rule raises
+4. **The fall and the bottom.** Walking the fit from the start, ``i_top`` is the
+   highest point before the first *significant fall* (the running minimum
+   :data:`Z_DROP` standard errors, ``sqrt(se_a^2 + se_b^2)``, below it), ``i_min`` the
+   running minimum after it, up to the *edge*, the first point that lies ``Z_DROP``
+   standard errors *above* that minimum (if none does, the first point cut off as
+   diverged in step 2 or as non-finite in step 1; none if the sweep ended at the
+   bottom); ``drop = fit[i_top] - fit[i_min]``. Past the edge the sweep has pushed the network
+   beyond what it tolerates: a batch-normalised network does not blow up but bounces,
+   and a later dip of that damaged state can undercut the real minimum, which a global
+   argmin would pick. If the curve never falls significantly every rule raises
    :class:`~cyclr.errors.NoReliableSuggestionError` rather than return an arbitrary LR
    (on pure noise this refuses about 99 times in 100).
 
@@ -43,6 +50,15 @@ range, far above float64 rounding, towards the smaller LR.
 
 The rules (:data:`METHODS`):
 
+* ``"bottom"`` (the default): one tenth of the LR at the centre, in log-LR, of the
+  curve's bottom, from ``i_min`` to the edge:
+  ``x = (x_min + x_edge) / 2 - 1`` (``x_min - 1`` when the sweep ended at the bottom,
+  with a warning in the evidence). Interval: the bottom itself, divided by 10. fast.ai's
+  ``minimum`` rule divides by 10 for the same reason: a short sweep gives the network
+  too few steps at each LR for the instability to show, so the curve's bottom lies
+  about a decade above the LR that trains well for long. The bottom's centre is read
+  rather than its argmin because a noisy, flat-bottomed curve puts the argmin anywhere
+  on it, seed to seed; its two ends are each set by a significance test.
 * ``"steepest"``: the LR of the most negative ``slope_i`` between ``i_top`` and
   ``i_min``, refined by the vertex of a parabola through the neighbouring slopes. This
   is a local regression slope over the window, not a point-to-point difference.
@@ -53,25 +69,23 @@ The rules (:data:`METHODS`):
   the suggestion is two thirds of the way in, ``x = x_start + 2/3 (x_end - x_start)``.
   (fast.ai documents two thirds but returns the middle of the longest decreasing
   subsequence of its lagging EMA.) Interval: from one half to five sixths of the way.
-* ``"minimum"``: one tenth of the LR at the minimum of the fit (refined by a parabola),
-  fast.ai's original rule. Interval: where the fit is within 5% of the drop of its
-  minimum, divided by 10.
-* ``"consensus"``: the median, in log-LR, of the three rules above (the midpoint of two
-  when one has no answer); interval: from the smallest to the largest of them.
+* ``"minimum"``: one tenth of the LR at ``i_min`` (refined by a parabola), fast.ai's
+  original rule. Interval: where the fit is within 5% of the drop of its minimum,
+  divided by 10.
+* ``"consensus"``: the median, in log-LR, of ``steepest``, ``valley`` and ``minimum``
+  (the midpoint of two when one has no answer); interval: from the smallest to the
+  largest of them.
 
-:data:`DEFAULT_METHOD` is ``"consensus"``: each of the three rules reads a different
-feature of the curve and each can be thrown off on its own (a broad fall has no sharp
-steepest point, a flat bottom no sharp minimum, a noisy fall a ragged valley); the
-median of three is unmoved by any one of them going astray. The rule has no constant
-tuned to a curve; it may change as benchmarks on real tasks come in, which is why it is
-a named constant.
+:data:`DEFAULT_METHOD` is ``"bottom"``. It is the rule with the lowest median regret in
+the benchmark suite (``benchmarks/RESULTS.md``: six real tasks, five seeds, against every
+peer finder), and it uses no constant besides the significance level shared by all
+rules and fast.ai's factor of 10. ``steepest`` and ``valley`` read the fall, whose
+steepest part on these tasks lies at or past the edge of stability (fast.ai's ``steep``
+and every peer that reads the steepest gradient diverge on the SGD tasks).
 
-CLR bounds (:func:`clr_bounds`), as Smith reads the curve: ``base_lr`` where the fit has
-fallen :data:`BOUND_FRACTION` (10%) of the drop below ``fit[i_top]`` (the loss starts
-falling), ``max_lr`` where it comes within 10% of the drop of ``fit[i_min]`` (it stops
-falling); both are interpolated linearly in log-LR between points, so
-``base_lr < max_lr``. For a higher-is-better metric (accuracy) the same on ``-metric``:
-``base_lr`` where it starts rising, ``max_lr`` where it stops.
+CLR bounds (:func:`clr_bounds`): the ends of the bottom, divided by 10, i.e. the
+interval of ``"bottom"``; a cycle then stays among the LRs the curve rates alike. For a
+higher-is-better metric (accuracy) the same on ``-metric``.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -97,7 +111,7 @@ import numpy.typing as npt
 from ..errors import NoReliableSuggestionError
 
 __all__ = [
-    "BOUND_FRACTION",
+    "BOTTOM_DECADES",
     "DEFAULT_METHOD",
     "MAX_POINTS",
     "METHODS",
@@ -119,11 +133,14 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-METHODS = ("steepest", "valley", "minimum", "consensus")
+METHODS = ("bottom", "steepest", "valley", "minimum", "consensus")
 """The suggestion rules."""
 
-DEFAULT_METHOD = "consensus"
+DEFAULT_METHOD = "bottom"
 """The rule used when no method is named."""
+
+BOTTOM_DECADES = 1.0
+"""``bottom`` and :func:`clr_bounds`: decades below the curve's bottom (a factor of 10)."""
 
 MIN_POINTS = 5
 """Fewest usable (finite) points a curve needs for any suggestion."""
@@ -142,9 +159,6 @@ Z_DROP = 5.0
 
 Z_SLOPE = 2.0
 """Standard errors below zero a slope must be for a point to count as falling (valley)."""
-
-BOUND_FRACTION = 0.1
-"""CLR bounds: fraction of the drop at which the curve starts / stops falling."""
 
 Z_RESOLVE = 6.0
 """Standard errors the steepest fitted slope must reach for a window to be wide enough."""
@@ -240,7 +254,12 @@ class CurveFit:
         noise: Robust noise sigma of ``y``.
         window: Points in each local regression.
         i_top: Index (into ``x``) of the highest fit before the minimum.
-        i_min: Index of the minimum of the fit.
+        i_min: Index of the curve's first significant minimum (step 4 of the module
+            docstring).
+        x_edge: ``log10(lr)`` where the curve has clearly left its bottom: the first
+            point after ``i_min`` whose fit is :data:`Z_DROP` standard errors above
+            ``fit[i_min]``; else the first step cut off as the diverged tail or as a
+            non-finite loss; NaN when the sweep ended at the bottom.
     """
 
     indices: npt.NDArray[np.intp]
@@ -254,6 +273,7 @@ class CurveFit:
     window: int
     i_top: int
     i_min: int
+    x_edge: float
 
     @property
     def drop(self) -> float:
@@ -378,13 +398,49 @@ def _tail_start(x: FloatArray, y: FloatArray) -> int:
     return int(i_min + above[0]) if above.size else m
 
 
+def _top_before(fit: FloatArray, i: int, spread: float) -> int:
+    """Index of the first maximum of ``fit[: i + 1]`` (ties within ``_TIE * spread``)."""
+    head = fit[: i + 1]
+    return int(np.flatnonzero(head >= head.max() - _TIE * spread)[0])
+
+
 def _extremes(fit: FloatArray) -> tuple[int, int]:
     """``(i_top, i_min)``: the first minimum, and the first maximum before it."""
     fit_spread = float(np.ptp(fit))
     i_min = _first_within(fit, float(fit.min()), fit_spread)
-    head = fit[: i_min + 1]
-    i_top = int(np.flatnonzero(head >= head.max() - _TIE * fit_spread)[0])
-    return i_top, i_min
+    return _top_before(fit, i_min, fit_spread), i_min
+
+
+def _first_bottom(fit: FloatArray, se: FloatArray) -> tuple[int, int, int | None]:
+    """``(i_top, i_min, i_edge)``: the first significant fall, its minimum and its end.
+
+    Walks the fit from the start. Until the running minimum lies :data:`Z_DROP` standard
+    errors below the highest fit before it, a new high restarts the search (a curve may
+    rise a little before it falls). After that the running minimum is kept until a
+    point lies ``Z_DROP`` standard errors above it: that point is ``i_edge`` and the
+    running minimum ``i_min``; ``i_edge`` is ``None`` if no point does. Without such a
+    fall, ``i_min`` is the first global minimum (the curve is then refused by the drop
+    test). Only differences of fitted values against their standard errors are
+    compared.
+    """
+    spread = float(np.ptp(fit))
+    top = best = 0
+    fell = False
+    for j in range(1, fit.size):
+        z = Z_DROP * math.hypot(se[j], se[best])
+        if fell and fit[j] - fit[best] > max(z, _TIE * spread):
+            return _top_before(fit, best, spread), best, j
+        if not fell and fit[j] > fit[top] + _TIE * spread:
+            top = best = j
+        elif fit[j] < fit[best] - _TIE * spread:
+            best = j
+        if not fell:
+            z_fall = Z_DROP * math.hypot(se[top], se[best])
+            fell = fit[top] - fit[best] > max(z_fall, _TIE * spread)
+    if fell:
+        return _top_before(fit, best, spread), best, None
+    i_top, i_min = _extremes(fit)
+    return i_top, i_min, None
 
 
 def fit_curve(
@@ -445,6 +501,13 @@ def fit_curve(
             f"the {what} curve is worse than at its first step from step {end} on: it "
             "never improves; start the range test at a smaller start_lr"
         )
+    # Where the usable curve was cut: the diverged tail, or else the first non-finite loss.
+    if end < x.size:
+        x_cut = float(x[end])
+    elif not higher_is_better and indices[-1] + 1 < raw.size:
+        x_cut = float(np.log10(lr[indices[-1] + 1]))
+    else:
+        x_cut = math.nan
     indices, x, y = indices[:end], x[:end], y[:end]
     m = indices.size
     spread = float(np.ptp(y))
@@ -455,7 +518,7 @@ def fit_curve(
     windows = _windows(m)
     for k in windows:
         fit, slope, se_fit, se_slope = _robust_fit(x, y, k, spread, noise)
-        i_top, i_min = _extremes(fit)
+        i_top, i_min, i_edge = _first_bottom(fit, se_fit)
         fall = slope[i_top : i_min + 1] / se_slope[i_top : i_min + 1]
         if fall.size and -float(fall.min()) >= Z_RESOLVE:
             break
@@ -471,6 +534,7 @@ def fit_curve(
         window=k,
         i_top=i_top,
         i_min=i_min,
+        x_edge=x_cut if i_edge is None else float(x[i_edge]),
     )
     verb = "rises" if higher_is_better else "falls"
     if curve.drop_z < Z_DROP:
@@ -599,15 +663,33 @@ def _minimum(curve: CurveFit) -> Suggestion:
     return Suggestion(curve.lr(x - 1.0), "minimum", evidence, interval)
 
 
-_RULES = {"steepest": _steepest, "valley": _valley, "minimum": _minimum}
+def _bottom(curve: CurveFit) -> Suggestion:
+    lo = float(curve.x[curve.i_min])
+    hi = lo if math.isnan(curve.x_edge) else curve.x_edge
+    x = 0.5 * (lo + hi) - BOTTOM_DECADES
+    evidence = {
+        **_base_evidence(curve),
+        "bottom_lrs": _lr_pair(curve, lo, hi),
+        "divisor": 10.0**BOTTOM_DECADES,
+    }
+    if math.isnan(curve.x_edge):
+        evidence["warning"] = (
+            "the sweep ended at the bottom of the curve; raise end_lr to see where it turns"
+        )
+    interval = _lr_pair(curve, lo - BOTTOM_DECADES, hi - BOTTOM_DECADES)
+    return Suggestion(curve.lr(x), "bottom", evidence, interval)
+
+
+_RULES = {"bottom": _bottom, "steepest": _steepest, "valley": _valley, "minimum": _minimum}
+_CONSENSUS_RULES = ("steepest", "valley", "minimum")
 
 
 def _consensus(curve: CurveFit) -> Suggestion:
     parts: dict[str, Suggestion] = {}
     failed: dict[str, str] = {}
-    for name, rule in _RULES.items():
+    for name in _CONSENSUS_RULES:
         try:
-            parts[name] = rule(curve)
+            parts[name] = _RULES[name](curve)
         except NoReliableSuggestionError as exc:
             failed[name] = str(exc)
     if len(parts) < 2:
@@ -670,7 +752,7 @@ def suggestions(lrs: npt.ArrayLike, losses: npt.ArrayLike) -> dict[str, Suggesti
     Example:
         >>> lrs = np.logspace(-6, 0, 61)
         >>> sorted(suggestions(lrs, 2.0 - np.tanh(np.log10(lrs) + 3.0)))
-        ['consensus', 'minimum', 'steepest', 'valley']
+        ['bottom', 'consensus', 'minimum', 'steepest', 'valley']
     """
     try:
         curve = fit_curve(lrs, losses)
@@ -685,23 +767,16 @@ def suggestions(lrs: npt.ArrayLike, losses: npt.ArrayLike) -> dict[str, Suggesti
     return out
 
 
-def _crossing(curve: CurveFit, level: float) -> float:
-    """First log-LR after ``i_top`` where the fit comes down to ``level``, interpolated."""
-    fit, x = curve.fit, curve.x
-    for j in range(curve.i_top, curve.i_min + 1):
-        if fit[j] <= level:
-            if j == curve.i_top:
-                return float(x[j])
-            f0, f1 = fit[j - 1], fit[j]
-            t = (f0 - level) / (f0 - f1)
-            return float(x[j - 1] + t * (x[j] - x[j - 1]))
-    return float(x[curve.i_min])
-
-
 def clr_bounds(
     lrs: npt.ArrayLike, values: npt.ArrayLike, *, higher_is_better: bool = False
 ) -> tuple[float, float]:
-    """Return ``(base_lr, max_lr)`` for a cyclical schedule (rule in the module docstring).
+    """Return ``(base_lr, max_lr)`` for a cyclical schedule: the ends of the bottom, / 10.
+
+    ``base_lr`` is one tenth of the LR at the curve's first significant minimum,
+    ``max_lr`` one tenth of the LR where it has risen :data:`Z_DROP` standard errors
+    above it (the interval of the ``"bottom"`` suggestion, whose LR is their geometric
+    mean). The schedule then cycles over the LRs the curve rates alike, with the same
+    margin below the range test's bottom as the suggestion.
 
     Args:
         lrs: Group-0 LRs of each step, positive and increasing.
@@ -713,21 +788,20 @@ def clr_bounds(
         ``(base_lr, max_lr)``, ``base_lr < max_lr``.
 
     Raises:
-        cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly.
+        cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly, or
+            its bottom is its last point (the sweep ended before the curve turned).
 
     Example:
         >>> lrs = np.logspace(-6, 0, 61)
-        >>> base, peak = clr_bounds(lrs, 2.0 - np.tanh(np.log10(lrs) + 3.0))
+        >>> base, peak = clr_bounds(lrs, np.abs(np.log10(lrs) + 2.0))  # bottom at 1e-2
         >>> f"{base:.1e} {peak:.1e}"
-        '8.1e-05 1.2e-02'
+        '1.0e-03 1.6e-03'
     """
     curve = fit_curve(lrs, values, higher_is_better=higher_is_better)
-    top = float(curve.fit[curve.i_top])
-    base = _crossing(curve, top - BOUND_FRACTION * curve.drop)
-    peak = _crossing(curve, top - (1.0 - BOUND_FRACTION) * curve.drop)
-    if not base < peak:
+    if math.isnan(curve.x_edge):
         raise NoReliableSuggestionError(
-            "the curve falls in a single step: base_lr and max_lr cannot be told apart; "
-            "run the range test with more steps"
+            "the curve is still at its best at the end of the sweep: there is no upper "
+            "end of its bottom to read max_lr from; raise end_lr"
         )
-    return curve.lr(base), curve.lr(peak)
+    low, high = _bottom(curve).interval
+    return low, high

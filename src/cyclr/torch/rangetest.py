@@ -7,7 +7,8 @@ the loss of that step is recorded against that LR, and the test stops when the s
 loss diverges, a loss is NaN or infinite, or ``num_steps`` steps are done. Afterwards the
 model, optimizer, ``GradScaler`` and random-number generators are exactly as before (also
 after an exception or ``KeyboardInterrupt``), so the test can run in the middle of
-training.
+training. A curve with no clear fall is measured again, from the restored state, with
+three times the steps (up to ``max_steps``).
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -28,7 +29,13 @@ import torch
 from .._batches import BatchStream, check_batches
 from .._validate import check_callable, check_choice, check_int, describe
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.driver import check_loop_args, drive, runner_settings
+from ..rangetest.driver import (
+    check_loop_args,
+    drive,
+    extend_until_readable,
+    resolve_max_steps,
+    runner_settings,
+)
 from . import state as _state
 from .distributed import Comm, RangeTestAbortedError, comm_for_current_job
 
@@ -51,6 +58,7 @@ def range_test(
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 100,
+    max_steps: int | None = None,
     sweep: str = "exp",
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
@@ -145,6 +153,12 @@ def range_test(
         start_lr: Group 0's LR at step 0.
         end_lr: Group 0's LR at the last step.
         num_steps: Optimizer steps in the full sweep (at least 2).
+        max_steps: If the curve shows no clear fall (no reliable suggestion: a loss
+            that sits on a plateau before it falls, or one too noisy for ``num_steps``
+            steps), the test is run again from the restored state with three times the
+            steps while that stays within ``max_steps``; ``result.settings
+            ["steps_tried"]`` lists the lengths run. ``None``: ``9 * num_steps`` (up
+            to two reruns); ``max_steps=num_steps`` never reruns.
         sweep: ``"exp"`` or ``"linear"``.
         smoothing: EMA factor of the smoothed loss, in ``[0, 1)``.
         diverge_factor: Divergence threshold ``f > 1`` of the stopping rule.
@@ -203,7 +217,6 @@ def range_test(
         step_fn=step_fn,
         start_lr=start_lr,
         end_lr=end_lr,
-        num_steps=num_steps,
         sweep=sweep,
         smoothing=smoothing,
         diverge_factor=diverge_factor,
@@ -217,9 +230,12 @@ def range_test(
         progress=progress,
         sync_every=sync_every,
     )
+    limit = resolve_max_steps(num_steps, max_steps)
     comm = comm_for_current_job()
     try:
-        return _run(comm, args)
+        return extend_until_readable(
+            lambda n: _run(comm, {**args, "num_steps": n}), num_steps, limit
+        )
     finally:
         comm.close()
 
