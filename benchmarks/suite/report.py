@@ -490,12 +490,14 @@ def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
         "mean curve over seeds reaches the oracle's final mean metric; `ratio` = that over "
         "the oracle fixed-LR run's own first step reaching it (target <= 0.5). `delta` = "
         "final mean - oracle (positive is better for accuracy; negative for loss), with the "
-        "oracle's seed sd. `bounds from`: cyclr's default range test; `seeds` = seeds whose "
-        "test gave bounds (a seed without bounds has no CLR run)."
+        "oracle's seed sd. `bounds`: `clr_bounds(rule=...)` of cyclr's default range test, "
+        "`smith` (where the loss starts and stops falling; the default) or `bottom` "
+        "(`max_lr` a tenth of the edge of the curve's bottom, `base_lr = max_lr / 4`); "
+        "`seeds` = seeds whose test gave bounds (a seed without bounds has no CLR run)."
     )
     add("")
     add(
-        "| task | bounds from | bounds (median) | seeds | oracle steps | schedule | final (sd) "
+        "| task | bounds | bounds (median) | seeds | oracle steps | schedule | final (sd) "
         "| delta (oracle sd) | steps to oracle | ratio |"
     )
     add("|---|---|---|---|---|---|---|---|---|---|")

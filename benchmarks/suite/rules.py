@@ -22,7 +22,7 @@ def edge(lrs: np.ndarray, losses: np.ndarray) -> float:
     """
     from cyclr.rangetest.suggest import clr_bounds
 
-    return float(clr_bounds(lrs, losses)[1])
+    return float(clr_bounds(lrs, losses, rule="bottom")[1])
 
 
 def argmin_bottom(lrs: np.ndarray, losses: np.ndarray) -> float:

@@ -313,12 +313,13 @@ def reread_cyclr(rec: finders.FinderRecord, cfg: Config) -> finders.FinderRecord
         except Exception as exc:
             sugg[key] = None
             errors[key] = f"{type(exc).__name__}: {exc}"
-    try:
-        base, peak = _suggest.clr_bounds(lrs, losses)
-        sugg["cyclr-clr-base"], sugg["cyclr-clr-max"] = float(base), float(peak)
-    except Exception as exc:
-        sugg["cyclr-clr-base"] = sugg["cyclr-clr-max"] = None
-        errors["cyclr-clr-bounds"] = f"{type(exc).__name__}: {exc}"
+    for rule, prefix in CLR_SOURCES.items():
+        try:
+            base, peak = _suggest.clr_bounds(lrs, losses, rule=rule)
+            sugg[f"{prefix}-base"], sugg[f"{prefix}-max"] = float(base), float(peak)
+        except Exception as exc:
+            sugg[f"{prefix}-base"] = sugg[f"{prefix}-max"] = None
+            errors[f"{prefix}-bounds"] = f"{type(exc).__name__}: {exc}"
     for name, rule in cfg.prototypes.items():
         try:
             sugg[name] = float(rule(lrs, losses))
@@ -348,11 +349,11 @@ class TaskResults:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-CLR_METHODS = ("cyclr-clr-base", "cyclr-clr-max")
-CLR_SOURCES = {"cyclr": "cyclr"}
+CLR_SOURCES = {"smith": "cyclr-clr", "bottom": "cyclr-clr-bottom"}
+"""``clr_bounds(rule=...)`` rules whose bounds drive the CLR runs, and their method prefix."""
+CLR_METHODS = tuple(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max"))
 CLR_KINDS = ("triangular2", "onecycle", "triangular2-half", "onecycle-half")
 """The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
-"""Families whose ``clr_bounds()`` drive the CLR runs, and their method prefix."""
 
 
 def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
@@ -413,19 +414,19 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
         for task in tasks:
             tr = results[task.name]
             cfg.log(f"clr: {task.name}")
-            for family, prefix in CLR_SOURCES.items():
-                if family not in cfg.families:
-                    continue
+            if "cyclr" not in cfg.families:
+                continue
+            for rule, prefix in CLR_SOURCES.items():
                 for seed in cfg.clr_seeds:
                     with _skip_missing():
-                        rec = finder_record(store, task, family, seed, cfg)
-                        base = rec.suggestions.get(f"{prefix}-clr-base")
-                        peak = rec.suggestions.get(f"{prefix}-clr-max")
+                        rec = finder_record(store, task, "cyclr", seed, cfg)
+                        base = rec.suggestions.get(f"{prefix}-base")
+                        peak = rec.suggestions.get(f"{prefix}-max")
                         if base is None or peak is None:
                             continue
-                        tr.clr_bounds.setdefault(family, {})[seed] = (base, peak)
+                        tr.clr_bounds.setdefault(rule, {})[seed] = (base, peak)
                         for kind in CLR_KINDS:
-                            tr.clr.setdefault((family, kind), {})[seed] = schedule_run(
+                            tr.clr.setdefault((rule, kind), {})[seed] = schedule_run(
                                 store, task, kind, base, peak, seed, cfg
                             )
     if "timing" in cfg.phases and not cfg.read_only:

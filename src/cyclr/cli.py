@@ -551,7 +551,7 @@ examples:
 """
 
 _SUGGEST_EPILOG = """\
-Prints every method's suggestion (steepest, valley, minimum, consensus) with its
+Prints every method's suggestion (bottom, steepest, valley, minimum, consensus) with its
 interval and evidence, the CLR bounds (base_lr, max_lr), and Python that builds the
 triangular2 and one-cycle schedules from them.
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import NoReliableSuggestionError, require
+from .rangetest.suggest import DEFAULT_METHOD
 
 if TYPE_CHECKING:
     from .rangetest.result import RangeTestResult
@@ -22,10 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["plot_result", "plot_schedule"]
 
 _MARKERS = {
+    "bottom": ("*", "k"),
     "steepest": ("v", "C3"),
     "valley": ("o", "C4"),
     "minimum": ("s", "C5"),
-    "consensus": ("*", "k"),
+    "consensus": ("D", "C2"),
 }
 
 
@@ -98,7 +100,7 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
                 linestyle="none",
                 marker=marker,
                 color=color,
-                markersize=11 if method == "consensus" else 7,
+                markersize=11 if method == DEFAULT_METHOD else 7,
                 label=f"{method}: {suggestion.lr:.2g}",
             )
     try:

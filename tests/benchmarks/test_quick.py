@@ -58,10 +58,12 @@ def test_quick_suite_runs_and_resumes_from_cache(
     assert math.isfinite(regret) and -100 < regret < 100
     assert default[6] == "0/1"  # no failure: a suggestion, and its run did not diverge
 
-    # Both CLR schedules ran between clr_bounds(); one-cycle beats chance at least.
+    # Both CLR schedules ran between clr_bounds() of both rules, over the oracle's budget
+    # and over half of it; one-cycle beats chance at least.
     clr = report.split("## CLR claim", 1)[1]
-    for kind in ("triangular2", "onecycle"):
+    for kind in ("triangular2", "onecycle", "triangular2-half", "onecycle-half"):
         assert f"| {kind} |" in clr
+    assert "| digits-mlp-sgd | smith |" in clr and "| digits-mlp-sgd | bottom |" in clr
     onecycle_final = float(re.search(r"\| onecycle \| ([0-9.]+) ", clr).group(1))
     assert onecycle_final > 20.0
 

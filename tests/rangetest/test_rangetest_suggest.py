@@ -11,7 +11,7 @@ from rangetest_curves import drive, falling, from_values, plateau_then_fall
 from cyclr import ExpRange, OneCycle, Triangular, Triangular2
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest import DEFAULT_METHOD, METHODS, RangeTestResult, Suggestion
-from cyclr.rangetest.suggest import MIN_POINTS, fit_curve, suggest
+from cyclr.rangetest.suggest import MIN_POINTS, clr_bounds, fit_curve, suggest
 
 
 def log_lr(suggestion: Suggestion) -> float:
@@ -219,13 +219,25 @@ def test_functions_work_on_plain_arrays() -> None:
 # -- CLR bounds ----------------------------------------------------------------------------
 
 
-def test_clr_bounds_are_the_ends_of_the_bottom_over_ten() -> None:
+def test_clr_bounds_are_where_the_fall_starts_and_ends() -> None:
+    lrs = np.logspace(-7, 1, 161)
+    x = np.log10(lrs)
+    losses = 2.0 - np.tanh((x + 3.0) / 0.5)  # falls from ~3 to ~1 around 1e-3
+    base, peak = clr_bounds(lrs, losses)
+    # 10% and 90% of the drop: tanh(u) = -0.8 and +0.8, u = -+atanh(0.8).
+    assert math.log10(base) == pytest.approx(-3.0 - 0.5 * math.atanh(0.8), abs=0.05)
+    assert math.log10(peak) == pytest.approx(-3.0 + 0.5 * math.atanh(0.8), abs=0.05)
+
+
+def test_bottom_clr_bounds_are_a_tenth_of_the_edge_and_a_quarter_of_that() -> None:
     result = drive(falling(c=-3.0, w=0.3, xe=-1.0), sigma=0.05)
-    base, peak = result.clr_bounds()
-    assert (base, peak) == result.suggest("bottom").interval
-    assert result.suggest().lr == pytest.approx(math.sqrt(base * peak), rel=1e-12)
-    # The floor starts once the fall is done (about -2) and ends at the explosion (-1).
-    assert -3.3 < math.log10(base) < math.log10(peak) < -1.9
+    base, peak = result.clr_bounds(rule="bottom")
+    assert peak == result.suggest("bottom").interval[1]
+    assert base == pytest.approx(peak / 4.0, rel=1e-12)
+    # The floor ends at the explosion (about -1): a decade lower.
+    assert -2.6 < math.log10(peak) < -1.9
+    with pytest.raises(ValueError, match="rule must be one of 'smith', 'bottom'"):
+        result.clr_bounds(rule="edge")
 
 
 def test_clr_bounds_base_below_max_even_for_a_cliff() -> None:
@@ -234,9 +246,9 @@ def test_clr_bounds_base_below_max_even_for_a_cliff() -> None:
     assert base < peak
 
 
-def test_clr_bounds_refuse_a_curve_that_ends_at_its_bottom() -> None:
+def test_bottom_clr_bounds_refuse_a_curve_that_ends_at_its_bottom() -> None:
     with pytest.raises(NoReliableSuggestionError, match="raise end_lr"):
-        from_values([3.0] * 30 + [1.0] * 30).clr_bounds()
+        from_values([3.0] * 30 + [1.0] * 30).clr_bounds(rule="bottom")
 
 
 def test_clr_bounds_from_an_accuracy_curve() -> None:
@@ -244,16 +256,13 @@ def test_clr_bounds_from_an_accuracy_curve() -> None:
     x = np.log10(rt_result.lrs[:, 0])
     accuracy = np.full(x.size, np.nan)
     every = np.arange(0, x.size, 5)
-    # Rises around 1e-4, falls again around 1e-2.
-    up = 1.0 / (1 + np.exp(-(x[every] + 4.0) / 0.3))
-    down = 1.0 / (1 + np.exp(-(x[every] + 2.0) / 0.3))
-    accuracy[every] = 0.1 + 0.8 * up - 0.8 * down
+    accuracy[every] = 0.1 + 0.8 / (1 + np.exp(-(x[every] + 4.0) / 0.3))  # rises around 1e-4
     with_metric = RangeTestResult(
         rt_result.lrs, rt_result.losses, rt_result.smoothed, accuracy, "diverged", {}, None
     )
     base, peak = with_metric.clr_bounds()
     assert (base, peak) == with_metric.clr_bounds(curve="metric")
-    assert -4.5 < math.log10(base) < math.log10(peak) < -3.0
+    assert -5.0 < math.log10(base) < -4.0 < math.log10(peak) < -3.0
     loss_base, _ = with_metric.clr_bounds(curve="loss")
     assert loss_base > base  # the loss reading is another curve
     with pytest.raises(ValueError, match="curve must be one of"):

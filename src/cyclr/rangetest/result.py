@@ -305,26 +305,29 @@ class RangeTestResult:
         """
         return suggestions(self.lrs[:, 0], self.losses)
 
-    def clr_bounds(self, curve: str = "auto") -> tuple[float, float]:
-        """Return ``(base_lr, max_lr)`` for a cyclical schedule: the curve's bottom, / 10.
+    def clr_bounds(self, curve: str = "auto", rule: str = "smith") -> tuple[float, float]:
+        """Return ``(base_lr, max_lr)`` for a cyclical schedule.
 
-        ``base_lr`` is a tenth of the LR at the curve's first significant minimum (an
-        accuracy's maximum), ``max_lr`` a tenth of the LR where it has become
-        significantly worse again: the interval of the default ``"bottom"``
-        suggestion. See :func:`cyclr.rangetest.suggest.clr_bounds`.
+        ``rule="smith"``: where the curve starts to improve (the loss has fallen 10% of
+        its total drop; an accuracy has risen 10% of its total rise) and where it stops
+        improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR where the curve
+        is clearly worse than at its first significant minimum, ``base_lr = max_lr /
+        4``, for short runs. See :func:`cyclr.rangetest.suggest.clr_bounds`.
 
         Args:
             curve: ``"loss"``, ``"metric"`` (higher is better), or ``"auto"``: the
                 metric when one was recorded at :data:`~cyclr.rangetest.suggest.MIN_POINTS`
                 or more steps, else the loss.
+            rule: ``"smith"`` or ``"bottom"``.
 
         Returns:
             ``(base_lr, max_lr)`` with ``base_lr < max_lr``.
 
         Raises:
-            cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly,
-                or is still at its best when the sweep ends.
-            ValueError: If ``curve`` is unknown, or ``"metric"`` without metrics.
+            cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly
+                (``"bottom"``: or is still at its best when the sweep ends).
+            ValueError: If ``curve`` or ``rule`` is unknown, or ``"metric"`` without
+                metrics.
         """
         from .suggest import MIN_POINTS
 
@@ -335,8 +338,8 @@ class RangeTestResult:
             raise ValueError("curve='metric' needs metrics: record_metric() was never called")
         use_metric = curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS)
         if use_metric and self.metrics is not None:
-            return clr_bounds(self.lrs[:, 0], self.metrics, higher_is_better=True)
-        return clr_bounds(self.lrs[:, 0], self.losses)
+            return clr_bounds(self.lrs[:, 0], self.metrics, higher_is_better=True, rule=rule)
+        return clr_bounds(self.lrs[:, 0], self.losses, rule=rule)
 
     def schedule(
         self,
@@ -379,8 +382,8 @@ class RangeTestResult:
         Example:
             >>> import numpy as np
             >>> lrs = np.logspace(-5, 0, 60)
-            >>> loss = 1 - np.tanh(np.log10(lrs) + 3) + np.exp(3 * np.log10(lrs))
-            >>> r = RangeTestResult(lrs, loss, lrs * 0, None, "num_steps", {}, None)
+            >>> r = RangeTestResult(lrs, 1 - np.tanh(np.log10(lrs) + 3), lrs * 0, None,
+            ...                     "num_steps", {}, None)
             >>> s = r.schedule("triangular", steps_per_epoch=100)
             >>> type(s).__name__, s.step_size_up
             ('Triangular', 400)

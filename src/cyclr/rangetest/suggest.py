@@ -83,9 +83,23 @@ rules and fast.ai's factor of 10. ``steepest`` and ``valley`` read the fall, who
 steepest part on these tasks lies at or past the edge of stability (fast.ai's ``steep``
 and every peer that reads the steepest gradient diverge on the SGD tasks).
 
-CLR bounds (:func:`clr_bounds`): the ends of the bottom, divided by 10, i.e. the
-interval of ``"bottom"``; a cycle then stays among the LRs the curve rates alike. For a
-higher-is-better metric (accuracy) the same on ``-metric``.
+CLR bounds (:func:`clr_bounds`), two rules:
+
+* ``"smith"`` (the default), as Smith reads the curve: ``base_lr`` where the fit has
+  fallen :data:`BOUND_FRACTION` (10%) of the drop below ``fit[i_top]`` (the loss starts
+  falling), ``max_lr`` where it comes within 10% of the drop of ``fit[i_min]`` (it stops
+  falling); both interpolated linearly in log-LR between points, so
+  ``base_lr < max_lr``. Wide bounds, for runs of many epochs.
+* ``"bottom"``: ``max_lr`` is the upper end of the ``"bottom"`` interval (the edge,
+  divided by 10: the largest LR the curve rates as good as its best, with the
+  suggestion's margin) and ``base_lr = max_lr / 4``, Smith's rule of thumb ("set
+  base_lr to 1/3 or 1/4 of max_lr", section 3.3). Smith reads the bounds off an
+  accuracy curve measured over a few epochs; a sweep of a hundred steps over eight
+  decades gives the network too few steps at each LR, and its ``"smith"`` upper
+  reading can lie beyond what trains in a short run (``benchmarks/RESULTS.md``).
+
+For a higher-is-better metric (accuracy) both read ``-metric``: ``base_lr`` where it
+starts rising, ``max_lr`` where it stops.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -111,7 +125,10 @@ import numpy.typing as npt
 from ..errors import NoReliableSuggestionError
 
 __all__ = [
+    "BASE_DIVISOR",
     "BOTTOM_DECADES",
+    "BOUND_FRACTION",
+    "BOUND_RULES",
     "DEFAULT_METHOD",
     "MAX_POINTS",
     "METHODS",
@@ -141,6 +158,13 @@ DEFAULT_METHOD = "bottom"
 
 BOTTOM_DECADES = 1.0
 """``bottom`` and :func:`clr_bounds`: decades below the curve's bottom (a factor of 10)."""
+
+BASE_DIVISOR = 4.0
+""":func:`clr_bounds` ``rule="bottom"``: ``base_lr = max_lr / 4`` (Smith's "1/3 or 1/4")."""
+
+BOUND_FRACTION = 0.1
+""":func:`clr_bounds` ``rule="smith"``: fraction of the drop at which the curve starts /
+stops falling."""
 
 MIN_POINTS = 5
 """Fewest usable (finite) points a curve needs for any suggestion."""
@@ -767,41 +791,82 @@ def suggestions(lrs: npt.ArrayLike, losses: npt.ArrayLike) -> dict[str, Suggesti
     return out
 
 
-def clr_bounds(
-    lrs: npt.ArrayLike, values: npt.ArrayLike, *, higher_is_better: bool = False
-) -> tuple[float, float]:
-    """Return ``(base_lr, max_lr)`` for a cyclical schedule: the ends of the bottom, / 10.
+def _crossing(curve: CurveFit, level: float) -> float:
+    """First log-LR after ``i_top`` where the fit comes down to ``level``, interpolated."""
+    fit, x = curve.fit, curve.x
+    for j in range(curve.i_top, curve.i_min + 1):
+        if fit[j] <= level:
+            if j == curve.i_top:
+                return float(x[j])
+            f0, f1 = fit[j - 1], fit[j]
+            t = (f0 - level) / (f0 - f1)
+            return float(x[j - 1] + t * (x[j] - x[j - 1]))
+    return float(x[curve.i_min])
 
-    ``base_lr`` is one tenth of the LR at the curve's first significant minimum,
-    ``max_lr`` one tenth of the LR where it has risen :data:`Z_DROP` standard errors
-    above it (the interval of the ``"bottom"`` suggestion, whose LR is their geometric
-    mean). The schedule then cycles over the LRs the curve rates alike, with the same
-    margin below the range test's bottom as the suggestion.
+
+def _smith_bounds(curve: CurveFit) -> tuple[float, float]:
+    top = float(curve.fit[curve.i_top])
+    base = _crossing(curve, top - BOUND_FRACTION * curve.drop)
+    peak = _crossing(curve, top - (1.0 - BOUND_FRACTION) * curve.drop)
+    if not base < peak:
+        raise NoReliableSuggestionError(
+            "the curve falls in a single step: base_lr and max_lr cannot be told apart; "
+            "run the range test with more steps"
+        )
+    return curve.lr(base), curve.lr(peak)
+
+
+def _bottom_bounds(curve: CurveFit) -> tuple[float, float]:
+    if math.isnan(curve.x_edge):
+        raise NoReliableSuggestionError(
+            "the curve is still at its best at the end of the sweep: nothing tells how far "
+            "up max_lr may go; raise end_lr"
+        )
+    peak = curve.lr(curve.x_edge - BOTTOM_DECADES)
+    return peak / BASE_DIVISOR, peak
+
+
+BOUND_RULES = ("smith", "bottom")
+"""The rules of :func:`clr_bounds`."""
+
+
+def clr_bounds(
+    lrs: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    higher_is_better: bool = False,
+    rule: str = "smith",
+) -> tuple[float, float]:
+    """Return ``(base_lr, max_lr)`` for a cyclical schedule (rules in the module docstring).
 
     Args:
         lrs: Group-0 LRs of each step, positive and increasing.
         values: Losses, or with ``higher_is_better=True`` a metric such as accuracy
             (NaN where it was not evaluated).
         higher_is_better: Read ``values`` as a metric to maximise.
+        rule: ``"smith"`` (where the curve starts and stops improving) or ``"bottom"``
+            (``max_lr`` a tenth of the edge of the curve's bottom, ``base_lr = max_lr /
+            4``: for short runs, where Smith's upper bound is too high to train).
 
     Returns:
         ``(base_lr, max_lr)``, ``base_lr < max_lr``.
 
     Raises:
-        cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly, or
-            its bottom is its last point (the sweep ended before the curve turned).
+        cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly
+            (``"bottom"``: or is still at its best at the end of the sweep).
+        ValueError: If ``rule`` is unknown.
 
     Example:
         >>> lrs = np.logspace(-6, 0, 61)
-        >>> base, peak = clr_bounds(lrs, np.abs(np.log10(lrs) + 2.0))  # bottom at 1e-2
+        >>> base, peak = clr_bounds(lrs, 2.0 - np.tanh(np.log10(lrs) + 3.0))
         >>> f"{base:.1e} {peak:.1e}"
-        '1.0e-03 1.6e-03'
+        '8.1e-05 1.2e-02'
+        >>> base, peak = clr_bounds(lrs, np.abs(np.log10(lrs) + 2.0), rule="bottom")
+        >>> f"{base:.1e} {peak:.1e}"
+        '4.0e-04 1.6e-03'
     """
+    if rule not in BOUND_RULES:
+        listed = ", ".join(repr(r) for r in BOUND_RULES)
+        raise ValueError(f"rule must be one of {listed} (got rule={rule!r})")
     curve = fit_curve(lrs, values, higher_is_better=higher_is_better)
-    if math.isnan(curve.x_edge):
-        raise NoReliableSuggestionError(
-            "the curve is still at its best at the end of the sweep: there is no upper "
-            "end of its bottom to read max_lr from; raise end_lr"
-        )
-    low, high = _bottom(curve).interval
-    return low, high
+    return _smith_bounds(curve) if rule == "smith" else _bottom_bounds(curve)
