@@ -200,9 +200,10 @@ def markdown(
             "## Why one torch thread",
             "",
             f"300 training steps of the demo took {threads[1]:.1f} s with one torch thread and "
-            f"{threads[2]:.1f} s with two (median of 3, alternating, same run). The model is "
-            "too small for a second thread to help; on a busy machine the threads wait on "
-            "each other. `cyclr demo` therefore defaults to `--threads 1`.",
+            f"{threads[2]:.1f} s with two (median of 3, alternating, same run). On an idle "
+            "machine a second thread helps this small model little; on a busy one the "
+            "threads wait on each other (earlier runs here measured 1.4 s against 27.7 s). "
+            "`cyclr demo` therefore defaults to `--threads 1`.",
         ]
     lines += [
         "",
