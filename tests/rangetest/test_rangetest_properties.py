@@ -125,7 +125,7 @@ def test_json_round_trip_is_exact(steps: int, groups: int, data: st.DataObject) 
         ),
         elapsed_s=data.draw(st.one_of(st.none(), st.floats(0.0, 1e6))),
     )
-    again = RangeTestResult.from_json(result.to_json())
+    again = RangeTestResult.from_json_text(result.to_json())
     assert again == result
     assert again.to_json() == result.to_json()
     assert np.array_equal(again.losses, result.losses, equal_nan=True)

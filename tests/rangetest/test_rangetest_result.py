@@ -36,8 +36,11 @@ def test_json_round_trip_is_exact_with_nan_and_metrics(
     path = tmp_path / "rt.json"
     text = result.to_json(path)
     assert path.read_text(encoding="utf-8") == text + "\n"
-    for source in (path, str(path), text):
-        again = RangeTestResult.from_json(source)
+    for again in (
+        RangeTestResult.from_json(path),
+        RangeTestResult.from_json(str(path)),
+        RangeTestResult.from_json_text(text),
+    ):
         assert again == result
         assert again.lrs.tolist() == result.lrs.tolist()
         assert again.stop_reason == "non_finite" and again.settings["model"] == "mlp"
@@ -52,7 +55,7 @@ def test_json_keeps_infinities_apart_from_nan() -> None:
     r = RangeTestResult(lrs, [1.0, math.inf, -math.inf], [1.0, 2.0, math.nan], None, None, {}, None)
     data = json.loads(r.to_json())
     assert data["losses"] == [1.0, "inf", "-inf"] and data["smoothed"][2] is None
-    again = RangeTestResult.from_json(r.to_json())
+    again = RangeTestResult.from_json_text(r.to_json())
     assert again.losses.tolist() == [1.0, math.inf, -math.inf]
     assert again == r
 
@@ -99,7 +102,7 @@ def test_from_json_rejects_malformed_files(
     result: RangeTestResult, changes: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(ValueError, match=match):
-        RangeTestResult.from_json(_mutated(result, **changes))
+        RangeTestResult.from_json_text(_mutated(result, **changes))
 
 
 def test_from_json_rejects_truncated_and_non_json(result: RangeTestResult, tmp_path: Path) -> None:
@@ -108,12 +111,14 @@ def test_from_json_rejects_truncated_and_non_json(result: RangeTestResult, tmp_p
     with pytest.raises(ValueError, match=r"not valid JSON .* may be truncated"):
         RangeTestResult.from_json(path)
     with pytest.raises(ValueError, match="not a cyclr range-test result"):
-        RangeTestResult.from_json("[1, 2, 3]")
+        RangeTestResult.from_json_text("[1, 2, 3]")
     with pytest.raises(ValueError, match="empty string"):
-        RangeTestResult.from_json("  ")
+        RangeTestResult.from_json_text("  ")
+    with pytest.raises(TypeError, match="for JSON text use RangeTestResult.from_json_text"):
+        RangeTestResult.from_json('{"format": 1}')
     with pytest.raises(FileNotFoundError):
         RangeTestResult.from_json(tmp_path / "missing.json")
-    with pytest.raises(TypeError, match="source must be a path or JSON text"):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
         RangeTestResult.from_json(42)  # type: ignore[arg-type]
 
 
@@ -153,7 +158,7 @@ def test_construction_validates_and_normalises() -> None:
 
 
 def test_equality_compares_every_field(result: RangeTestResult) -> None:
-    same = RangeTestResult.from_json(result.to_json())
+    same = RangeTestResult.from_json_text(result.to_json())
     assert same == result
     assert dataclasses.replace(result, elapsed_s=1.0) != result
     assert dataclasses.replace(result, metrics=None) != result

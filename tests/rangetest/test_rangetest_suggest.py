@@ -299,7 +299,13 @@ def test_schedule_builds_each_kind_from_the_bounds() -> None:
         ("cosine", {}, "kind must be one of"),
         ("triangular", {"epochs_per_half_cycle": 1}, r"must be in \[2, 10\]"),
         ("triangular", {"epochs_per_half_cycle": 11}, r"must be in \[2, 10\]"),
-        ("triangular", {"total_steps": 1000}, "whole number of cycles of 800 steps"),
+        ("triangular", {"total_steps": 2003}, "splits into no whole number of cycles"),
+        (
+            "triangular",
+            {"total_steps": 1000, "step_size_up": 400},
+            "whole number of cycles of 800 steps",
+        ),
+        ("triangular", {"total_steps": 1}, "total_steps must be >= 2"),
         ("exp_range", {}, "needs gamma"),
         ("onecycle", {}, "needs total_steps"),
         ("onecycle", {"total_steps": 100, "epochs_per_half_cycle": 4}, "not used by"),
@@ -308,6 +314,28 @@ def test_schedule_builds_each_kind_from_the_bounds() -> None:
 def test_schedule_refuses_bad_requests(kind: str, kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         drive(falling()).schedule(kind, 100, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("total_steps", "epochs", "cycles"),
+    [(2400, None, 3), (2400, 2.0, 6), (2400, 10.0, 2), (1000, None, 1), (6000, 4.0, 8)],
+)
+def test_schedule_fits_whole_cycles_to_the_run(
+    total_steps: int, epochs: float | None, cycles: int
+) -> None:
+    tri = drive(falling()).schedule(
+        "triangular2", 100, total_steps=total_steps, epochs_per_half_cycle=epochs
+    )
+    assert isinstance(tri, Triangular2)
+    assert tri.cycle_steps * cycles == total_steps
+    assert 200 <= tri.step_size_up <= 1000
+    assert float(tri(total_steps)) == pytest.approx(tri.base_lr, rel=1e-12)
+
+
+def test_schedule_too_short_for_smiths_half_cycle_warns_and_uses_one_cycle() -> None:
+    with pytest.warns(UserWarning, match="one cycle over the whole run"):
+        tri = drive(falling()).schedule("triangular2", 100, total_steps=301)
+    assert (tri.step_size_up, tri.step_size_down) == (150, 151)
 
 
 def test_schedule_steps_per_epoch_is_validated() -> None:

@@ -188,7 +188,7 @@ def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Pat
     # plain replicas, different data per rank: the mean loss, identical results everywhere
     runs = out["replicas"]
     assert all(o["error"] is None for o in runs), [o.get("trace") for o in runs]
-    results = [RangeTestResult.from_json(o["result"]) for o in runs]
+    results = [RangeTestResult.from_json_text(o["result"]) for o in runs]
     assert all(res == results[0] for res in results)
     first = results[0]
     assert first.settings["world_size"] == world_size
@@ -200,14 +200,14 @@ def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Pat
 
     # a NaN on the last rank only stops every rank at that step
     runs = out["nan"]
-    results = [RangeTestResult.from_json(o["result"]) for o in runs]
+    results = [RangeTestResult.from_json_text(o["result"]) for o in runs]
     assert all(res == results[0] for res in results)
     assert results[0].stop_reason == "non_finite" and results[0].num_recorded == 8
 
     # DDP with accumulation and a disk snapshot on every rank
     runs = out["ddp"]
     assert all(o["error"] is None for o in runs), [o.get("trace") for o in runs]
-    results = [RangeTestResult.from_json(o["result"]) for o in runs]
+    results = [RangeTestResult.from_json_text(o["result"]) for o in runs]
     assert all(res == results[0] for res in results) and results[0].num_recorded >= 10
 
     # an exception on rank 1: it raises its own error, every other rank stops cleanly

@@ -340,7 +340,7 @@ def test_result_round_trips_through_json(tmp_path: Any) -> None:
     assert again == result
     assert again.settings == result.settings
     assert np.array_equal(again.lrs, result.lrs)
-    assert RangeTestResult.from_json(result.to_json()) == result
+    assert RangeTestResult.from_json_text(result.to_json()) == result
 
 
 # --------------------------------------------------------------------------- snapshot

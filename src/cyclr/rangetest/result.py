@@ -2,40 +2,31 @@
 
 :class:`RangeTestResult` is frozen and self-describing: it saves to a versioned JSON
 file (:meth:`~RangeTestResult.to_json`, read back exactly by
-:meth:`~RangeTestResult.from_json`) or a CSV table, plots itself, and turns its curve
-into a learning rate (:meth:`~RangeTestResult.suggest`), a CLR range
-(:meth:`~RangeTestResult.clr_bounds`) or a ready schedule
-(:meth:`~RangeTestResult.schedule`).
-
-JSON schema (version 1), one object::
-
-    {"format": "cyclr.RangeTestResult", "version": 1,
-     "stop_reason": "diverged" | "non_finite" | "num_steps" | null,
-     "elapsed_s": float | null, "settings": {...}, "groups": int,
-     "lrs": [[lr of each group], ...], "losses": [...], "smoothed": [...],
-     "metrics": [...] | null}
-
-Floats are written with Python's shortest round-trip repr, so reading a file back
-gives the same float64 values bit for bit. JSON has no NaN or infinity: NaN is written
-as ``null`` and infinities as the strings ``"inf"`` and ``"-inf"``.
+:meth:`~RangeTestResult.from_json`) or a CSV table (:meth:`~RangeTestResult.to_csv`,
+:meth:`~RangeTestResult.from_csv`), plots itself, and turns its curve into a learning
+rate (:meth:`~RangeTestResult.suggest`), a CLR range (:meth:`~RangeTestResult.clr_bounds`)
+or a ready schedule (:meth:`~RangeTestResult.schedule`). The curve is fitted once and the
+reading cached (:attr:`~RangeTestResult.reading`). File formats: :mod:`cyclr.rangetest.storage`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
+import functools
 import math
 import numbers
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from .suggest import Suggestion, clr_bounds, suggest, suggestions
+from . import storage
+from .fit import MIN_POINTS
+from .plan import schedule_from_bounds
+from .reading import CurveReading, read_curve
+from .rules import Suggestion
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -45,28 +36,12 @@ __all__ = ["FORMAT", "SCHEMA_VERSION", "RangeTestResult", "StopReason"]
 StopReason = Literal["diverged", "non_finite", "num_steps"]
 """Why a range test stopped."""
 
-FORMAT = "cyclr.RangeTestResult"
-"""The ``"format"`` tag of the JSON file."""
-
-SCHEMA_VERSION = 1
-"""The JSON schema version this cyclr writes and reads."""
+FORMAT = storage.FORMAT
+SCHEMA_VERSION = storage.SCHEMA_VERSION
 
 FloatArray = npt.NDArray[np.float64]
 
-_KEYS = (
-    "format",
-    "version",
-    "stop_reason",
-    "elapsed_s",
-    "settings",
-    "groups",
-    "lrs",
-    "losses",
-    "smoothed",
-    "metrics",
-)
-_SCHEDULE_KINDS = ("triangular", "triangular2", "exp_range", "onecycle")
-_DEFAULT_EPOCHS_PER_HALF_CYCLE = 4
+_CURVES = ("auto", "loss", "metric")
 
 
 def _float_array(name: str, value: Any, ndim: int | None) -> FloatArray:
@@ -108,32 +83,6 @@ def _json_safe(name: str, value: Any) -> Any:
     )
 
 
-def _encode(value: float) -> float | str | None:
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
-def _decode_list(name: str, items: Any) -> list[float]:
-    if not isinstance(items, list):
-        raise ValueError(f"field {name!r} must be a list (got {type(items).__name__})")
-    out: list[float] = []
-    for i, item in enumerate(items):
-        if item is None:
-            out.append(math.nan)
-        elif item in ("inf", "-inf"):
-            out.append(math.inf if item == "inf" else -math.inf)
-        elif isinstance(item, (int, float)) and not isinstance(item, bool):
-            out.append(float(item))
-        else:
-            raise ValueError(
-                f"field {name!r}[{i}] must be a number, null, 'inf' or '-inf' (got {item!r})"
-            )
-    return out
-
-
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class RangeTestResult:
     """The curve of one LR range test, frozen: arrays are read-only.
@@ -168,7 +117,7 @@ class RangeTestResult:
         >>> r = RangeTestResult(lrs, losses, losses, None, "num_steps", {}, 1.5)
         >>> r.lrs.shape, r.stop_reason
         ((60, 1), 'num_steps')
-        >>> RangeTestResult.from_json(r.to_json()) == r
+        >>> RangeTestResult.from_json_text(r.to_json()) == r
         True
         >>> f"{r.suggest('steepest').lr:.1e}"
         '1.0e-03'
@@ -275,20 +224,37 @@ class RangeTestResult:
 
     # -- reading the curve -----------------------------------------------------------
 
+    @functools.cached_property
+    def reading(self) -> CurveReading:
+        """The loss curve read once: its fit, every rule's suggestion or reason, the bounds.
+
+        Computed on first use and kept (the result is frozen). See
+        :class:`~cyclr.rangetest.reading.CurveReading`.
+        """
+        return read_curve(self.lrs[:, 0], self.losses)
+
+    @functools.cached_property
+    def metric_reading(self) -> CurveReading | None:
+        """The metric curve (higher is better) read once, or ``None`` without metrics."""
+        if self.metrics is None:
+            return None
+        return read_curve(self.lrs[:, 0], self.metrics, higher_is_better=True)
+
     def suggest(self, method: str | None = None) -> Suggestion:
         """Suggest one learning rate from the loss curve.
 
-        See :mod:`cyclr.rangetest.suggest` for each rule. All read the curve on a
+        See :mod:`cyclr.rangetest.rules` for each rule. All read the curve on a
         log10-LR axis, up to the first non-finite loss, and compare only quantities
         relative to the curve's own drop or noise, so scaling or shifting the loss never
         moves a suggestion.
 
         Args:
-            method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``, ``"consensus"``, or
-                ``None`` for :data:`~cyclr.rangetest.suggest.DEFAULT_METHOD`.
+            method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``,
+                ``"consensus"``, or ``None`` for
+                :data:`~cyclr.rangetest.rules.DEFAULT_METHOD`.
 
         Returns:
-            The :class:`~cyclr.rangetest.suggest.Suggestion` (LR, method, evidence,
+            The :class:`~cyclr.rangetest.rules.Suggestion` (LR, method, evidence,
             interval of LRs about as good).
 
         Raises:
@@ -296,14 +262,24 @@ class RangeTestResult:
                 falls clearly, is flat or is not finite.
             ValueError: If ``method`` is unknown.
         """
-        return suggest(self.lrs[:, 0], self.losses, method)
+        return self.reading.suggestion(method)
 
     def suggestions(self) -> dict[str, Suggestion]:
         """Return every method's suggestion; methods with no reliable answer are omitted.
 
-        Call :meth:`suggest` with that method to see why it has none.
+        ``result.reading.reasons`` says why each omitted method has none.
         """
-        return suggestions(self.lrs[:, 0], self.losses)
+        return self.reading.suggestions
+
+    def _bounds_reading(self, curve: str) -> CurveReading:
+        if curve not in _CURVES:
+            raise ValueError(f"curve must be one of 'auto', 'loss', 'metric' (got curve={curve!r})")
+        if curve == "metric" and self.metrics is None:
+            raise ValueError("curve='metric' needs metrics: record_metric() was never called")
+        evaluated = 0 if self.metrics is None else int(np.sum(np.isfinite(self.metrics)))
+        use_metric = curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS)
+        metric = self.metric_reading if use_metric else None
+        return self.reading if metric is None else metric
 
     def clr_bounds(self, curve: str = "auto", rule: str = "smith") -> tuple[float, float]:
         """Return ``(base_lr, max_lr)`` for a cyclical schedule.
@@ -312,11 +288,11 @@ class RangeTestResult:
         its total drop; an accuracy has risen 10% of its total rise) and where it stops
         improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR where the curve
         is clearly worse than at its first significant minimum, ``base_lr = max_lr /
-        4``, for short runs. See :func:`cyclr.rangetest.suggest.clr_bounds`.
+        4``, for short runs. See :mod:`cyclr.rangetest.bounds`.
 
         Args:
             curve: ``"loss"``, ``"metric"`` (higher is better), or ``"auto"``: the
-                metric when one was recorded at :data:`~cyclr.rangetest.suggest.MIN_POINTS`
+                metric when one was recorded at :data:`~cyclr.rangetest.fit.MIN_POINTS`
                 or more steps, else the loss.
             rule: ``"smith"`` or ``"bottom"``.
 
@@ -329,17 +305,7 @@ class RangeTestResult:
             ValueError: If ``curve`` or ``rule`` is unknown, or ``"metric"`` without
                 metrics.
         """
-        from .suggest import MIN_POINTS
-
-        if curve not in ("auto", "loss", "metric"):
-            raise ValueError(f"curve must be one of 'auto', 'loss', 'metric' (got curve={curve!r})")
-        evaluated = 0 if self.metrics is None else int(np.sum(np.isfinite(self.metrics)))
-        if curve == "metric" and self.metrics is None:
-            raise ValueError("curve='metric' needs metrics: record_metric() was never called")
-        use_metric = curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS)
-        if use_metric and self.metrics is not None:
-            return clr_bounds(self.lrs[:, 0], self.metrics, higher_is_better=True, rule=rule)
-        return clr_bounds(self.lrs[:, 0], self.losses, rule=rule)
+        return self._bounds_reading(curve).clr_bounds(rule)
 
     def schedule(
         self,
@@ -350,13 +316,16 @@ class RangeTestResult:
         total_steps: int | None = None,
         **overrides: Any,
     ) -> Schedule:
-        """Build a training schedule from :meth:`clr_bounds`.
+        """Build a training schedule between :meth:`clr_bounds`, fitted to the run.
 
         * ``"triangular"``, ``"triangular2"``, ``"exp_range"``: ``base_lr`` and ``max_lr``
-          from the bounds, ``step_size_up = round(epochs_per_half_cycle *
-          steps_per_epoch)``. ``exp_range`` needs ``gamma=`` in ``overrides``. If
-          ``total_steps`` is given it must be a whole number of cycles (Smith: stop at
-          the end of a cycle, when the LR is back at ``base_lr``).
+          from the bounds. Without ``total_steps``, ``step_size_up =
+          round(epochs_per_half_cycle * steps_per_epoch)`` (4 epochs by default). With
+          ``total_steps``, the run is split into whole cycles whose half cycle is
+          closest to ``epochs_per_half_cycle`` within Smith's 2 to 10 epochs, so that
+          training ends at a cycle's end, back at ``base_lr`` (a run too short for that
+          gets one cycle and a warning; see :mod:`cyclr.rangetest.plan`). ``exp_range``
+          needs ``gamma=`` in ``overrides``.
         * ``"onecycle"``: ``max_lr`` is the upper bound and ``div_factor =
           max_lr / base_lr``, so the run starts at the lower bound (also when ``max_lr``
           is overridden); ``total_steps`` is required.
@@ -365,18 +334,19 @@ class RangeTestResult:
             kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
             steps_per_epoch: Optimizer steps per epoch, a positive integer.
             epochs_per_half_cycle: Epochs from ``base_lr`` to ``max_lr``, in ``[2, 10]``
-                (Smith's advice); 4 when ``None``. Not used by ``"onecycle"``.
+                (Smith's advice). Not used by ``"onecycle"``.
             total_steps: Steps of the whole run (required for ``"onecycle"``).
             **overrides: Keyword arguments passed on to the schedule, overriding the
-                computed ones (``step_size_down``, ``gamma``, ``pct_start``,
-                ``base_lr``, ...).
+                computed ones (``step_size_up``, ``step_size_down``, ``gamma``,
+                ``pct_start``, ``base_lr``, ...).
 
         Returns:
             The schedule.
 
         Raises:
             ValueError: For an unknown kind, out-of-range argument, a missing
-                ``total_steps`` or ``gamma``, or a ``total_steps`` that cuts a cycle.
+                ``total_steps`` or ``gamma``, or a ``total_steps`` that fits no whole
+                number of cycles.
             cyclr.errors.NoReliableSuggestionError: If the curve gives no bounds.
 
         Example:
@@ -387,199 +357,103 @@ class RangeTestResult:
             >>> s = r.schedule("triangular", steps_per_epoch=100)
             >>> type(s).__name__, s.step_size_up
             ('Triangular', 400)
+            >>> r.schedule("triangular2", steps_per_epoch=100, total_steps=3000).cycle_steps
+            750
         """
-        from .._validate import check_choice, check_int
-        from ..schedules import ExpRange, OneCycle, Triangular, Triangular2
+        return schedule_from_bounds(
+            kind,
+            self.clr_bounds,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            overrides=overrides,
+        )
 
-        check_choice("kind", kind, _SCHEDULE_KINDS)
-        spe = check_int("steps_per_epoch", steps_per_epoch)
-        if kind == "onecycle":
-            if epochs_per_half_cycle is not None:
-                raise ValueError(
-                    "epochs_per_half_cycle is not used by kind='onecycle': its length is "
-                    f"total_steps (got epochs_per_half_cycle={epochs_per_half_cycle!r})"
-                )
-            if total_steps is None:
-                raise ValueError("kind='onecycle' needs total_steps (steps of the whole run)")
-            total = check_int("total_steps", total_steps)
-            params: dict[str, Any] = {"total_steps": total, **overrides}
-            if "max_lr" not in overrides or "div_factor" not in overrides:
-                base, peak = self.clr_bounds()
-                params.setdefault("max_lr", peak)
-                params.setdefault("div_factor", params["max_lr"] / base)
-            return OneCycle(**params)
-        epochs: float = _DEFAULT_EPOCHS_PER_HALF_CYCLE
-        if epochs_per_half_cycle is not None:
-            from .._validate import check_finite
-
-            epochs = check_finite("epochs_per_half_cycle", epochs_per_half_cycle)
-            if not 2 <= epochs <= 10:
-                raise ValueError(
-                    "epochs_per_half_cycle must be in [2, 10], Smith's advice "
-                    f"(got epochs_per_half_cycle={epochs_per_half_cycle!r})"
-                )
-        step_size_up = max(1, round(epochs * spe))
-        params = {"step_size_up": step_size_up}
-        if "base_lr" not in overrides or "max_lr" not in overrides:
-            base, peak = self.clr_bounds()
-            params.update(base_lr=base, max_lr=peak)
-        if kind == "exp_range" and "gamma" not in overrides:
-            raise ValueError(
-                "kind='exp_range' needs gamma=..., the per-step amplitude decay "
-                "(Smith used 0.99994 with step_size_up=2000)"
-            )
-        params.update(overrides)
-        cls = {"triangular": Triangular, "triangular2": Triangular2, "exp_range": ExpRange}[kind]
-        schedule = cls(**params)
-        if total_steps is not None:
-            total = check_int("total_steps", total_steps)
-            cycle = schedule.cycle_steps
-            if total % cycle:
-                lower, upper = (total // cycle) * cycle, (total // cycle + 1) * cycle
-                raise ValueError(
-                    f"total_steps must be a whole number of cycles of {cycle} steps so "
-                    f"training ends at base_lr (got total_steps={total}; nearest: "
-                    f"{lower or upper} or {upper})"
-                )
-        return schedule
-
-    # -- saving ----------------------------------------------------------------------
+    # -- files -----------------------------------------------------------------------
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """Return the result as JSON (schema in the module docstring); write it to ``path``.
+        """Return the result as JSON (:mod:`~cyclr.rangetest.storage`); write it to ``path``.
+
+        The file is replaced atomically: a reader sees the old file or the new one,
+        never part of one, and a failed write leaves the old file as it was.
 
         Args:
             path: Where to write the JSON, or ``None`` to only return it.
 
         Returns:
-            The JSON text (what is written to ``path``).
+            The JSON text (what is written to ``path``, less the final newline).
+
+        Raises:
+            OSError: If the file cannot be written (the message names the path and the
+                cause).
         """
-        data = {
-            "format": FORMAT,
-            "version": SCHEMA_VERSION,
-            "stop_reason": self.stop_reason,
-            "elapsed_s": self.elapsed_s,
-            "settings": self.settings,
-            "groups": int(self.lrs.shape[1]),
-            "lrs": self.lrs.tolist(),
-            "losses": [_encode(v) for v in self.losses.tolist()],
-            "smoothed": [_encode(v) for v in self.smoothed.tolist()],
-            "metrics": None
-            if self.metrics is None
-            else [_encode(v) for v in self.metrics.tolist()],
-        }
-        text = json.dumps(data, allow_nan=False)
+        text = storage.json_text(self)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            from .._files import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod
-    def from_json(cls, source: str | os.PathLike[str]) -> RangeTestResult:
-        """Read a result written by :meth:`to_json`, checking the schema and every field.
+    def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
+        """Read a result file written by :meth:`to_json`, checking every field.
 
         Args:
-            source: A path, or the JSON text itself (a string starting with ``{``).
+            path: The file (for JSON text in a string, use :meth:`from_json_text`).
 
         Returns:
             The result, equal to the one that was saved.
 
         Raises:
-            ValueError: If the text is not valid JSON (for example a truncated file),
-                is not a cyclr range-test result, has another schema version, or a
-                field is missing, unknown or malformed.
-            FileNotFoundError: If ``source`` is a path that does not exist.
+            ValueError: If the file is empty, not UTF-8, not valid JSON (for example
+                truncated), not a cyclr range-test result, of another schema version,
+                or a field is missing, unknown or malformed.
+            FileNotFoundError: If there is no such file.
+            TypeError: If ``path`` is not a path.
         """
-        if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
-            text, origin = source, "JSON text"
-        elif isinstance(source, (str, os.PathLike)):
-            if isinstance(source, str) and not source.strip():
-                raise ValueError("source must be a path or JSON text (got an empty string)")
-            text, origin = Path(source).read_text(encoding="utf-8"), f"file {str(source)!r}"
-        else:
-            raise TypeError(f"source must be a path or JSON text (got source={source!r})")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno} column "
-                f"{exc.colno}); the file may be truncated or corrupted"
-            ) from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{origin} is not a cyclr range-test result (no format={FORMAT!r})")
-        version = data.get("version")
-        if version != SCHEMA_VERSION or isinstance(version, bool):
-            raise ValueError(
-                f"{origin} has schema version {version!r}; this cyclr reads version "
-                f"{SCHEMA_VERSION}"
-                + (
-                    " (it was written by a newer cyclr)"
-                    if isinstance(version, int) and version > 1
-                    else ""
-                )
-            )
-        missing = [k for k in _KEYS if k not in data]
-        unknown = sorted(set(data) - set(_KEYS))
-        if missing or unknown:
-            raise ValueError(f"{origin}: missing fields {missing}, unknown fields {unknown}")
-        groups = data["groups"]
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"field 'groups' must be a positive integer (got {groups!r})")
-        lrs = data["lrs"]
-        if not isinstance(lrs, list) or not all(isinstance(row, list) for row in lrs):
-            raise ValueError("field 'lrs' must be a list of lists (one LR per parameter group)")
-        for i, row in enumerate(lrs):
-            if len(row) != groups:
-                raise ValueError(
-                    f"field 'lrs'[{i}] must have one LR per parameter group ({groups}) "
-                    f"(got {len(row)})"
-                )
-        lr_rows = [_decode_list(f"lrs[{i}]", row) for i, row in enumerate(lrs)]
-        lr_array = np.array(lr_rows, dtype=np.float64).reshape(len(lr_rows), groups)
-        stop_reason = data["stop_reason"]
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise ValueError(f"field 'stop_reason' must be a string or null (got {stop_reason!r})")
-        settings = data["settings"]
-        if not isinstance(settings, dict):
-            raise ValueError(f"field 'settings' must be an object (got {settings!r})")
-        elapsed = data["elapsed_s"]
-        if elapsed is not None and (
-            isinstance(elapsed, bool) or not isinstance(elapsed, (int, float))
-        ):
-            raise ValueError(f"field 'elapsed_s' must be a number or null (got {elapsed!r})")
-        metrics = data["metrics"]
-        return cls(
-            lrs=lr_array,
-            losses=np.array(_decode_list("losses", data["losses"]), dtype=np.float64),
-            smoothed=np.array(_decode_list("smoothed", data["smoothed"]), dtype=np.float64),
-            metrics=None
-            if metrics is None
-            else np.array(_decode_list("metrics", metrics), dtype=np.float64),
-            stop_reason=stop_reason,  # type: ignore[arg-type]  # validated in __post_init__
-            settings=settings,
-            elapsed_s=None if elapsed is None else float(elapsed),
-        )
+        text, origin = _read(path, "from_json")
+        return cls(**storage.json_fields(text, origin))
+
+    @classmethod
+    def from_json_text(cls, text: str) -> RangeTestResult:
+        """Read a result from the JSON text :meth:`to_json` returns.
+
+        Raises:
+            ValueError: As :meth:`from_json`.
+            TypeError: If ``text`` is not a string.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str (got text of type {type(text).__name__})")
+        if not text.strip():
+            raise ValueError("text must be JSON (got an empty string)")
+        return cls(**storage.json_fields(text, "JSON text"))
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write the curve as CSV: ``step``, one LR column per group, ``loss``, ``smoothed``.
 
         LR columns are ``lr`` for a single group, else ``lr_0``, ``lr_1``, ...; a
         ``metric`` column follows when metrics were recorded. Floats are written with
-        their round-trip repr; NaN as ``nan``.
+        their round-trip repr; NaN as ``nan``. Replaced atomically, like :meth:`to_json`.
         """
-        groups = self.lrs.shape[1]
-        lr_names = ["lr"] if groups == 1 else [f"lr_{g}" for g in range(groups)]
-        header = ["step", *lr_names, "loss", "smoothed"]
-        if self.metrics is not None:
-            header.append("metric")
-        with Path(path).open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for i in range(self.num_recorded):
-                row = [str(i), *(repr(v) for v in self.lrs[i].tolist())]
-                row += [repr(float(self.losses[i])), repr(float(self.smoothed[i]))]
-                if self.metrics is not None:
-                    row.append(repr(float(self.metrics[i])))
-                writer.writerow(row)
+        from .._files import atomic_write_text
+
+        atomic_write_text(path, storage.csv_text(self))
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str]) -> RangeTestResult:
+        """Read a curve written by :meth:`to_csv`.
+
+        The CSV holds the curve only: ``stop_reason`` and ``elapsed_s`` come back as
+        ``None`` and ``settings`` as ``{}``; ``lrs``, ``losses``, ``smoothed`` and
+        ``metrics`` are exact.
+
+        Raises:
+            ValueError: If the file is empty, not UTF-8, or its header or a row is
+                malformed.
+            FileNotFoundError: If there is no such file.
+        """
+        text, origin = _read(path, "from_csv")
+        return cls(**storage.csv_fields(text, origin))
 
     def plot(self, ax: Any = None) -> Any:
         """Plot the curve with every suggestion and the CLR bounds marked.
@@ -593,3 +467,17 @@ class RangeTestResult:
         from ..plot import plot_result
 
         return plot_result(self, ax=ax)
+
+
+def _read(path: Any, method: str) -> tuple[str, str]:
+    """The text of a result file and how to name it, or a clear error."""
+    if isinstance(path, str) and path.lstrip().startswith(("{", "[")):
+        raise TypeError(
+            f"{method} reads a file; for JSON text use RangeTestResult.from_json_text "
+            f"(got path={path[:40]!r}...)"
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (got path={path!r})")
+    from .._files import read_text
+
+    return read_text(path, what="range-test result"), f"file {os.fspath(path)!r}"

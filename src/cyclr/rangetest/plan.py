@@ -1,0 +1,197 @@
+"""From a curve's CLR bounds to a training schedule fitted to the run.
+
+:func:`schedule_from_bounds` is what :meth:`RangeTestResult.schedule
+<cyclr.rangetest.RangeTestResult.schedule>` calls. Cyclical kinds (triangular,
+triangular2, exp_range) rise from ``base_lr`` to ``max_lr`` in ``step_size_up`` steps and
+come back in ``step_size_down``; one-cycle spans the whole run.
+
+**Fitting the cycles to the run.** Smith stops training at the end of a cycle, when the
+LR is back at ``base_lr``, and advises 2 to 10 epochs per half cycle (section 3.2). Given
+``total_steps`` (and no explicit ``step_size_up``), the run is split into ``c`` whole
+cycles of ``total_steps / c`` steps, with ``c`` the divisor of ``total_steps`` whose half
+cycle lies closest, in log scale, to ``epochs_per_half_cycle`` (4 by default) within
+``[2, 10]`` epochs. A run shorter than two half cycles of 2 epochs gets one cycle over the
+whole run (a half cycle under 2 epochs), and a warning says so; a run whose step count
+has no divisor in range is refused with the nearest lengths that fit.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186 (section 3.2, how to choose the cycle length).
+
+    L. N. Smith, "A disciplined approach to neural network hyper-parameters: Part 1",
+    2018, https://arxiv.org/abs/1803.09820 (one-cycle).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._validate import check_choice, check_finite, check_int
+
+if TYPE_CHECKING:
+    from ..schedules import Schedule
+
+__all__ = [
+    "DEFAULT_EPOCHS_PER_HALF_CYCLE",
+    "HALF_CYCLE_EPOCHS",
+    "SCHEDULE_KINDS",
+    "fit_cycles",
+    "schedule_from_bounds",
+]
+
+SCHEDULE_KINDS = ("triangular", "triangular2", "exp_range", "onecycle")
+"""The kinds :func:`schedule_from_bounds` builds."""
+
+DEFAULT_EPOCHS_PER_HALF_CYCLE = 4.0
+"""Epochs from ``base_lr`` to ``max_lr`` when none is given (Smith's CIFAR-10 runs)."""
+
+HALF_CYCLE_EPOCHS = (2.0, 10.0)
+"""Smith's advice for the half cycle: 2 to 10 epochs."""
+
+Bounds = Callable[[], tuple[float, float]]
+
+
+def _check_epochs(value: Any) -> float:
+    epochs = check_finite("epochs_per_half_cycle", value)
+    low, high = HALF_CYCLE_EPOCHS
+    if not low <= epochs <= high:
+        raise ValueError(
+            f"epochs_per_half_cycle must be in [{low:g}, {high:g}], Smith's advice "
+            f"(got epochs_per_half_cycle={value!r})"
+        )
+    return epochs
+
+
+def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: float) -> int:
+    """The number of whole cycles to split a run into (see the module docstring).
+
+    Args:
+        total_steps: Steps of the whole run.
+        steps_per_epoch: Optimizer steps per epoch.
+        epochs_per_half_cycle: The preferred half cycle, in epochs.
+
+    Returns:
+        ``c``, a divisor of ``total_steps``: the run is ``c`` cycles of
+        ``total_steps // c`` steps.
+
+    Raises:
+        ValueError: If no divisor gives a half cycle of 2 to 10 epochs although the run
+            is long enough for one.
+
+    Example:
+        >>> fit_cycles(2400, 100, 4.0)   # 24 epochs: 3 cycles of 8 epochs
+        3
+        >>> fit_cycles(1000, 100, 4.0)   # 10 epochs: one cycle of 5 + 5 epochs
+        1
+    """
+    low, high = (e * steps_per_epoch for e in HALF_CYCLE_EPOCHS)
+    if total_steps < 2 * low:
+        warnings.warn(
+            f"total_steps={total_steps} is {total_steps / steps_per_epoch:.3g} epochs, "
+            f"shorter than two half cycles of {HALF_CYCLE_EPOCHS[0]:g} epochs: using one "
+            f"cycle over the whole run ({total_steps // 2} steps up, the rest down)",
+            UserWarning,
+            stacklevel=4,
+        )
+        return 1
+    target = math.log(epochs_per_half_cycle * steps_per_epoch)
+    fewest, most = math.ceil(total_steps / (2 * high)), math.floor(total_steps / (2 * low))
+    fitting = [c for c in range(max(1, fewest), most + 1) if total_steps % c == 0]
+    if not fitting:
+        unit = 2 * max(1, round(epochs_per_half_cycle * steps_per_epoch))
+        n = max(1, total_steps // unit)
+        near = " or ".join(str(k * unit) for k in (n, n + 1))
+        raise ValueError(
+            f"total_steps={total_steps} splits into no whole number of cycles with a half "
+            f"cycle of {HALF_CYCLE_EPOCHS[0]:g} to {HALF_CYCLE_EPOCHS[1]:g} epochs of "
+            f"{steps_per_epoch} steps; runs of {near} steps do, or pass step_size_up= "
+            "yourself"
+        )
+    return min(fitting, key=lambda c: (abs(math.log(total_steps / (2 * c)) - target), c))
+
+
+def schedule_from_bounds(
+    kind: str,
+    bounds: Bounds,
+    steps_per_epoch: Any,
+    *,
+    epochs_per_half_cycle: Any = None,
+    total_steps: Any = None,
+    overrides: Mapping[str, Any],
+) -> Schedule:
+    """Build a schedule of ``kind`` between the bounds that ``bounds()`` reads.
+
+    Args:
+        kind: One of :data:`SCHEDULE_KINDS`.
+        bounds: Returns ``(base_lr, max_lr)``; called only when the overrides do not
+            set both.
+        steps_per_epoch: Optimizer steps per epoch, a positive integer.
+        epochs_per_half_cycle: Cyclical kinds: epochs from ``base_lr`` to ``max_lr``, in
+            ``[2, 10]``; ``None``: 4, or what fits ``total_steps``.
+        total_steps: Steps of the whole run (required for ``"onecycle"``).
+        overrides: Arguments for the schedule, overriding the computed ones.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: For an unknown kind, an argument out of range, a missing
+            ``total_steps`` or ``gamma``, or a run that fits no whole cycle.
+        cyclr.errors.NoReliableSuggestionError: If the curve gives no bounds.
+    """
+    from ..schedules import ExpRange, OneCycle, Triangular, Triangular2
+
+    check_choice("kind", kind, SCHEDULE_KINDS)
+    spe = check_int("steps_per_epoch", steps_per_epoch)
+    total = None if total_steps is None else check_int("total_steps", total_steps, minimum=2)
+    if kind == "onecycle":
+        if epochs_per_half_cycle is not None:
+            raise ValueError(
+                "epochs_per_half_cycle is not used by kind='onecycle': its length is "
+                f"total_steps (got epochs_per_half_cycle={epochs_per_half_cycle!r})"
+            )
+        if total is None:
+            raise ValueError("kind='onecycle' needs total_steps (steps of the whole run)")
+        params: dict[str, Any] = {"total_steps": total, **overrides}
+        if "max_lr" not in overrides or "div_factor" not in overrides:
+            base, peak = bounds()
+            params.setdefault("max_lr", peak)
+            params.setdefault("div_factor", params["max_lr"] / base)
+        return OneCycle(**params)
+    if kind == "exp_range" and "gamma" not in overrides:
+        raise ValueError(
+            "kind='exp_range' needs gamma=..., the per-step amplitude decay "
+            "(Smith used 0.99994 with step_size_up=2000)"
+        )
+    epochs = (
+        DEFAULT_EPOCHS_PER_HALF_CYCLE
+        if epochs_per_half_cycle is None
+        else _check_epochs(epochs_per_half_cycle)
+    )
+    params = {}
+    if total is not None and "step_size_up" not in overrides:
+        cycle = total // fit_cycles(total, spe, epochs)
+        params.update(step_size_up=cycle // 2, step_size_down=cycle - cycle // 2)
+    else:
+        params["step_size_up"] = max(1, round(epochs * spe))
+    if "base_lr" not in overrides or "max_lr" not in overrides:
+        base, peak = bounds()
+        params.update(base_lr=base, max_lr=peak)
+    params.update(overrides)
+    cls = {"triangular": Triangular, "triangular2": Triangular2, "exp_range": ExpRange}[kind]
+    schedule: Schedule = cls(**params)
+    cycle_steps = int(getattr(schedule, "cycle_steps"))  # noqa: B009 - every cyclic kind has it
+    if total is not None and total % cycle_steps:
+        lower, upper = (
+            (total // cycle_steps) * cycle_steps,
+            (total // cycle_steps + 1) * cycle_steps,
+        )
+        raise ValueError(
+            f"total_steps must be a whole number of cycles of {cycle_steps} steps so "
+            f"training ends at base_lr (got total_steps={total}; nearest: "
+            f"{lower or upper} or {upper})"
+        )
+    return schedule

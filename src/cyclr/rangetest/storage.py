@@ -1,0 +1,274 @@
+"""The JSON and CSV forms of a range-test result, written and read back exactly.
+
+JSON schema (version 1), one object::
+
+    {"format": "cyclr.RangeTestResult", "version": 1,
+     "stop_reason": "diverged" | "non_finite" | "num_steps" | null,
+     "elapsed_s": float | null, "settings": {...}, "groups": int,
+     "lrs": [[lr of each group], ...], "losses": [...], "smoothed": [...],
+     "metrics": [...] | null}
+
+Floats are written with Python's shortest round-trip repr, so reading a file back
+gives the same float64 values bit for bit. JSON has no NaN or infinity: NaN is written
+as ``null`` and infinities as the strings ``"inf"`` and ``"-inf"``.
+
+CSV: a header ``step, lr`` (or ``lr_0, lr_1, ...`` for several parameter groups),
+``loss, smoothed`` and, when metrics were recorded, ``metric``; one row per step, floats
+as round-trip reprs, NaN as ``nan``. The CSV holds the curve only: read back, its
+``stop_reason``, ``settings`` and ``elapsed_s`` are ``None``, ``{}`` and ``None``.
+
+These functions turn text into the fields of a result and back; the
+:class:`~cyclr.rangetest.RangeTestResult` methods add the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .result import RangeTestResult
+
+__all__ = ["FORMAT", "SCHEMA_VERSION", "csv_fields", "csv_text", "json_fields", "json_text"]
+
+FORMAT = "cyclr.RangeTestResult"
+"""The ``"format"`` tag of the JSON file."""
+
+SCHEMA_VERSION = 1
+"""The JSON schema version this cyclr writes and reads."""
+
+MAX_TEXT_CHARS = 1 << 30
+"""The longest text read as a result (1 GiB): a range test is a few thousand steps."""
+
+_KEYS = (
+    "format",
+    "version",
+    "stop_reason",
+    "elapsed_s",
+    "settings",
+    "groups",
+    "lrs",
+    "losses",
+    "smoothed",
+    "metrics",
+)
+
+
+def _encode(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _decode_list(name: str, items: Any) -> list[float]:
+    if not isinstance(items, list):
+        raise ValueError(f"field {name!r} must be a list (got {type(items).__name__})")
+    out: list[float] = []
+    for i, item in enumerate(items):
+        if item is None:
+            out.append(math.nan)
+        elif item in ("inf", "-inf"):
+            out.append(math.inf if item == "inf" else -math.inf)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            try:
+                out.append(float(item))
+            except OverflowError:
+                raise ValueError(
+                    f"field {name!r}[{i}] must be a float64 number (got an integer of "
+                    f"{len(str(abs(item)))} digits)"
+                ) from None
+        else:
+            raise ValueError(
+                f"field {name!r}[{i}] must be a number, null, 'inf' or '-inf' (got {item!r})"
+            )
+    return out
+
+
+def json_text(result: RangeTestResult) -> str:
+    """The JSON text of ``result`` (schema in the module docstring), without a newline."""
+    data = {
+        "format": FORMAT,
+        "version": SCHEMA_VERSION,
+        "stop_reason": result.stop_reason,
+        "elapsed_s": result.elapsed_s,
+        "settings": result.settings,
+        "groups": int(result.lrs.shape[1]),
+        "lrs": result.lrs.tolist(),
+        "losses": [_encode(v) for v in result.losses.tolist()],
+        "smoothed": [_encode(v) for v in result.smoothed.tolist()],
+        "metrics": None
+        if result.metrics is None
+        else [_encode(v) for v in result.metrics.tolist()],
+    }
+    return json.dumps(data, allow_nan=False)
+
+
+def _parse_json(text: str, origin: str) -> Any:
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{origin} is too large to be a range-test result ({len(text):,} chars)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}); the file may be truncated or corrupted"
+        ) from None
+    except RecursionError:
+        raise ValueError(
+            f"{origin} is not a range-test result: its JSON is nested too deeply"
+        ) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise ValueError(f"{origin} is not a range-test result: {exc}") from None
+
+
+def json_fields(text: str, origin: str) -> dict[str, Any]:
+    """Parse and check the JSON text of a result; return the result's fields.
+
+    Args:
+        text: The JSON text.
+        origin: How to name the text in errors (``"file 'x.json'"``, ``"JSON text"``).
+
+    Returns:
+        Keyword arguments for :class:`~cyclr.rangetest.RangeTestResult`.
+
+    Raises:
+        ValueError: If the text is not JSON, not a cyclr result, of another schema
+            version, or a field is missing, unknown or malformed.
+    """
+    data = _parse_json(text, origin)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{origin} is not a cyclr range-test result (no format={FORMAT!r})")
+    version = data.get("version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise ValueError(
+            f"{origin} has schema version {version!r}; this cyclr reads version "
+            f"{SCHEMA_VERSION}" + (" (it was written by a newer cyclr)" if newer else "")
+        )
+    missing = [k for k in _KEYS if k not in data]
+    unknown = sorted(set(data) - set(_KEYS))
+    if missing or unknown:
+        raise ValueError(f"{origin}: missing fields {missing}, unknown fields {unknown}")
+    groups = data["groups"]
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"field 'groups' must be a positive integer (got {groups!r})")
+    lrs = data["lrs"]
+    if not isinstance(lrs, list) or not all(isinstance(row, list) for row in lrs):
+        raise ValueError("field 'lrs' must be a list of lists (one LR per parameter group)")
+    for i, row in enumerate(lrs):
+        if len(row) != groups:
+            raise ValueError(
+                f"field 'lrs'[{i}] must have one LR per parameter group ({groups}) (got {len(row)})"
+            )
+    lr_rows = [_decode_list(f"lrs[{i}]", row) for i, row in enumerate(lrs)]
+    stop_reason = data["stop_reason"]
+    if stop_reason is not None and not isinstance(stop_reason, str):
+        raise ValueError(f"field 'stop_reason' must be a string or null (got {stop_reason!r})")
+    settings = data["settings"]
+    if not isinstance(settings, dict):
+        raise ValueError(f"field 'settings' must be an object (got {settings!r})")
+    elapsed = data["elapsed_s"]
+    if elapsed is not None and (isinstance(elapsed, bool) or not isinstance(elapsed, (int, float))):
+        raise ValueError(f"field 'elapsed_s' must be a number or null (got {elapsed!r})")
+    metrics = data["metrics"]
+    return {
+        "lrs": np.array(lr_rows, dtype=np.float64).reshape(len(lr_rows), groups),
+        "losses": np.array(_decode_list("losses", data["losses"]), dtype=np.float64),
+        "smoothed": np.array(_decode_list("smoothed", data["smoothed"]), dtype=np.float64),
+        "metrics": None
+        if metrics is None
+        else np.array(_decode_list("metrics", metrics), dtype=np.float64),
+        "stop_reason": stop_reason,
+        "settings": settings,
+        "elapsed_s": None if elapsed is None else _decode_list("elapsed_s", [elapsed])[0],
+    }
+
+
+def csv_text(result: RangeTestResult) -> str:
+    """The CSV text of ``result``'s curve (columns in the module docstring)."""
+    groups = result.lrs.shape[1]
+    lr_names = ["lr"] if groups == 1 else [f"lr_{g}" for g in range(groups)]
+    header = ["step", *lr_names, "loss", "smoothed"]
+    if result.metrics is not None:
+        header.append("metric")
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(header)
+    for i in range(result.num_recorded):
+        row = [str(i), *(repr(v) for v in result.lrs[i].tolist())]
+        row += [repr(float(result.losses[i])), repr(float(result.smoothed[i]))]
+        if result.metrics is not None:
+            row.append(repr(float(result.metrics[i])))
+        writer.writerow(row)
+    return handle.getvalue()
+
+
+def _lr_columns(header: list[str], origin: str) -> int:
+    """The number of LR columns in a CSV header, checked against the expected layout."""
+    names = header[1:-2] if header[-1] != "metric" else header[1:-3]
+    groups = len(names)
+    expected = ["lr"] if groups == 1 else [f"lr_{g}" for g in range(groups)]
+    tail = header[len(expected) + 1 :]
+    if (
+        header[:1] != ["step"]
+        or names != expected
+        or tail
+        not in (
+            ["loss", "smoothed"],
+            ["loss", "smoothed", "metric"],
+        )
+    ):
+        raise ValueError(
+            f"{origin} is not a cyclr range-test CSV: its header must be step, lr (or lr_0, "
+            f"lr_1, ...), loss, smoothed[, metric] (got {', '.join(header)[:200]})"
+        )
+    return groups
+
+
+def csv_fields(text: str, origin: str) -> dict[str, Any]:
+    """Parse the CSV text written by :func:`csv_text`; return the result's fields.
+
+    Raises:
+        ValueError: If the header or a row is malformed (the row is named).
+    """
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{origin} is too large to be a range-test result ({len(text):,} chars)")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise ValueError(f"{origin} is empty")
+    header = [name.strip() for name in rows[0]]
+    groups = _lr_columns(header, origin)
+    values: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ValueError(
+                f"{origin} line {line} must have {len(header)} columns (got {len(row)})"
+            )
+        try:
+            step = int(row[0])
+            numbers = [float(cell) for cell in row[1:]]
+        except ValueError:
+            raise ValueError(f"{origin} line {line} holds a value that is not a number") from None
+        if step != len(values):
+            raise ValueError(f"{origin} line {line}: step must be {len(values)} (got {step})")
+        values.append(numbers)
+    table = np.array(values, dtype=np.float64).reshape(len(values), len(header) - 1)
+    has_metric = header[-1] == "metric"
+    return {
+        "lrs": table[:, :groups],
+        "losses": table[:, groups],
+        "smoothed": table[:, groups + 1],
+        "metrics": table[:, groups + 2] if has_metric else None,
+        "stop_reason": None,
+        "settings": {},
+        "elapsed_s": None,
+    }
