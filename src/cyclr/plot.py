@@ -8,10 +8,15 @@ stays free of it.
 
 from __future__ import annotations
 
+import io
 import numbers
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import NoReliableSuggestionError, require
 from .rangetest.suggest import DEFAULT_METHOD
@@ -20,7 +25,21 @@ if TYPE_CHECKING:
     from .rangetest.result import RangeTestResult
     from .schedules import Schedule
 
-__all__ = ["plot_result", "plot_schedule"]
+__all__ = [
+    "FIGURE_FORMATS",
+    "MAX_PREVIEW_POINTS",
+    "check_figure_path",
+    "plot_result",
+    "plot_schedule",
+    "preview_steps",
+    "save_figure",
+]
+
+MAX_PREVIEW_POINTS = 20_000
+"""A schedule drawn over more steps is sampled at this many evenly spaced steps."""
+
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+"""The file types :func:`save_figure` writes, by the path's suffix."""
 
 _MARKERS = {
     "bottom": ("*", "k"),
@@ -68,20 +87,18 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
         >>> ax.get_xscale()
         'log'
     """
-    from .rangetest.suggest import fit_curve
-
     ax = _axes(ax)
     lr = result.lrs[:, 0]
     ax.plot(lr, result.losses, color="0.6", linewidth=0.8, alpha=0.6, label="loss")
     ax.plot(lr, result.smoothed, color="C0", linewidth=1.5, label="smoothed (EMA)")
     visible = [result.smoothed[np.isfinite(result.smoothed)]]
-    try:
-        curve = fit_curve(lr, result.losses)
-    except NoReliableSuggestionError as exc:
+    reading = result.reading
+    curve = reading.fit
+    if curve is None:
         ax.text(
             0.02,
             0.02,
-            f"no reliable suggestion: {exc}",
+            f"no reliable suggestion: {reading.reason}",
             transform=ax.transAxes,
             fontsize="x-small",
             wrap=True,
@@ -91,7 +108,7 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
         fit_lr = 10.0**curve.x
         ax.plot(fit_lr, curve.fit, "--", color="C1", linewidth=1.2, label="fit (read by rules)")
         visible.append(curve.fit)
-        for method, suggestion in result.suggestions().items():
+        for method, suggestion in reading.suggestions.items():
             at = float(np.interp(np.log10(suggestion.lr), curve.x, curve.fit))
             marker, color = _MARKERS.get(method, ("o", "C6"))
             ax.plot(
@@ -135,7 +152,7 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
 
 def _uses_metric(result: RangeTestResult) -> bool:
     """Whether ``result.clr_bounds()`` reads the metric (see its ``curve="auto"``)."""
-    from .rangetest.suggest import MIN_POINTS
+    from .rangetest.fit import MIN_POINTS
 
     return result.metrics is not None and int(np.isfinite(result.metrics).sum()) >= MIN_POINTS
 
@@ -173,7 +190,7 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
     if isinstance(steps, numbers.Integral) and not isinstance(steps, (bool, np.bool_)):
         if steps < 1:
             raise ValueError(f"steps must be positive (got steps={steps!r})")
-        grid = np.arange(int(steps))
+        grid = preview_steps(int(steps))
     else:
         grid = np.asarray(steps)
         if grid.ndim != 1 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
@@ -195,3 +212,70 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
         more_handles, more_labels = twin.get_legend_handles_labels()
         ax.legend(handles + more_handles, labels + more_labels, fontsize="small")
     return ax
+
+
+def preview_steps(steps: int, points: int = MAX_PREVIEW_POINTS) -> npt.NDArray[np.int64]:
+    """The steps at which to draw a schedule of ``steps`` steps: all, or ``points`` of them.
+
+    Evenly spaced, always including the first and the last step, so a preview of
+    ``10**12`` steps costs what one of ``points`` steps costs.
+
+    Example:
+        >>> preview_steps(5).tolist(), preview_steps(10**12, points=3).tolist()
+        ([0, 1, 2, 3, 4], [0, 500000000000, 999999999999])
+    """
+    if steps <= points:
+        return np.arange(steps, dtype=np.int64)
+    grid = np.linspace(0, steps - 1, points, dtype=np.float64).round()
+    grid[-1] = steps - 1
+    return np.unique(grid.astype(np.int64))
+
+
+def check_figure_path(path: str | os.PathLike[str], name: str = "path") -> Path:
+    """Return ``path`` if :func:`save_figure` can write that file type, else raise.
+
+    Raises:
+        ValueError: If the suffix is not one of :data:`FIGURE_FORMATS`, or ``path`` is an
+            existing folder.
+
+    Example:
+        >>> check_figure_path("curve.png").suffix
+        '.png'
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{name} must be a file, not a folder (got {name}={str(path)!r})")
+    if target.suffix.lower() not in FIGURE_FORMATS:
+        listed = ", ".join(FIGURE_FORMATS)
+        raise ValueError(f"{name} must end in {listed} (got {name}={str(path)!r})")
+    return target
+
+
+def save_figure(draw: Callable[[Any], None], path: str | os.PathLike[str]) -> Path:
+    """Draw on a fresh matplotlib figure (no pyplot, no GUI backend) and save it.
+
+    The file type follows the suffix (:data:`FIGURE_FORMATS`); the file is replaced
+    atomically, so a failed save leaves an older file as it was.
+
+    Args:
+        draw: Called with the figure's single ``Axes``.
+        path: Where to write the figure.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If the suffix is not a supported figure type.
+        OSError: If the file cannot be written.
+        cyclr.MissingExtraError: If matplotlib is not installed.
+    """
+    from ._files import atomic_write_bytes
+
+    target = check_figure_path(path)
+    figure_module = require("matplotlib.figure", "plot")
+    figure = figure_module.Figure(figsize=(7.0, 4.2), layout="constrained")
+    draw(figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=target.suffix.lower()[1:], dpi=120)
+    atomic_write_bytes(target, buffer.getvalue())
+    return target

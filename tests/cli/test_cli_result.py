@@ -78,3 +78,24 @@ def test_report_and_snippet_agree(result_json: Path) -> None:
     base_lr, max_lr = result.clr_bounds()
     code = snippet(base_lr, max_lr)
     assert all(("    " + line if line else "") in lines for line in code.splitlines())
+
+
+@pytest.mark.parametrize(
+    "argv", [["suggest"], ["plot"], ["plot", "--out", "{tmp}/curve.png"]], ids=str
+)
+def test_one_command_fits_the_curve_once(
+    argv: list[str], result_json: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cyclr.rangetest.reading as reading
+
+    calls: list[int] = []
+    real = reading.fit_curve
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reading, "fit_curve", counting)
+    args = [a.replace("{tmp}", str(result_json.parent)) for a in argv]
+    assert main([args[0], str(result_json), *args[1:]]) == 0
+    assert len(calls) == 1

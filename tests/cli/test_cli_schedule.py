@@ -38,7 +38,7 @@ def test_preview_draws_the_curve_and_summarises_it(capsys: pytest.CaptureFixture
 
 def test_preview_warns_when_the_run_ends_mid_cycle(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*TRI2, "--steps", "5000"]) == 0
-    assert "stop training at a multiple of 4000 steps" in capsys.readouterr().out
+    assert "stop training at a multiple of 4,000 steps" in capsys.readouterr().out
 
 
 def test_csv_file_holds_the_exact_schedule(tmp_path: Path) -> None:

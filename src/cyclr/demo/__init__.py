@@ -3,7 +3,7 @@
 The demo trains a tiny 1-D CNN on MNIST-1D (generated locally) or scikit-learn's
 digits: it runs the range test, reads the suggestion and the CLR bounds, then compares
 a fixed LR, triangular2 and one-cycle at equal step budgets. It needs the ``cli`` extra
-(``pip install 'cyclr[cli]'``: torch, matplotlib, tqdm, mnist1d, scikit-learn).
+(``pip install 'cyclr[demo]'``: torch, matplotlib, tqdm, mnist1d, scikit-learn).
 """
 
 from .data import TASKS, Task, load_digits, load_mnist1d, load_task

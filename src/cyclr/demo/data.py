@@ -103,7 +103,7 @@ def load_mnist1d(num_samples: int = 5000) -> Task:
         S. Greydanus, "Scaling down Deep Learning", 2020, https://arxiv.org/abs/2011.14439
     """
     num_samples = check_int("num_samples", num_samples, minimum=100)
-    data_module = require("mnist1d.data", "cli")
+    data_module = require("mnist1d.data", "demo")
     args = data_module.get_dataset_args()
     args.num_samples = num_samples
     py_state, np_state = random.getstate(), np.random.get_state()
@@ -149,7 +149,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Task:
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1) (got test_fraction={test_fraction!r})")
-    datasets = require("sklearn.datasets", "cli")
+    datasets = require("sklearn.datasets", "demo")
     bunch = datasets.load_digits()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)

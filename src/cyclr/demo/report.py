@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import save_figure
+from ..plot import save_figure
 from .pipeline import DemoResult
 from .train import FINAL_EVALS
 

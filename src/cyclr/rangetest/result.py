@@ -455,6 +455,18 @@ class RangeTestResult:
         text, origin = _read(path, "from_csv")
         return cls(**storage.csv_fields(text, origin))
 
+    @classmethod
+    def from_csv_text(cls, text: str) -> RangeTestResult:
+        """Read a curve from CSV text in the form :meth:`to_csv` writes.
+
+        Raises:
+            ValueError: As :meth:`from_csv`.
+            TypeError: If ``text`` is not a string.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str (got text of type {type(text).__name__})")
+        return cls(**storage.csv_fields(text, "CSV text"))
+
     def plot(self, ax: Any = None) -> Any:
         """Plot the curve with every suggestion and the CLR bounds marked.
 

@@ -1,0 +1,147 @@
+"""What every ``cyclr`` command shares: the user error, number formats, paths, results.
+
+User errors (a bad number, a missing or corrupt file, an output the command cannot
+write) are :class:`CliError`: printed as one line, ``cyclr: error: ...``, exit status 2.
+Every output path is checked before any work is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from ..rangetest import RangeTestResult
+
+__all__ = [
+    "EXIT_USAGE",
+    "CliError",
+    "Parser",
+    "check_distinct",
+    "check_figure_out",
+    "check_writable",
+    "fmt",
+    "load_result",
+    "positive_int",
+    "wrote",
+]
+
+EXIT_USAGE = 2
+"""Exit status of a user error (argparse's convention)."""
+
+
+class CliError(Exception):
+    """A user error: printed as one ``cyclr: error: ...`` line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line naming the help to read."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`CliError` instead of printing the usage and exiting."""
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer, written in decimal.
+
+    Example:
+        >>> positive_int("391")
+        391
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
+    return value
+
+
+def fmt(value: float) -> str:
+    """Format a learning rate with four significant digits.
+
+    Example:
+        >>> fmt(0.0123456)
+        '0.01235'
+    """
+    return f"{value:.4g}"
+
+
+def check_writable(path: Path, flag: str) -> Path:
+    """Refuse an output path that cannot be a new or replaced file, before any work."""
+    if path.is_dir():
+        raise CliError(f"{flag} must be a file, not a folder (got {flag} {str(path)!r})")
+    parent = path.parent
+    if not parent.is_dir():
+        raise CliError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"cannot write {str(path)!r}: folder {str(parent)!r} is not writable")
+    return path
+
+
+def check_figure_out(path: str, flag: str = "--out") -> Path:
+    """Refuse a figure path whose type cannot be written, before any work."""
+    from ..plot import FIGURE_FORMATS
+
+    target = check_writable(Path(path), flag)
+    if target.suffix.lower() not in FIGURE_FORMATS:
+        raise CliError(f"{flag} must end in {', '.join(FIGURE_FORMATS)} (got {flag} {path!r})")
+    return target
+
+
+def check_distinct(**paths: Path | None) -> None:
+    """Refuse two flags naming the same file (``--out x.png --csv x.png``)."""
+    seen: dict[str, str] = {}
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        name = "--" + flag.replace("_", "-")
+        if key in seen:
+            raise CliError(f"{seen[key]} and {name} name the same file (got {str(path)!r})")
+        seen[key] = name
+
+
+def wrote(path: Path) -> None:
+    """Say that a file was written."""
+    print(f"wrote {path}")
+
+
+def load_result(path: str) -> RangeTestResult:
+    """Read a saved range test, JSON or CSV by content, every failure one :class:`CliError`.
+
+    Args:
+        path: A file written by ``RangeTestResult.to_json`` or ``to_csv``.
+
+    Returns:
+        The result.
+
+    Raises:
+        CliError: If the file is missing, a folder, empty, not UTF-8 text, neither
+            format, malformed, or holds no steps.
+    """
+    from .._files import read_text
+    from ..rangetest import RangeTestResult
+
+    try:
+        text = read_text(path, what="range-test result")
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    head = text.lstrip()
+    try:
+        if head.startswith(("{", "[")):
+            result = RangeTestResult.from_json_text(text)
+        elif head.startswith("step,"):
+            result = RangeTestResult.from_csv_text(text)
+        else:
+            raise ValueError(
+                "it is neither JSON (RangeTestResult.to_json) nor CSV (RangeTestResult.to_csv)"
+            )
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"{path!r} is not a valid cyclr range-test result: {exc}") from None
+    if result.num_recorded == 0:
+        raise CliError(f"range-test result {path!r} has no steps: the test recorded nothing")
+    return result

@@ -1,0 +1,161 @@
+"""``cyclr suggest RESULT``: every suggestion, the CLR bounds and a snippet to paste."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from .common import fmt, load_result, positive_int
+
+if TYPE_CHECKING:
+    from ..rangetest import RangeTestResult
+
+__all__ = ["add_parser", "report", "snippet"]
+
+EPILOG = """\
+Prints every method's suggestion (bottom, steepest, valley, minimum, consensus) with its
+interval and evidence, the CLR bounds (base_lr, max_lr), and Python that builds the
+triangular2 and one-cycle schedules from them. RESULT is a file written by
+RangeTestResult.to_json or to_csv.
+
+examples:
+  cyclr suggest cyclr-demo/range_test.json
+  cyclr suggest lr.json --steps-per-epoch 391
+"""
+
+
+def snippet(base_lr: float, max_lr: float, steps_per_epoch: int | None = None) -> str:
+    """Python that builds the triangular2 and one-cycle schedules for these bounds.
+
+    Args:
+        base_lr: Lower CLR bound.
+        max_lr: Upper CLR bound.
+        steps_per_epoch: Optimizer steps per epoch, or ``None`` for a placeholder.
+
+    Returns:
+        The code, ready to paste.
+
+    Example:
+        >>> namespace: dict[str, object] = {}
+        >>> exec(snippet(0.001, 0.01, steps_per_epoch=50), namespace)
+        >>> namespace["schedule"].step_size_up
+        200
+    """
+    spe = "100  # set to len(train_loader)" if steps_per_epoch is None else str(steps_per_epoch)
+    return (
+        "from cyclr import OneCycle, Triangular2\n"
+        "\n"
+        f"steps_per_epoch = {spe}\n"
+        "epochs = 24  # a whole number of cycles: 8 epochs per cycle below\n"
+        f"schedule = Triangular2(base_lr={fmt(base_lr)}, max_lr={fmt(max_lr)}, "
+        "step_size_up=4 * steps_per_epoch)\n"
+        "# or one cycle over the whole run, starting at base_lr:\n"
+        f"one_cycle = OneCycle(max_lr={fmt(max_lr)}, total_steps=epochs * steps_per_epoch, "
+        f"div_factor={fmt(max_lr / base_lr)})\n"
+        "# PyTorch: scheduler = cyclr.torch.Scheduler(optimizer, schedule), and\n"
+        "# scheduler.step() after every optimizer.step()\n"
+    )
+
+
+def _evidence_value(value: Any) -> str:
+    """Render one evidence value: floats to four digits, pairs as ``a..b``."""
+    if isinstance(value, float):
+        return fmt(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return f"{_evidence_value(value[0])}..{_evidence_value(value[1])}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_evidence_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _evidence_text(evidence: Any) -> str:
+    """A compact ``key=value`` rendering of a suggestion's evidence (step indices left out)."""
+    return ", ".join(
+        f"{key}={_evidence_value(value)}"
+        for key, value in dict(evidence).items()
+        if not key.endswith(("index", "indices", "points")) and value not in ({}, [], ())
+    )
+
+
+def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[str]:
+    """The lines ``cyclr suggest`` prints: the test, each suggestion, bounds, a snippet.
+
+    Everything is read from the result's one reading of its curve
+    (:attr:`~cyclr.rangetest.RangeTestResult.reading`).
+
+    Args:
+        result: A range-test result with at least one step.
+        steps_per_epoch: Filled into the snippet when given.
+
+    Returns:
+        The lines, without trailing newlines.
+    """
+    from ..errors import NoReliableSuggestionError
+    from ..rangetest.rules import DEFAULT_METHOD
+
+    lrs = result.lrs[:, 0]
+    lines = [
+        f"range test: {result.num_recorded} steps, lr {fmt(float(lrs[0]))} to "
+        f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'still running'}"
+    ]
+    lines.append("suggestions (lr, then the interval about as good by the same rule):")
+    answers = result.reading.answers
+    width = max(len(m) for m in answers)
+    for method, answer in answers.items():
+        marker = " (default)" if method == DEFAULT_METHOD else ""
+        if isinstance(answer, str):
+            lines.append(f"  {method:<{width}}  none: {answer}")
+            continue
+        low, high = answer.interval
+        lines.append(
+            f"  {method:<{width}}  {fmt(answer.lr):>10}  [{fmt(low)}, {fmt(high)}]{marker}"
+        )
+        lines.append(f"  {'':<{width}}  evidence: {_evidence_text(answer.evidence)}")
+    try:
+        base_lr, max_lr = result.clr_bounds()
+    except NoReliableSuggestionError as exc:
+        lines.append(f"CLR bounds: none: {exc}")
+        return lines
+    lines.append(f"CLR bounds: base_lr={fmt(base_lr)}, max_lr={fmt(max_lr)}")
+    lines.append("")
+    lines.append("paste into your training script:")
+    lines.extend(
+        "    " + line if line else ""
+        for line in snippet(base_lr, max_lr, steps_per_epoch).splitlines()
+    )
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cyclr suggest``."""
+    result = load_result(args.result)
+    for line in report(result, args.steps_per_epoch):
+        print(line)
+    return 0
+
+
+def add_result_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``cyclr suggest`` and ``cyclr plot`` share."""
+    parser.add_argument(
+        "result", metavar="RESULT", help="a saved RangeTestResult (.json, or .csv from to_csv)"
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        metavar="N",
+        help="fill this into the snippet (len(train_loader))",
+    )
+
+
+def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``cyclr suggest`` to the sub-command parsers."""
+    summary = "suggestions, CLR bounds and a snippet"
+    sub = commands.add_parser(
+        "suggest",
+        help=summary,
+        description=summary.capitalize() + ".",
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    add_result_arguments(sub)
+    sub.set_defaults(func=run)
