@@ -114,11 +114,11 @@ def test_from_json_rejects_truncated_and_non_json(result: RangeTestResult, tmp_p
         RangeTestResult.from_json_text("[1, 2, 3]")
     with pytest.raises(ValueError, match="empty string"):
         RangeTestResult.from_json_text("  ")
-    with pytest.raises(TypeError, match="for JSON text use RangeTestResult.from_json_text"):
+    with pytest.raises(TypeError, match=r"for JSON text use RangeTestResult\.from_json_text"):
         RangeTestResult.from_json('{"format": 1}')
     with pytest.raises(FileNotFoundError):
         RangeTestResult.from_json(tmp_path / "missing.json")
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+    with pytest.raises(TypeError, match=r"path must be a str or os\.PathLike"):
         RangeTestResult.from_json(42)  # type: ignore[arg-type]
 
 
