@@ -26,11 +26,14 @@ __all__ = [
 
 
 def _got(name: str, value: Any) -> str:
-    return f"(got {name}={value!r})"
+    return f"(got {name}={describe(value)})"
 
 
 def describe(value: Any) -> str:
     """Return ``repr(value)``, cut to 80 characters for values with a long repr."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > 10**60:
+        digits = len(str(abs(int(value))))
+        return f"{'-' if value < 0 else ''}{str(abs(int(value)))[:6]}... ({digits} digits)"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -44,7 +47,10 @@ def check_finite(name: str, value: Any) -> float:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number {_got(name, value)}")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
     if not math.isfinite(result):
         raise ValueError(f"{name} must be finite {_got(name, value)}")
     return result

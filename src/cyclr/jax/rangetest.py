@@ -13,8 +13,8 @@ References:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -23,14 +23,9 @@ import numpy as np
 
 from .._batches import BatchStream, check_batches
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.driver import (
-    callable_name,
-    check_loop_args,
-    drive,
-    extend_until_readable,
-    resolve_max_steps,
-    runner_settings,
-)
+from ..rangetest.driver import callable_name
+from ..rangetest.runner import Runner, Step
+from ..rangetest.spec import DEFAULTS, RangeTestSpec
 
 __all__ = ["range_test"]
 
@@ -57,16 +52,16 @@ def range_test(
     opt_state: Any,
     batches: Iterable[Any],
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
+    start_lr: float = DEFAULTS.start_lr,
+    end_lr: float = DEFAULTS.end_lr,
+    num_steps: int = DEFAULTS.num_steps,
     max_steps: int | None = None,
-    sweep: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    sweep: str = DEFAULTS.sweep,
+    smoothing: float = DEFAULTS.smoothing,
+    diverge_factor: float = DEFAULTS.diverge_factor,
     metric_fn: MetricFn | None = None,
     eval_every: int | None = None,
-    sync_every: int = 10,
+    sync_every: int = DEFAULTS.sync_every,
     progress: bool | None = None,
 ) -> RangeTestResult:
     r"""Run an LR range test with a pure JAX training step.
@@ -160,99 +155,102 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
-    limit = resolve_max_steps(num_steps, max_steps)
-    return extend_until_readable(
-        lambda n: _range_test_once(
-            train_step=train_step,
-            params=params,
-            opt_state=opt_state,
-            batches=batches,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=n,
-            sweep=sweep,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            metric_fn=metric_fn,
-            eval_every=eval_every,
-            sync_every=sync_every,
-            progress=progress,
-        ),
-        num_steps,
-        limit,
+    spec = RangeTestSpec(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        max_steps=max_steps,
+        sweep=sweep,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
+        metric_fn=metric_fn,
+        eval_every=eval_every,
+        sync_every=sync_every,
+        progress=progress,
     )
+    return _JaxRunner(spec, train_step, params, opt_state, batches).run()
 
 
-def _range_test_once(
-    train_step: TrainStep,
-    params: Any,
-    opt_state: Any,
-    batches: Iterable[Any],
-    *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    sweep: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    metric_fn: MetricFn | None = None,
-    eval_every: int | None = None,
-    sync_every: int = 10,
-    progress: bool | None = None,
-) -> RangeTestResult:
-    """One range test of ``num_steps`` steps (see :func:`range_test`)."""
-    started = time.perf_counter()
-    if not callable(train_step):
-        raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
-    check_batches(batches)
-    every, sync_every = check_loop_args(metric_fn, eval_every, sync_every, progress)
-    rt = RangeTest(
-        start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
-    )
-    lrs = list(jnp.asarray(np.asarray(rt.sweep.lrs(), dtype=np.float32)))
-    params, opt_state = _copy_tree(params), _copy_tree(opt_state)
-    stream = BatchStream(batches)
+class _JaxRunner(Runner):
+    """A functional train step over copies of the caller's pytrees; theirs are never touched."""
 
-    def step(i: int) -> Any:
-        nonlocal params, opt_state
-        out = train_step(params, opt_state, stream.next(), lrs[i])
-        if not isinstance(out, tuple) or len(out) != 3:
-            raise TypeError(
-                "train_step must return a tuple (params, opt_state, loss) "
-                f"(got {type(out).__name__})"
-            )
-        params, opt_state, loss = out
-        if i == 0 and jnp.shape(loss) not in ((), (1,)):
-            raise ValueError(
-                f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
-            )
-        return jnp.reshape(loss, ())
+    name = "cyclr.jax.range_test"
 
+    def __init__(
+        self, spec: RangeTestSpec, train_step: Any, params: Any, opt_state: Any, batches: Any
+    ) -> None:
+        super().__init__(spec)
+        if not callable(train_step):
+            raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
+        check_batches(batches)
+        self.train_step, self.params, self.opt_state = train_step, params, opt_state
+        self.batches = batches
+        self._current: Any = None
+
+    @contextlib.contextmanager
+    def session(self, rt: RangeTest) -> Iterator[Step]:
+        lrs = _float32_lrs(rt)
+        state = [_copy_tree(self.params), _copy_tree(self.opt_state)]
+        self._current = state
+        stream = BatchStream(self.batches)
+        train_step = self.train_step
+
+        def step(i: int, group_lrs: tuple[float, ...]) -> Any:
+            out = train_step(state[0], state[1], stream.next(), lrs[i])
+            if not isinstance(out, tuple) or len(out) != 3:
+                raise TypeError(
+                    "train_step must return a tuple (params, opt_state, loss) "
+                    f"(got {type(out).__name__})"
+                )
+            state[0], state[1], loss = out
+            if i == 0 and jnp.shape(loss) not in ((), (1,)):
+                raise ValueError(
+                    f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
+                )
+            return jnp.reshape(loss, ())
+
+        try:
+            yield step
+        finally:
+            self.data_restarts = stream.restarts
+            self._current = None
+
+    @staticmethod
     def read(losses: list[Any], metric: float | None) -> tuple[list[float], float | None]:
         host = np.asarray(jax.device_get(jnp.stack(losses)), dtype=np.float64)
         return host.tolist(), metric
 
-    steps_run = drive(
-        rt,
-        step,
-        eval_every=every,
-        metric=None if metric_fn is None else lambda: float(metric_fn(params)),
-        sync_every=sync_every,
-        read=read,
-        progress=progress,
-    )
-    framework = {
-        "train_step": callable_name(train_step),
-        "device": jax.default_backend(),
-        "jax_version": jax.__version__,
-    }
-    settings = runner_settings(
-        "cyclr.jax.range_test",
-        framework,
-        metric_fn=metric_fn,
-        eval_every=every,
-        sync_every=sync_every,
-        steps_run=steps_run,
-        data_restarts=stream.restarts,
-    )
-    return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)
+    def metric(self) -> float:
+        metric_fn = self.spec.metric_fn
+        if metric_fn is None or self._current is None:  # pragma: no cover - skeleton contract
+            raise RuntimeError("no metric_fn to evaluate")
+        return float(metric_fn(self._current[0]))
+
+    def framework_settings(self) -> dict[str, Any]:
+        return {
+            "train_step": callable_name(self.train_step),
+            "device": jax.default_backend(),
+            "jax_version": jax.__version__,
+        }
+
+
+def _float32_lrs(rt: RangeTest) -> list[Any]:
+    """The sweep's LRs as float32 device scalars; refused when float32 cannot hold them."""
+    lrs = np.asarray(rt.sweep.lrs(), dtype=np.float64)
+    single = lrs.astype(np.float32)
+    bad = ~np.isfinite(single) | (single <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        kind = "overflows to inf" if lrs[i] > 1 else "underflows to 0"
+        raise ValueError(
+            f"the JAX range test passes float32 LRs, and lr={lrs[i]!r} at step {i} {kind} "
+            f"in float32: keep start_lr and end_lr within float32's normal range "
+            f"(got start_lr={rt.sweep.start_lr!r}, end_lr={rt.sweep.end_lr!r})"
+        )
+    if np.any(np.diff(single.astype(np.float64)) <= 0):
+        raise ValueError(
+            "the JAX range test passes float32 LRs, and float32 cannot tell the sweep's "
+            f"steps apart (got start_lr={rt.sweep.start_lr!r}, end_lr={rt.sweep.end_lr!r}, "
+            f"num_steps={rt.num_steps}): widen the range or take fewer steps"
+        )
+    return list(jnp.asarray(single))

@@ -12,8 +12,8 @@ References:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import keras
@@ -22,13 +22,8 @@ from keras import ops
 
 from .._batches import BatchStream, check_batches
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.driver import (
-    check_loop_args,
-    drive,
-    extend_until_readable,
-    resolve_max_steps,
-    runner_settings,
-)
+from ..rangetest.runner import Runner, Step
+from ..rangetest.spec import DEFAULTS, RangeTestSpec
 
 __all__ = ["range_test"]
 
@@ -110,13 +105,13 @@ def range_test(
     model: Any,
     data: Iterable[Any],
     *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
+    start_lr: float = DEFAULTS.start_lr,
+    end_lr: float = DEFAULTS.end_lr,
+    num_steps: int = DEFAULTS.num_steps,
     max_steps: int | None = None,
-    sweep: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    sweep: str = DEFAULTS.sweep,
+    smoothing: float = DEFAULTS.smoothing,
+    diverge_factor: float = DEFAULTS.diverge_factor,
     metric_fn: MetricFn | None = None,
     eval_every: int | None = None,
     progress: bool | None = None,
@@ -200,110 +195,92 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
-    limit = resolve_max_steps(num_steps, max_steps)
-    return extend_until_readable(
-        lambda n: _range_test_once(
-            model=model,
-            data=data,
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=n,
-            sweep=sweep,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            metric_fn=metric_fn,
-            eval_every=eval_every,
-            progress=progress,
-        ),
-        num_steps,
-        limit,
-    )
-
-
-def _range_test_once(
-    model: Any,
-    data: Iterable[Any],
-    *,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    sweep: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
-    metric_fn: MetricFn | None = None,
-    eval_every: int | None = None,
-    progress: bool | None = None,
-) -> RangeTestResult:
-    """One range test of ``num_steps`` steps (see :func:`range_test`)."""
-    started = time.perf_counter()
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model (got model={type(model).__name__})")
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) or optimizer is None:
-        raise ValueError(
-            "model must be compiled with an optimizer and a loss before the range test "
-            "(call model.compile(optimizer=..., loss=...))"
-        )
-    inner = _inner(optimizer)
-    if not hasattr(inner, "_learning_rate"):
-        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep")
-    if getattr(optimizer, "gradient_accumulation_steps", None):
-        raise ValueError(
-            "optimizer.gradient_accumulation_steps must be None for the range test: each "
-            "step must apply one batch's update (got gradient_accumulation_steps="
-            f"{optimizer.gradient_accumulation_steps!r})"
-        )
-    check_batches(data)
-    every, _ = check_loop_args(metric_fn, eval_every, progress=progress)
-    rt = RangeTest(
-        start_lr, end_lr, num_steps, sweep=sweep, smoothing=smoothing, diverge_factor=diverge_factor
-    )
-
-    stream = BatchStream(data)
-    first = _next_batch(stream)
-    if not model.built:
-        model(first[0])
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    snapshot = _Snapshot(model, optimizer)
-    original_lr = inner._learning_rate
-    first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
-
-    def step(i: int) -> float:
-        x, y, sample_weight = first if i == 0 else _next_batch(stream)
-        logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
-        return float(logs["loss"])
-
-    try:
-        object.__setattr__(inner, "_learning_rate", _SweepLR(rt.sweep.lrs(), first_step))
-        model.make_train_function(force=True)
-        steps_run = drive(
-            rt,
-            step,
-            eval_every=every,
-            metric=None if metric_fn is None else lambda: float(metric_fn(model)),
-            progress=progress,
-        )
-    finally:
-        object.__setattr__(inner, "_learning_rate", original_lr)
-        snapshot.restore()
-        model.make_train_function(force=True)
-    framework = {
-        "model": type(model).__name__,
-        "optimizer": type(inner).__name__,
-        "keras_backend": keras.backend.backend(),
-        "keras_version": keras.__version__,
-    }
-    settings = runner_settings(
-        "cyclr.keras.range_test",
-        framework,
+    spec = RangeTestSpec(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        max_steps=max_steps,
+        sweep=sweep,
+        smoothing=smoothing,
+        diverge_factor=diverge_factor,
         metric_fn=metric_fn,
-        eval_every=every,
+        eval_every=eval_every,
         sync_every=1,
-        steps_run=steps_run,
-        data_restarts=stream.restarts,
+        progress=progress,
     )
-    return rt.result(elapsed_s=time.perf_counter() - started, settings=settings)
+    return _KerasRunner(spec, model, data).run()
+
+
+class _KerasRunner(Runner):
+    """One compiled Keras model: ``train_on_batch`` at the sweep's LRs, read back exactly."""
+
+    name = "cyclr.keras.range_test"
+
+    def __init__(self, spec: RangeTestSpec, model: Any, data: Iterable[Any]) -> None:
+        super().__init__(spec)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model (got model={type(model).__name__})")
+        optimizer = getattr(model, "optimizer", None)
+        if not getattr(model, "compiled", False) or optimizer is None:
+            raise ValueError(
+                "model must be compiled with an optimizer and a loss before the range test "
+                "(call model.compile(optimizer=..., loss=...))"
+            )
+        inner = _inner(optimizer)
+        if not hasattr(inner, "_learning_rate"):
+            raise TypeError(
+                f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep"
+            )
+        if getattr(optimizer, "gradient_accumulation_steps", None):
+            raise ValueError(
+                "optimizer.gradient_accumulation_steps must be None for the range test: each "
+                "step must apply one batch's update (got gradient_accumulation_steps="
+                f"{optimizer.gradient_accumulation_steps!r})"
+            )
+        check_batches(data)
+        self.model, self.optimizer, self.inner, self.data = model, optimizer, inner, data
+
+    @contextlib.contextmanager
+    def session(self, rt: RangeTest) -> Iterator[Step]:
+        model, optimizer, inner = self.model, self.optimizer, self.inner
+        stream = BatchStream(self.data)
+        first = _next_batch(stream)
+        if not model.built:
+            model(first[0])
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        snapshot = _Snapshot(model, optimizer)
+        original_lr = inner._learning_rate
+        first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
+
+        def step(i: int, lrs: tuple[float, ...]) -> float:
+            x, y, sample_weight = first if i == 0 else _next_batch(stream)
+            logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+            return float(logs["loss"])
+
+        try:
+            object.__setattr__(inner, "_learning_rate", _SweepLR(rt.sweep.lrs(), first_step))
+            model.make_train_function(force=True)
+            yield step
+        finally:
+            self.data_restarts = stream.restarts
+            object.__setattr__(inner, "_learning_rate", original_lr)
+            snapshot.restore()
+            model.make_train_function(force=True)
+
+    def metric(self) -> float:
+        metric_fn = self.spec.metric_fn
+        if metric_fn is None:  # pragma: no cover - the skeleton calls it only with one
+            raise RuntimeError("no metric_fn to evaluate")
+        return float(metric_fn(self.model))
+
+    def framework_settings(self) -> dict[str, Any]:
+        return {
+            "model": type(self.model).__name__,
+            "optimizer": type(self.inner).__name__,
+            "keras_backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+        }
 
 
 def _next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:

@@ -81,6 +81,13 @@ class Sweep:
         object.__setattr__(self, "start_lr", start)
         object.__setattr__(self, "end_lr", end)
         object.__setattr__(self, "num_steps", steps)
+        lrs = self.lrs()
+        if not (np.all(np.diff(lrs) > 0) and np.all(lrs > 0) and np.all(np.isfinite(lrs))):
+            raise ValueError(
+                f"end_lr must be far enough above start_lr for {steps} distinct, positive "
+                "float64 LRs (got start_lr="
+                f"{self.start_lr!r}, end_lr={self.end_lr!r}, num_steps={steps}, kind={self.kind!r})"
+            )
 
     def lr_at(self, step: Any) -> float:
         """Return the LR of ``step`` (0-based) by the sweep formula.

@@ -18,32 +18,21 @@ References:
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 
 from .._batches import BatchStream, check_batches
-from .._validate import check_callable, check_choice, check_int, describe
+from .._validate import check_choice
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.driver import (
-    check_loop_args,
-    drive,
-    extend_until_readable,
-    resolve_max_steps,
-    runner_settings,
-)
+from ..rangetest.runner import Runner, Step
+from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
 from .distributed import Comm, RangeTestAbortedError, comm_for_current_job
+from .training import LossFn, MetricFn, StepFn, TrainingStep, derive_group_scales
 
 __all__ = ["range_test"]
-
-LossFn = Callable[[Any, Any], torch.Tensor]
-StepFn = Callable[[torch.nn.Module, Any], torch.Tensor]
-MetricFn = Callable[[torch.nn.Module], Any]
 
 _SNAPSHOTS = ("memory", "disk")
 
@@ -55,13 +44,13 @@ def range_test(
     loss_fn: LossFn | None = None,
     *,
     step_fn: StepFn | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
+    start_lr: float = DEFAULTS.start_lr,
+    end_lr: float = DEFAULTS.end_lr,
+    num_steps: int = DEFAULTS.num_steps,
     max_steps: int | None = None,
-    sweep: str = "exp",
-    smoothing: float = 0.98,
-    diverge_factor: float = 4.0,
+    sweep: str = DEFAULTS.sweep,
+    smoothing: float = DEFAULTS.smoothing,
+    diverge_factor: float = DEFAULTS.diverge_factor,
     group_scales: Sequence[float] | None = None,
     metric_fn: MetricFn | None = None,
     eval_every: int | None = None,
@@ -70,7 +59,7 @@ def range_test(
     device: str | torch.device | None = None,
     snapshot: str = "memory",
     progress: bool | None = None,
-    sync_every: int = 10,
+    sync_every: int = DEFAULTS.sync_every,
 ) -> RangeTestResult:
     r"""Run an LR range test on a PyTorch model and restore its training state afterwards.
 
@@ -209,411 +198,128 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
-    args = dict(
-        model=model,
-        optimizer=optimizer,
-        data=data,
-        loss_fn=loss_fn,
-        step_fn=step_fn,
-        start_lr=start_lr,
-        end_lr=end_lr,
-        sweep=sweep,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        group_scales=group_scales,
-        metric_fn=metric_fn,
-        eval_every=eval_every,
-        accumulation_steps=accumulation_steps,
-        scaler=scaler,
-        device=device,
-        snapshot=snapshot,
-        progress=progress,
-        sync_every=sync_every,
-    )
-    limit = resolve_max_steps(num_steps, max_steps)
     comm = comm_for_current_job()
     try:
-        return extend_until_readable(
-            lambda n: _run(comm, {**args, "num_steps": n}), num_steps, limit
-        )
+        try:
+            spec = RangeTestSpec(
+                start_lr=start_lr,
+                end_lr=end_lr,
+                num_steps=num_steps,
+                max_steps=max_steps,
+                sweep=sweep,
+                smoothing=smoothing,
+                diverge_factor=diverge_factor,
+                metric_fn=metric_fn,
+                eval_every=eval_every,
+                sync_every=sync_every,
+                progress=progress,
+            )
+            training = TrainingStep(
+                model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device
+            )
+            check_batches(data, refuse=(torch.Tensor,))
+            runner = _TorchRunner(
+                spec,
+                training,
+                data,
+                snapshot=check_choice("snapshot", snapshot, _SNAPSHOTS),
+                group_scales=derive_group_scales(optimizer, group_scales),
+                comm=comm,
+            )
+        except Exception:
+            comm.agree([], [], failed=True)
+            raise
+        return runner.run()
     finally:
         comm.close()
 
 
-def _run(comm: Comm, args: dict[str, Any]) -> RangeTestResult:
-    """Validate (agreeing on the outcome with the other ranks), then run the test."""
-    try:
-        runner = _Runner(**args)
-    except Exception:
-        comm.agree([], [], failed=True)
-        raise
-    comm.agree(*runner.fingerprint(), failed=False)
-    return runner.run(comm)
+class _TorchRunner(Runner):
+    """The range-test skeleton with a PyTorch model, optimizer and (maybe) process group."""
 
-
-def _first_parameter(model: torch.nn.Module) -> torch.nn.Parameter:
-    for p in model.parameters():
-        return p
-    raise ValueError(
-        f"model must have at least one parameter (got model={type(model).__name__} "
-        "with no parameters)"
-    )
-
-
-def _lr_value(group: Mapping[str, Any], g: int) -> float:
-    lr = group.get("lr")
-    if isinstance(lr, torch.Tensor):
-        lr = lr.item()
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"optimizer.param_groups[{g}]['lr'] must be a number (got {lr!r})")
-    return float(lr)
-
-
-def _derive_group_scales(
-    optimizer: torch.optim.Optimizer, group_scales: Sequence[float] | None
-) -> tuple[float, ...]:
-    groups = optimizer.param_groups
-    if group_scales is not None:
-        if isinstance(group_scales, (str, bytes)) or not isinstance(group_scales, Sequence):
-            raise TypeError(
-                "group_scales must be a sequence of numbers or None "
-                f"(got group_scales={describe(group_scales)})"
-            )
-        if len(group_scales) != len(groups):
-            raise ValueError(
-                "group_scales must have one entry per optimizer param group (got "
-                f"{len(group_scales)} entries for {len(groups)} param groups: "
-                f"group_scales={tuple(group_scales)!r})"
-            )
-        return tuple(group_scales)
-    lrs = [_lr_value(group, g) for g, group in enumerate(groups)]
-    for g, lr in enumerate(lrs):
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(
-                f"optimizer.param_groups[{g}]['lr'] must be positive and finite to keep the "
-                f"per-group LR ratios (got {lr!r}); pass group_scales explicitly, or freeze "
-                "the group's parameters with requires_grad=False"
-            )
-    return tuple(1.0 if g == 0 else lr / lrs[0] for g, lr in enumerate(lrs))
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """Move the tensors of a (nested) batch to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch if batch.device == device else batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(_to_device(v, device) for v in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
-
-
-def _accumulator_dtype(device: torch.device) -> torch.dtype:
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
-class _Runner:
-    """The validated arguments of one :func:`range_test` call, and its loop."""
+    name = "cyclr.torch.range_test"
 
     def __init__(
         self,
-        model: Any,
-        optimizer: Any,
-        data: Any,
-        loss_fn: Any,
-        step_fn: Any,
-        start_lr: Any,
-        end_lr: Any,
-        num_steps: Any,
-        sweep: Any,
-        smoothing: Any,
-        diverge_factor: Any,
-        group_scales: Any,
-        metric_fn: Any,
-        eval_every: Any,
-        accumulation_steps: Any,
-        scaler: Any,
-        device: Any,
-        snapshot: Any,
-        progress: Any,
-        sync_every: Any,
+        spec: RangeTestSpec,
+        training: TrainingStep,
+        data: Iterable[Any],
+        *,
+        snapshot: str,
+        group_scales: Sequence[float],
+        comm: Comm,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module (got model={describe(model)})")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer (got optimizer={describe(optimizer)})"
-            )
-        check_batches(data, refuse=(torch.Tensor,))
-        check_callable("loss_fn", loss_fn)
-        check_callable("step_fn", step_fn)
-        if loss_fn is not None and step_fn is not None:
-            raise ValueError(
-                "pass either loss_fn or step_fn, not both (got loss_fn="
-                f"{describe(loss_fn)}, step_fn={describe(step_fn)})"
-            )
-        first = _first_parameter(model)
-        if not any(p.requires_grad for p in model.parameters()):
-            raise ValueError(
-                f"model must have trainable parameters (got model={type(model).__name__} "
-                "whose parameters all have requires_grad=False)"
-            )
-        if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
-            raise TypeError(
-                f"scaler must be a torch.amp.GradScaler or None (got scaler={describe(scaler)})"
-            )
-        if device is None:
-            self.device = first.device
-        elif isinstance(device, (str, torch.device)):
-            try:
-                self.device = torch.device(device)
-            except RuntimeError as exc:
-                raise ValueError(
-                    f"device is not a valid torch device (got device={device!r})"
-                ) from exc
-        else:
-            raise TypeError(
-                f"device must be a str, a torch.device or None (got device={describe(device)})"
-            )
-        self.accumulation_steps = check_int("accumulation_steps", accumulation_steps)
-        self.eval_every, self.sync_every = check_loop_args(
-            metric_fn, eval_every, sync_every, progress
-        )
-        self.snapshot = check_choice("snapshot", snapshot, _SNAPSHOTS)
-        scales = _derive_group_scales(optimizer, group_scales)
-        self.rt = RangeTest(
-            start_lr,
-            end_lr,
-            num_steps,
-            sweep=sweep,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            group_scales=scales,
-        )
-        self.model: torch.nn.Module = model
-        self.optimizer: torch.optim.Optimizer = optimizer
+        super().__init__(spec, group_scales)
+        self.training = training
         self.data = data
-        self.loss_fn: LossFn | None = loss_fn
-        self.step_fn: StepFn | None = step_fn
-        self.metric_fn: MetricFn | None = metric_fn
-        self.scaler: torch.amp.GradScaler | None = scaler
-        self.progress: bool | None = progress
-        self.loss_source: str | None = None
-        self._no_sync = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        self.snapshot = snapshot
+        self.comm = comm
+        self.shows_progress = comm.is_main
+        self.read = comm.exchange
 
-    # ------------------------------------------------------------------- setup
     def fingerprint(self) -> tuple[list[float], list[str]]:
         """Settings every rank must share, as numbers (for the cross-rank check)."""
-        rt = self.rt
-        values = {
-            "num_steps": rt.num_steps,
-            "start_lr": rt.sweep.start_lr,
-            "end_lr": rt.sweep.end_lr,
-            "sweep": float(rt.sweep.kind == "exp"),
-            "sync_every": self.sync_every,
-            "eval_every": 0 if self.eval_every is None else self.eval_every,
-            "accumulation_steps": self.accumulation_steps,
-            "num_param_groups": len(rt.group_scales),
-            "smoothing": rt.settings["smoothing"],
-            "diverge_factor": rt.settings["diverge_factor"],
-        }
-        values.update({f"group_scales[{g}]": s for g, s in enumerate(rt.group_scales[:8])})
+        values = self.spec.fingerprint()
+        values.pop("max_steps")
+        values["accumulation_steps"] = self.training.accumulation_steps
+        values["num_param_groups"] = len(self.group_scales)
+        values.update({f"group_scales[{g}]": s for g, s in enumerate(self.group_scales[:8])})
         return [float(v) for v in values.values()], list(values)
 
-    def settings(self, comm: Comm, steps_run: int, batches: BatchStream | None) -> dict[str, Any]:
-        scaler = self.scaler
+    def before_test(self) -> None:
+        self.comm.agree(*self.fingerprint(), failed=False)
+
+    @contextlib.contextmanager
+    def session(self, rt: RangeTest) -> Iterator[Step]:
+        training = self.training
+        snap = _state.snapshot(
+            training.model, training.optimizer, scaler=training.scaler, storage=self.snapshot
+        )
+        batches: BatchStream | None = None
+        try:
+            batches = BatchStream(self.data, fewer="num_steps * accumulation_steps")
+            stream = batches
+
+            def step(i: int, lrs: tuple[float, ...]) -> torch.Tensor:
+                training.set_lrs(lrs)
+                return training.step(stream)
+
+            yield step
+        finally:
+            if batches is not None:
+                self.data_restarts = batches.restarts
+                batches.close()
+            try:
+                snap.restore()
+            finally:
+                snap.close()
+
+    def metric(self) -> float:
+        metric_fn = self.spec.metric_fn
+        if metric_fn is None:  # pragma: no cover - the skeleton calls it only with one
+            raise RuntimeError("no metric_fn to evaluate")
+        return self.training.metric(metric_fn)
+
+    def on_failure(self, error: BaseException) -> None:
+        if not isinstance(error, RangeTestAbortedError):
+            self.comm.post_failure(error)
+
+    def agree_elapsed(self, seconds: float) -> float:
+        return self.comm.final(seconds)
+
+    def framework_settings(self) -> dict[str, Any]:
+        training = self.training
+        scaler = training.scaler
         batch_size = getattr(self.data, "batch_size", None)
-        framework = {
-            "model": type(self.model).__name__,
-            "optimizer": type(self.optimizer).__name__,
-            "loss": self.loss_source,
-            "accumulation_steps": self.accumulation_steps,
+        return {
+            "model": type(training.model).__name__,
+            "optimizer": type(training.optimizer).__name__,
+            "loss": training.loss_source,
+            "accumulation_steps": training.accumulation_steps,
             "batch_size": batch_size if isinstance(batch_size, int) else None,
             "scaler": scaler is not None and scaler.is_enabled(),
             "snapshot": self.snapshot,
-            "device": self.device.type,
-            "world_size": comm.world_size,
+            "device": training.device.type,
+            "world_size": self.comm.world_size,
             "torch_version": torch.__version__,
         }
-        return runner_settings(
-            "cyclr.torch.range_test",
-            framework,
-            metric_fn=self.metric_fn,
-            eval_every=self.eval_every,
-            sync_every=self.sync_every,
-            steps_run=steps_run,
-            data_restarts=0 if batches is None else batches.restarts,
-        )
-
-    # --------------------------------------------------------------------- run
-    def run(self, comm: Comm) -> RangeTestResult:
-        started = time.perf_counter()
-        steps_run = 0
-        batches: BatchStream | None = None
-        try:
-            snap = _state.snapshot(
-                self.model, self.optimizer, scaler=self.scaler, storage=self.snapshot
-            )
-            try:
-                batches = BatchStream(self.data, fewer="num_steps * accumulation_steps")
-                steps_run = self._loop(comm, batches)
-            finally:
-                if batches is not None:
-                    batches.close()
-                try:
-                    snap.restore()
-                finally:
-                    snap.close()
-            elapsed = comm.final(time.perf_counter() - started)
-        except RangeTestAbortedError:
-            raise
-        except BaseException as exc:
-            comm.post_failure(exc)
-            raise
-        return self.rt.result(elapsed_s=elapsed, settings=self.settings(comm, steps_run, batches))
-
-    def _loop(self, comm: Comm, batches: BatchStream) -> int:
-        def step(i: int) -> torch.Tensor:
-            self._set_lrs(self.rt.lrs_at(i))
-            return self._step(batches)
-
-        return drive(
-            self.rt,
-            step,
-            eval_every=self.eval_every,
-            metric=self._metric,
-            sync_every=self.sync_every,
-            read=comm.exchange,
-            progress=self.progress if comm.is_main else False,
-        )
-
-    def _set_lrs(self, lrs: tuple[float, ...]) -> None:
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            current = group["lr"]
-            if isinstance(current, torch.Tensor):
-                current.fill_(lr)
-            else:
-                group["lr"] = lr
-
-    def _step(self, batches: BatchStream) -> torch.Tensor:
-        """One optimizer step over ``accumulation_steps`` batches; returns the mean loss.
-
-        The loss stays on the device, detached; nothing here waits for the device.
-        """
-        k = self.accumulation_steps
-        optimizer, scaler = self.optimizer, self.scaler
-        optimizer.zero_grad(set_to_none=True)
-        if k == 1:
-            loss = self._loss(batches.next())
-            if scaler is not None:
-                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            else:
-                loss.backward()  # type: ignore[no-untyped-call]
-            mean = loss.detach()
-        else:
-            parts = []
-            for micro in range(k):
-                batch = batches.next()
-                skip_sync = self._no_sync and micro < k - 1
-                context = self.model.no_sync() if skip_sync else contextlib.nullcontext()  # type: ignore[operator]
-                with context:
-                    loss = self._loss(batch)
-                    scaled = (scaler.scale(loss) if scaler is not None else loss) / k
-                    scaled.backward()  # type: ignore[no-untyped-call]
-                parts.append(loss.detach().reshape(()).to(_accumulator_dtype(loss.device)))
-            mean = torch.stack(parts).sum() / k
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        return mean
-
-    def _loss(self, batch: Any) -> torch.Tensor:
-        batch = _to_device(batch, self.device)
-        loss: Any
-        if self.step_fn is not None:
-            self.loss_source = "step_fn"
-            loss = self.step_fn(self.model, batch)
-        elif isinstance(batch, Mapping):
-            if self.loss_fn is not None:
-                raise ValueError(
-                    "loss_fn is not used with dict batches: the loss is model(**batch).loss "
-                    f"(got loss_fn={describe(self.loss_fn)}); pass loss_fn=None, or step_fn "
-                    "to compute the loss yourself"
-                )
-            self.loss_source = "model_output.loss"
-            output = self.model(**batch)
-            loss = (
-                output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
-            )
-            if loss is None:
-                raise TypeError(
-                    "a dict batch needs a model whose output has a .loss (Hugging Face style, "
-                    f"labels in the batch) (got output of type {type(output).__name__}); pass "
-                    "step_fn(model, batch) -> loss"
-                )
-        elif isinstance(batch, (tuple, list)) and len(batch) == 2:
-            if self.loss_fn is None:
-                raise TypeError(
-                    "loss_fn is required for (inputs, targets) batches (got loss_fn=None); or "
-                    "pass step_fn(model, batch) -> loss"
-                )
-            self.loss_source = "loss_fn"
-            inputs, targets = batch
-            loss = self.loss_fn(self.model(inputs), targets)
-        else:
-            raise TypeError(
-                "range_test reads (inputs, targets) pairs with loss_fn and dict batches with "
-                f"model(**batch).loss (got a batch of type {type(batch).__name__}); pass "
-                "step_fn(model, batch) -> loss for any other batch"
-            )
-        return _check_loss(loss, self.loss_source)
-
-    def _metric(self) -> float:
-        if self.metric_fn is None:
-            raise RuntimeError("no metric_fn to evaluate")
-        modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                value = self.metric_fn(self.model)
-        finally:
-            for module, training in modes:
-                module.training = training
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"metric_fn must return a real number (got metric_fn(model)={describe(value)})"
-            )
-        if not math.isfinite(float(value)):
-            raise ValueError(
-                f"metric_fn must return a finite number (got metric_fn(model)={value!r})"
-            )
-        return float(value)
-
-
-def _check_loss(loss: Any, source: str | None) -> torch.Tensor:
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(
-            f"the loss ({source}) must be a scalar tensor (got loss={describe(loss)} of type "
-            f"{type(loss).__name__})"
-        )
-    if loss.numel() != 1:
-        raise ValueError(
-            f"the loss ({source}) must be a scalar tensor (got loss of shape "
-            f"{tuple(loss.shape)}); reduce it, e.g. with .mean()"
-        )
-    if not loss.is_floating_point():
-        raise TypeError(
-            f"the loss ({source}) must be a floating-point tensor (got dtype={loss.dtype})"
-        )
-    if not loss.requires_grad:
-        raise ValueError(
-            f"the loss ({source}) must require grad (got a loss with requires_grad=False: "
-            "computed under torch.no_grad(), detached, or from parameters that are all frozen)"
-        )
-    return loss
