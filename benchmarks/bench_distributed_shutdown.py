@@ -12,6 +12,8 @@ like a process that exits: a rank still talking to the store then sees the store
 Scenarios (rank 1 sleeps 5 ms per step, so rank 0 is ahead):
 
 * ``succeed``: both ranks finish; expected: the same result (LRs and losses) on both.
+* ``slow_read``: the same, but every read of rank 1 from the store takes 20 ms longer
+  (a rank descheduled on a busy machine while it reads its last packets).
 * ``raise0`` / ``raise1``: that rank's step raises ``RuntimeError`` at step 9; expected:
   it re-raises its error, the other raises ``RangeTestAbortedError``.
 * ``interrupt0`` / ``interrupt1``: the same with ``KeyboardInterrupt``.
@@ -37,12 +39,15 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.distributed import distributed_c10d
 
-SCENARIOS = ["succeed", "raise0", "raise1", "interrupt0", "interrupt1"]
+SCENARIOS = ["succeed", "slow_read", "raise0", "raise1", "interrupt0", "interrupt1"]
 FAIL_AT = 9
 SLOW_S = 0.005  # rank 1 sleeps this long in every step
+SLOW_READ_S = 0.02  # and this long in every read from the store in "slow_read"
 EXPECTED: dict[str, tuple[str, str]] = {
     "succeed": ("result", "result"),
+    "slow_read": ("result", "result"),
     "raise0": ("RuntimeError", "RangeTestAbortedError"),
     "raise1": ("RangeTestAbortedError", "RuntimeError"),
     "interrupt0": ("KeyboardInterrupt", "RangeTestAbortedError"),
@@ -59,6 +64,27 @@ def _free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+class _SlowReads:
+    """A store whose reads take ``SLOW_READ_S`` longer (everything else is passed on)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def itself(self) -> _SlowReads:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if name not in ("get", "multi_get", "check", "delete_key"):
+            return attr
+
+        def slow(*args: Any) -> Any:
+            time.sleep(SLOW_READ_S)
+            return attr(*args)
+
+        return slow
 
 
 def _trial(rank: int, scenario: str) -> dict[str, Any]:
@@ -116,7 +142,14 @@ def _worker(rank: int, ports: list[int], plan: list[str], outdir: str) -> None:
             world_size=2,
             timeout=datetime.timedelta(seconds=20),
         )
-        record = {"trial": i, "scenario": scenario, **_trial(rank, scenario)}
+        original = distributed_c10d._get_default_store
+        if scenario == "slow_read" and rank == 1:
+            slow = _SlowReads(original())
+            distributed_c10d._get_default_store = slow.itself  # type: ignore[method-assign]
+        try:
+            record = {"trial": i, "scenario": scenario, **_trial(rank, scenario)}
+        finally:
+            distributed_c10d._get_default_store = original  # type: ignore[assignment]
         try:
             dist.destroy_process_group()  # on rank 0 this ends the store, as an exit would
         except Exception as exc:  # keep going with the next trial
