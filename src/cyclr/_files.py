@@ -45,6 +45,7 @@ __all__ = [
     "atomic_writer",
     "os_error_in",
     "read_text",
+    "saving_error",
     "write_error",
 ]
 
@@ -134,6 +135,50 @@ def os_error_in(exc: BaseException | None) -> OSError | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+_FULL = {errno.ENOSPC: "no space left", errno.EFBIG: "file too large"}
+if hasattr(errno, "EDQUOT"):
+    _FULL[errno.EDQUOT] = "disk quota exceeded"
+
+
+def saving_error(
+    exc: BaseException, what: str, where: str, path: PathArg, *, hint: str = ""
+) -> FileWriteError | None:
+    """The clear error for a failed save behind a library's own error, if a file caused it.
+
+    Args:
+        exc: The error raised while saving (``torch.save``'s ``RuntimeError``, an
+            ``OSError``, a :class:`FileWriteError`).
+        what: What was saved, for the message (``"the range-test snapshot"``).
+        where: The directory it was saved to.
+        path: The file, for ``filename``.
+        hint: What the user can do, appended after ``"; "`` to a full-disk message.
+
+    Returns:
+        A :class:`FileWriteError` whose message names the cause, or ``None`` when no
+        ``OSError`` with an ``errno`` is behind ``exc`` (re-raise ``exc`` then).
+
+    Example:
+        >>> e = OSError(errno.ENOSPC, "No space left on device")
+        >>> str(saving_error(e, "the snapshot", "/tmp", "/tmp/s/t.pt", hint="free space"))
+        'no space left while saving the snapshot to /tmp (ENOSPC); free space'
+        >>> str(saving_error(PermissionError(errno.EACCES, "Denied"), "the snapshot", "/x", "/x/t"))
+        'could not save the snapshot to /x: permission denied (EACCES)'
+        >>> saving_error(RuntimeError("not a file problem"), "the snapshot", "/x", "/x/t") is None
+        True
+    """
+    cause = os_error_in(exc)
+    if cause is None or cause.errno is None:
+        return None
+    code = cause.errno
+    if code in _FULL:
+        name = errno.errorcode.get(code, str(code))
+        message = f"{_FULL[code]} while saving {what} to {where} ({name})"
+        message += f"; {hint}" if hint else ""
+    else:
+        message = f"could not save {what} to {where}: {_cause(code, str(cause))}"
+    return _error(FileWriteError, message, os.fspath(path), code)
 
 
 def _check_path(path: Any) -> str:
