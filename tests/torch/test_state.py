@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,9 +18,12 @@ import pytest
 import torch
 from rangetest_support import assert_same, capture, make_batches, make_model, train_steps
 
+from cyclr._files import FileWriteError
 from cyclr.torch.state import preserved, snapshot
 
 torch.set_num_threads(1)
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def mess_up(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
@@ -183,3 +192,90 @@ def test_disk_snapshot_directory_is_private(monkeypatch: pytest.MonkeyPatch, tmp
         assert os.path.dirname(snap.directory) == str(tmp_path)
         assert os.stat(snap.directory).st_mode & 0o777 == 0o700
     assert os.listdir(tmp_path) == []
+
+
+class _FillsUp:
+    """A file object whose disk fills up after ``room`` bytes."""
+
+    def __init__(self, f: Any, room: int) -> None:
+        self._f, self._room = f, room
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size > self._room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._room -= size
+        return int(self._f.write(data))
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def test_a_full_disk_while_saving_the_snapshot_is_named_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, _FillsUp(f, 2000)))
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_steps(model, opt, iter(make_batches()), 2)
+    before = capture(model, opt)
+    with pytest.raises(FileWriteError) as info:
+        snapshot(model, opt, storage="disk")
+    assert str(info.value) == (
+        f"no space left while saving the range-test snapshot to {tmp_path} (ENOSPC); free "
+        "space there, point TMPDIR at a larger disk, or pass snapshot='memory'"
+    )
+    assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
+    assert "inline_container" in str(info.value.__cause__)  # what torch itself says
+    assert_same(before, capture(model, opt))
+    assert [f for f in os.listdir(tmp_path) if f.startswith("cyclr")] == []
+
+
+def test_a_file_size_limit_during_a_disk_range_test_is_named_and_changes_nothing(
+    tmp_path: Any,
+) -> None:
+    code = """
+        import json, resource, signal, sys, tempfile
+        import torch
+        from cyclr.torch import range_test
+        from cyclr.torch.state import snapshot
+        tempfile.tempdir = sys.argv[1]
+        torch.set_num_threads(1)
+        model = torch.nn.Linear(256, 256)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        before = model.weight.detach().clone()
+        batches = [(torch.randn(4, 256), torch.randn(4, 256))] * 10
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+        out = []
+        for call in (
+            lambda: snapshot(model, opt, storage="disk"),
+            lambda: range_test(model, opt, batches, loss_fn=torch.nn.functional.mse_loss,
+                               num_steps=10, snapshot="disk", progress=False),
+        ):
+            try:
+                call()
+                out.append(None)
+            except OSError as exc:
+                out.append([type(exc).__name__, str(exc), exc.errno])
+        out.append(torch.equal(model.weight, before))
+        print(json.dumps(out))
+        """
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    *errors, unchanged = json.loads(proc.stdout)
+    expected = f"file too large while saving the range-test snapshot to {tmp_path} (EFBIG)"
+    for error in errors:
+        assert error is not None, proc.stderr
+        assert error[0] == "FileWriteError" and error[1].startswith(expected + "; ")
+        assert error[2] == errno.EFBIG
+    assert unchanged is True
+    assert [f for f in os.listdir(tmp_path) if f.startswith("cyclr")] == []

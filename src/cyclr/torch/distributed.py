@@ -17,16 +17,32 @@ rank order, so every rank computes the same numbers bit for bit.
   mismatched with the model's own collectives (DDP's gradient all-reduce), and a failed
   rank leaves nothing pending that would keep its process from exiting.
 
+* Leaving together: :meth:`Comm.close` (the last thing a rank does in a range-test call,
+  on every path out) adds the rank to a "left" count; rank 0, which hosts the store
+  under ``env://`` and ``tcp://`` initialisation, waits there until every rank has
+  left, so no rank still reading its last packets (or about to read a failure note)
+  loses the store: every rank ends with its result, or the failing rank with its own
+  error and every other rank with :class:`RangeTestAbortedError`. A rank that leaves
+  also wakes any rank that would wait at a later sync point (which happens only if a
+  rank failed after the last sync point). If the store itself fails (a process was
+  killed), the survivors raise :class:`RangeTestAbortedError` naming the store error.
+
 If a rank fails while the others are inside a collective of the model itself (DDP's
 backward), those ranks wait in that collective until the failed process exits (gloo and
 NCCL then raise on the survivors; ``torchrun`` ends the job) or until the process
-group's timeout. Every rank must call :func:`~cyclr.torch.range_test` the same number of
-times, with the same settings (checked at the start: a mismatch raises on every rank).
+group's timeout. Rank 0 waits for the others to leave for a bounded time only
+(:func:`leave_grace_s`: three times the longest interval between two sync points, plus
+:data:`LEAVE_SLACK_S` seconds), so a failure of rank 0 in the middle of a collective
+delays its exit by that much and no more. Every rank must call
+:func:`~cyclr.torch.range_test` the same number of times, with the same settings
+(checked at the start: a mismatch raises on every rank).
 """
 
 from __future__ import annotations
 
+import datetime
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,10 +57,14 @@ __all__ = [
     "RangeTestAbortedError",
     "comm_for_current_job",
     "is_distributed",
+    "leave_grace_s",
 ]
 
 FINGERPRINT_SIZE = 24
 """How many numbers the settings check of :meth:`Comm.agree` compares."""
+
+LEAVE_SLACK_S = 10.0
+"""Seconds rank 0 waits for the others to leave on top of three sync intervals."""
 
 _KEY_PREFIX = "cyclr/range_test"
 _calls = 0  # range_test calls in this process: the same count on every rank
@@ -91,6 +111,9 @@ class Comm:
         self._namespace = namespace
         self._round = 0
         self._failed_posted = False
+        self._aborted = False
+        self._last_done = time.monotonic()
+        self._longest_gap = 0.0
 
     @property
     def distributed(self) -> bool:
@@ -113,17 +136,37 @@ class Comm:
             An array of shape ``(world_size, len(packet))``, row ``r`` from rank ``r``.
 
         Raises:
-            RangeTestAbortedError: If a rank reported a failure.
+            RangeTestAbortedError: If a rank reported a failure or left, or if the store
+                failed (its host exited, a timeout).
         """
-        store, k = self._store, self._round
+        k = self._round
         self._round += 1
+        try:
+            return self._gather_round(k, packet)
+        except RangeTestAbortedError:
+            self._aborted = True
+            raise
+        except torch.distributed.DistError as exc:
+            self._aborted = True
+            raise RangeTestAbortedError(
+                f"range test stopped on rank {self.rank}: the process group's store failed at "
+                f"sync point {k} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                "another rank probably exited; the training state was restored"
+            ) from exc
+        finally:
+            now = time.monotonic()
+            self._longest_gap = max(self._longest_gap, now - self._last_done)
+            self._last_done = now
+
+    def _gather_round(self, k: int, packet: np.ndarray) -> np.ndarray:
+        store = self._store
         store.set(self._key(k, self.rank), packet.astype("<f8").tobytes())
         if store.add(self._key(k, "arrived"), 1) == self.world_size:
             store.set(self._key(k, "done"), b"1")
         store.wait([self._key(k, "done")])
-        failed_key = self._key("failed")
-        if store.check([failed_key]):
-            note = store.get(failed_key).decode("utf-8", "replace")
+        abort_key = self._key(k, "abort")
+        if store.check([abort_key]):
+            note = store.get(abort_key).decode("utf-8", "replace")
             raise RangeTestAbortedError(
                 f"range test stopped on rank {self.rank}: {note}; the training state was restored"
             )
@@ -136,6 +179,13 @@ class Comm:
             store.delete_key(self._key(k - 1, self.rank))
         return np.stack([np.frombuffer(bytes(b), dtype="<f8") for b in blobs])
 
+    def _wake(self, rounds: Sequence[int], note: str) -> None:
+        """Make the given rounds end at once with ``note``: their waiters raise."""
+        for k in rounds:
+            if k >= 0:
+                self._store.set(self._key(k, "abort"), note.encode("utf-8"))
+                self._store.set(self._key(k, "done"), b"1")
+
     def post_failure(self, error: BaseException) -> None:
         """Tell the other ranks this rank failed; returns at once, leaves nothing pending.
 
@@ -147,8 +197,8 @@ class Comm:
         self._failed_posted = True
         note = f"rank {self.rank} raised {type(error).__name__}: {error}"[:500]
         try:
-            self._store.set(self._key("failed"), note.encode("utf-8"))
-            self._store.set(self._key(self._round, "done"), b"1")
+            # the round this rank is in (if it failed inside one) and the next one
+            self._wake([self._round - 1, self._round], note)
         except Exception:  # the store is gone too: the others get the transport error
             return
 
@@ -231,8 +281,67 @@ class Comm:
         return float(rows[0, 0])
 
     def close(self) -> None:
-        """Forget the store (nothing is left pending)."""
-        self._store = None
+        """Leave the range test: the last call of every rank, on every path out.
+
+        Wakes any rank waiting at a later sync point, adds this rank to the count of
+        ranks that left, and on rank 0 (the host of the store under ``env://`` and
+        ``tcp://`` initialisation) waits until every rank has left, for at most
+        :func:`leave_grace_s` seconds: no rank can lose the store while it still reads
+        from it. Errors of the store are ignored here (this runs while an error may be
+        propagating); a ``KeyboardInterrupt`` during rank 0's wait ends it and propagates.
+        """
+        store = self._store
+        if store is None:
+            return
+        deadline = time.monotonic() + leave_grace_s(self._longest_gap, self._last_done)
+        try:
+            if not (self._failed_posted or self._aborted):
+                # no rank of a clean run ever enters this round: one that does (another
+                # rank failed after the last sync point) is stopped instead of waiting
+                self._wake([self._round], f"rank {self.rank} left the range test")
+            if store.add(self._key("left"), 1) == self.world_size:
+                store.set(self._key("all_left"), b"1")
+            if self.rank == 0:
+                wait_s = min(deadline - time.monotonic(), _timeout_s(store))
+                if wait_s > 0:
+                    store.wait([self._key("all_left")], datetime.timedelta(seconds=wait_s))
+        except Exception:  # the store failed or the others did not leave in time
+            pass
+        finally:
+            self._store = None
+
+
+def leave_grace_s(longest_gap_s: float, last_sync_at: float) -> float:
+    """Seconds from now that rank 0 waits for the other ranks to leave the range test.
+
+    The others reach their next sync point within one sync interval of the last one,
+    then restore their state and leave, so rank 0 waits until ``3 * longest_gap_s``
+    after the last sync point, plus :data:`LEAVE_SLACK_S`:
+
+        grace = max(0, last_sync_at + 3 * longest_gap_s - now) + LEAVE_SLACK_S
+
+    Args:
+        longest_gap_s: Longest interval seen between two sync points (seconds).
+        last_sync_at: ``time.monotonic()`` at the end of the last sync point.
+
+    Returns:
+        The grace in seconds (at least :data:`LEAVE_SLACK_S`).
+
+    Example:
+        >>> leave_grace_s(0.0, time.monotonic()) == LEAVE_SLACK_S
+        True
+        >>> round(leave_grace_s(2.0, time.monotonic()))
+        16
+    """
+    return max(0.0, last_sync_at + 3.0 * longest_gap_s - time.monotonic()) + LEAVE_SLACK_S
+
+
+def _timeout_s(store: Any) -> float:
+    """The store's own timeout in seconds (its waits never last longer)."""
+    timeout = getattr(store, "timeout", None)
+    if isinstance(timeout, datetime.timedelta):
+        return timeout.total_seconds()
+    return math.inf
 
 
 def comm_for_current_job() -> Comm:

@@ -19,7 +19,10 @@ Where the copy lives:
 * ``storage="disk"``: tensors are written with :func:`torch.save` into a private
   temporary directory (created by :func:`tempfile.mkdtemp`, mode ``0700``) and read
   back with ``torch.load(weights_only=True, mmap=True)``. :meth:`Snapshot.close`
-  removes the directory; only small non-tensor values stay in memory.
+  removes the directory; only small non-tensor values stay in memory. A full disk
+  (or a file-size limit) while saving raises :class:`~cyclr._files.FileWriteError`,
+  ``no space left while saving the range-test snapshot to /tmp (ENOSPC); ...``, removes
+  the partial file, and leaves the training state untouched.
 
 Example:
     >>> import torch
@@ -49,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._files import atomic_writer, saving_error
 from .._validate import check_choice
 
 __all__ = ["Snapshot", "preserved", "snapshot"]
@@ -96,10 +100,22 @@ class _TensorStore:
         self.directory = tempfile.mkdtemp(prefix="cyclr-snapshot-")
         path = os.path.join(self.directory, "tensors.pt")
         try:
-            torch.save(self._pending, path)
-        except BaseException:
+            # through a Python file object: torch then keeps the file's OSError (errno)
+            # as the context of its own "enforce fail at inline_container.cc" error
+            with atomic_writer(path, "wb", durable=False) as f:
+                torch.save(self._pending, f)
+        except BaseException as exc:
             self.close()
-            raise
+            error = saving_error(
+                exc,
+                "the range-test snapshot",
+                os.path.dirname(os.path.dirname(path)),
+                path,
+                hint="free space there, point TMPDIR at a larger disk, or pass snapshot='memory'",
+            )
+            if error is None:
+                raise
+            raise error from exc
         finally:
             self._pending = {}
         self.disk_bytes = os.path.getsize(path)
@@ -412,6 +428,8 @@ def snapshot(
     Raises:
         TypeError: If an argument has the wrong type.
         ValueError: If ``storage`` is not ``"memory"`` or ``"disk"``.
+        cyclr._files.FileWriteError: If the disk snapshot cannot be written (no space left, a file
+            size limit, ...); nothing is left on disk and the state is untouched.
 
     Example:
         >>> import torch
