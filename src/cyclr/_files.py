@@ -38,6 +38,7 @@ from typing import IO, Any, Literal, TypeVar, overload
 from .errors import CyclrError
 
 __all__ = [
+    "FileMissingError",
     "FileReadError",
     "FileWriteError",
     "atomic_write_bytes",
@@ -60,6 +61,10 @@ class FileWriteError(CyclrError, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class FileMissingError(FileReadError, FileNotFoundError):
+    """The file to read does not exist (also a ``FileNotFoundError``)."""
 
 
 class FileReadError(CyclrError, OSError, ValueError):
@@ -415,7 +420,7 @@ def read_text(path: PathArg, what: str = "file", *, encoding: str = "utf-8") -> 
         with open(source, "rb") as f:
             data = f.read()
     except FileNotFoundError as exc:
-        raise _read_error(f"{label} does not exist", source, exc.errno) from None
+        raise _error(FileMissingError, f"{label} does not exist", source, exc.errno) from None
     except IsADirectoryError as exc:
         raise _read_error(f"{label} is a directory", source, exc.errno) from None
     except OSError as exc:

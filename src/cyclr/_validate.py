@@ -31,9 +31,11 @@ def _got(name: str, value: Any) -> str:
 
 def describe(value: Any) -> str:
     """Return ``repr(value)``, cut to 80 characters for values with a long repr."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > 10**60:
-        digits = len(str(abs(int(value))))
-        return f"{'-' if value < 0 else ''}{str(abs(int(value)))[:6]}... ({digits} digits)"
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        whole = int(value)
+        if abs(whole) > 10**60:
+            digits = str(abs(whole))
+            return f"{'-' if whole < 0 else ''}{digits[:6]}... ({len(digits)} digits)"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
