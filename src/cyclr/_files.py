@@ -63,10 +63,6 @@ class FileWriteError(CyclrError, OSError):
         return str(self.strerror)
 
 
-class FileMissingError(FileReadError, FileNotFoundError):
-    """The file to read does not exist (also a ``FileNotFoundError``)."""
-
-
 class FileReadError(CyclrError, OSError, ValueError):
     """A file could not be read as text: missing, a directory, empty, not UTF-8, ...
 
@@ -75,6 +71,10 @@ class FileReadError(CyclrError, OSError, ValueError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class FileMissingError(FileReadError, FileNotFoundError):
+    """The file to read does not exist (also a ``FileNotFoundError``)."""
 
 
 _E = TypeVar("_E", bound=OSError)
