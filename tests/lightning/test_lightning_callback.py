@@ -19,7 +19,7 @@ from tests.lightning.lightning_support import (
     weights,
 )
 
-import cyclr.lightning
+import cyclr.lightning.callback
 from cyclr import OneCycle, RangeTestResult, Triangular2
 from cyclr.lightning import RangeTestCallback
 from cyclr.torch import Scheduler
@@ -119,13 +119,13 @@ def test_resume_reuses_the_result_and_continues_the_schedule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs: list[int] = []
-    real = cyclr.lightning.range_test
+    real = cyclr.lightning.callback.range_test
 
     def counted(*args: Any, **kwargs: Any) -> RangeTestResult:
         runs.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cyclr.lightning, "range_test", counted)
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", counted)
 
     def saver(name: str) -> Any:
         return lightning.pytorch.callbacks.ModelCheckpoint(
