@@ -1,0 +1,167 @@
+"""Pieces of :class:`~cyclr.lightning.RangeTestCallback`: batches, checks, hooks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities.combined_loader import CombinedLoader
+
+from .._validate import describe
+from ..rangetest import RangeTestResult
+from ..schedules import Schedule
+
+_FROM_TRAINER = ("steps_per_epoch", "total_steps")
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    """Stands in for ``self.log`` while the range test runs ``training_step``."""
+
+
+@contextlib.contextmanager
+def _range_test_mode(module: pl.LightningModule) -> Iterator[None]:
+    """Train mode, and ``self.log`` / ``self.log_dict`` muted; both put back afterwards."""
+    modes = [(m, m.training) for m in module.modules()]
+    own = vars(module)
+    saved = {name: own[name] for name in ("log", "log_dict") if name in own}
+    own["log"] = own["log_dict"] = _ignore
+    module.train()
+    try:
+        yield
+    finally:
+        for name in ("log", "log_dict"):
+            if name in saved:
+                own[name] = saved[name]
+            else:
+                del own[name]
+        for m, training in modes:
+            m.training = training
+
+
+class _TrainBatches:
+    """The trainer's train dataloader(s), re-iterable, as ``(batch, batch_idx)`` on device.
+
+    Batches go through the strategy's ``batch_to_device`` (so the module's batch
+    transfer hooks run) from a fresh :class:`CombinedLoader` over the loaders the fit
+    loop set up (distributed samplers included); the fit loop's own iterator is left
+    alone.
+    """
+
+    def __init__(self, trainer: pl.Trainer, loaders: Any) -> None:
+        self._trainer = trainer
+        self._loaders = loaders
+        size = getattr(loaders, "batch_size", None)
+        self.batch_size = size if isinstance(size, int) else None
+
+    def __iter__(self) -> Iterator[tuple[Any, int]]:
+        for batch, batch_idx, _ in CombinedLoader(self._loaders, "max_size_cycle"):
+            yield self._trainer.strategy.batch_to_device(batch), batch_idx
+
+
+def _loss_of(output: Any) -> torch.Tensor:
+    """The loss in what ``training_step`` returned: a tensor or a dict with ``"loss"``."""
+    if isinstance(output, Mapping) and "loss" in output:
+        output = output["loss"]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            "training_step must return the loss, a tensor or a dict with 'loss', for the "
+            f"range test (got training_step(...)={describe(output)})"
+        )
+    return output
+
+
+def _check_schedule_kwargs(schedule: str | None, kwargs: Any) -> dict[str, Any]:
+    if kwargs is None:
+        if schedule == "exp_range":
+            raise ValueError(
+                "schedule='exp_range' needs schedule_kwargs={'gamma': ...}, the per-step "
+                "amplitude decay (got schedule_kwargs=None)"
+            )
+        return {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise TypeError(
+            "schedule_kwargs must be a mapping of argument names to values or None "
+            f"(got schedule_kwargs={describe(kwargs)})"
+        )
+    if schedule is None:
+        raise ValueError(
+            "schedule_kwargs is only used with schedule=... (got schedule=None, "
+            f"schedule_kwargs={describe(dict(kwargs))})"
+        )
+    given = [k for k in _FROM_TRAINER if k in kwargs]
+    if given:
+        raise ValueError(
+            f"schedule_kwargs must not set {', '.join(given)}: they come from the trainer "
+            f"(got schedule_kwargs={describe(dict(kwargs))})"
+        )
+    if schedule == "exp_range" and "gamma" not in kwargs:
+        raise ValueError(
+            "schedule='exp_range' needs schedule_kwargs={'gamma': ...} "
+            f"(got schedule_kwargs={describe(dict(kwargs))})"
+        )
+    return dict(kwargs)
+
+
+def _single_optimizer(trainer: pl.Trainer, pl_module: pl.LightningModule) -> torch.optim.Optimizer:
+    if not pl_module.automatic_optimization:
+        raise ValueError(
+            "RangeTestCallback needs automatic optimization: the range test steps the "
+            "optimizer itself (got automatic_optimization=False)"
+        )
+    optimizers = trainer.optimizers
+    if len(optimizers) != 1:
+        raise ValueError(
+            f"RangeTestCallback needs exactly one optimizer (got {len(optimizers)} optimizers)"
+        )
+    return optimizers[0]
+
+
+def _check_no_scheduler(trainer: pl.Trainer, optimizer: torch.optim.Optimizer, kind: str) -> None:
+    for config in trainer.lr_scheduler_configs:
+        if getattr(config.scheduler, "optimizer", None) is optimizer:
+            raise ValueError(
+                f"schedule={kind!r} would compete with the LR scheduler configure_optimizers "
+                f"returned (got {type(config.scheduler).__name__}); pass schedule=None to "
+                "keep yours, or return only the optimizer"
+            )
+
+
+def _clip_hook(
+    trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+) -> Any:
+    """Clip gradients before each range-test step as the trainer would, or ``None``."""
+    value = trainer.gradient_clip_val
+    if not value:
+        return None
+    algorithm = trainer.gradient_clip_algorithm or "norm"
+    clip = float(value)
+
+    def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        params = [p for p in pl_module.parameters() if p.grad is not None]
+        if algorithm == "value":
+            torch.nn.utils.clip_grad_value_(params, clip)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+
+    return optimizer.register_step_pre_hook(hook)
+
+
+def _scaled_schedule(
+    result: RangeTestResult, kind: str, steps_per_epoch: int, kwargs: dict[str, Any], scale: float
+) -> Schedule:
+    """``result.schedule(...)`` with its LRs multiplied by a param group's ``scale``."""
+    if scale == 1.0:
+        return result.schedule(kind, steps_per_epoch, **kwargs)
+    base, peak = result.clr_bounds()
+    own = dict(kwargs)
+    if kind == "onecycle":
+        top = own.pop("max_lr", peak)
+        own.setdefault("div_factor", top / base)
+        own["max_lr"] = top * scale
+    else:
+        own["base_lr"] = own.get("base_lr", base) * scale
+        own["max_lr"] = own.get("max_lr", peak) * scale
+    return result.schedule(kind, steps_per_epoch, **own)

@@ -1,0 +1,370 @@
+"""The callback: the range test at ``on_fit_start``, then the LR and the schedule."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
+from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
+from lightning.pytorch.utilities.types import LRSchedulerConfig
+
+from .._validate import check_choice, check_int, describe
+from ..rangetest import METHODS, RangeTest, RangeTestResult
+from ..rangetest.driver import resolve_max_steps
+from ..rangetest.suggest import Suggestion
+from ..torch import Scheduler, range_test
+from ._support import (
+    _check_no_scheduler,
+    _check_schedule_kwargs,
+    _clip_hook,
+    _loss_of,
+    _range_test_mode,
+    _scaled_schedule,
+    _single_optimizer,
+    _TrainBatches,
+)
+
+__all__ = ["SCHEDULES", "RangeTestCallback"]
+
+SCHEDULES = ("triangular", "triangular2", "exp_range", "onecycle")
+"""The ``schedule=`` kinds, those of :meth:`~cyclr.RangeTestResult.schedule`."""
+
+_SNAPSHOTS = ("memory", "disk")
+_LR_ATTRS = ("lr", "learning_rate")
+
+
+class RangeTestCallback(pl.Callback):
+    """Run the LR range test at the start of ``fit`` and train at what it suggests.
+
+    At ``on_fit_start`` the callback:
+
+    1. runs :func:`cyclr.torch.range_test` with ``step_fn`` calling the module's
+       ``training_step`` (through the strategy, so precision autocast and DDP apply)
+       on the trainer's train dataloader, with the trainer's
+       ``accumulate_grad_batches``, gradient clipping and ``GradScaler``; ``self.log``
+       is muted meanwhile. Afterwards the model, optimizer, scaler and RNGs are
+       exactly as before: no training leaks into the run;
+    2. saves the result to ``dirpath / filename`` on global rank 0 (``dirpath``
+       defaults to the checkpoint callback's directory, else ``trainer.log_dir``);
+    3. sets ``result.suggest(method).lr`` into the optimizer (each param group keeps
+       its ratio to group 0) and into the module's ``attr_name`` (``lr`` or
+       ``learning_rate`` by default, in the module or its ``hparams``, when it has
+       one), as Lightning's tuner does;
+    4. with ``schedule=kind``, installs ``cyclr.torch.Scheduler(optimizer,
+       result.schedule(kind, steps_per_epoch, total_steps=..., **schedule_kwargs))``
+       stepping after every optimizer step (``interval="step"``), where
+       ``steps_per_epoch = ceil(num_training_batches / accumulate_grad_batches)`` and
+       ``total_steps = trainer.estimated_stepping_batches``. The schedule then sets
+       the LR; step 3 is still applied first.
+
+    **Resuming.** The result is kept in the callback's checkpoint state. A fit resumed
+    with ``ckpt_path`` does not test again: it reinstalls the same schedule, and the
+    checkpoint restores the optimizer's LR and the scheduler's step. (Strategies that
+    restore checkpoints after setup, such as DeepSpeed, load the callback state too
+    late and test again; the checkpoint then still restores the LR and step.)
+
+    **Distributed.** Every rank runs the test (the losses are averaged over ranks, so
+    all agree on the result); only global rank 0 writes the file.
+
+    The module must use automatic optimization with one optimizer. With
+    ``trainer.fast_dev_run`` the test is skipped with a warning, as Lightning's tuner
+    does. The range-test arguments are those of :func:`cyclr.torch.range_test`.
+
+    Args:
+        start_lr: Group 0's LR at the first step of the sweep.
+        end_lr: Group 0's LR at the last step.
+        num_steps: Optimizer steps in the sweep.
+        max_steps: Longest rerun when the curve shows no clear fall (``None``:
+            ``9 * num_steps``).
+        sweep: ``"exp"`` or ``"linear"``.
+        smoothing: EMA factor of the smoothed loss.
+        diverge_factor: Divergence threshold of the stopping rule.
+        sync_every: Steps between host reads of the losses.
+        snapshot: ``"memory"`` or ``"disk"``: where the saved training state lives.
+        method: Suggestion rule, one of :data:`cyclr.rangetest.METHODS`, or ``None``
+            for the default.
+        schedule: ``None`` (keep the suggested LR, or your own scheduler) or one of
+            :data:`SCHEDULES`.
+        schedule_kwargs: Overrides passed to :meth:`~cyclr.RangeTestResult.schedule`
+            (``epochs_per_half_cycle``, ``gamma``, ``pct_start``, ...); not
+            ``steps_per_epoch`` or ``total_steps``, which come from the trainer.
+        update_attr: Whether to set the suggested LR into the module's attribute.
+        attr_name: The attribute; ``""`` looks for ``lr`` then ``learning_rate`` and
+            skips the update when there is neither.
+        dirpath: Directory of the JSON file, or ``None`` (see above).
+        filename: Name of the JSON file.
+        progress: Show a progress bar: ``True``, ``False``, or ``None`` for "when the
+            trainer has a progress bar and standard error is a terminal".
+
+    Attributes:
+        result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
+        suggestion: The :class:`~cyclr.Suggestion` applied, or ``None``.
+        scheduler: The installed :class:`cyclr.torch.Scheduler`, or ``None``.
+        path: Where the result was written (global rank 0), or ``None``.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If an argument is out of range or unknown, or ``schedule_kwargs``
+            is given without ``schedule`` or names a value the trainer provides.
+
+    Example:
+        >>> from cyclr.lightning import RangeTestCallback
+        >>> RangeTestCallback(num_steps=200, schedule="onecycle")
+        RangeTestCallback(start_lr=1e-07, end_lr=10.0, num_steps=200, schedule='onecycle')
+        >>> RangeTestCallback(schedule="cosine")
+        Traceback (most recent call last):
+        ...
+        ValueError: schedule must be None or one of 'triangular', 'triangular2', \
+'exp_range', 'onecycle' (got schedule='cosine')
+    """
+
+    def __init__(
+        self,
+        *,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_steps: int = 100,
+        max_steps: int | None = None,
+        sweep: str = "exp",
+        smoothing: float = 0.98,
+        diverge_factor: float = 4.0,
+        sync_every: int = 10,
+        snapshot: str = "memory",
+        method: str | None = None,
+        schedule: str | None = None,
+        schedule_kwargs: Mapping[str, Any] | None = None,
+        update_attr: bool = True,
+        attr_name: str = "",
+        dirpath: str | os.PathLike[str] | None = None,
+        filename: str = "range_test.json",
+        progress: bool | None = None,
+    ) -> None:
+        RangeTest(
+            start_lr,
+            end_lr,
+            num_steps,
+            sweep=sweep,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+        )
+        resolve_max_steps(num_steps, max_steps)
+        self._test_args: dict[str, Any] = dict(
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=num_steps,
+            max_steps=max_steps,
+            sweep=sweep,
+            smoothing=smoothing,
+            diverge_factor=diverge_factor,
+            sync_every=check_int("sync_every", sync_every),
+            snapshot=check_choice("snapshot", snapshot, _SNAPSHOTS),
+        )
+        if method is not None:
+            check_choice("method", method, METHODS)
+        if schedule is not None and schedule not in SCHEDULES:
+            listed = ", ".join(repr(k) for k in SCHEDULES)
+            raise ValueError(
+                f"schedule must be None or one of {listed} (got schedule={schedule!r})"
+            )
+        self._schedule_kwargs = _check_schedule_kwargs(schedule, schedule_kwargs)
+        if not isinstance(update_attr, bool):
+            raise TypeError(f"update_attr must be a bool (got update_attr={update_attr!r})")
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
+        if not isinstance(attr_name, str):
+            raise TypeError(f"attr_name must be a str (got attr_name={describe(attr_name)})")
+        if dirpath is not None and not isinstance(dirpath, (str, os.PathLike)):
+            raise TypeError(f"dirpath must be a path or None (got dirpath={describe(dirpath)})")
+        if not isinstance(filename, str):
+            raise TypeError(f"filename must be a str (got filename={describe(filename)})")
+        if not filename or os.sep in filename or filename in (".", ".."):
+            raise ValueError(
+                f"filename must be a file name without a directory (got filename={filename!r})"
+            )
+        self.method = method
+        self.schedule_kind = schedule
+        self.update_attr = update_attr
+        self.attr_name = attr_name
+        self.dirpath = dirpath
+        self.filename = filename
+        self.progress = progress
+        self.result: RangeTestResult | None = None
+        self.suggestion: Suggestion | None = None
+        self.scheduler: Scheduler | None = None
+        self.path: Path | None = None
+        self._resumed = False
+
+    def __repr__(self) -> str:
+        args = self._test_args
+        text = f"start_lr={args['start_lr']!r}, end_lr={args['end_lr']!r}, "
+        text += f"num_steps={args['num_steps']!r}, schedule={self.schedule_kind!r}"
+        return f"{type(self).__name__}({text})"
+
+    # ---------------------------------------------------------------- the hook
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Run the test (unless resuming), apply the LR, install the schedule."""
+        if getattr(trainer, "fast_dev_run", False):
+            rank_zero_warn("Skipping the cyclr range test since `fast_dev_run` is enabled.")
+            return
+        optimizer = _single_optimizer(trainer, pl_module)
+        if self.schedule_kind is not None:
+            _check_no_scheduler(trainer, optimizer, self.schedule_kind)
+        if self._resumed and self.result is not None:
+            self._resumed = False
+            rank_zero_info("cyclr range test: resuming with the result from the checkpoint")
+        else:
+            self.result = self._run(trainer, pl_module, optimizer)
+            self.path = self._save(trainer, self.result)
+            self.suggestion = self.result.suggest(self.method)
+            self._apply_lr(pl_module, optimizer, self.suggestion.lr, self.result)
+            rank_zero_info(f"cyclr range test: learning rate set to {self.suggestion.lr:.4g}")
+        if self.schedule_kind is not None:
+            self.scheduler = self._install(trainer, optimizer, self.result)
+
+    # ---------------------------------------------------------------- the steps
+    def _run(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> RangeTestResult:
+        trainer.fit_loop.setup_data()
+        loaders = trainer.train_dataloader
+        if loaders is None:
+            raise ValueError(
+                "the range test needs a train dataloader (got trainer.train_dataloader=None: "
+                "limit_train_batches=0, or no training_step)"
+            )
+        with_index = is_param_in_hook_signature(pl_module.training_step, "batch_idx", min_args=2)
+
+        def step_fn(model: torch.nn.Module, item: tuple[Any, int]) -> torch.Tensor:
+            batch, batch_idx = item
+            if with_index:
+                return _loss_of(trainer.strategy.training_step(batch, batch_idx))
+            return _loss_of(trainer.strategy.training_step(batch))
+
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        progress = self.progress
+        if progress is None and trainer.progress_bar_callback is None:
+            progress = False
+        hook = _clip_hook(trainer, pl_module, optimizer)
+        try:
+            with _range_test_mode(pl_module):
+                return range_test(
+                    pl_module,
+                    optimizer,
+                    _TrainBatches(trainer, loaders),
+                    step_fn=step_fn,
+                    accumulation_steps=trainer.accumulate_grad_batches,
+                    scaler=scaler if isinstance(scaler, torch.amp.GradScaler) else None,
+                    device=pl_module.device,
+                    progress=progress,
+                    **self._test_args,
+                )
+        finally:
+            if hook is not None:
+                hook.remove()
+
+    def _save(self, trainer: pl.Trainer, result: RangeTestResult) -> Path:
+        """Write ``result`` on global rank 0; every rank returns the same path."""
+        directory = self.dirpath
+        if directory is None:
+            checkpoint = trainer.checkpoint_callback
+            directory = getattr(checkpoint, "dirpath", None) or trainer.log_dir
+        if directory is None:
+            directory = trainer.default_root_dir
+        path = Path(directory) / self.filename
+        if trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result.to_json(path)
+        return path
+
+    def _apply_lr(
+        self,
+        pl_module: pl.LightningModule,
+        optimizer: torch.optim.Optimizer,
+        lr: float,
+        result: RangeTestResult,
+    ) -> None:
+        scales = result.settings.get("group_scales") or [1.0]
+        for group, scale in zip(optimizer.param_groups, scales, strict=False):
+            value = lr * float(scale)
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(value)
+            else:
+                group["lr"] = value
+        if not self.update_attr:
+            return
+        if self.attr_name:
+            if not lightning_hasattr(pl_module, self.attr_name):
+                raise ValueError(
+                    "attr_name must name an attribute of the module or its hparams (got "
+                    f"attr_name={self.attr_name!r}, not found on {type(pl_module).__name__})"
+                )
+            lightning_setattr(pl_module, self.attr_name, lr)
+            return
+        for name in _LR_ATTRS:
+            if lightning_hasattr(pl_module, name):
+                lightning_setattr(pl_module, name, lr)
+                return
+
+    def _install(
+        self, trainer: pl.Trainer, optimizer: torch.optim.Optimizer, result: RangeTestResult
+    ) -> Scheduler:
+        kind = self.schedule_kind
+        if kind is None:
+            raise RuntimeError("no schedule to install")
+        total = trainer.estimated_stepping_batches
+        batches = trainer.num_training_batches
+        accumulate = trainer.accumulate_grad_batches
+        if kind != "onecycle" and not math.isfinite(batches):
+            raise ValueError(
+                f"schedule={kind!r} needs the number of batches per epoch, and the train "
+                f"dataloader has no length (got num_training_batches={batches}); use "
+                "schedule='onecycle' with max_steps, or a sized dataloader"
+            )
+        if kind == "onecycle" and not math.isfinite(total):
+            raise ValueError(
+                "schedule='onecycle' needs the length of the run (got "
+                f"trainer.estimated_stepping_batches={total}); set max_steps or max_epochs"
+            )
+        steps_per_epoch = max(1, math.ceil(batches / accumulate)) if math.isfinite(batches) else 1
+        kwargs = dict(self._schedule_kwargs)
+        if kind == "onecycle":
+            kwargs["total_steps"] = int(total)
+        scales = [float(s) for s in result.settings.get("group_scales") or [1.0]]
+        if len(scales) != len(optimizer.param_groups):
+            raise ValueError(
+                "the optimizer's param groups changed since the range test (got "
+                f"{len(optimizer.param_groups)} param groups for {len(scales)} in the result)"
+            )
+        schedules = [
+            _scaled_schedule(result, kind, steps_per_epoch, kwargs, scale) for scale in scales
+        ]
+        scheduler = Scheduler(optimizer, schedules)
+        trainer.strategy.lr_scheduler_configs.append(
+            LRSchedulerConfig(scheduler=scheduler, name="cyclr", interval="step", frequency=1)
+        )
+        return scheduler
+
+    # ---------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """The result (as its JSON text) and the applied suggestion, for resuming."""
+        return {
+            "result": None if self.result is None else self.result.to_json(),
+            "lr": None if self.suggestion is None else self.suggestion.lr,
+            "schedule": self.schedule_kind,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the result, so that a resumed ``fit`` does not test again."""
+        text = state_dict.get("result")
+        if text is None:
+            return
+        self.result = RangeTestResult.from_json(text)
+        self.suggestion = self.result.suggest(self.method)
+        self._resumed = True
