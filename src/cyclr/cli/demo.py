@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -52,13 +52,22 @@ def check_out_folder(out: Path) -> Path:
     return out
 
 
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def _check_installed(task: str) -> None:
     """Refuse at once, naming the extra, when a package the demo needs is missing."""
     needed = {**DEMO_MODULES, _TASK_MODULES[task][0]: _TASK_MODULES[task][1]}
-    missing = [name for module, name in needed.items() if importlib.util.find_spec(module) is None]
+    missing = [name for module, name in needed.items() if not _importable(module)]
     if missing:
         raise CliError(
-            f"cyclr demo needs {', '.join(missing)}, which is not installed: "
+            f"cyclr demo needs {', '.join(missing)}, "
+            f"{'which is' if len(missing) == 1 else 'which are'} not installed: "
             "pip install 'cyclr[demo]'"
         )
 
