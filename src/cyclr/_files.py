@@ -408,7 +408,7 @@ def read_text(path: PathArg, what: str = "file", *, encoding: str = "utf-8") -> 
         >>> read_text("/no/such/result.json", what="result file")
         Traceback (most recent call last):
         ...
-        cyclr._files.FileReadError: result file /no/such/result.json does not exist
+        cyclr._files.FileMissingError: result file /no/such/result.json does not exist
         >>> read_text(os.devnull)
         Traceback (most recent call last):
         ...

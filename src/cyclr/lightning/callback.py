@@ -365,6 +365,6 @@ class RangeTestCallback(pl.Callback):
         text = state_dict.get("result")
         if text is None:
             return
-        self.result = RangeTestResult.from_json(text)
+        self.result = RangeTestResult.from_json_text(text)
         self.suggestion = self.result.suggest(self.method)
         self._resumed = True
