@@ -19,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import NoReliableSuggestionError, require
-from .rangetest.suggest import DEFAULT_METHOD
 
 if TYPE_CHECKING:
     from .rangetest.result import RangeTestResult
@@ -117,7 +116,7 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
                 linestyle="none",
                 marker=marker,
                 color=color,
-                markersize=11 if method == DEFAULT_METHOD else 7,
+                markersize=11 if method == reading.default_method else 7,
                 label=f"{method}: {suggestion.lr:.2g}",
             )
     try:
@@ -152,9 +151,7 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
 
 def _uses_metric(result: RangeTestResult) -> bool:
     """Whether ``result.clr_bounds()`` reads the metric (see its ``curve="auto"``)."""
-    from .rangetest.fit import MIN_POINTS
-
-    return result.metrics is not None and int(np.isfinite(result.metrics).sum()) >= MIN_POINTS
+    return result.bounds_curve() == "metric"
 
 
 def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:

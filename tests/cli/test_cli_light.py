@@ -1,4 +1,4 @@
-"""The light commands (schedule, plot, suggest) work without torch; the demo says what to install."""
+"""The light commands (schedule, plot, suggest) run without torch; the demo names its extra."""
 
 from __future__ import annotations
 

@@ -155,19 +155,7 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
-    spec = RangeTestSpec(
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        max_steps=max_steps,
-        sweep=sweep,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        metric_fn=metric_fn,
-        eval_every=eval_every,
-        sync_every=sync_every,
-        progress=progress,
-    )
+    spec = RangeTestSpec.from_arguments(locals())
     return _JaxRunner(spec, train_step, params, opt_state, batches).run()
 
 

@@ -195,19 +195,7 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
-    spec = RangeTestSpec(
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=num_steps,
-        max_steps=max_steps,
-        sweep=sweep,
-        smoothing=smoothing,
-        diverge_factor=diverge_factor,
-        metric_fn=metric_fn,
-        eval_every=eval_every,
-        sync_every=1,
-        progress=progress,
-    )
+    spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
     return _KerasRunner(spec, model, data).run()
 
 

@@ -15,9 +15,9 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
-from .._validate import check_choice, check_int, describe
-from ..rangetest import METHODS, RangeTest, RangeTestResult
-from ..rangetest.driver import resolve_max_steps
+from .._validate import check_choice, describe
+from ..rangetest import METHODS, RangeTestResult
+from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ..rangetest.suggest import Suggestion
 from ..torch import Scheduler, range_test
 from ._support import (
@@ -128,14 +128,14 @@ class RangeTestCallback(pl.Callback):
     def __init__(
         self,
         *,
-        start_lr: float = 1e-7,
-        end_lr: float = 10.0,
-        num_steps: int = 100,
+        start_lr: float = DEFAULTS.start_lr,
+        end_lr: float = DEFAULTS.end_lr,
+        num_steps: int = DEFAULTS.num_steps,
         max_steps: int | None = None,
-        sweep: str = "exp",
-        smoothing: float = 0.98,
-        diverge_factor: float = 4.0,
-        sync_every: int = 10,
+        sweep: str = DEFAULTS.sweep,
+        smoothing: float = DEFAULTS.smoothing,
+        diverge_factor: float = DEFAULTS.diverge_factor,
+        sync_every: int = DEFAULTS.sync_every,
         snapshot: str = "memory",
         method: str | None = None,
         schedule: str | None = None,
@@ -146,26 +146,15 @@ class RangeTestCallback(pl.Callback):
         filename: str = "range_test.json",
         progress: bool | None = None,
     ) -> None:
-        RangeTest(
-            start_lr,
-            end_lr,
-            num_steps,
-            sweep=sweep,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-        )
-        resolve_max_steps(num_steps, max_steps)
-        self._test_args: dict[str, Any] = dict(
-            start_lr=start_lr,
-            end_lr=end_lr,
-            num_steps=num_steps,
-            max_steps=max_steps,
-            sweep=sweep,
-            smoothing=smoothing,
-            diverge_factor=diverge_factor,
-            sync_every=check_int("sync_every", sync_every),
-            snapshot=check_choice("snapshot", snapshot, _SNAPSHOTS),
-        )
+        spec = RangeTestSpec.from_arguments({k: v for k, v in locals().items() if k != "progress"})
+        self._test_args: dict[str, Any] = {
+            **{
+                k: v
+                for k, v in spec.as_arguments().items()
+                if k not in ("metric_fn", "eval_every", "progress")
+            },
+            "snapshot": check_choice("snapshot", snapshot, _SNAPSHOTS),
+        }
         if method is not None:
             check_choice("method", method, METHODS)
         if schedule is not None and schedule not in SCHEDULES:

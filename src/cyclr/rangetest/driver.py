@@ -9,31 +9,21 @@ evaluates the metric on its cadence, and keeps the progress bar.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._progress import progress_bar
-from .._validate import check_callable, check_int, describe
 from ..errors import NoReliableSuggestionError
 from .result import RangeTestResult
+from .spec import EXTEND_FACTOR
 from .tracker import RangeTest
 
 __all__ = [
-    "EXTEND_FACTOR",
     "callable_name",
-    "check_loop_args",
     "drive",
     "extend_until_readable",
-    "resolve_max_steps",
     "runner_settings",
 ]
-
-EXTEND_FACTOR = 3
-"""A range test whose curve shows no clear fall is rerun with this many times the steps."""
-
-DEFAULT_EXTENSIONS = 2
-"""Reruns allowed by default: ``max_steps = num_steps * EXTEND_FACTOR ** 2``."""
 
 Read = Callable[[list[Any], float | None], tuple[Iterable[float], float | None]]
 """``read(losses, metric) -> (host losses, metric)``: a runner's device-to-host copy."""
@@ -49,44 +39,6 @@ def callable_name(fn: Any) -> str:
     return str(
         getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     )
-
-
-def check_loop_args(
-    metric_fn: Any, eval_every: Any, sync_every: Any = 1, progress: Any = None
-) -> tuple[int | None, int]:
-    """Validate the loop arguments every runner takes.
-
-    Args:
-        metric_fn: The runner's ``metric_fn``: a callable or ``None``.
-        eval_every: Steps between metric evaluations, or ``None``.
-        sync_every: Steps between host reads of the losses.
-        progress: ``True``, ``False`` or ``None``.
-
-    Returns:
-        ``(eval_every, sync_every)``: ``eval_every`` is ``None`` without a ``metric_fn``
-        and 1 by default with one.
-
-    Raises:
-        TypeError: If ``metric_fn`` is not callable, ``progress`` is not a bool or
-            ``None``, or a step count is not an integer.
-        ValueError: If ``eval_every`` is given without a ``metric_fn``, or a step count
-            is not positive.
-
-    Example:
-        >>> check_loop_args(None, None, 10), check_loop_args(len, None)
-        ((None, 10), (1, 1))
-    """
-    check_callable("metric_fn", metric_fn)
-    sync_every = check_int("sync_every", sync_every)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool or None (got progress={describe(progress)})")
-    if metric_fn is None:
-        if eval_every is not None:
-            raise ValueError(
-                f"eval_every needs a metric_fn (got eval_every={eval_every!r}, metric_fn=None)"
-            )
-        return None, sync_every
-    return (1 if eval_every is None else check_int("eval_every", eval_every)), sync_every
 
 
 def drive(
@@ -184,32 +136,6 @@ def runner_settings(
         "data_restarts": data_restarts,
         "cyclr_version": __version__,
     }
-
-
-def resolve_max_steps(num_steps: Any, max_steps: Any) -> int | None:
-    """Validate ``max_steps`` against ``num_steps``; ``None`` picks the default.
-
-    Returns ``num_steps * EXTEND_FACTOR ** DEFAULT_EXTENSIONS`` for ``max_steps=None``
-    (``None`` if ``num_steps`` is not an integer: the runner's own check reports it).
-
-    Raises:
-        TypeError: If ``max_steps`` is neither ``None`` nor an integer.
-        ValueError: If ``max_steps`` is below ``num_steps``.
-
-    Example:
-        >>> resolve_max_steps(100, None), resolve_max_steps(100, 100)
-        (900, 100)
-    """
-    valid_num = isinstance(num_steps, numbers.Integral) and not isinstance(num_steps, bool)
-    if max_steps is None:
-        return int(num_steps) * EXTEND_FACTOR**DEFAULT_EXTENSIONS if valid_num else None
-    limit = check_int("max_steps", max_steps, minimum=2)
-    if valid_num and limit < int(num_steps):
-        raise ValueError(
-            "max_steps must be at least num_steps "
-            f"(got num_steps={num_steps!r}, max_steps={max_steps!r})"
-        )
-    return limit
 
 
 def _readable(result: RangeTestResult) -> bool:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ..errors import NoReliableSuggestionError
 from .bounds import BOUNDS, check_rule
 from .fit import CurveFit, fit_curve
-from .rules import RULES, Suggestion, check_method
+from .rules import DEFAULT_METHOD, RULES, Suggestion, check_method
 
 __all__ = ["CurveReading", "read_curve"]
 
@@ -50,6 +50,11 @@ class CurveReading:
     reason: str | None
     answers: Mapping[str, Suggestion | str]
     bounds: Mapping[str, tuple[float, float] | str]
+
+    @property
+    def default_method(self) -> str:
+        """The rule :meth:`suggestion` reads when no method is named."""
+        return DEFAULT_METHOD
 
     @property
     def suggestions(self) -> dict[str, Suggestion]:

@@ -271,14 +271,25 @@ class RangeTestResult:
         """
         return self.reading.suggestions
 
-    def _bounds_reading(self, curve: str) -> CurveReading:
+    def bounds_curve(self, curve: str = "auto") -> str:
+        """Which curve :meth:`clr_bounds` reads: ``"loss"`` or ``"metric"``.
+
+        ``curve="auto"`` picks the metric when one was recorded at
+        :data:`~cyclr.rangetest.fit.MIN_POINTS` or more steps.
+
+        Raises:
+            ValueError: If ``curve`` is unknown, or ``"metric"`` without metrics.
+        """
         if curve not in _CURVES:
             raise ValueError(f"curve must be one of 'auto', 'loss', 'metric' (got curve={curve!r})")
         if curve == "metric" and self.metrics is None:
             raise ValueError("curve='metric' needs metrics: record_metric() was never called")
         evaluated = 0 if self.metrics is None else int(np.sum(np.isfinite(self.metrics)))
         use_metric = curve == "metric" or (curve == "auto" and evaluated >= MIN_POINTS)
-        metric = self.metric_reading if use_metric else None
+        return "metric" if use_metric else "loss"
+
+    def _bounds_reading(self, curve: str) -> CurveReading:
+        metric = self.metric_reading if self.bounds_curve(curve) == "metric" else None
         return self.reading if metric is None else metric
 
     def clr_bounds(self, curve: str = "auto", rule: str = "smith") -> tuple[float, float]:

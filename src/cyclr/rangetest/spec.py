@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._validate import check_callable, check_int, describe
@@ -134,6 +134,29 @@ class RangeTestSpec:
             ("sync_every", sync_every),
         ):
             object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any], **fixed: Any) -> RangeTestSpec:
+        """The spec from a runner's keyword arguments (the entries named like its fields).
+
+        Lets a runner pass ``locals()`` at the top of its public function, so each
+        setting is spelled once, in the signature, with its default from
+        :data:`DEFAULTS`.
+
+        Args:
+            arguments: A mapping that holds some of the spec's fields by name.
+            **fixed: Fields the runner fixes itself (e.g. ``sync_every=1``).
+
+        Example:
+            >>> RangeTestSpec.from_arguments({"num_steps": 30, "model": None}).num_steps
+            30
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in arguments.items() if k in names}, **fixed)
+
+    def as_arguments(self) -> dict[str, Any]:
+        """The spec's fields as keyword arguments, for a runner's ``range_test``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def tracker(self, num_steps: int, group_scales: Sequence[float] = (1.0,)) -> RangeTest:
         """A fresh :class:`~cyclr.rangetest.RangeTest` of ``num_steps`` steps for this spec."""

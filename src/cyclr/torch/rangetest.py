@@ -198,22 +198,11 @@ def range_test(
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
         https://arxiv.org/abs/1506.01186
     """
+    arguments = dict(locals())
     comm = comm_for_current_job()
     try:
         try:
-            spec = RangeTestSpec(
-                start_lr=start_lr,
-                end_lr=end_lr,
-                num_steps=num_steps,
-                max_steps=max_steps,
-                sweep=sweep,
-                smoothing=smoothing,
-                diverge_factor=diverge_factor,
-                metric_fn=metric_fn,
-                eval_every=eval_every,
-                sync_every=sync_every,
-                progress=progress,
-            )
+            spec = RangeTestSpec.from_arguments(arguments)
             training = TrainingStep(
                 model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device
             )
