@@ -133,3 +133,37 @@ def nesting_error(depth: int) -> ValueError:
     return ValueError(
         f"schedules may nest at most {MAX_NESTING} levels of join and momentum (got depth={depth})"
     )
+
+
+def as_step_array(step: Any) -> Any:
+    """``np.asarray(step)``, with a Python int past int64 saturated rather than an object."""
+    if isinstance(step, int) and not isinstance(step, bool) and abs(step) >= 2**63:
+        return np.asarray(float(np.sign(step)) * 2.0**63)
+    return np.asarray(step)
+
+
+def check_step_values(array: Any, step: Any) -> None:
+    """Refuse a concrete framework step that is not a whole number ``>= 0``.
+
+    Args:
+        array: The step's value on the host (``np.asarray`` of it).
+        step: The step as given, for the message.
+
+    Raises:
+        TypeError: If it is neither integer nor float (a bool, a string, ...).
+        ValueError: If it is negative, fractional or not finite.
+    """
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"step must be an integer or an integer array (got step={describe_number(step)})"
+        )
+    if not array.size:
+        return
+    if np.issubdtype(array.dtype, np.floating) and not (
+        np.all(np.isfinite(array)) and np.all(array == np.floor(array))
+    ):
+        raise ValueError(f"step must hold whole numbers (got step={describe(step)})")
+    if np.min(array) < 0:
+        raise ValueError(f"step must be non-negative (got step={describe_number(step)})")
