@@ -115,10 +115,20 @@ for label, value, error, text in (
     ("above-1", 1.5, ValueError, "1.5"),
     ("string", "x", TypeError, "'x'"),
 ):
-    case(f"ExpRange.gamma={label}", lambda v=value: ExpRange(0.001, 0.006, gamma=v), error,
-         "gamma=", text)  # fmt: skip
-    case(f"OneCycle.pct_start={label}", lambda v=value: OneCycle(0.1, 100, pct_start=v), error,
-         "pct_start=", text)  # fmt: skip
+    case(
+        f"ExpRange.gamma={label}",
+        lambda v=value: ExpRange(0.001, 0.006, gamma=v),
+        error,
+        "gamma=",
+        text,
+    )
+    case(
+        f"OneCycle.pct_start={label}",
+        lambda v=value: OneCycle(0.1, 100, pct_start=v),
+        error,
+        "pct_start=",
+        text,
+    )
 for factor in ("div_factor", "final_div_factor"):
     for label, value, error, text in (
         ("huge", HUGE, ValueError, HUGE_TEXT),
@@ -126,8 +136,13 @@ for factor in ("div_factor", "final_div_factor"):
         ("below-1", 0.5, ValueError, "0.5"),
         ("string", "x", TypeError, "'x'"),
     ):
-        case(f"OneCycle.{factor}={label}", lambda f=factor, v=value: OneCycle(0.1, 100, **{f: v}),
-             error, f"{factor}=", text)  # fmt: skip
+        case(
+            f"OneCycle.{factor}={label}",
+            lambda f=factor, v=value: OneCycle(0.1, 100, **{f: v}),
+            error,
+            f"{factor}=",
+            text,
+        )
 for mom in ("base_momentum", "max_momentum"):
     for label, value, error, text in (
         ("huge", HUGE, ValueError, HUGE_TEXT),
@@ -150,8 +165,15 @@ for label, kwargs in {
     },
     "cos-warmup-rounds-to-0": {"max_lr": 0.1, "div_factor": 1e300},
 }.items():
-    case(f"OneCycle-{label}", lambda k=kwargs: OneCycle(total_steps=100, **k), ValueError,
-         "max_lr=", "div_factor=", "final_div_factor=", "rounds to 0.0")  # fmt: skip
+    case(
+        f"OneCycle-{label}",
+        lambda k=kwargs: OneCycle(total_steps=100, **k),
+        ValueError,
+        "max_lr=",
+        "div_factor=",
+        "final_div_factor=",
+        "rounds to 0.0",
+    )
 
 # Steps.
 for cls_name, sched in {"Triangular": TRI, "OneCycle": OneCycle(0.1, 100), "Momentum": MOM}.items():
@@ -164,15 +186,16 @@ for cls_name, sched in {"Triangular": TRI, "OneCycle": OneCycle(0.1, 100), "Mome
         ("none", None, TypeError, ("step=None",)),
         ("float-array", np.array([1.0]), TypeError, ("step dtype=float64",)),
         ("negative-array", np.array([3, -2]), ValueError, ("step min=-2",)),
-        ("uint64-past-int64", np.array([2**64 - 1], dtype=np.uint64), ValueError,
-         ("step max=18446744073709551615",)),
+        (
+            "uint64-past-int64",
+            np.array([2**64 - 1], dtype=np.uint64),
+            ValueError,
+            ("step max=18446744073709551615",),
+        ),
         ("missing", None, TypeError, ("called without a step", "cyclr.keras.Schedule")),
-    ):  # fmt: skip
-        if label == "missing":
-            build: Callable[[], Any] = lambda s=sched: s()
-        else:
-            build = lambda s=sched, v=step: s(v)
-        case(f"{cls_name}(step={label})", build, error, *needles)
+    ):
+        call = (lambda s=sched: s()) if label == "missing" else (lambda s=sched, v=step: s(v))
+        case(f"{cls_name}(step={label})", call, error, *needles)
 
 # A scale function out of [0, 1] or not a number, on the scalar and the array path.
 BAD_SCALES: dict[str, tuple[Callable[[Any, Any], Any], str, type[Exception]]] = {
@@ -194,18 +217,39 @@ for label, (fn, text, error) in BAD_SCALES.items():
                 *(("at step=3",) if error is ValueError and path == "array" else ()),
                 *(("at step=7",) if error is ValueError and path == "scalar" else ()),
             )
-case("Cyclic-iterations-step-past-2**53", lambda: Cyclic(0.001, 0.006, 10, scale_fn=lambda x, o: 1.0,
-     scale_mode="iterations")(2**53 + 1), ValueError, "step=" + str(2**53 + 1), "2**53")  # fmt: skip
+case(
+    "Cyclic-iterations-step-past-2**53",
+    lambda: Cyclic(0.001, 0.006, 10, scale_fn=lambda x, o: 1.0, scale_mode="iterations")(2**53 + 1),
+    ValueError,
+    "step=" + str(2**53 + 1),
+    "2**53",
+)
 
 # join / warmup of momentum schedules.
-case("join-lr-then-momentum", lambda: join([TRI, MOM], [20]), TypeError,
-     "schedules[0]=Triangular", "schedules[1]=Momentum")  # fmt: skip
-case("join-momentum-then-lr", lambda: join([MOM, TRI], [20]), TypeError,
-     "schedules[1]=Triangular", "schedules[0]=Momentum")  # fmt: skip
+case(
+    "join-lr-then-momentum",
+    lambda: join([TRI, MOM], [20]),
+    TypeError,
+    "schedules[0]=Triangular",
+    "schedules[1]=Momentum",
+)
+case(
+    "join-momentum-then-lr",
+    lambda: join([MOM, TRI], [20]),
+    TypeError,
+    "schedules[1]=Triangular",
+    "schedules[0]=Momentum",
+)
 case("join-momentum-only", lambda: join([MOM, MOM], [20]), TypeError, "schedules[0]=Momentum")
 case("warmup-of-momentum", lambda: warmup(MOM, 10), TypeError, "schedule=Momentum", "warmup")
-case("join-jump", lambda: join([Constant(0.1), Constant(0.2)], [5]), ValueError, "boundary 5",
-     "0.1", "0.2")  # fmt: skip
+case(
+    "join-jump",
+    lambda: join([Constant(0.1), Constant(0.2)], [5]),
+    ValueError,
+    "boundary 5",
+    "0.1",
+    "0.2",
+)
 
 
 # Deep nesting and bad saved forms.
@@ -219,8 +263,11 @@ def _deep_join(depth: int) -> Any:
 def _deep_dict(depth: int) -> dict[str, Any]:
     data: dict[str, Any] = {"kind": "constant", "lr": 0.1}
     for _ in range(depth):
-        data = {"kind": "join", "schedules": [data, {"kind": "constant", "lr": 0.1}],
-                "boundaries": [1]}  # fmt: skip
+        data = {
+            "kind": "join",
+            "schedules": [data, {"kind": "constant", "lr": 0.1}],
+            "boundaries": [1],
+        }
     return data
 
 
@@ -232,20 +279,47 @@ def _deep_list(depth: int) -> Any:
 
 
 case("join-3000-deep", lambda: _deep_join(3000), ValueError, "at most 100 levels", "depth=101")
-case("from_dict-3000-deep", lambda: schedule_from_dict(_deep_dict(3000)), ValueError,
-     "at most 201", "depth=201")  # fmt: skip
-case("from_dict-deep-value", lambda: schedule_from_dict({"kind": "constant",
-     "lr": _deep_list(3000)}), ValueError, "at most 201")  # fmt: skip
+case(
+    "from_dict-3000-deep",
+    lambda: schedule_from_dict(_deep_dict(3000)),
+    ValueError,
+    "at most 201",
+    "depth=201",
+)
+case(
+    "from_dict-deep-value",
+    lambda: schedule_from_dict({"kind": "constant", "lr": _deep_list(3000)}),
+    ValueError,
+    "at most 201",
+)
 case("from_dict-deep-list", lambda: schedule_from_dict(_deep_list(3000)), ValueError, "at most 201")
 case("from_dict-not-mapping", lambda: schedule_from_dict([1]), TypeError, "data=[1]")
-case("from_dict-unknown-kind", lambda: schedule_from_dict({"kind": "nope"}), ValueError,
-     "kind='nope'")  # fmt: skip
-case("from_dict-huge-lr", lambda: schedule_from_dict({"kind": "constant", "lr": HUGE}),
-     ValueError, "lr=" + HUGE_TEXT)  # fmt: skip
-case("from_dict-unknown-key", lambda: schedule_from_dict({"kind": "constant", "lr": 0.1, "x": 1}),
-     ValueError, "unknown keys", "'x'")  # fmt: skip
-case("from_dict-missing-key", lambda: schedule_from_dict({"kind": "linear", "start_lr": 0.1}),
-     ValueError, "missing keys", "end_lr")  # fmt: skip
+case(
+    "from_dict-unknown-kind",
+    lambda: schedule_from_dict({"kind": "nope"}),
+    ValueError,
+    "kind='nope'",
+)
+case(
+    "from_dict-huge-lr",
+    lambda: schedule_from_dict({"kind": "constant", "lr": HUGE}),
+    ValueError,
+    "lr=" + HUGE_TEXT,
+)
+case(
+    "from_dict-unknown-key",
+    lambda: schedule_from_dict({"kind": "constant", "lr": 0.1, "x": 1}),
+    ValueError,
+    "unknown keys",
+    "'x'",
+)
+case(
+    "from_dict-missing-key",
+    lambda: schedule_from_dict({"kind": "linear", "start_lr": 0.1}),
+    ValueError,
+    "missing keys",
+    "end_lr",
+)
 case("float-of-schedule", lambda: float(TRI), TypeError, "Triangular", "not a number")
 case("array-of-schedule", lambda: np.asarray(MOM), TypeError, "Momentum", "cyclr.keras.SGD")
 

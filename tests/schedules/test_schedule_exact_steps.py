@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_bounds
 
 from cyclr import (
     Constant,
@@ -23,7 +24,6 @@ from cyclr import (
     warmup,
 )
 from cyclr.schedules import Ops
-from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_bounds
 
 BASE, PEAK = 0.001, 0.006
 
@@ -136,7 +136,8 @@ class _Dips(Schedule):
 @pytest.mark.parametrize("path", ["scalar", "array", "joined"])
 def test_a_negative_lr_from_any_schedule_is_refused(path: str) -> None:
     dips = _Dips()
-    with pytest.raises(ValueError, match=r"lr must be a finite number >= 0.*lr=-0.002 at step=(6|10) from"):
+    pattern = r"lr must be a finite number >= 0.*lr=-0.002 at step=(6|10) from"
+    with pytest.raises(ValueError, match=pattern):
         if path == "scalar":
             dips(6)
         elif path == "array":
