@@ -67,7 +67,7 @@ def _concrete_step(step: Any) -> np.ndarray | None:
     Host numbers and eager PyTorch tensors are read; a JAX-backend step is read only when
     it is a concrete array (never under ``jit``); other backends are not read.
     """
-    if isinstance(step, (numbers.Number, np.generic, np.ndarray)):
+    if isinstance(step, (numbers.Number, np.generic, np.ndarray, str, bytes)):
         return np.asarray(as_step_array(step))
     name = keras.backend.backend()
     if name == "torch":
