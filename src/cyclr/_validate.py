@@ -111,3 +111,90 @@ def check_callable(name: str, value: Any) -> None:
     """Raise ``TypeError`` unless ``value`` is callable or ``None``."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable or None (got {name}={describe(value)})")
+
+
+# -- huge numbers, counts and steps (appended) -------------------------------------------
+
+MAX_EXACT_INT = 2**53
+"""The largest count every float64 computation holds exactly."""
+
+_SHORT_DIGITS = 30
+
+
+def describe_number(value: Any) -> str:
+    """Return ``repr(value)``, with a giant integer cut to its ends and its digit count.
+
+    ``repr`` of an int past 4,300 digits raises in Python 3.11+, and a 400-digit value
+    makes an unreadable message; such values read ``1000...0 (401 digits)``.
+
+    Example:
+        >>> describe_number(10**400)
+        '1000...0 (401 digits)'
+        >>> describe_number(-12)
+        '-12'
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return describe(value)
+    number = int(value)
+    magnitude = abs(number)
+    if magnitude < 10**_SHORT_DIGITS:
+        return repr(number)
+    digits = int(magnitude.bit_length() * math.log10(2)) + 1
+    while digits > 1 and magnitude < 10 ** (digits - 1):
+        digits -= 1
+    while magnitude >= 10**digits:
+        digits += 1
+    sign = "-" if number < 0 else ""
+    head = magnitude // 10 ** (digits - 4)
+    return f"{sign}{head}...{magnitude % 10} ({digits} digits)"
+
+
+def check_real(name: str, value: Any) -> float:
+    """Return ``value`` as a float after checking it is a real number a float can hold.
+
+    Like :func:`check_finite`, but an integer too large for a float (``10**400``) raises
+    a ``ValueError`` naming the parameter instead of a bare ``OverflowError``.
+
+    Raises:
+        TypeError: If ``value`` is not a real number (bools are refused too).
+        ValueError: If ``value`` is NaN, infinite or beyond the float range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {name}={describe(value)})")
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be finite (got {name}={describe_number(value)})")
+    return result
+
+
+def check_real_positive(name: str, value: Any) -> float:
+    """Return ``value`` as a float after :func:`check_real` and checking it is ``> 0``."""
+    result = check_real(name, value)
+    if result <= 0:
+        raise ValueError(f"{name} must be positive (got {name}={describe_number(value)})")
+    return result
+
+
+def check_count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_EXACT_INT) -> int:
+    """Return ``value`` as an int after checking ``minimum <= value <= maximum``.
+
+    Like :func:`check_int` with an upper bound (by default ``2**53``, so every float64
+    computation with the count is exact) and giant values abbreviated in the message.
+
+    Raises:
+        TypeError: If ``value`` is not an integer (bools and floats are refused).
+        ValueError: If it lies outside the bounds.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer (got {name}={describe(value)})")
+    result = int(value)
+    if result < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound} (got {name}={describe_number(value)})")
+    if result > maximum:
+        limit = "2**53" if maximum == MAX_EXACT_INT else str(maximum)
+        raise ValueError(f"{name} must be at most {limit} (got {name}={describe_number(value)})")
+    return result

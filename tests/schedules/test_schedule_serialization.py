@@ -34,7 +34,12 @@ def _quarter_life(x: Any, ops: Any) -> Any:
     return ops.power(0.5, (x - 1) / 4)
 
 
+def _step_half_life(x: Any, ops: Any) -> Any:
+    return ops.power(0.5, x / 400)
+
+
 register_scale_fn("test_quarter_life", _quarter_life)
+register_scale_fn("test_step_half_life", _step_half_life)
 
 ONECYCLE = OneCycle(0.1, 1000, pct_start=0.25, anneal="linear", three_phase=True)
 
@@ -46,7 +51,7 @@ EXAMPLES: dict[str, Schedule] = {
     "cyclic-named": Cyclic(0.001, 0.006, 100, scale_fn="triangular2"),
     "cyclic-registered-name": Cyclic(0.001, 0.006, 100, scale_fn="test_quarter_life"),
     "cyclic-registered-callable": Cyclic(
-        0.001, 0.006, 100, scale_fn=_quarter_life, scale_mode="iterations"
+        0.001, 0.006, 100, scale_fn=_step_half_life, scale_mode="iterations"
     ),
     "onecycle": OneCycle(0.1, 1000),
     "onecycle-3phase-linear": ONECYCLE,

@@ -111,16 +111,17 @@ def test_onecycle_past_the_end_holds_instead_of_raising() -> None:
     assert min(seen) > 0
 
 
-def test_param_group_keys_are_unchanged() -> None:
+def test_param_group_keys_are_unchanged_but_torchs_initial_lr() -> None:
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, nesterov=True)
     before = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
     scheduler = Scheduler(optimizer, ONECYCLE)
     _train(model, optimizer, scheduler, 10)
     after = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
-    assert set(after) == set(before)
-    assert "initial_lr" not in after
-    assert {k: v for k, v in after.items() if k != "lr"} == {
+    # torch's convention, which SequentialLR and later torch schedulers read.
+    assert set(after) == set(before) | {"initial_lr"}
+    assert after["initial_lr"] == 0.5
+    assert {k: v for k, v in after.items() if k not in ("lr", "initial_lr")} == {
         k: v for k, v in before.items() if k != "lr"
     }
 
@@ -314,6 +315,10 @@ def test_step_with_epoch_jumps_exactly() -> None:
 
 def test_last_epoch_starts_after_it() -> None:
     optimizer = torch.optim.SGD(_model().parameters(), lr=0.5)
+    # As torch's schedulers do, a resume needs the run's initial_lr in every group.
+    with pytest.raises(KeyError, match=r"param_groups\[0\] has no 'initial_lr'.*last_epoch=9"):
+        Scheduler(optimizer, TRI, last_epoch=9)
+    optimizer.param_groups[0]["initial_lr"] = 0.5
     scheduler = Scheduler(optimizer, TRI, last_epoch=9)
     assert scheduler.last_epoch == 10
     assert optimizer.param_groups[0]["lr"] == TRI(10)
@@ -490,7 +495,8 @@ def test_unregistered_callable_fails_at_state_dict() -> None:
         (
             {"last_epoch": 3},
             ValueError,
-            r"state_dict is not a cyclr Scheduler state .*got keys=\['last_epoch'\]",
+            r"state_dict is not a cyclr Scheduler state .*got missing keys=\['format', "
+            r"'schedules', 'momentum', 'step_count', 'applied'\], unknown keys=\[\]",
         ),
         (
             {
@@ -499,6 +505,7 @@ def test_unregistered_callable_fails_at_state_dict() -> None:
                 "momentum": None,
                 "last_epoch": 1,
                 "step_count": 2,
+                "applied": True,
             },
             ValueError,
             r"one entry per param group \(got 2 schedules for 1 param groups\)",
@@ -510,6 +517,7 @@ def test_unregistered_callable_fails_at_state_dict() -> None:
                 "momentum": None,
                 "last_epoch": 1.5,
                 "step_count": 2,
+                "applied": True,
             },
             TypeError,
             r"last_epoch'\] must be an integer \(got .*=1.5\)",
@@ -521,6 +529,7 @@ def test_unregistered_callable_fails_at_state_dict() -> None:
                 "momentum": None,
                 "last_epoch": 1,
                 "step_count": 2,
+                "applied": True,
             },
             ValueError,
             r"kind must be one of",
@@ -633,9 +642,8 @@ def test_inside_sequential_lr_after_a_linear_warmup(order: str) -> None:
     schedule = Triangular2(0.001, 0.006, 4)
     warm_steps, total = 6, 30
     model = _model()
-    # Built first, the cyclr scheduler sets lr = schedule(0), which LinearLR then warms up to.
-    lr = schedule(0) if order == "warmup-first" else 0.5
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    # Either scheduler keeps the optimizer's LR as initial_lr, which LinearLR warms up to.
+    optimizer = torch.optim.SGD(model.parameters(), lr=schedule(0), momentum=0.9)
     keys = set(optimizer.param_groups[0])
     if order == "warmup-first":
         warm = torch.optim.lr_scheduler.LinearLR(
@@ -654,8 +662,9 @@ def test_inside_sequential_lr_after_a_linear_warmup(order: str) -> None:
     expected_warm = [schedule(0) * (0.1 + 0.9 * i / warm_steps) for i in range(warm_steps)]
     np.testing.assert_allclose(seen[:warm_steps], expected_warm, rtol=1e-12)
     assert seen[warm_steps:] == [schedule(i) for i in range(total - warm_steps)]
-    # LinearLR adds initial_lr; the cyclr scheduler adds nothing.
+    # Both add torch's initial_lr, nothing else.
     assert set(optimizer.param_groups[0]) == keys | {"initial_lr"}
+    assert optimizer.param_groups[0]["initial_lr"] == schedule(0)
 
 
 def test_sequential_lr_resume_leaves_a_successor_lr_alone() -> None:
@@ -750,7 +759,7 @@ def test_lightning_steps_the_scheduler_every_step_and_resumes(tmp_path: Path) ->
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert isinstance(scheduler, Scheduler)
     assert scheduler.last_epoch == 12
-    assert "initial_lr" not in trainer.optimizers[0].param_groups[0]
+    assert "initial_lr" in trainer.optimizers[0].param_groups[0]  # torch's convention
 
     checkpoint = tmp_path / "run.ckpt"
     trainer.save_checkpoint(checkpoint)

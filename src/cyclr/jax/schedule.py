@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import describe_number
 from ..schedules import Schedule
+from ..schedules._steps import as_step_array, check_step_values
 from ..schedules.ops import Ops
 from ..schedules.twofloat import Float32Backend, TwoFloat, two_float_ops
 
@@ -48,21 +50,24 @@ def _x64() -> bool:
 
 
 def _check_host_steps(step: Any) -> None:
-    """Refuse negative or fractional host steps; JAX arrays are never copied to the host."""
-    if isinstance(step, jax.Array):
+    """Refuse negative, fractional or too large concrete steps; traced steps pass unchecked.
+
+    A concrete JAX array is read back to check it (outside ``jit`` only); under ``jit``
+    and ``vmap`` the step is a tracer with no value, and is not checked.
+    """
+    if isinstance(step, jax.core.Tracer):
         return
-    array = np.asarray(step)
-    if array.dtype == np.bool_ or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise TypeError(f"step must be an integer or an integer array (got step={step!r})")
-    fractional = np.issubdtype(array.dtype, np.floating) and not (
-        np.all(np.isfinite(array)) and np.all(array == np.floor(array))
-    )
-    if array.size and fractional:
-        raise ValueError(f"step must hold whole numbers (got step={step!r})")
-    if array.size and np.min(array) < 0:
-        raise ValueError(f"step must be non-negative (got step={step!r})")
+    array = as_step_array(step)
+    check_step_values(array, step)
+    if not array.size:
+        return
+    limit = 2**63 if _x64() else 2**31
+    if np.max(array) >= limit:
+        where = "jax_enable_x64 on: int64" if _x64() else "jax_enable_x64 off: JAX counts in int32"
+        raise ValueError(
+            f"step must be below 2**{limit.bit_length() - 1} ({where}) "
+            f"(got step={describe_number(step)})"
+        )
 
 
 def evaluate(schedule: Schedule, step: Any) -> jax.Array:
@@ -78,7 +83,11 @@ def evaluate(schedule: Schedule, step: Any) -> jax.Array:
 
     Raises:
         TypeError: If ``schedule`` is not a cyclr schedule or ``step`` is not numeric.
-        ValueError: If a host step (a Python or NumPy number) is negative or fractional.
+        ValueError: If a concrete step (a Python or NumPy number, or a JAX array outside
+            ``jit``) is negative, fractional or past the integer range JAX counts in
+            (``2**31`` without ``jax_enable_x64``). Under ``jit``/``vmap`` the step is
+            traced and has no value to check: a negative traced step gives the
+            schedule's formula at that step, unchecked.
 
     Example:
         >>> from cyclr import Triangular

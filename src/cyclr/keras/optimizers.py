@@ -19,19 +19,40 @@ References:
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
 from keras import ops
 
+from .._validate import describe
+from ..schedules import Momentum
 from ..schedules import Schedule as CyclrSchedule
 from .schedule import Schedule, evaluate
 
 __all__ = ["SGD", "Adam", "AdamW"]
 
 
-def _split(name: str, value: Any) -> tuple[Any, CyclrSchedule | None]:
-    """Return ``(value for the parent optimizer, schedule or None)``."""
+def _check_learning_rate(learning_rate: Any) -> None:
+    """Refuse, at construction, a learning rate Keras would only fail on inside ``fit``."""
+    if isinstance(learning_rate, Schedule):
+        learning_rate = learning_rate.schedule
+        if isinstance(learning_rate, Momentum):
+            raise TypeError(
+                "learning_rate must be a learning-rate schedule, not a momentum schedule: "
+                "pass the momentum as momentum= (SGD) or beta_1= (Adam, AdamW) "
+                f"(got learning_rate={describe(learning_rate)})"
+            )
+    elif isinstance(learning_rate, CyclrSchedule):
+        raise TypeError(
+            "learning_rate must be a float or a Keras schedule: wrap a cyclr schedule as "
+            "cyclr.keras.Schedule(schedule), since Keras calls a plain callable with no step "
+            f"(got learning_rate={describe(learning_rate)})"
+        )
+
+
+def _split(name: str, value: Any, *, sgd: bool) -> tuple[Any, CyclrSchedule | None]:
+    """Return ``(value for the parent optimizer, schedule or None)``, checking a number."""
     if isinstance(value, Schedule):
         value = value.schedule
     if isinstance(value, CyclrSchedule):
@@ -41,6 +62,15 @@ def _split(name: str, value: Any) -> tuple[Any, CyclrSchedule | None]:
                 f"{name} must stay in (0, 1) (got a {name} schedule starting at {first!r})"
             )
         return first, value
+    if sgd and not isinstance(value, float):
+        raise TypeError(
+            f"{name} must be a float in [0, 1] or a cyclr schedule (got {name}={describe(value)})"
+        )
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        inside = 0.0 <= float(value) <= 1.0 if sgd else 0.0 <= float(value) < 1.0
+        if not inside:
+            interval = "[0, 1]" if sgd else "[0, 1)"
+            raise ValueError(f"{name} must be in {interval} (got {name}={describe(value)})")
     return value, None
 
 
@@ -72,7 +102,11 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.SGD``.
 
     Raises:
-        ValueError: If a momentum schedule starts outside ``(0, 1)``.
+        TypeError: If ``learning_rate`` is a bare cyclr schedule (wrap it in
+            :class:`cyclr.keras.Schedule`) or a momentum schedule, or ``momentum`` is
+            neither a float nor a schedule.
+        ValueError: If ``momentum`` is outside ``[0, 1]`` or a momentum schedule starts
+            outside ``(0, 1)``.
 
     Example:
         >>> from cyclr import OneCycle
@@ -90,7 +124,8 @@ class SGD(keras.optimizers.SGD):  # type: ignore[misc]
         nesterov: bool = False,
         **kwargs: Any,
     ) -> None:
-        first, schedule = _split("momentum", momentum)
+        _check_learning_rate(learning_rate)
+        first, schedule = _split("momentum", momentum, sgd=True)
         super().__init__(learning_rate=learning_rate, momentum=first, nesterov=nesterov, **kwargs)
         self.momentum_schedule = schedule
         self._cyclr_momentum: Any = None
@@ -152,7 +187,10 @@ class Adam(keras.optimizers.Adam):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.Adam``.
 
     Raises:
-        ValueError: If a ``beta_1`` schedule starts outside ``(0, 1)``.
+        TypeError: If ``learning_rate`` is a bare cyclr schedule (wrap it in
+            :class:`cyclr.keras.Schedule`) or a momentum schedule.
+        ValueError: If a number ``beta_1`` is outside ``[0, 1)`` or a ``beta_1`` schedule
+            starts outside ``(0, 1)``.
 
     Example:
         >>> from cyclr import OneCycle
@@ -174,7 +212,8 @@ class Adam(keras.optimizers.Adam):  # type: ignore[misc]
         amsgrad: bool = False,
         **kwargs: Any,
     ) -> None:
-        first, schedule = _split("beta_1", beta_1)
+        _check_learning_rate(learning_rate)
+        first, schedule = _split("beta_1", beta_1, sgd=False)
         super().__init__(
             learning_rate=learning_rate,
             beta_1=first,
@@ -226,7 +265,8 @@ class AdamW(Adam, keras.optimizers.AdamW):  # type: ignore[misc]
         **kwargs: Passed to ``keras.optimizers.AdamW``.
 
     Raises:
-        ValueError: If a ``beta_1`` schedule starts outside ``(0, 1)``.
+        TypeError: As :class:`Adam`.
+        ValueError: As :class:`Adam`.
     """
 
     def __init__(

@@ -9,6 +9,7 @@ JAX backend as well as eagerly on the PyTorch backend.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from keras import ops
 
 from ..schedules import Schedule as CyclrSchedule
 from ..schedules import schedule_from_dict
+from ..schedules._steps import as_step_array, check_step_values
 from ..schedules.ops import Ops
 from ..schedules.twofloat import Float32Backend, TwoFloat, two_float_ops
 
@@ -59,20 +61,30 @@ def _backend(name: str) -> tuple[Float32Backend, Ops]:
     return backend, two_float_ops(backend)
 
 
-def _eager_torch_step(step: Any) -> int | None:
-    """The step as an int when the PyTorch backend runs eagerly and it is a scalar."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
+def _concrete_step(step: Any) -> np.ndarray | None:
+    """The step's value on the host, or ``None`` when it is traced or compiled.
 
-    compiler = getattr(torch, "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None) or torch._dynamo.is_compiling
-    if is_compiling():
-        return None
-    value = np.asarray(ops.convert_to_numpy(ops.convert_to_tensor(step)))
-    if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or value < 0:
-        return None
-    return int(value)
+    Host numbers and eager PyTorch tensors are read; a JAX-backend step is read only when
+    it is a concrete array (never under ``jit``); other backends are not read.
+    """
+    if isinstance(step, (numbers.Number, np.generic, np.ndarray, str, bytes)):
+        return np.asarray(as_step_array(step))
+    name = keras.backend.backend()
+    if name == "torch":
+        import torch
+
+        compiler = getattr(torch, "compiler", None)
+        is_compiling = getattr(compiler, "is_compiling", None) or torch._dynamo.is_compiling
+        if is_compiling():
+            return None
+        return np.asarray(ops.convert_to_numpy(ops.convert_to_tensor(step)))
+    if name == "jax":
+        import jax
+
+        value = step.value if isinstance(step, keras.Variable) else step
+        if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
+            return np.asarray(value)
+    return None
 
 
 def evaluate(schedule: CyclrSchedule, step: Any) -> Any:
@@ -114,6 +126,16 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
     and continues with the same LRs after ``keras.models.load_model`` (import
     ``cyclr.keras`` first, so Keras knows the class).
 
+    Keras' own optimizers take it as ``learning_rate`` only. A bare cyclr schedule as
+    ``learning_rate`` is a plain callable to Keras, which it calls with no step: that
+    call raises a ``TypeError`` naming this class (at the first update; a Keras
+    optimizer runs no code of the schedule at construction, cyclr's own ``SGD``/``Adam``
+    refuse it at once). For a scheduled momentum use :class:`cyclr.keras.SGD`,
+    :class:`cyclr.keras.Adam` or :class:`cyclr.keras.AdamW`: ``keras.optimizers.SGD``
+    refuses anything but a float momentum with its own message before any cyclr code
+    runs, and ``keras.optimizers.Adam(beta_1=...)`` reaches this schedule's ``__array__``
+    at the first update, which raises a ``TypeError`` naming the cyclr optimizers.
+
     Args:
         schedule: Any cyclr schedule (its ``to_dict()`` is the Keras config).
 
@@ -144,10 +166,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
         the host and the value computed in float64, then rounded once to float32: an
         eager PyTorch update already reads its LR on the host, and this skips a few
         hundred tiny tensor operations per step.
+
+        Raises:
+            ValueError: If a concrete step (a host number, an eager PyTorch tensor, a
+                JAX array outside ``jit``) is negative or fractional. A traced step
+                (inside a compiled train step on the JAX backend) has no value to check.
         """
-        host_step = _eager_torch_step(step)
-        if host_step is not None:
-            return ops.convert_to_tensor(self.schedule(host_step), "float32")
+        value = _concrete_step(step)
+        if value is not None:
+            check_step_values(value, step)
+            eager_torch = keras.backend.backend() == "torch"
+            if eager_torch and value.ndim == 0 and np.issubdtype(value.dtype, np.integer):
+                return ops.convert_to_tensor(self.schedule(int(value)), "float32")
         return evaluate(self.schedule, step)
 
     def get_config(self) -> dict[str, Any]:

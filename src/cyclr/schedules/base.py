@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_finite
+from .._validate import check_real, describe
+from ._steps import MAX_NESTING, check_host_values, host_steps, nesting_error
 from .ops import NUMPY_OPS, SCALAR_OPS, Ops
 
 __all__ = ["Momentum", "Schedule", "schedule_from_dict"]
@@ -26,34 +26,49 @@ _KINDS: dict[str, type[Schedule]] = {}
 _CHUNK = 16384
 """Steps per vectorized chunk: temporaries stay in cache instead of being allocated anew."""
 
-_FRAMEWORKS = ("torch", "jax", "keras", "tensorflow")
-"""Modules whose tensors a schedule refuses with a pointer to the framework's adapter."""
-
 IntArray = npt.NDArray[np.integer[Any]]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _as_float_steps(step: Any) -> float | FloatArray:
-    """Validate ``step`` (an int or an integer array, never negative) and return floats."""
-    if isinstance(step, numbers.Integral) and not isinstance(step, (bool, np.bool_)):
-        if step < 0:
-            raise ValueError(f"step must be non-negative (got step={step!r})")
-        return float(step)
-    if isinstance(step, np.ndarray):
-        if not np.issubdtype(step.dtype, np.integer):
-            raise TypeError(f"step must be an integer array (got step dtype={step.dtype})")
-        if step.size and step.min() < 0:
-            raise ValueError(f"step must be non-negative (got step min={int(step.min())})")
-        return step.astype(np.float64)
-    kind = type(step)
-    if kind.__module__.startswith(_FRAMEWORKS):
-        raise TypeError(
-            "step must be an int or an integer numpy array (got step of type "
-            f"{kind.__module__}.{kind.__qualname__}); a cyclr schedule computes on the host: "
-            "inside a framework use cyclr.keras.Schedule(schedule), "
-            "cyclr.jax.to_optax(schedule) or cyclr.torch.Scheduler(optimizer, schedule)"
-        )
-    raise TypeError(f"step must be an int or an integer numpy array (got step={step!r})")
+class _NoStep:
+    """The default of :meth:`Schedule.__call__`'s step: a call without one is refused."""
+
+    def __repr__(self) -> str:
+        return "<no step>"
+
+
+_NO_STEP = _NoStep()
+
+
+def _no_step_error(schedule: Schedule) -> TypeError:
+    return TypeError(
+        f"{describe(schedule)} was called without a step: a cyclr schedule is a function of "
+        "the optimizer step, schedule(step). Keras calls a plain callable learning_rate with "
+        "no argument: pass learning_rate=cyclr.keras.Schedule(schedule); in optax use "
+        "cyclr.jax.to_optax(schedule); in torch cyclr.torch.Scheduler(optimizer, schedule)"
+    )
+
+
+def _not_a_number_error(schedule: Schedule) -> TypeError:
+    return TypeError(
+        f"{describe(schedule)} is a schedule of the optimizer step, not a number: its value "
+        "is schedule(step). As a framework hyper-parameter use cyclr.torch.Scheduler, "
+        "cyclr.keras.Schedule (learning_rate), cyclr.keras.SGD(momentum=...), "
+        "cyclr.keras.Adam(beta_1=...) / AdamW(beta_1=...), or cyclr.jax.to_optax(schedule)"
+    )
+
+
+def nesting(schedule: Schedule) -> int:
+    """Levels of :class:`~cyclr.Join` / :class:`Momentum` in ``schedule`` (1 for a leaf)."""
+    return int(getattr(schedule, "_nesting", 1))
+
+
+def set_nesting(schedule: Schedule, parts: tuple[Schedule, ...]) -> None:
+    """Record ``schedule``'s nesting depth from its parts; refuse past the limit."""
+    depth = 1 + max(nesting(part) for part in parts)
+    if depth > MAX_NESTING:
+        raise nesting_error(depth)
+    object.__setattr__(schedule, "_nesting", depth)
 
 
 class Schedule(abc.ABC):
@@ -78,32 +93,59 @@ class Schedule(abc.ABC):
     @overload
     def __call__(self, step: IntArray) -> FloatArray: ...
 
-    def __call__(self, step: int | IntArray) -> float | FloatArray:
+    def __call__(self, step: int | IntArray | _NoStep = _NO_STEP) -> float | FloatArray:
         """Return the value at ``step`` (an int) or at every element of an integer array.
 
+        The scalar and the array path are the same function of the step, bit for bit.
+        Integer steps stay integers: a cycle position is exact at any step, even past
+        ``2**53`` where a float64 no longer holds every integer.
+
         Raises:
-            TypeError: If ``step`` is not an int or an integer array, for example a
-                framework tensor (use the framework's adapter instead).
-            ValueError: If a step is negative.
+            TypeError: If ``step`` is missing (Keras calls a plain callable
+                ``learning_rate`` without one: wrap it in ``cyclr.keras.Schedule``), or
+                not an int or an integer array, for example a framework tensor (use the
+                framework's adapter instead).
+            ValueError: If a step is negative, or the value is not a finite number
+                ``>= 0`` (a custom ``scale_fn`` or subclass gone wrong).
         """
-        steps = _as_float_steps(step)
-        if isinstance(steps, float):
-            return float(self.evaluate(steps, SCALAR_OPS))
+        if isinstance(step, _NoStep):
+            raise _no_step_error(self)
+        steps = host_steps(step)
+        if isinstance(steps, int):
+            value = float(self.evaluate(steps, SCALAR_OPS))
+            check_host_values(self, self._value_name, steps, value)
+            return value
         if steps.size <= _CHUNK:
-            return np.asarray(self.evaluate(steps, NUMPY_OPS), dtype=np.float64)
-        # Element-wise math in cache-sized chunks: the same values, without the cost of
-        # allocating every temporary at full size.
-        flat = steps.reshape(-1)
-        out = np.empty(flat.shape, dtype=np.float64)
-        for start in range(0, flat.size, _CHUNK):
-            out[start : start + _CHUNK] = self.evaluate(flat[start : start + _CHUNK], NUMPY_OPS)
-        return out.reshape(steps.shape)
+            out = np.asarray(self.evaluate(steps, NUMPY_OPS), dtype=np.float64)
+            out = np.broadcast_to(out, steps.shape).copy() if out.shape != steps.shape else out
+        else:
+            # Element-wise math in cache-sized chunks: the same values, without the cost of
+            # allocating every temporary at full size.
+            flat = steps.reshape(-1)
+            out = np.empty(flat.shape, dtype=np.float64)
+            for start in range(0, flat.size, _CHUNK):
+                out[start : start + _CHUNK] = self.evaluate(flat[start : start + _CHUNK], NUMPY_OPS)
+            out = out.reshape(steps.shape)
+        check_host_values(self, self._value_name, steps, out)
+        return out
+
+    _value_name: ClassVar[str] = "lr"
+    """What the schedule's values are, for error messages."""
+
+    def __float__(self) -> float:
+        raise _not_a_number_error(self)
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise _not_a_number_error(self)
 
     @abc.abstractmethod
     def evaluate(self, step: Any, ops: Ops) -> Any:
-        """Evaluate the formula on already validated, non-negative float steps.
+        """Evaluate the formula on already validated, non-negative steps.
 
-        Adapters call this with their own ops (``keras.ops``, ``jax.numpy``).
+        On the host (:data:`~cyclr.schedules.ops.SCALAR_OPS`,
+        :data:`~cyclr.schedules.ops.NUMPY_OPS`) the step is a Python int or an ``int64``
+        array (floats work too); adapters call this with their own ops (``keras.ops``,
+        ``jax.numpy``) and float steps.
         """
 
     @abc.abstractmethod
@@ -173,6 +215,7 @@ class Momentum(Schedule):
     """
 
     kind: ClassVar[str] = "momentum"
+    _value_name: ClassVar[str] = "momentum"
 
     schedule: Schedule
     base_momentum: float = 0.85
@@ -183,8 +226,8 @@ class Momentum(Schedule):
             raise TypeError(
                 f"schedule must be a learning-rate Schedule (got schedule={self.schedule!r})"
             )
-        base = check_finite("base_momentum", self.base_momentum)
-        high = check_finite("max_momentum", self.max_momentum)
+        base = check_real("base_momentum", self.base_momentum)
+        high = check_real("max_momentum", self.max_momentum)
         if not 0 <= base < 1:
             raise ValueError(f"base_momentum must be in [0, 1) (got base_momentum={base!r})")
         if not 0 < high < 1:
@@ -196,6 +239,7 @@ class Momentum(Schedule):
             )
         object.__setattr__(self, "base_momentum", base)
         object.__setattr__(self, "max_momentum", high)
+        set_nesting(self, (self.schedule,))
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """Evaluate the mirrored momentum curve."""
@@ -227,6 +271,27 @@ class Momentum(Schedule):
         return cls(**fields)
 
 
+_MAX_DATA_DEPTH = 2 * MAX_NESTING + 1
+"""Containers (mappings and lists) the saved form of a schedule may nest."""
+
+
+def _check_data_depth(data: Any) -> None:
+    """Refuse data nested past :data:`_MAX_DATA_DEPTH` containers, without recursing."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DATA_DEPTH:
+            raise ValueError(
+                f"schedule data may nest at most {_MAX_DATA_DEPTH} mappings and lists "
+                f"({MAX_NESTING} levels of join and momentum) (got data nested deeper than "
+                f"depth={_MAX_DATA_DEPTH})"
+            )
+        if isinstance(item, Mapping):
+            stack.extend((value, depth + 1) for value in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((value, depth + 1) for value in item)
+
+
 def schedule_from_dict(data: Mapping[str, Any] | Any) -> Schedule:
     """Rebuild a schedule from :meth:`Schedule.to_dict` output.
 
@@ -238,7 +303,9 @@ def schedule_from_dict(data: Mapping[str, Any] | Any) -> Schedule:
 
     Raises:
         TypeError: If ``data`` is not a mapping.
-        ValueError: If the kind is unknown, or keys are missing or unexpected.
+        ValueError: If the kind is unknown, keys are missing or unexpected, or the data
+            nests deeper than schedules may (:data:`MAX_NESTING` levels of join and
+            momentum, each a mapping and a list).
 
     Example:
         >>> from cyclr import Triangular2
@@ -246,13 +313,14 @@ def schedule_from_dict(data: Mapping[str, Any] | Any) -> Schedule:
         >>> schedule_from_dict(s.to_dict()) == s
         True
     """
+    _check_data_depth(data)
     if not isinstance(data, Mapping):
-        raise TypeError(f"schedule data must be a mapping (got data={data!r})")
+        raise TypeError(f"schedule data must be a mapping (got data={describe(data)})")
     kind = data.get("kind")
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = ", ".join(sorted(_KINDS))
-        raise ValueError(f"kind must be one of {known} (got kind={kind!r})")
+        raise ValueError(f"kind must be one of {known} (got kind={describe(kind)})")
     fields = {k: v for k, v in data.items() if k != "kind"}
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(fields) - names)

@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from .._validate import check_int, check_positive
-from .base import Schedule, schedule_from_dict
-from .ops import SCALAR_OPS, Ops
+from .._validate import check_count, check_real_positive, describe
+from .base import Momentum, Schedule, schedule_from_dict, set_nesting
+from .ops import SCALAR_OPS, Ops, is_host
 
 __all__ = ["Constant", "Join", "Linear", "join", "warmup"]
 
@@ -36,17 +36,24 @@ class Constant(Schedule):
     lr: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", check_positive("lr", self.lr))
+        object.__setattr__(self, "lr", check_real_positive("lr", self.lr))
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """``lr`` at every step."""
-        return step * 0.0 + self.lr
+        return _constant(step, ops, self.lr)
 
     def evaluate_momentum(
         self, step: Any, ops: Ops, base_momentum: float, max_momentum: float
     ) -> Any:
         """``max_momentum`` at every step."""
-        return step * 0.0 + max_momentum
+        return _constant(step, ops, max_momentum)
+
+
+def _constant(step: Any, ops: Ops, value: float) -> Any:
+    """``value`` in the shape of ``step`` (a Python int step of any size gives the float)."""
+    if ops is SCALAR_OPS:
+        return value
+    return step * 0.0 + value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +77,16 @@ class Linear(Schedule):
     total_steps: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start_lr", check_positive("start_lr", self.start_lr))
-        object.__setattr__(self, "end_lr", check_positive("end_lr", self.end_lr))
-        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps))
+        object.__setattr__(self, "start_lr", check_real_positive("start_lr", self.start_lr))
+        object.__setattr__(self, "end_lr", check_real_positive("end_lr", self.end_lr))
+        object.__setattr__(self, "total_steps", check_count("total_steps", self.total_steps))
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
         """Interpolate, then hold ``end_lr``."""
-        progress = ops.minimum(step / float(self.total_steps), 1.0)
+        if is_host(ops):  # the integer step is capped first: exact at any step
+            progress = ops.minimum(step, self.total_steps) / float(self.total_steps)
+        else:
+            progress = ops.minimum(step / float(self.total_steps), 1.0)
         return self.start_lr * (1.0 - progress) + self.end_lr * progress
 
     def evaluate_momentum(
@@ -105,13 +115,15 @@ class Join(Schedule):
         if not schedules or not all(isinstance(s, Schedule) for s in schedules):
             raise TypeError(
                 "schedules must be a non-empty sequence of Schedule "
-                f"(got schedules={self.schedules!r})"
+                f"(got schedules={describe(self.schedules)})"
             )
+        _check_one_family(schedules)
         if not isinstance(self.boundaries, (list, tuple)):
             raise TypeError(
-                f"boundaries must be a sequence of ints (got boundaries={self.boundaries!r})"
+                "boundaries must be a sequence of ints "
+                f"(got boundaries={describe(self.boundaries)})"
             )
-        boundaries = tuple(check_int("boundaries", b) for b in self.boundaries)
+        boundaries = tuple(check_count("boundaries", b) for b in self.boundaries)
         if len(boundaries) != len(schedules) - 1:
             raise ValueError(
                 "boundaries must have one entry fewer than schedules "
@@ -123,22 +135,22 @@ class Join(Schedule):
             )
         object.__setattr__(self, "schedules", schedules)
         object.__setattr__(self, "boundaries", boundaries)
+        set_nesting(self, schedules)
 
     def _piecewise(self, step: Any, ops: Ops, part: Callable[[Schedule, Any], Any]) -> Any:
         """``part(schedule, local_step)`` of the schedule active at each step."""
+        # Integer boundaries: on the host an integer step's local step stays exact.
         bounds = self.boundaries
         if ops is SCALAR_OPS:
             # One step: evaluate only the active schedule (the first boundary above it).
             index = bisect.bisect_right(bounds, step)
-            start = float(bounds[index - 1]) if index else 0.0
-            return part(self.schedules[index], ops.maximum(step - start, 0.0))
+            start = bounds[index - 1] if index else 0
+            return part(self.schedules[index], ops.maximum(step - start, 0))
         starts = (0, *bounds)
-        result = part(self.schedules[-1], ops.maximum(step - float(bounds[-1]), 0.0))
+        result = part(self.schedules[-1], ops.maximum(step - bounds[-1], 0))
         for index in range(len(bounds) - 1, -1, -1):
-            local = ops.maximum(step - float(starts[index]), 0.0)
-            result = ops.where(
-                step < float(bounds[index]), part(self.schedules[index], local), result
-            )
+            local = ops.maximum(step - starts[index], 0)
+            result = ops.where(step < bounds[index], part(self.schedules[index], local), result)
         return result
 
     def evaluate(self, step: Any, ops: Ops) -> Any:
@@ -171,6 +183,27 @@ class Join(Schedule):
         return join([schedule_from_dict(p) for p in parts], fields.get("boundaries"))  # type: ignore[arg-type]
 
 
+def _check_one_family(schedules: tuple[Schedule, ...]) -> None:
+    """Refuse a join that mixes momentum schedules with learning-rate schedules."""
+    kinds = [isinstance(s, Momentum) for s in schedules]
+    if not any(kinds):
+        return
+    lr_index = kinds.index(False) if not all(kinds) else None
+    momentum_index = kinds.index(True)
+    if lr_index is None:
+        raise TypeError(
+            "join takes learning-rate schedules: join them and take the momentum of the "
+            "join, join([...]).momentum(0.85, 0.95) "
+            f"(got schedules[{momentum_index}]={describe(schedules[momentum_index])})"
+        )
+    raise TypeError(
+        "join cannot mix a learning-rate schedule with a momentum schedule: join the "
+        "learning-rate schedules and take join([...]).momentum(0.85, 0.95) (got "
+        f"schedules[{lr_index}]={describe(schedules[lr_index])}, "
+        f"schedules[{momentum_index}]={describe(schedules[momentum_index])})"
+    )
+
+
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
     """Run ``schedules`` one after another, switching at ``boundaries``, with no jump.
 
@@ -182,6 +215,8 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
         The joined schedule.
 
     Raises:
+        TypeError: If a schedule is not a learning-rate schedule (a :class:`~cyclr.Momentum`
+            joins as ``join(lr_schedules, boundaries).momentum(...)``).
         ValueError: If a schedule does not end where the next starts: at boundary ``b``
             the outgoing schedule's value at its local step ``b - start`` must equal the
             incoming schedule's value at 0 within a relative ``1e-9``.
@@ -217,6 +252,10 @@ def warmup(schedule: Schedule, warmup_steps: int, *, start_lr: float | None = No
     Returns:
         ``join([Linear(start_lr, schedule(0), warmup_steps), schedule], [warmup_steps])``.
 
+    Raises:
+        TypeError: If ``schedule`` is not a learning-rate schedule (a momentum schedule
+            is warmed up through its LR: ``warmup(lr, n).momentum(...)``).
+
     Example:
         >>> from cyclr import Triangular
         >>> s = warmup(Triangular(0.001, 0.006, 100), 50, start_lr=1e-5)
@@ -224,8 +263,14 @@ def warmup(schedule: Schedule, warmup_steps: int, *, start_lr: float | None = No
         (1e-05, 0.001, 0.006)
     """
     if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a Schedule (got schedule={schedule!r})")
-    steps = check_int("warmup_steps", warmup_steps)
+        raise TypeError(f"schedule must be a Schedule (got schedule={describe(schedule)})")
+    if isinstance(schedule, Momentum):
+        raise TypeError(
+            "warmup ramps a learning rate, and a momentum schedule is not one: warm up the "
+            "learning-rate schedule and take warmup(lr, n).momentum(0.85, 0.95) "
+            f"(got schedule={describe(schedule)})"
+        )
+    steps = check_count("warmup_steps", warmup_steps)
     target = schedule(0)
-    first = target / 100 if start_lr is None else check_positive("start_lr", start_lr)
+    first = target / 100 if start_lr is None else check_real_positive("start_lr", start_lr)
     return join([Linear(first, target, steps), schedule], [steps])

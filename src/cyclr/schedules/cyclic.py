@@ -11,6 +11,12 @@ With ``it`` the 0-based step, ``total = step_size_up + step_size_down`` and
 
     lr = base\\_lr + (max\\_lr - base\\_lr) \\cdot s \\cdot scale(cycle \\text{ or } it)
 
+On the host the position in the cycle is exact: ``divmod(it, total)`` in integer
+arithmetic gives the cycle and the position ``pos`` in it, and
+``s = pos / up`` (rising) or ``(total - pos) / down`` (falling) is one correctly rounded
+division, at any integer step (torch's float formula rounds ``it / total`` and loses
+the position as ``it`` grows; past ``2**53`` it returns wrong values outright).
+
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
     https://arxiv.org/abs/1506.01186
@@ -20,12 +26,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._validate import check_choice, check_int, check_positive, check_range_open
+import numpy as np
+
+from .._validate import (
+    MAX_EXACT_INT,
+    check_choice,
+    check_count,
+    check_range_open,
+    check_real,
+    check_real_positive,
+    describe,
+    describe_number,
+)
+from ._steps import exact_float
 from .base import Schedule
-from .ops import Ops
+from .ops import SCALAR_OPS, Ops, is_host
 
 __all__ = [
     "Cyclic",
@@ -83,6 +102,12 @@ def registered_scale_fns() -> dict[str, ScaleFn]:
     return dict(_SCALE_FNS)
 
 
+_NO_AMPLITUDE = 2048
+"""Halvings past which ``2 ** -halvings`` is 0.0 in float64."""
+
+_DECAYED = 2**62
+"""A step past which ``gamma ** step`` is 0.0 for every float64 ``gamma < 1``."""
+
 register_scale_fn("triangular", lambda x, ops: 1.0)
 register_scale_fn("triangular2", lambda x, ops: ops.power(2.0, 1.0 - x))
 
@@ -97,17 +122,24 @@ class _CyclicBase(Schedule):
     step_size_down: int | None = None
 
     def __post_init__(self) -> None:
-        base = check_positive("base_lr", self.base_lr)
-        peak = check_positive("max_lr", self.max_lr)
+        base = check_real_positive("base_lr", self.base_lr)
+        peak = check_real_positive("max_lr", self.max_lr)
         if peak <= base:
             raise ValueError(
                 f"max_lr must be greater than base_lr (got base_lr={self.base_lr!r}, "
                 f"max_lr={self.max_lr!r})"
             )
-        up = check_int("step_size_up", self.step_size_up)
+        up = check_count("step_size_up", self.step_size_up)
         down = (
-            up if self.step_size_down is None else check_int("step_size_down", self.step_size_down)
+            up
+            if self.step_size_down is None
+            else check_count("step_size_down", self.step_size_down)
         )
+        if up + down > MAX_EXACT_INT:
+            raise ValueError(
+                "step_size_up + step_size_down must be at most 2**53 (got "
+                f"step_size_up={describe_number(up)}, step_size_down={describe_number(down)})"
+            )
         object.__setattr__(self, "base_lr", base)
         object.__setattr__(self, "max_lr", peak)
         object.__setattr__(self, "step_size_up", up)
@@ -122,7 +154,16 @@ class _CyclicBase(Schedule):
         raise NotImplementedError
 
     def _shape(self, step: Any, ops: Ops) -> tuple[Any, Any]:
-        """Return ``(s, scale)``: position in the cycle and amplitude factor."""
+        """Return ``(s, scale)``: position in the cycle and amplitude factor.
+
+        On the host the cycle (from 1) is an integer and ``s`` one exact division; the
+        framework ops evaluate torch's float formula.
+        """
+        if is_host(ops):
+            up, steps = self.step_size_up, self.cycle_steps
+            index, pos = divmod(step, steps)
+            s = ops.where(pos <= up, pos / up, (steps - pos) / (steps - up))
+            return s, self._scale(index + 1, step, ops)
         total = float(self.cycle_steps)
         ratio = self.step_size_up / total
         cycle = ops.floor(1.0 + step / total)
@@ -200,6 +241,12 @@ class Triangular2(_CyclicBase):
     kind: ClassVar[str] = "triangular2"
 
     def _scale(self, cycle: Any, step: Any, ops: Ops) -> Any:
+        if is_host(ops):
+            # 2 ** -(cycle - 1), exact; past 2**-1074 it is 0.0, so the exponent is capped.
+            halvings = ops.minimum(cycle - 1, _NO_AMPLITUDE)
+            if ops is SCALAR_OPS:
+                return math.ldexp(1.0, -int(halvings))
+            return np.ldexp(1.0, -np.asarray(halvings, dtype=np.int32))
         return ops.power(2.0, 1.0 - cycle)
 
 
@@ -233,10 +280,15 @@ class ExpRange(_CyclicBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_real("gamma", self.gamma)
         gamma = check_range_open("gamma", self.gamma, 0.0, 1.0, closed_high=True)
         object.__setattr__(self, "gamma", gamma)
 
     def _scale(self, cycle: Any, step: Any, ops: Ops) -> Any:
+        if is_host(ops):
+            # gamma ** it is 0.0 long before 2**62 unless gamma == 1: cap the step there,
+            # so a giant integer never meets a float conversion it cannot survive.
+            return ops.exp(ops.minimum(step, _DECAYED) * math.log(self.gamma))
         return ops.exp(step * math.log(self.gamma))
 
 
@@ -286,8 +338,42 @@ class Cyclic(_CyclicBase):
         return _SCALE_FNS[fn] if isinstance(fn, str) else fn
 
     def _scale(self, cycle: Any, step: Any, ops: Ops) -> Any:
+        name = "cycle" if self.scale_mode == "cycle" else "step"
         x = cycle if self.scale_mode == "cycle" else step
-        return self._resolve_fn()(x, ops)
+        if not is_host(ops):
+            return self._resolve_fn()(x, ops)
+        x = exact_float(name, x, f"Cyclic(scale_mode={self.scale_mode!r})")
+        scale = self._resolve_fn()(x, ops)
+        self._check_scale(name, x, step, scale)
+        return scale
+
+    def _check_scale(self, name: str, x: Any, step: Any, scale: Any) -> None:
+        """Refuse a scale outside ``[0, 1]`` (or NaN), naming the function, step and value."""
+        fn = self.scale_fn if isinstance(self.scale_fn, str) else describe(self.scale_fn)
+        if isinstance(scale, numbers.Real) and not isinstance(scale, (bool, np.bool_)):
+            value = float(scale)
+            if 0.0 <= value <= 1.0:
+                return
+            at_x, at_step = x, step
+        elif isinstance(scale, np.ndarray) and np.issubdtype(scale.dtype, np.number):
+            values = np.asarray(scale, dtype=np.float64)
+            good = (values >= 0.0) & (values <= 1.0)
+            if good.all():
+                return
+            shape = np.broadcast_shapes(values.shape, np.shape(step))
+            index = int(np.argmin(np.broadcast_to(good, shape)))
+            value = float(np.broadcast_to(values, shape).reshape(-1)[index])
+            at_x = np.broadcast_to(np.asarray(x), shape).reshape(-1)[index].item()
+            at_step = np.broadcast_to(np.asarray(step), shape).reshape(-1)[index].item()
+        else:
+            raise TypeError(
+                f"scale_fn {fn} must return a float or a float array "
+                f"(got scale_fn({name}={describe(x)})={describe(scale)})"
+            )
+        raise ValueError(
+            f"scale_fn {fn} must return a factor in [0, 1] (got scale_fn({name}={at_x!r})="
+            f"{value!r} at step={describe_number(at_step)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe description; the scale function is saved by its name.

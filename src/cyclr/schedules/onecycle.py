@@ -30,7 +30,13 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .._validate import check_choice, check_finite, check_fraction, check_int, check_positive
+from .._validate import (
+    check_choice,
+    check_count,
+    check_fraction,
+    check_real,
+    check_real_positive,
+)
 from .base import Schedule
 from .ops import SCALAR_OPS, Ops
 
@@ -53,8 +59,9 @@ class OneCycle(Schedule):
         three_phase: Use Smith's up / down / annihilate variant.
 
     Raises:
-        ValueError: For a non-positive ``max_lr``, too few steps for a phase, a
-            ``pct_start`` outside ``(0, 1)``, factors below 1 or an unknown ``anneal``.
+        ValueError: For a non-positive ``max_lr``, too few steps for a phase (or more
+            than ``2**53``), a ``pct_start`` outside ``(0, 1)``, factors below 1, factors
+            so large that an LR rounds to 0.0, or an unknown ``anneal``.
         TypeError: If ``total_steps`` is not an integer.
 
     Example:
@@ -77,11 +84,12 @@ class OneCycle(Schedule):
     three_phase: bool = False
 
     def __post_init__(self) -> None:
-        max_lr = check_positive("max_lr", self.max_lr)
-        total = check_int("total_steps", self.total_steps, minimum=1)
+        max_lr = check_real_positive("max_lr", self.max_lr)
+        total = check_count("total_steps", self.total_steps)
+        check_real("pct_start", self.pct_start)
         pct = check_fraction("pct_start", self.pct_start)
         for name in ("div_factor", "final_div_factor"):
-            value = check_finite(name, getattr(self, name))
+            value = check_real(name, getattr(self, name))
             if value < 1:
                 raise ValueError(f"{name} must be at least 1 (got {name}={value!r})")
             object.__setattr__(self, name, value)
@@ -100,6 +108,22 @@ class OneCycle(Schedule):
             )
         object.__setattr__(self, "max_lr", max_lr)
         object.__setattr__(self, "pct_start", pct)
+        self._check_no_zero_lr()
+
+    def _check_no_zero_lr(self) -> None:
+        """Refuse factors so large that an LR of the cycle rounds to 0.0 in float64."""
+        ends = [0, self.total_steps - 1]
+        for end_step, *_ in self._lr_table:
+            ends.extend((math.floor(end_step), math.ceil(end_step)))
+        lowest = min(self.evaluate(step, SCALAR_OPS) for step in ends if step >= 0)
+        if self.final_lr > 0 and lowest > 0:
+            return
+        raise ValueError(
+            "max_lr / div_factor / final_div_factor must stay above 0.0 in float64: an LR of "
+            "this cycle rounds to 0.0 (got "
+            f"max_lr={self.max_lr!r}, div_factor={self.div_factor!r}, "
+            f"final_div_factor={self.final_div_factor!r}, anneal={self.anneal!r})"
+        )
 
     @property
     def initial_lr(self) -> float:

@@ -1,72 +1,42 @@
 """A PyTorch ``LRScheduler`` driven by a pure cyclr schedule, in closed form.
 
 The LR of step ``t`` is ``schedule(t)``, computed from the step count alone: no chained
-state, nothing stored in the optimizer's ``param_groups`` but ``lr`` (and the momentum
-key when asked), and a ``state_dict`` made of plain Python types that resumes a run
-bit for bit.
+state, only ``lr`` (and the momentum key when asked) and torch's ``initial_lr`` written
+into the optimizer's ``param_groups``, and a ``state_dict`` made of plain Python types
+that resumes a run bit for bit.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import torch
 
 from .._validate import check_int
+from ..schedules._steps import check_host_values
 from ..schedules.base import Momentum, Schedule, schedule_from_dict
 from ..schedules.ops import SCALAR_OPS
+from ._groups import (
+    STATE_FORMAT,
+    check_state,
+    holds,
+    keep_initial_lr,
+    momentum_keys,
+    per_group,
+    store,
+    track_optimizer_step,
+)
 
 __all__ = ["Scheduler"]
 
-_STATE_FORMAT = 1
-"""Version of the :meth:`Scheduler.state_dict` layout."""
 
-_MOMENTUM_KEYS = ("momentum", "betas")
-
-
-def _per_group(name: str, value: Any, num_groups: int, *, momentum: bool) -> tuple[Schedule, ...]:
-    """Return one schedule per param group from a schedule or a sequence of them."""
-    if isinstance(value, Schedule):
-        items: tuple[Any, ...] = (value,) * num_groups
-    elif isinstance(value, (list, tuple)):
-        items = tuple(value)
-        if len(items) != num_groups:
-            raise ValueError(
-                f"{name} must have one entry per param group (got {len(items)} "
-                f"{name} entries for {num_groups} param groups)"
-            )
-    else:
-        raise TypeError(f"{name} must be a Schedule or a list of them (got {name}={value!r})")
-    for index, item in enumerate(items):
-        if momentum and not isinstance(item, Momentum):
-            raise TypeError(
-                f"{name} must be a Momentum schedule such as schedule.momentum(0.85, 0.95) "
-                f"(got {name}[{index}]={item!r})"
-            )
-        if not momentum and (not isinstance(item, Schedule) or isinstance(item, Momentum)):
-            raise TypeError(
-                f"{name} must be a learning-rate Schedule (got {name}[{index}]={item!r})"
-            )
-    return items
+_PLAN = ("_shared_evaluate", "_evaluates", "_momentum_plan")
+"""Attributes derived from the schedules (closures): rebuilt, never pickled."""
 
 
-def _momentum_keys(optimizer: torch.optim.Optimizer) -> tuple[str, ...]:
-    """Return, per param group, the key that holds its momentum: momentum or betas."""
-    keys = []
-    for index, group in enumerate(optimizer.param_groups):
-        key = next((k for k in _MOMENTUM_KEYS if k in group), None)
-        if key is None:
-            raise ValueError(
-                "momentum cannot be scheduled: the optimizer has no momentum "
-                f"(param_groups[{index}] of {type(optimizer).__name__} has neither "
-                "'momentum', as SGD and RMSprop, nor 'betas', as the Adam family)"
-            )
-        keys.append(key)
-    return tuple(keys)
+_INF = float("inf")
 
 
 def _shared(schedules: tuple[Schedule, ...]) -> Schedule | None:
@@ -90,29 +60,7 @@ def _first(schedules: tuple[Schedule, ...] | None) -> Schedule | None:
     return None if schedules is None else schedules[0]
 
 
-def _track_optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """Flag ``optimizer.step`` calls, as torch's schedulers do, for the step-order warning.
-
-    The wrapper and its marker attributes are those of ``torch.optim.lr_scheduler``, so
-    an optimizer shared with torch schedulers is wrapped once.
-    """
-    step: Any = optimizer.step
-    if hasattr(step, "_wrapped_by_lr_sched") or not hasattr(step, "__func__"):
-        return
-    opt_ref = weakref.ref(optimizer)
-    func = step.__func__
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opt = opt_ref()
-        opt._opt_called = True  # type: ignore[union-attr]
-        return func.__get__(opt, opt.__class__)(*args, **kwargs)
-
-    setattr(wrapper, "_wrapped_by_lr_sched", True)  # noqa: B010
-    optimizer.step = wrapper  # type: ignore[method-assign]
-
-
-def _lr_and_momentum(lr: Schedule, momentum: Momentum) -> Callable[[float], tuple[float, float]]:
+def _lr_and_momentum(lr: Schedule, momentum: Momentum) -> Callable[[int], tuple[float, float]]:
     """``step -> (lr, momentum)`` on the scalar path, in one pass when the two mirror."""
     base, high = momentum.base_momentum, momentum.max_momentum
     if momentum.schedule == lr:
@@ -126,22 +74,6 @@ def _lr_and_momentum(lr: Schedule, momentum: Momentum) -> Callable[[float], tupl
     )
 
 
-def _store(group: dict[str, Any], key: str, value: float) -> None:
-    """Set ``group[key]``; a tensor is filled in place (same object, no host sync)."""
-    current = group[key]
-    if isinstance(current, torch.Tensor):
-        current.fill_(value)
-    else:
-        group[key] = value
-
-
-def _holds(current: Any, value: Any) -> bool:
-    """Whether a group entry holds exactly ``value`` (a tensor as its dtype rounds it)."""
-    if isinstance(current, torch.Tensor):
-        return bool(torch.equal(current, torch.full_like(current, value)))
-    return bool(current == value)
-
-
 class Scheduler(torch.optim.lr_scheduler.LRScheduler):
     """Set each param group's LR to ``schedule(step)``, the closed form of the step count.
 
@@ -151,19 +83,22 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
 
     Compared with ``torch.optim.lr_scheduler.CyclicLR`` and ``OneCycleLR``:
 
-    * only ``lr`` is written into ``param_groups``: no ``initial_lr`` or other keys;
+    * only ``lr`` is written into ``param_groups``, besides the ``initial_lr`` every torch
+      scheduler keeps there (set if absent on a new run, required on a resume), so
+      ``SequentialLR`` and ``ChainedScheduler`` mix it with torch's own schedulers;
     * momentum changes only when ``momentum=`` asks for it;
     * the schedule is saved by :meth:`state_dict` as plain data (no pickled callables),
       loads with ``torch.load(weights_only=True)``, and can be loaded any number of times;
     * stepping past the end of a one-cycle run holds its final LR instead of raising;
     * tensor LRs (``lr=torch.tensor(0.01)``, as capturable and compiled optimizers use)
-      are updated in place, without a host sync.
+      are updated in place, without a host sync;
+    * it pickles whole (``torch.save(scheduler)``), momentum schedules included.
 
     It subclasses :class:`torch.optim.lr_scheduler.LRScheduler`, so Lightning
-    (``"interval": "step"``) and :class:`~torch.optim.lr_scheduler.SequentialLR` drive it
-    like torch's own schedulers. ``SequentialLR`` reads ``initial_lr``, which torch's
-    schedulers write and this one does not; to chain cyclr schedules, prefer
-    :func:`cyclr.join` or :func:`cyclr.warmup` in one scheduler, which also refuse a jump.
+    (``"interval": "step"``), :class:`~torch.optim.lr_scheduler.SequentialLR` and
+    :class:`~torch.optim.lr_scheduler.ChainedScheduler` drive it like torch's own
+    schedulers. To chain cyclr schedules, prefer :func:`cyclr.join` or
+    :func:`cyclr.warmup` in one scheduler, which also refuse a jump.
 
     Args:
         optimizer: The optimizer whose param groups it drives.
@@ -174,14 +109,17 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
             0.95)``) or a list with one per group. It sets ``group["momentum"]`` (SGD,
             RMSprop) or ``group["betas"][0]`` (Adam, AdamW, NAdam, ...).
         last_epoch: As in torch: the index of the last step taken, ``-1`` for a new run;
-            the first LR applied is ``schedule(last_epoch + 1)``. To resume, prefer
-            :meth:`load_state_dict`.
+            the first LR applied is ``schedule(last_epoch + 1)``. As in torch, a resume
+            (``last_epoch >= 0``) needs ``initial_lr`` in every param group, that is the
+            optimizer state of the run. To resume, prefer :meth:`load_state_dict`.
 
     Raises:
         TypeError: If ``optimizer`` is not a torch optimizer, a schedule has the wrong
             type or ``last_epoch`` is not an integer.
         ValueError: If a list of schedules does not have one entry per param group,
             momentum is asked of an optimizer that has none, or ``last_epoch < -1``.
+        KeyError: If ``last_epoch >= 0`` and a param group has no ``initial_lr``
+            (torch's schedulers raise the same).
 
     Example:
         >>> import torch
@@ -197,8 +135,8 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         ...     sched.step()
         >>> [round(lr, 6) for lr in lrs]
         [0.001, 0.00225, 0.0035, 0.00475, 0.006, 0.00475]
-        >>> "initial_lr" in opt.param_groups[0], opt.param_groups[0]["momentum"]
-        (False, 0.9)
+        >>> opt.param_groups[0]["initial_lr"], opt.param_groups[0]["momentum"]
+        (0.1, 0.9)
 
     References:
         L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -220,30 +158,46 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         self.optimizer = optimizer
         self._configure(schedule, momentum)
         self.last_epoch = check_int("last_epoch", last_epoch, minimum=-1)
-        self.base_lrs: list[float | torch.Tensor] = list(self._lr_values(0.0))
-        _track_optimizer_step(optimizer)
+        keep_initial_lr(optimizer, self.last_epoch)
+        self.base_lrs: list[float | torch.Tensor] = list(self._lr_values(0))
+        track_optimizer_step(optimizer)
         self._initial_step()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the per-step closures, which :meth:`__setstate__` rebuilds."""
+        return {key: value for key, value in self.__dict__.items() if key not in _PLAN}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plan()
+        track_optimizer_step(self.optimizer)
 
     def _configure(self, schedule: Any, momentum: Any) -> None:
         """Validate and store the per-group schedules, and plan the per-step work."""
         num_groups = len(self.optimizer.param_groups)
-        schedules = _per_group("schedule", schedule, num_groups, momentum=False)
+        schedules = per_group("schedule", schedule, num_groups, momentum=False)
         moms: tuple[Schedule, ...] | None = None
-        plan: tuple[tuple[Callable[[float], tuple[float, float]], str], ...] = ()
+        keys: tuple[str, ...] = ()
         if momentum is not None:
-            moms = _per_group("momentum", momentum, num_groups, momentum=True)
-            keys = _momentum_keys(self.optimizer)
-            plan = tuple(
-                (_lr_and_momentum(lr, cast(Momentum, m)), key)
-                for lr, m, key in zip(schedules, moms, keys, strict=True)
-            )
-        shared = _shared(schedules)
+            moms = per_group("momentum", momentum, num_groups, momentum=True)
+            keys = momentum_keys(self.optimizer)
         self._schedules = schedules
         self._momentum = moms
-        # Bound methods, looked up once: the per-step path is a few calls and stores.
+        self._momentum_keys = keys
+        self._plan()
+
+    def _plan(self) -> None:
+        """Plan the per-step work: bound methods and closures, looked up once."""
+        schedules, moms = self._schedules, self._momentum
+        shared = _shared(schedules)
         self._shared_evaluate = None if shared is None else shared.evaluate
         self._evaluates = tuple(s.evaluate for s in schedules)
-        self._momentum_plan = plan
+        self._momentum_plan: tuple[tuple[Callable[[int], tuple[float, float]], str], ...] = ()
+        if moms is not None:
+            self._momentum_plan = tuple(
+                (_lr_and_momentum(lr, cast(Momentum, m)), key)
+                for lr, m, key in zip(schedules, moms, self._momentum_keys, strict=True)
+            )
 
     @property
     def schedules(self) -> tuple[Schedule, ...]:
@@ -255,8 +209,8 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         """The momentum schedule of each param group, or ``None`` if momentum is not set."""
         return self._momentum
 
-    def _lr_values(self, step: float) -> list[float]:
-        """The LR of every group at ``step`` (a float), through the scalar math path."""
+    def _lr_values(self, step: int) -> list[float]:
+        """The LR of every group at ``step`` (an int), through the scalar math path."""
         shared = self._shared_evaluate
         if shared is not None:
             return [shared(step, SCALAR_OPS)] * len(self._evaluates)
@@ -270,15 +224,16 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
                 "the optimizer's param groups changed after the scheduler was built "
                 f"(got {len(groups)} param groups for {len(self._evaluates)} schedules)"
             )
-        x = float(step)
         if self._momentum_plan:
             lrs = []
             for group, (evaluate, key) in zip(groups, self._momentum_plan, strict=True):
-                lr, value = evaluate(x)
+                lr, value = evaluate(step)
+                if not 0.0 <= value < 1.0:
+                    check_host_values(self._momentum, "momentum", step, value)
                 lrs.append(lr)
-                _store(group, "lr", lr)
+                store(group, "lr", lr)
                 if key == "momentum":
-                    _store(group, key, value)
+                    store(group, key, value)
                 else:
                     betas = group["betas"]
                     if isinstance(betas[0], torch.Tensor):
@@ -286,13 +241,16 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
                     else:
                         group["betas"] = (value, *betas[1:])
         else:
-            lrs = self._lr_values(x)
+            lrs = self._lr_values(step)
             for group, lr in zip(groups, lrs, strict=True):
                 current = group["lr"]
                 if isinstance(current, torch.Tensor):
                     current.fill_(lr)
                 else:
                     group["lr"] = lr
+        for lr in lrs:
+            if not 0.0 <= lr < _INF:
+                check_host_values(self._schedules, "lr", step, lr)
         self._last_lr: list[float | torch.Tensor] = lrs  # type: ignore[assignment]
 
     def step(self, epoch: int | None = None) -> None:
@@ -344,7 +302,7 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         Returns:
             One Python float per param group.
         """
-        return list(self._lr_values(float(max(self.last_epoch, 0))))
+        return list(self._lr_values(max(self.last_epoch, 0)))
 
     _get_closed_form_lr = get_lr
 
@@ -372,10 +330,10 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         """
         groups = self.optimizer.param_groups
         applied = len(groups) == len(self._last_lr) and all(
-            _holds(group["lr"], lr) for group, lr in zip(groups, self._last_lr, strict=True)
+            holds(group["lr"], lr) for group, lr in zip(groups, self._last_lr, strict=True)
         )
         return {
-            "format": _STATE_FORMAT,
+            "format": STATE_FORMAT,
             "schedules": [s.to_dict() for s in self._schedules],
             "momentum": None if self._momentum is None else [m.to_dict() for m in self._momentum],
             "last_epoch": int(self.last_epoch),
@@ -401,27 +359,16 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
             state_dict: A mapping from :meth:`state_dict`.
 
         Raises:
-            TypeError: If ``state_dict`` is not a mapping, or a field has the wrong type.
-            ValueError: If it is not a cyclr scheduler state, or its schedule count does
-                not match the optimizer's param groups.
+            TypeError: If ``state_dict`` is not a mapping, or a field has the wrong type
+                (``applied`` a bool, ``schedules`` a list, ...).
+            ValueError: If it is not a cyclr scheduler state (a key missing or unknown, a
+                ``format`` other than 1), or its schedule count does not match the
+                optimizer's param groups.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a mapping (got state_dict={state_dict!r})")
-        if state_dict.get("format") != _STATE_FORMAT:
-            raise ValueError(
-                f"state_dict is not a cyclr Scheduler state of format {_STATE_FORMAT} "
-                f"(got keys={sorted(map(str, state_dict))!r}, "
-                f"format={state_dict.get('format')!r})"
-            )
+        check_state(state_dict)
         num_groups = len(self.optimizer.param_groups)
-        saved_lr = state_dict.get("schedules")
-        saved_momentum = state_dict.get("momentum")
-        if not isinstance(saved_lr, list):
-            raise TypeError(f"state_dict['schedules'] must be a list (got {saved_lr!r})")
-        if saved_momentum is not None and not isinstance(saved_momentum, list):
-            raise TypeError(
-                f"state_dict['momentum'] must be a list or None (got {saved_momentum!r})"
-            )
+        saved_lr = state_dict["schedules"]
+        saved_momentum = state_dict["momentum"]
         if len(saved_lr) != num_groups:
             raise ValueError(
                 f"state_dict['schedules'] must have one entry per param group (got "
@@ -431,9 +378,9 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         momentum = (
             None if saved_momentum is None else [schedule_from_dict(d) for d in saved_momentum]
         )
-        last_epoch = check_int("state_dict['last_epoch']", state_dict.get("last_epoch"), minimum=-1)
-        step_count = check_int("state_dict['step_count']", state_dict.get("step_count"), minimum=0)
-        applied = state_dict.get("applied", True)
+        last_epoch = check_int("state_dict['last_epoch']", state_dict["last_epoch"], minimum=-1)
+        step_count = check_int("state_dict['step_count']", state_dict["step_count"], minimum=0)
+        applied = state_dict["applied"]
 
         built = (self._schedules, self._momentum)
         self._configure(schedules, momentum)
@@ -453,4 +400,4 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         if applied and last_epoch >= 0:
             self._apply(last_epoch)
         else:
-            self._last_lr = list(self._lr_values(float(max(last_epoch, 0))))
+            self._last_lr = list(self._lr_values(max(last_epoch, 0)))
