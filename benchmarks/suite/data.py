@@ -239,3 +239,57 @@ def load_text(max_chars: int = 600_000) -> TextData:
     ids = np.fromiter((table[c] for c in text), dtype=np.int64, count=len(text))
     cut = int(0.9 * len(ids))
     return TextData(ids[:cut], ids[cut:], vocab)
+
+
+def _regression(x: np.ndarray, y: np.ndarray, n_test: int) -> ArrayData:
+    """Standardised inputs and targets (train statistics), targets as float32 columns."""
+    d = _standardize(_split(x.astype(np.float32), y.astype(np.float32), n_test=n_test))
+    mean, std = d.y_train.mean(), d.y_train.std() + 1e-6
+    return ArrayData(
+        d.x_train,
+        ((d.y_train - mean) / std).astype(np.float32)[:, None],
+        d.x_test,
+        ((d.y_test - mean) / std).astype(np.float32)[:, None],
+    )
+
+
+def load_diabetes_reg() -> ArrayData:
+    """Scikit-learn's bundled diabetes regression (442 patients, 10 features); 100 test."""
+    from sklearn.datasets import load_diabetes as _load
+
+    bunch = _load()
+    return _regression(bunch.data, bunch.target, n_test=100)
+
+
+def load_friedman(kind: int = 1, n: int = 4_000, n_test: int = 1_000) -> ArrayData:
+    """Scikit-learn's synthetic Friedman #1 or #3 regression (generated, seed 0)."""
+    from sklearn.datasets import make_friedman1, make_friedman3
+
+    if kind == 1:
+        x, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
+    else:
+        x, y = make_friedman3(n_samples=n, noise=0.1, random_state=0)
+    return _regression(x, y, n_test=n_test)
+
+
+def load_words(max_chars: int = 400_000) -> TextData:
+    """The word list ``/usr/share/dict/words`` (Debian ``wamerican``) as one lower-case
+    character stream, words separated by spaces, 90/10 split.
+
+    Raises:
+        DataUnavailableError: if ``wamerican`` is not installed.
+    """
+    if not WORDS_FILE.exists():
+        raise DataUnavailableError(
+            f"no word list at {WORDS_FILE}; install it with: apt-get install -y wamerican"
+        )
+    words = WORDS_FILE.read_text(encoding="utf-8", errors="replace").split()
+    rng = np.random.default_rng(0)
+    words = [words[i] for i in rng.permutation(len(words))]
+    text = " ".join(words).lower()
+    text = "".join(c if 32 <= ord(c) < 127 else " " for c in text)[:max_chars]
+    vocab = "".join(sorted(set(text)))
+    table = {c: i for i, c in enumerate(vocab)}
+    ids = np.fromiter((table[c] for c in text), dtype=np.int64, count=len(text))
+    cut = int(0.9 * len(ids))
+    return TextData(ids[:cut], ids[cut:], vocab)

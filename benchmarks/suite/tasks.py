@@ -224,13 +224,19 @@ class Task:
         name: identifier used in caches and tables.
         data: human-readable data description.
         model: human-readable model description.
-        optimizer: ``"sgd"`` (momentum 0.9), ``"adam"`` or ``"adamw"``.
+        optimizer: ``"sgd"`` (momentum ``momentum``), ``"adam"`` or ``"adamw"``.
         batch_size: mini-batch size for training and range tests.
         steps: the training budget in optimizer steps.
-        metric: ``"accuracy"`` (higher is better, in percent) or ``"loss"`` (lower is better).
+        metric: ``"accuracy"`` (higher is better, in percent), ``"loss"`` (test cross-entropy,
+            lower is better) or ``"mse"`` (test mean squared error of a regression).
         grid: the oracle's fixed-LR grid (half-decades); extended automatically when the best
             value lands on an edge.
         weight_decay: passed to the optimizer.
+        tail_evals: the final metric is the mean of the last ``tail_evals`` of the
+            ``eval_points`` evaluations (1: the metric after the last step). Regression
+            tasks average the last 4 (the last 20% of training): a constant LR leaves the
+            test MSE jumping from step to step by more than the 5% target.
+        momentum: SGD momentum (0 for plain SGD); ignored by Adam and AdamW.
         load: returns the task's :class:`Split`.
         build: builds the model given the split.
         loss: the training criterion ``loss(outputs, labels)``.
@@ -248,7 +254,9 @@ class Task:
     build: Callable[[Split], nn.Module]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
     weight_decay: float = 0.0
+    momentum: float = 0.9
     eval_points: int = 20
+    tail_evals: int = 1
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -272,6 +280,10 @@ class Task:
             "torch": torch.__version__.split("+")[0],
             "version": 1,
         }
+        if self.momentum != 0.9:  # keeps the hashes (and caches) of the original tasks
+            desc["momentum"] = self.momentum
+        if self.tail_evals != 1:
+            desc["tail_evals"] = self.tail_evals
         blob = json.dumps(desc, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -287,7 +299,9 @@ class Task:
     def make_optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
         """The task's optimizer at learning rate ``lr``."""
         if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=self.weight_decay)
+            return torch.optim.SGD(
+                params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
         if self.optimizer == "adamw":
@@ -297,7 +311,7 @@ class Task:
     def optimizer_factory(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
         """The optimizer class and its keyword arguments other than ``lr``."""
         if self.optimizer == "sgd":
-            return torch.optim.SGD, {"momentum": 0.9, "weight_decay": self.weight_decay}
+            return torch.optim.SGD, {"momentum": self.momentum, "weight_decay": self.weight_decay}
         if self.optimizer == "adam":
             return torch.optim.Adam, {"weight_decay": self.weight_decay}
         return torch.optim.AdamW, {"weight_decay": self.weight_decay}
@@ -346,9 +360,12 @@ class Task:
         return value if math.isfinite(value) else math.inf
 
     def failure_value(self) -> float:
-        """The metric of a run that diverged: chance accuracy or the uniform-prediction loss."""
-        n = self.split().n_classes
-        return 100.0 / n if self.metric == "accuracy" else math.log(n)
+        """The metric of a run that diverged: chance accuracy, the uniform-prediction loss,
+        or (regression) the MSE of predicting the training mean."""
+        s = self.split()
+        if self.metric == "mse":
+            return float(((s.y_test - s.y_train.mean()) ** 2).mean())
+        return 100.0 / s.n_classes if self.metric == "accuracy" else math.log(s.n_classes)
 
     def collapsed(self, value: float) -> bool:
         """Whether a final metric is at chance level (accuracy < 1.5x chance, or a loss
@@ -525,3 +542,13 @@ TASKS: dict[str, Task] = {
 }
 
 QUICK_TASK = "digits-mlp-sgd"
+
+
+def _register_extra() -> None:
+    from .tasks_extra import EXTRA_TASKS
+
+    for t in EXTRA_TASKS:
+        TASKS[t.name] = t
+
+
+_register_extra()

@@ -18,7 +18,8 @@ class RunResult:
     """The outcome of one training run.
 
     Attributes:
-        final: the task metric after the last step (clipped to chance on divergence).
+        final: the task metric after the last step, or the mean of the last
+            ``task.tail_evals`` evaluations (clipped to chance on divergence).
         curve: ``[(step, metric), ...]`` at evenly spaced evaluation points, ending at the
             budget.
         diverged: whether a non-finite loss stopped the run.
@@ -83,7 +84,9 @@ def train(
     t0 = time.perf_counter()
     model = task.make_model(seed)
     opt = task.make_optimizer(model.parameters(), lr_fn(0))
-    checkpoints = set(eval_steps(task, n)) if curve else {n}
+    all_evals = eval_steps(task, n)
+    tail = all_evals[-max(1, task.tail_evals) :]
+    checkpoints = set(all_evals) if curve else set(tail)
     points: list[tuple[int, float]] = []
     diverged = False
     batches = task.batches(seed)
@@ -112,7 +115,8 @@ def train(
         fail = task.failure_value()
         done = {s for s, _ in points}
         points.extend((s, fail) for s in sorted(checkpoints - done))
-    final = points[-1][1] if points else task.failure_value()
+    tail_values = [m for s, m in points if s in tail]
+    final = sum(tail_values) / len(tail_values) if tail_values else task.failure_value()
     return RunResult(final, points, diverged, time.perf_counter() - t0)
 
 
