@@ -60,7 +60,7 @@ def _constant(step: Any, ops: Ops, value: float) -> Any:
 class Linear(Schedule):
     r"""A straight line from ``start_lr`` to ``end_lr`` over ``total_steps``, then held.
 
-    .. math:: p = \\min(step / total\\_steps, 1), \\quad lr = start \\cdot (1 - p) + end \\cdot p
+    .. math:: p = \min(step / total\_steps, 1), \quad lr = start \cdot (1 - p) + end \cdot p
 
     Its companion momentum is ``max_momentum`` throughout (a warm-up keeps momentum high).
 

@@ -5,11 +5,11 @@ With ``it`` the 0-based step, ``total = step_size_up + step_size_down`` and
 
 .. math::
 
-    cycle = \\lfloor 1 + it / total \\rfloor, \\quad x = 1 + it / total - cycle
+    cycle = \lfloor 1 + it / total \rfloor, \quad x = 1 + it / total - cycle
 
-    s = x / ratio \\text{ if } x \\le ratio \\text{ else } (x - 1) / (ratio - 1)
+    s = x / ratio \text{ if } x \le ratio \text{ else } (x - 1) / (ratio - 1)
 
-    lr = base\\_lr + (max\\_lr - base\\_lr) \\cdot s \\cdot scale(cycle \\text{ or } it)
+    lr = base\_lr + (max\_lr - base\_lr) \cdot s \cdot scale(cycle \text{ or } it)
 
 On the host the position in the cycle is exact: ``divmod(it, total)`` in integer
 arithmetic gives the cycle and the position ``pos`` in it, and

@@ -12,8 +12,8 @@ Within a phase from ``a`` to ``b`` with progress ``pct``:
 
 .. math::
 
-    \\text{cos: } b + \\frac{a - b}{2} (\\cos(\\pi \\cdot pct) + 1) \\qquad
-    \\text{linear: } (b - a) \\cdot pct + a
+    \text{cos: } b + \frac{a - b}{2} (\cos(\pi \cdot pct) + 1) \qquad
+    \text{linear: } (b - a) \cdot pct + a
 
 Past ``T - 1`` the schedule holds its final value: it never rebounds, never goes
 negative and never raises (torch's does all three).
