@@ -112,15 +112,18 @@ def test_user_error_is_one_line_exit_2(
     assert captured.out == ""
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["schedule", "triangular", "--base-lr", "0.1", "--max-lr", "0.01"],
-        ["suggest", "{tmp}/truncated.json"],
-        ["frobnicate"],
-    ],
-    ids=["bad-value", "corrupt-file", "unknown-command"],
-)
+_SUBPROCESS = (
+    "bad-value", "unknown-command", "corrupt-json", "out-txt", "out-is-folder", "dev-null",
+    "not-utf8", "deep-json", "huge-int-json", "zero-steps-result", "csv-too-long",
+    "demo-out-under-file", "path-inside-file", "bad-csv",
+)  # fmt: skip
+_BY_ID = {c[0]: c[1] for c in CASES} | {
+    "bad-value": ["schedule", "triangular", "--base-lr", "0.1", "--max-lr", "0.01"],
+    "unknown-command": ["frobnicate"],
+}
+
+
+@pytest.mark.parametrize("argv", [_BY_ID[i] for i in _SUBPROCESS], ids=_SUBPROCESS)
 def test_entry_point_exits_2_without_traceback(argv: list[str], workdir: Path, run_cyclr) -> None:
     done = run_cyclr(*(a.replace("{tmp}", str(workdir)) for a in argv))
     assert done.returncode == 2
