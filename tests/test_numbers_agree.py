@@ -9,7 +9,6 @@ not. ``python tests/test_numbers_agree.py`` prints the measured table.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,11 +20,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-_PROBE = Path(__file__).resolve().parent / "keras" / "keras_probe.py"
-_spec = importlib.util.spec_from_file_location("cyclr_tests_keras_probe", _PROBE)
-assert _spec is not None and _spec.loader is not None
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+from tests.keras import keras_probe as probe
 
 MAX_ULPS_32 = 4.0
 """Float32 frameworks: max distance from the float64 value, in float32 ulps."""

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import keras_probe
 import numpy as np
 import pytest
 from keras import ops
+from tests.keras import keras_probe
 
 from cyclr.keras import SGD
 

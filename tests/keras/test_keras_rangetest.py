@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import keras_probe
 import numpy as np
 import pytest
 from keras import ops
+from tests.keras import keras_probe
 
 from cyclr import OneCycle
 from cyclr.keras import SGD, Schedule, range_test

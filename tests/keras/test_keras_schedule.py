@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import keras_probe
 import numpy as np
 import pytest
 from keras import ops
+from tests.keras import keras_probe
 
 from cyclr import Cyclic, OneCycle, Triangular, join, warmup
 from cyclr.keras import Schedule, evaluate

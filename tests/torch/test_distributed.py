@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from rangetest_support import assert_same, capture, loss_fn, make_batches, make_model
+from tests.torch.rangetest_support import assert_same, capture, loss_fn, make_batches, make_model
 
 from cyclr.rangetest import RangeTestResult
 from cyclr.torch import range_test

@@ -26,9 +26,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, os.path.dirname(__file__))
-from rangetest_support import (
+from tests.torch.rangetest_support import (
     assert_same,
     capture,
     loss_fn,

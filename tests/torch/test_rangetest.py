@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from rangetest_support import (
+from tests.torch.rangetest_support import (
     assert_same,
     capture,
     loss_fn,

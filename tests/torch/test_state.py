@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from rangetest_support import assert_same, capture, make_batches, make_model, train_steps
+from tests.torch.rangetest_support import (
+    assert_same,
+    capture,
+    make_batches,
+    make_model,
+    train_steps,
+)
 
 from cyclr._files import FileWriteError
 from cyclr.torch.state import preserved, snapshot
