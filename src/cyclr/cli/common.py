@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ..rangetest import RangeTestResult
@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_USAGE",
     "CliError",
     "Parser",
+    "add_command",
     "check_distinct",
     "check_figure_out",
     "check_writable",
@@ -42,6 +43,20 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Raise :class:`CliError` instead of printing the usage and exiting."""
         raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+def add_command(
+    commands: Any, name: str, summary: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """Add one sub-command with its one-line summary, description and examples."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def positive_int(text: str) -> int:

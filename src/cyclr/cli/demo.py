@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .common import CliError, positive_int
+from .common import CliError, add_command, positive_int
 
 __all__ = ["DEMO_MODULES", "add_parser", "check_out_folder"]
 
@@ -102,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+def add_parser(commands: Any) -> None:
     """Add ``cyclr demo`` to the sub-command parsers."""
-    demo = commands.add_parser(
+    demo = add_command(
+        commands,
         "demo",
-        help="range test, then fixed LR vs triangular2 vs one-cycle on real data",
-        description="Show the whole method on real, embedded data in under two minutes.",
-        epilog=EPILOG,
-        formatter_class=formatter,
+        "range test, then fixed LR vs triangular2 vs one-cycle on real data",
+        "Show the whole method on real, embedded data in under two minutes.",
+        EPILOG,
     )
     demo.add_argument(
         "--task",

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cyclr {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for command in (demo, schedule, plot, suggest):
-        command.add_parser(commands, formatter)
+        command.add_parser(commands)
     return parser
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .common import CliError, check_distinct, check_figure_out, load_result, wrote
+from .common import CliError, add_command, check_distinct, check_figure_out, load_result, wrote
 from .suggest import add_result_arguments, report
 from .terminal import decade_ticks, terminal_plot
 
@@ -73,16 +73,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+def add_parser(commands: Any) -> None:
     """Add ``cyclr plot`` to the sub-command parsers."""
     summary = "draw a saved range test and its suggestions"
-    sub = commands.add_parser(
-        "plot",
-        help=summary,
-        description=summary.capitalize() + ".",
-        epilog=EPILOG,
-        formatter_class=formatter,
-    )
+    sub = add_command(commands, "plot", summary, summary.capitalize() + ".", EPILOG)
     add_result_arguments(sub)
     sub.add_argument("--out", metavar="PNG", help="also save the figure (.png, .svg or .pdf)")
     sub.set_defaults(func=run)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from .common import (
     CliError,
+    add_command,
     check_distinct,
     check_figure_out,
     check_writable,
@@ -206,14 +207,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+def add_parser(commands: Any) -> None:
     """Add ``cyclr schedule`` to the sub-command parsers."""
-    schedule = commands.add_parser(
+    schedule = add_command(
+        commands,
         "schedule",
-        help="preview a learning-rate schedule in the terminal, as PNG or CSV",
-        description="Preview a learning-rate schedule.",
-        epilog=EPILOG,
-        formatter_class=formatter,
+        "preview a learning-rate schedule in the terminal, as PNG or CSV",
+        "Preview a learning-rate schedule.",
+        EPILOG,
     )
     schedule.add_argument("kind", metavar="KIND", choices=KINDS, help=", ".join(KINDS))
     schedule.add_argument("--base-lr", type=float, help="lower bound (cyclic kinds)")

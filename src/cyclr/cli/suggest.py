@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from .common import fmt, load_result, positive_int
+from .common import add_command, fmt, load_result, positive_int
 
 if TYPE_CHECKING:
     from ..rangetest import RangeTestResult
@@ -147,15 +147,9 @@ def add_result_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+def add_parser(commands: Any) -> None:
     """Add ``cyclr suggest`` to the sub-command parsers."""
     summary = "suggestions, CLR bounds and a snippet"
-    sub = commands.add_parser(
-        "suggest",
-        help=summary,
-        description=summary.capitalize() + ".",
-        epilog=EPILOG,
-        formatter_class=formatter,
-    )
+    sub = add_command(commands, "suggest", summary, summary.capitalize() + ".", EPILOG)
     add_result_arguments(sub)
     sub.set_defaults(func=run)

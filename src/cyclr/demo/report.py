@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write_text
 from ..plot import save_figure
 from .pipeline import DemoResult
 from .train import FINAL_EVALS
@@ -138,7 +139,8 @@ def write_outputs(result: DemoResult, out: str | Path) -> list[Path]:
         out: The folder.
 
     Returns:
-        The paths written, in a fixed order.
+        The paths written, in a fixed order. Each file is replaced atomically (a
+        failed write leaves an older file as it was).
 
     Raises:
         OSError: If the folder or a file cannot be written.
@@ -159,9 +161,6 @@ def write_outputs(result: DemoResult, out: str | Path) -> list[Path]:
     result.range_test.to_json(path)
     written.append(path)
     path = folder / "summary.json"
-    path.write_text(
-        json.dumps(result.summary(), indent=2, allow_nan=False) + "\n",
-        encoding="utf-8",
-    )
+    atomic_write_text(path, json.dumps(result.summary(), indent=2, allow_nan=False) + "\n")
     written.append(path)
     return written

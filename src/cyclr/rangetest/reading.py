@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TypeVar
 
 import numpy.typing as npt
 
@@ -74,10 +75,7 @@ class CurveReading:
                 no answer.
             ValueError: If ``method`` is unknown.
         """
-        answer = self.answers[check_method(method)]
-        if isinstance(answer, str):
-            raise NoReliableSuggestionError(answer)
-        return answer
+        return _answer_or_raise(self.answers[check_method(method)])
 
     def clr_bounds(self, rule: str = "smith") -> tuple[float, float]:
         """``(base_lr, max_lr)`` by ``rule`` (see :mod:`~cyclr.rangetest.bounds`).
@@ -87,10 +85,17 @@ class CurveReading:
                 no answer.
             ValueError: If ``rule`` is unknown.
         """
-        answer = self.bounds[check_rule(rule)]
-        if isinstance(answer, str):
-            raise NoReliableSuggestionError(answer)
-        return answer
+        return _answer_or_raise(self.bounds[check_rule(rule)])
+
+
+_T = TypeVar("_T")
+
+
+def _answer_or_raise(answer: _T | str) -> _T:
+    """A rule's answer, or its reason (a string) raised as NoReliableSuggestionError."""
+    if isinstance(answer, str):
+        raise NoReliableSuggestionError(answer)
+    return answer
 
 
 def read_curve(

@@ -422,7 +422,7 @@ class RangeTestResult:
             FileNotFoundError: If there is no such file.
             TypeError: If ``path`` is not a path.
         """
-        text, origin = _read(path, "from_json")
+        text, origin = storage.read_file(path, "from_json")
         return cls(**storage.json_fields(text, origin))
 
     @classmethod
@@ -463,7 +463,7 @@ class RangeTestResult:
                 malformed.
             FileNotFoundError: If there is no such file.
         """
-        text, origin = _read(path, "from_csv")
+        text, origin = storage.read_file(path, "from_csv")
         return cls(**storage.csv_fields(text, origin))
 
     @classmethod
@@ -490,17 +490,3 @@ class RangeTestResult:
         from ..plot import plot_result
 
         return plot_result(self, ax=ax)
-
-
-def _read(path: Any, method: str) -> tuple[str, str]:
-    """The text of a result file and how to name it, or a clear error."""
-    if isinstance(path, str) and path.lstrip().startswith(("{", "[")):
-        raise TypeError(
-            f"{method} reads a file; for JSON text use RangeTestResult.from_json_text "
-            f"(got path={path[:40]!r}...)"
-        )
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike (got path={path!r})")
-    from .._files import read_text
-
-    return read_text(path, what="range-test result"), f"file {os.fspath(path)!r}"

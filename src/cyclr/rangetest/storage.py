@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +35,15 @@ import numpy as np
 if TYPE_CHECKING:
     from .result import RangeTestResult
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "csv_fields", "csv_text", "json_fields", "json_text"]
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "csv_fields",
+    "csv_text",
+    "json_fields",
+    "json_text",
+    "read_file",
+]
 
 FORMAT = "cyclr.RangeTestResult"
 """The ``"format"`` tag of the JSON file."""
@@ -272,3 +281,17 @@ def csv_fields(text: str, origin: str) -> dict[str, Any]:
         "settings": {},
         "elapsed_s": None,
     }
+
+
+def read_file(path: Any, method: str) -> tuple[str, str]:
+    """The text of a result file and how to name it, or a clear error."""
+    if isinstance(path, str) and path.lstrip().startswith(("{", "[")):
+        raise TypeError(
+            f"{method} reads a file; for JSON text use RangeTestResult.from_json_text "
+            f"(got path={path[:40]!r}...)"
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (got path={path!r})")
+    from .._files import read_text
+
+    return read_text(path, what="range-test result"), f"file {os.fspath(path)!r}"
