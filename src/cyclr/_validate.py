@@ -31,11 +31,8 @@ def _got(name: str, value: Any) -> str:
 
 def describe(value: Any) -> str:
     """Return ``repr(value)``, cut to 80 characters for values with a long repr."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        whole = int(value)
-        if abs(whole) > 10**60:
-            digits = str(abs(whole))
-            return f"{'-' if whole < 0 else ''}{digits[:6]}... ({len(digits)} digits)"
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return describe_number(value)
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -149,33 +146,11 @@ def describe_number(value: Any) -> str:
     return f"{sign}{head}...{magnitude % 10} ({digits} digits)"
 
 
-def check_real(name: str, value: Any) -> float:
-    """Return ``value`` as a float after checking it is a real number a float can hold.
+check_real = check_finite
+"""Alias of :func:`check_finite` (an integer beyond the float range is named, too)."""
 
-    Like :func:`check_finite`, but an integer too large for a float (``10**400``) raises
-    a ``ValueError`` naming the parameter instead of a bare ``OverflowError``.
-
-    Raises:
-        TypeError: If ``value`` is not a real number (bools are refused too).
-        ValueError: If ``value`` is NaN, infinite or beyond the float range.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number (got {name}={describe(value)})")
-    try:
-        result = float(value)
-    except OverflowError:
-        result = math.inf
-    if not math.isfinite(result):
-        raise ValueError(f"{name} must be finite (got {name}={describe_number(value)})")
-    return result
-
-
-def check_real_positive(name: str, value: Any) -> float:
-    """Return ``value`` as a float after :func:`check_real` and checking it is ``> 0``."""
-    result = check_real(name, value)
-    if result <= 0:
-        raise ValueError(f"{name} must be positive (got {name}={describe_number(value)})")
-    return result
+check_real_positive = check_positive
+"""Alias of :func:`check_positive`."""
 
 
 def check_count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_EXACT_INT) -> int:
