@@ -99,12 +99,13 @@ def check_writable(path: Path, flag: str) -> Path:
 
 def check_figure_out(path: str, flag: str = "--out") -> Path:
     """Refuse a figure path whose type cannot be written, before any work."""
-    from ..plot import FIGURE_FORMATS
+    from ..plot import check_figure_path
 
     target = check_writable(Path(path), flag)
-    if target.suffix.lower() not in FIGURE_FORMATS:
-        raise CliError(f"{flag} must end in {', '.join(FIGURE_FORMATS)} (got {flag} {path!r})")
-    return target
+    try:
+        return check_figure_path(target, flag)
+    except ValueError as exc:
+        raise CliError(str(exc).replace(f"(got {flag}=", f"(got {flag} ")) from None
 
 
 def check_distinct(**paths: Path | None) -> None:

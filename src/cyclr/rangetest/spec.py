@@ -93,14 +93,11 @@ class RangeTestSpec:
         probe = RangeTest(
             self.start_lr,
             self.end_lr,
-            2,
+            steps,
             sweep=self.sweep,
             smoothing=self.smoothing,
             diverge_factor=self.diverge_factor,
         )
-        if steps > 2:
-            # A sweep whose LRs do not increase in float64 is refused by name.
-            RangeTest(self.start_lr, self.end_lr, steps, sweep=self.sweep)
         if self.max_steps is None:
             limit = min(steps * EXTEND_FACTOR**DEFAULT_EXTENSIONS, MAX_NUM_STEPS)
             limit = max(limit, steps)
@@ -174,7 +171,6 @@ class RangeTestSpec:
         """The settings every rank of a distributed run must share, as numbers."""
         return {
             "num_steps": self.num_steps,
-            "max_steps": float(self.max_steps or 0),
             "start_lr": self.start_lr,
             "end_lr": self.end_lr,
             "sweep": float(self.sweep == "exp"),

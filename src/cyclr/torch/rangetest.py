@@ -249,7 +249,6 @@ class _TorchRunner(Runner):
     def fingerprint(self) -> tuple[list[float], list[str]]:
         """Settings every rank must share, as numbers (for the cross-rank check)."""
         values = self.spec.fingerprint()
-        values.pop("max_steps")
         values["accumulation_steps"] = self.training.accumulation_steps
         values["num_param_groups"] = len(self.group_scales)
         values.update({f"group_scales[{g}]": s for g, s in enumerate(self.group_scales[:8])})
