@@ -13,17 +13,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import cyclr
-from cyclr import (
-    Constant,
-    Cyclic,
-    ExpRange,
-    Linear,
-    Momentum,
-    OneCycle,
-    Schedule,
-    Triangular,
-    Triangular2,
-)
 
 __all__ = [
     "PROPERTY_SETTINGS",
@@ -72,17 +61,17 @@ def lr_bounds(draw: st.DrawFn) -> tuple[float, float]:
 
 
 @st.composite
-def triangulars(draw: st.DrawFn) -> Triangular:
+def triangulars(draw: st.DrawFn) -> cyclr.Triangular:
     """Symmetric or asymmetric :class:`~cyclr.Triangular` schedules."""
     base, peak = draw(lr_bounds())
-    return Triangular(base, peak, draw(step_sizes), draw(st.none() | step_sizes))
+    return cyclr.Triangular(base, peak, draw(step_sizes), draw(st.none() | step_sizes))
 
 
 @st.composite
-def triangular2s(draw: st.DrawFn) -> Triangular2:
+def triangular2s(draw: st.DrawFn) -> cyclr.Triangular2:
     """:class:`~cyclr.Triangular2` schedules."""
     base, peak = draw(lr_bounds())
-    return Triangular2(base, peak, draw(step_sizes), draw(st.none() | step_sizes))
+    return cyclr.Triangular2(base, peak, draw(step_sizes), draw(st.none() | step_sizes))
 
 
 gammas = st.floats(min_value=0.9, max_value=1.0, exclude_min=True)
@@ -90,14 +79,14 @@ gammas = st.floats(min_value=0.9, max_value=1.0, exclude_min=True)
 
 
 @st.composite
-def exp_ranges(draw: st.DrawFn) -> ExpRange:
+def exp_ranges(draw: st.DrawFn) -> cyclr.ExpRange:
     """:class:`~cyclr.ExpRange` schedules."""
     base, peak = draw(lr_bounds())
-    return ExpRange(base, peak, draw(step_sizes), draw(st.none() | step_sizes), draw(gammas))
+    return cyclr.ExpRange(base, peak, draw(step_sizes), draw(st.none() | step_sizes), draw(gammas))
 
 
 @st.composite
-def cyclics(draw: st.DrawFn) -> Cyclic:
+def cyclics(draw: st.DrawFn) -> cyclr.Cyclic:
     """:class:`~cyclr.Cyclic` schedules with a built-in registered scale function.
 
     ``triangular2`` is a factor in ``[0, 1]`` of the cycle number (from 1) only: of the
@@ -106,7 +95,7 @@ def cyclics(draw: st.DrawFn) -> Cyclic:
     base, peak = draw(lr_bounds())
     scale_fn = draw(st.sampled_from(["triangular", "triangular2"]))
     modes = ["cycle", "iterations"] if scale_fn == "triangular" else ["cycle"]
-    return Cyclic(
+    return cyclr.Cyclic(
         base,
         peak,
         draw(step_sizes),
@@ -116,18 +105,18 @@ def cyclics(draw: st.DrawFn) -> Cyclic:
     )
 
 
-def cyclic_schedules() -> st.SearchStrategy[Schedule]:
+def cyclic_schedules() -> st.SearchStrategy[cyclr.Schedule]:
     """Any of Smith's cyclical policies."""
     return st.one_of(triangulars(), triangular2s(), exp_ranges(), cyclics())
 
 
 @st.composite
-def onecycles(draw: st.DrawFn) -> OneCycle:
+def onecycles(draw: st.DrawFn) -> cyclr.OneCycle:
     """Valid :class:`~cyclr.OneCycle` schedules: two or three phases, cos or linear."""
     three_phase = draw(st.booleans())
     total = draw(st.integers(min_value=100, max_value=10**6))
     pct = draw(st.floats(min_value=0.05, max_value=0.45 if three_phase else 0.95))
-    return OneCycle(
+    return cyclr.OneCycle(
         max_lr=draw(positive_lrs),
         total_steps=total,
         pct_start=pct,
@@ -138,17 +127,17 @@ def onecycles(draw: st.DrawFn) -> OneCycle:
     )
 
 
-def constants() -> st.SearchStrategy[Constant]:
+def constants() -> st.SearchStrategy[cyclr.Constant]:
     """:class:`~cyclr.Constant` schedules."""
-    return st.builds(Constant, positive_lrs)
+    return st.builds(cyclr.Constant, positive_lrs)
 
 
-def linears() -> st.SearchStrategy[Linear]:
+def linears() -> st.SearchStrategy[cyclr.Linear]:
     """:class:`~cyclr.Linear` ramps."""
-    return st.builds(Linear, positive_lrs, positive_lrs, st.integers(1, 10**5))
+    return st.builds(cyclr.Linear, positive_lrs, positive_lrs, st.integers(1, 10**5))
 
 
-def lr_schedules() -> st.SearchStrategy[Schedule]:
+def lr_schedules() -> st.SearchStrategy[cyclr.Schedule]:
     """Any single (not joined) learning-rate schedule."""
     return st.one_of(cyclic_schedules(), onecycles(), constants(), linears())
 
@@ -161,7 +150,7 @@ def warmups(draw: st.DrawFn) -> cyclr.Join:
     return cyclr.warmup(inner, draw(st.integers(1, 10**4)), start_lr=start_lr)
 
 
-def any_schedules() -> st.SearchStrategy[Schedule]:
+def any_schedules() -> st.SearchStrategy[cyclr.Schedule]:
     """Any learning-rate schedule, joined or not."""
     return st.one_of(lr_schedules(), warmups())
 
@@ -175,7 +164,7 @@ def momentum_bounds(draw: st.DrawFn) -> tuple[float, float]:
 
 
 @st.composite
-def momentum_schedules(draw: st.DrawFn, schedules: Any = None) -> Momentum:
+def momentum_schedules(draw: st.DrawFn, schedules: Any = None) -> cyclr.Momentum:
     """The companion :class:`~cyclr.Momentum` of a drawn (or given) schedule strategy."""
     schedule = draw(any_schedules() if schedules is None else schedules)
     base, high = draw(momentum_bounds())

@@ -6,8 +6,10 @@ test process's backend directly and for the other backend through this file as a
 (``KERAS_BACKEND=jax python keras_probe.py OUT_DIR``), once per test session:
 :func:`probe_other_backend` caches the result under pytest's session temp directory, so
 ``tests/test_numbers_agree.py`` and the modules of ``tests/keras`` share one subprocess.
-(No ``conftest.py`` here: a second non-package ``conftest`` module clashes with the
-others under ``--doctest-modules``, and a package named ``keras`` would shadow Keras.)
+The fixtures ``probe`` and ``other_probe`` live here too, imported by the test
+modules that use them. (No ``conftest.py`` here: a second non-package ``conftest``
+module clashes with the others under ``--doctest-modules``, and a package named
+``keras`` would shadow Keras.)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 if os.environ.get("KERAS_BACKEND", "torch") == "torch":
     import torch
@@ -342,6 +345,21 @@ def main(argv: list[str]) -> int:
     result = run_all(directory)
     (directory / "result.json").write_text(json.dumps(result))
     return 0
+
+
+@pytest.fixture(name="other_probe", scope="module")
+def other_probe_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every probe check under the other backend, in a fresh process (once per session)."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return probe_other_backend(other_backend_name(), base)
+
+
+@pytest.fixture(name="probe", params=["this", "other"])
+def probe_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The probe results of each backend in turn."""
+    if request.param == "this":
+        return this_backend(Path(tmp_path_factory.getbasetemp()))
+    return request.getfixturevalue("other_probe")
 
 
 if __name__ == "__main__":

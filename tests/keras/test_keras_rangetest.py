@@ -8,7 +8,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see ke
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -16,27 +15,13 @@ import numpy as np
 import pytest
 from keras import ops
 from tests.keras import keras_probe
+from tests.keras.keras_probe import other_probe_fixture, probe_fixture  # noqa: F401
 
 from cyclr import OneCycle
 from cyclr.keras import SGD, Schedule, range_test
 from cyclr.rangetest import RangeTest
 
 BATCHES = keras_probe.digits_batches()
-
-
-@pytest.fixture(scope="module")
-def other_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every probe check under the other backend, in a fresh process (once per session)."""
-    base = Path(tmp_path_factory.getbasetemp())
-    return keras_probe.probe_other_backend(keras_probe.other_backend_name(), base)
-
-
-@pytest.fixture(params=["this", "other"])
-def probe(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The probe results of each backend in turn."""
-    if request.param == "this":
-        return keras_probe.this_backend(Path(tmp_path_factory.getbasetemp()))
-    return request.getfixturevalue("other_probe")
 
 
 def state(model: Any) -> list[np.ndarray]:

@@ -12,17 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_bounds
 
-from cyclr import (
-    Constant,
-    ExpRange,
-    Linear,
-    OneCycle,
-    Schedule,
-    Triangular,
-    Triangular2,
-    join,
-    warmup,
-)
+import cyclr
 from cyclr.schedules import Ops
 
 BASE, PEAK = 0.001, 0.006
@@ -37,7 +27,7 @@ def _exact(it: int, up: int, down: int, halving: bool) -> Fraction:
 
 def test_the_reported_step_past_2_53_is_exact() -> None:
     step = 9007199254740993  # 2**53 + 1: float(step) is 2**53
-    schedule = Triangular(BASE, PEAK, 3)
+    schedule = cyclr.Triangular(BASE, PEAK, 3)
     assert schedule(step) == PEAK
     assert schedule(np.array([step], dtype=np.int64))[0] == PEAK
     assert schedule(np.array([step], dtype=np.uint64))[0] == PEAK
@@ -50,54 +40,56 @@ def test_the_reported_step_past_2_53_is_exact() -> None:
     st.integers(min_value=1, max_value=5000),
 )
 def test_triangular_is_within_an_ulp_of_exact_at_any_step(it: int, up: int, down: int) -> None:
-    value = Triangular(BASE, PEAK, up, down)(it)
+    value = cyclr.Triangular(BASE, PEAK, up, down)(it)
     assert abs(Fraction(value) - _exact(it, up, down, False)) <= Fraction(np.spacing(value))
     if it < 2**63:
-        assert Triangular(BASE, PEAK, up, down)(np.array([it], dtype=np.int64))[0] == value
+        assert cyclr.Triangular(BASE, PEAK, up, down)(np.array([it], dtype=np.int64))[0] == value
 
 
 @PROPERTY_SETTINGS
 @given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=500))
 def test_triangular2_is_within_an_ulp_of_exact(it: int, up: int) -> None:
-    value = Triangular2(BASE, PEAK, up)(it)
+    value = cyclr.Triangular2(BASE, PEAK, up)(it)
     assert abs(Fraction(value) - _exact(it, up, up, True)) <= Fraction(np.spacing(value))
 
 
 @pytest.mark.parametrize(
     "schedule",
     [
-        Triangular(BASE, PEAK, 7),
-        Triangular2(BASE, PEAK, 3),
-        ExpRange(BASE, PEAK, 5, gamma=0.9999),
-        ExpRange(BASE, PEAK, 5, gamma=1.0),
-        OneCycle(0.1, 100),
-        Linear(0.001, 0.01, 10),
-        Constant(0.01),
-        warmup(Triangular2(BASE, PEAK, 3), 5),
+        cyclr.Triangular(BASE, PEAK, 7),
+        cyclr.Triangular2(BASE, PEAK, 3),
+        cyclr.ExpRange(BASE, PEAK, 5, gamma=0.9999),
+        cyclr.ExpRange(BASE, PEAK, 5, gamma=1.0),
+        cyclr.OneCycle(0.1, 100),
+        cyclr.Linear(0.001, 0.01, 10),
+        cyclr.Constant(0.01),
+        cyclr.warmup(cyclr.Triangular2(BASE, PEAK, 3), 5),
     ],
     ids=repr,
 )
 @pytest.mark.parametrize("step", [10**400, 2**64 + 3, 2**53 + 1], ids=str)
-def test_giant_python_int_steps_give_a_value_not_an_overflow(schedule: Schedule, step: int) -> None:
+def test_giant_python_int_steps_give_a_value_not_an_overflow(
+    schedule: cyclr.Schedule, step: int
+) -> None:
     value = schedule(step)
     assert 0 < value < 1
 
 
 EXACT_PARAMS = [
-    ExpRange(BASE, PEAK, 2000, gamma=0.99994),
-    ExpRange(BASE, PEAK, 7, 13, gamma=0.999),
-    ExpRange(1e-5, 0.3, 333, gamma=0.9995),
-    OneCycle(0.1, 5001),
-    OneCycle(0.1, 3000, anneal="linear", three_phase=True),
-    Triangular2(BASE, PEAK, 17, 3),
-    Triangular(BASE, PEAK, 1000, 3000),
-    OneCycle(0.1, 2000).momentum(0.85, 0.95),
-    ExpRange(BASE, PEAK, 50, gamma=0.999).momentum(0.8, 0.9),
+    cyclr.ExpRange(BASE, PEAK, 2000, gamma=0.99994),
+    cyclr.ExpRange(BASE, PEAK, 7, 13, gamma=0.999),
+    cyclr.ExpRange(1e-5, 0.3, 333, gamma=0.9995),
+    cyclr.OneCycle(0.1, 5001),
+    cyclr.OneCycle(0.1, 3000, anneal="linear", three_phase=True),
+    cyclr.Triangular2(BASE, PEAK, 17, 3),
+    cyclr.Triangular(BASE, PEAK, 1000, 3000),
+    cyclr.OneCycle(0.1, 2000).momentum(0.85, 0.95),
+    cyclr.ExpRange(BASE, PEAK, 50, gamma=0.999).momentum(0.8, 0.9),
 ]
 
 
 @pytest.mark.parametrize("schedule", EXACT_PARAMS, ids=repr)
-def test_array_path_equals_scalar_path_at_every_step(schedule: Schedule) -> None:
+def test_array_path_equals_scalar_path_at_every_step(schedule: cyclr.Schedule) -> None:
     steps = np.arange(5001)
     scalar = np.array([schedule(int(i)) for i in steps])
     np.testing.assert_array_equal(schedule(steps), scalar)
@@ -105,7 +97,9 @@ def test_array_path_equals_scalar_path_at_every_step(schedule: Schedule) -> None
 
 @PROPERTY_SETTINGS
 @given(any_schedules(), st.lists(st.integers(0, 10**9), min_size=1, max_size=40))
-def test_array_equals_scalar_for_every_schedule_class(schedule: Schedule, steps: list[int]) -> None:
+def test_array_equals_scalar_for_every_schedule_class(
+    schedule: cyclr.Schedule, steps: list[int]
+) -> None:
     array = schedule(np.array(steps, dtype=np.int64))
     np.testing.assert_array_equal(array, [schedule(i) for i in steps])
 
@@ -113,7 +107,7 @@ def test_array_equals_scalar_for_every_schedule_class(schedule: Schedule, steps:
 @PROPERTY_SETTINGS
 @given(any_schedules(), momentum_bounds(), st.lists(st.integers(0, 10**9), min_size=1))
 def test_array_equals_scalar_for_momentum(
-    schedule: Schedule, bounds: tuple[float, float], steps: list[int]
+    schedule: cyclr.Schedule, bounds: tuple[float, float], steps: list[int]
 ) -> None:
     momentum = schedule.momentum(*bounds)
     array = momentum(np.array(steps, dtype=np.int64))
@@ -121,7 +115,7 @@ def test_array_equals_scalar_for_momentum(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Dips(Schedule):
+class _Dips(cyclr.Schedule):
     """A broken custom schedule whose LR goes negative after step 5."""
 
     kind: ClassVar[str] = "test_dips"
@@ -143,4 +137,4 @@ def test_a_negative_lr_from_any_schedule_is_refused(path: str) -> None:
         elif path == "array":
             dips(np.arange(10))
         else:
-            join([Constant(0.01), dips], [4])(10)
+            cyclr.join([cyclr.Constant(0.01), dips], [4])(10)

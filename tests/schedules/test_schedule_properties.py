@@ -26,18 +26,7 @@ from tests.strategies import (
     warmups,
 )
 
-from cyclr import (
-    Constant,
-    ExpRange,
-    Join,
-    Linear,
-    OneCycle,
-    Schedule,
-    Triangular,
-    Triangular2,
-    join,
-    warmup,
-)
+import cyclr
 from cyclr.schedules import NUMPY_OPS, SCALAR_OPS
 
 EPS = float(np.finfo(np.float64).eps)
@@ -61,7 +50,7 @@ def test_cyclic_lr_stays_within_bounds(schedule: Any, points: list[int]) -> None
 
 @PROPERTY_SETTINGS
 @given(onecycles(), step_arrays)
-def test_onecycle_lr_stays_within_bounds(schedule: OneCycle, points: list[int]) -> None:
+def test_onecycle_lr_stays_within_bounds(schedule: cyclr.OneCycle, points: list[int]) -> None:
     values = schedule(np.array(points))
     low = min(schedule.final_lr, schedule.initial_lr)
     # torch's linear form rounds at the scale of max_lr.
@@ -88,7 +77,7 @@ def _position_tol(schedule: Any, step: int) -> float:
 
 @PROPERTY_SETTINGS
 @given(triangulars(), st.integers(0, 10**6), st.integers(1, 50))
-def test_triangular_is_periodic(schedule: Triangular, step: int, cycles: int) -> None:
+def test_triangular_is_periodic(schedule: cyclr.Triangular, step: int, cycles: int) -> None:
     period = schedule.cycle_steps
     later = step + cycles * period
     tol = _position_tol(schedule, later)
@@ -103,7 +92,7 @@ def test_triangular_is_periodic(schedule: Triangular, step: int, cycles: int) ->
 @PROPERTY_SETTINGS
 @given(triangular2s(), st.integers(0, 10**5), st.integers(1, 40))
 def test_triangular2_amplitude_halves_every_cycle(
-    schedule: Triangular2, step: int, cycle: int
+    schedule: cyclr.Triangular2, step: int, cycle: int
 ) -> None:
     period = schedule.cycle_steps
     position = step % period
@@ -126,7 +115,7 @@ def test_triangular2_amplitude_halves_every_cycle(
 @PROPERTY_SETTINGS
 @given(exp_ranges(), step_arrays)
 def test_exp_range_amplitude_is_bounded_by_gamma_power(
-    schedule: ExpRange, points: list[int]
+    schedule: cyclr.ExpRange, points: list[int]
 ) -> None:
     amplitude = schedule.max_lr - schedule.base_lr
     values = schedule(np.array(points))
@@ -138,7 +127,7 @@ def test_exp_range_amplitude_is_bounded_by_gamma_power(
 
 @PROPERTY_SETTINGS
 @given(any_schedules(), step_arrays)
-def test_scalar_path_equals_vectorized_path(schedule: Schedule, points: list[int]) -> None:
+def test_scalar_path_equals_vectorized_path(schedule: cyclr.Schedule, points: list[int]) -> None:
     scalar = np.array([schedule(step) for step in points])
     vector = schedule(np.array(points, dtype=np.int64))
     assert vector.dtype == np.float64
@@ -150,7 +139,7 @@ def test_scalar_path_equals_vectorized_path(schedule: Schedule, points: list[int
 @PROPERTY_SETTINGS
 @given(any_schedules(), momentum_bounds(), step_arrays)
 def test_scalar_path_equals_vectorized_path_for_momentum(
-    schedule: Schedule, bounds: tuple[float, float], points: list[int]
+    schedule: cyclr.Schedule, bounds: tuple[float, float], points: list[int]
 ) -> None:
     momentum = schedule.momentum(*bounds)
     scalar = np.array([momentum(step) for step in points])
@@ -161,7 +150,7 @@ def test_scalar_path_equals_vectorized_path_for_momentum(
 @PROPERTY_SETTINGS
 @given(any_schedules(), momentum_bounds(), step_arrays)
 def test_lr_and_momentum_together_equal_each_alone(
-    schedule: Schedule, bounds: tuple[float, float], points: list[int]
+    schedule: cyclr.Schedule, bounds: tuple[float, float], points: list[int]
 ) -> None:
     for step in points:
         x = float(step)
@@ -180,13 +169,13 @@ def test_lr_and_momentum_together_equal_each_alone(
 @pytest.mark.parametrize(
     "schedule",
     [
-        OneCycle(0.1, 100_000, three_phase=True),
-        ExpRange(0.001, 0.006, 2000, gamma=0.99994),
-        warmup(Triangular2(0.001, 0.006, 500), 1000),
+        cyclr.OneCycle(0.1, 100_000, three_phase=True),
+        cyclr.ExpRange(0.001, 0.006, 2000, gamma=0.99994),
+        cyclr.warmup(cyclr.Triangular2(0.001, 0.006, 500), 1000),
     ],
     ids=["onecycle", "exp_range", "warmup"],
 )
-def test_large_arrays_equal_small_chunks(schedule: Schedule) -> None:
+def test_large_arrays_equal_small_chunks(schedule: cyclr.Schedule) -> None:
     points = np.arange(0, 200_003, dtype=np.int64)[::-1].reshape(-1, 1)
     whole = schedule(points)
     assert whole.shape == points.shape
@@ -197,12 +186,12 @@ def test_large_arrays_equal_small_chunks(schedule: Schedule) -> None:
 @PROPERTY_SETTINGS
 @given(any_schedules(), momentum_bounds(), steps)
 def test_momentum_moves_opposite_to_the_lr(
-    schedule: Schedule, bounds: tuple[float, float], step: int
+    schedule: cyclr.Schedule, bounds: tuple[float, float], step: int
 ) -> None:
     # From one step to the next, where the LR rises the momentum does not, and the
     # other way round (each part of a join mirrors its own LR).
     momentum = schedule.momentum(*bounds)
-    if isinstance(schedule, Join):
+    if isinstance(schedule, cyclr.Join):
         assume(step + 1 not in schedule.boundaries)
     lr1, lr2 = schedule(step), schedule(step + 1)
     m1, m2 = momentum(step), momentum(step + 1)
@@ -218,21 +207,21 @@ def test_momentum_moves_opposite_to_the_lr(
 @pytest.mark.parametrize(
     "schedule",
     [
-        Triangular(0.001, 0.006, 2000),
-        Triangular2(0.001, 0.006, 2000),
-        ExpRange(0.001, 0.006, 2000, gamma=0.9999),
-        OneCycle(0.1, 1000),
-        OneCycle(0.1, 1000, three_phase=True, anneal="linear"),
+        cyclr.Triangular(0.001, 0.006, 2000),
+        cyclr.Triangular2(0.001, 0.006, 2000),
+        cyclr.ExpRange(0.001, 0.006, 2000, gamma=0.9999),
+        cyclr.OneCycle(0.1, 1000),
+        cyclr.OneCycle(0.1, 1000, three_phase=True, anneal="linear"),
     ],
     ids=["triangular", "triangular2", "exp_range", "onecycle", "onecycle-3phase"],
 )
-def test_momentum_is_lowest_where_the_lr_peaks(schedule: Schedule) -> None:
+def test_momentum_is_lowest_where_the_lr_peaks(schedule: cyclr.Schedule) -> None:
     points = np.arange(0, 8000)
     lrs = schedule(points)
     momenta = schedule.momentum(0.85, 0.95)(points)
     peak = int(np.argmax(lrs))
     assert int(np.argmin(momenta)) == peak
-    if not isinstance(schedule, ExpRange):  # exp_range scales the momentum swing too
+    if not isinstance(schedule, cyclr.ExpRange):  # exp_range scales the momentum swing too
         assert math.isclose(momenta[peak], 0.85, rel_tol=1e-12)
     assert momenta[0] == 0.95
     # Wherever the LR rises the momentum falls, and the other way round (one-cycle's
@@ -244,16 +233,16 @@ def test_momentum_is_lowest_where_the_lr_peaks(schedule: Schedule) -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule", [Constant(0.1), Linear(0.001, 0.1, 100)], ids=["constant", "linear"]
+    "schedule", [cyclr.Constant(0.1), cyclr.Linear(0.001, 0.1, 100)], ids=["constant", "linear"]
 )
-def test_momentum_of_constant_and_linear_stays_at_max(schedule: Schedule) -> None:
+def test_momentum_of_constant_and_linear_stays_at_max(schedule: cyclr.Schedule) -> None:
     momentum = schedule.momentum(0.85, 0.95)
     assert momentum(0) == momentum(50) == momentum(10**9) == 0.95
 
 
 @PROPERTY_SETTINGS
 @given(warmups())
-def test_warmup_is_continuous_at_its_boundary(schedule: Join) -> None:
+def test_warmup_is_continuous_at_its_boundary(schedule: cyclr.Join) -> None:
     (boundary,) = schedule.boundaries
     ramp, inner = schedule.schedules
     assert schedule(boundary) == inner(0)
@@ -268,23 +257,25 @@ def test_warmup_is_continuous_at_its_boundary(schedule: Join) -> None:
 
 @PROPERTY_SETTINGS
 @given(lr_schedules(), lr_schedules(), st.integers(1, 10**5))
-def test_join_is_continuous_or_refuses(first: Schedule, second: Schedule, boundary: int) -> None:
+def test_join_is_continuous_or_refuses(
+    first: cyclr.Schedule, second: cyclr.Schedule, boundary: int
+) -> None:
     outgoing, incoming = first(boundary), second(0)
     if math.isclose(outgoing, incoming, rel_tol=1e-9):
-        joined = join([first, second], [boundary])
+        joined = cyclr.join([first, second], [boundary])
         assert joined(boundary) == incoming
         assert joined(boundary - 1) == first(boundary - 1)
     else:
         with pytest.raises(ValueError, match=f"schedules jump at boundary {boundary}"):
-            join([first, second], [boundary])
+            cyclr.join([first, second], [boundary])
 
 
 @PROPERTY_SETTINGS
 @given(lr_bounds(), positive_lrs, st.integers(1, 1000))
 def test_join_of_ramps_is_continuous(bounds: tuple[float, float], low: float, n: int) -> None:
     base, peak = bounds
-    up, hold = Linear(base, peak, n), Constant(peak)
-    joined = join([up, hold, Linear(peak, low, n)], [n, 2 * n])
+    up, hold = cyclr.Linear(base, peak, n), cyclr.Constant(peak)
+    joined = cyclr.join([up, hold, cyclr.Linear(peak, low, n)], [n, 2 * n])
     assert joined(n) == peak == joined(2 * n)
     assert joined(n - 1) == up(n - 1)
-    assert joined(3 * n) == Linear(peak, low, n)(n)
+    assert joined(3 * n) == cyclr.Linear(peak, low, n)(n)

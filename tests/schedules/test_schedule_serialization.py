@@ -12,20 +12,6 @@ from hypothesis import given
 from tests.strategies import PROPERTY_SETTINGS, any_schedules, momentum_schedules
 
 import cyclr
-from cyclr import (
-    Constant,
-    Cyclic,
-    ExpRange,
-    Linear,
-    OneCycle,
-    Schedule,
-    Triangular,
-    Triangular2,
-    join,
-    register_scale_fn,
-    schedule_from_dict,
-    warmup,
-)
 
 STEPS = np.array([0, 1, 7, 500, 999, 1000, 1001, 4321, 10**5, 10**7], dtype=np.int64)
 
@@ -38,37 +24,41 @@ def _step_half_life(x: Any, ops: Any) -> Any:
     return ops.power(0.5, x / 400)
 
 
-register_scale_fn("test_quarter_life", _quarter_life)
-register_scale_fn("test_step_half_life", _step_half_life)
+cyclr.register_scale_fn("test_quarter_life", _quarter_life)
+cyclr.register_scale_fn("test_step_half_life", _step_half_life)
 
-ONECYCLE = OneCycle(0.1, 1000, pct_start=0.25, anneal="linear", three_phase=True)
+ONECYCLE = cyclr.OneCycle(0.1, 1000, pct_start=0.25, anneal="linear", three_phase=True)
 
-EXAMPLES: dict[str, Schedule] = {
-    "triangular": Triangular(0.001, 0.006, 2000),
-    "triangular-asymmetric": Triangular(0.001, 0.006, 1000, 3000),
-    "triangular2": Triangular2(0.001, 0.006, 2000),
-    "exp_range": ExpRange(0.001, 0.006, 2000, gamma=0.99994),
-    "cyclic-named": Cyclic(0.001, 0.006, 100, scale_fn="triangular2"),
-    "cyclic-registered-name": Cyclic(0.001, 0.006, 100, scale_fn="test_quarter_life"),
-    "cyclic-registered-callable": Cyclic(
+EXAMPLES: dict[str, cyclr.Schedule] = {
+    "triangular": cyclr.Triangular(0.001, 0.006, 2000),
+    "triangular-asymmetric": cyclr.Triangular(0.001, 0.006, 1000, 3000),
+    "triangular2": cyclr.Triangular2(0.001, 0.006, 2000),
+    "exp_range": cyclr.ExpRange(0.001, 0.006, 2000, gamma=0.99994),
+    "cyclic-named": cyclr.Cyclic(0.001, 0.006, 100, scale_fn="triangular2"),
+    "cyclic-registered-name": cyclr.Cyclic(0.001, 0.006, 100, scale_fn="test_quarter_life"),
+    "cyclic-registered-callable": cyclr.Cyclic(
         0.001, 0.006, 100, scale_fn=_step_half_life, scale_mode="iterations"
     ),
-    "onecycle": OneCycle(0.1, 1000),
+    "onecycle": cyclr.OneCycle(0.1, 1000),
     "onecycle-3phase-linear": ONECYCLE,
-    "constant": Constant(0.01),
-    "linear": Linear(0.001, 0.01, 50),
-    "join": join([Linear(1e-4, ONECYCLE(0), 10), ONECYCLE, Constant(ONECYCLE(999))], [10, 1010]),
-    "warmup": warmup(Triangular2(0.001, 0.006, 100), 50, start_lr=1e-5),
-    "warmup-default-start": warmup(OneCycle(0.1, 1000), 100),
-    "momentum": OneCycle(0.1, 1000).momentum(0.85, 0.95),
-    "momentum-of-warmup": warmup(Triangular(0.001, 0.006, 100), 20).momentum(0.8, 0.9),
-    "momentum-of-cyclic-callable": Cyclic(0.001, 0.006, 100, scale_fn=_quarter_life).momentum(),
+    "constant": cyclr.Constant(0.01),
+    "linear": cyclr.Linear(0.001, 0.01, 50),
+    "join": cyclr.join(
+        [cyclr.Linear(1e-4, ONECYCLE(0), 10), ONECYCLE, cyclr.Constant(ONECYCLE(999))], [10, 1010]
+    ),
+    "warmup": cyclr.warmup(cyclr.Triangular2(0.001, 0.006, 100), 50, start_lr=1e-5),
+    "warmup-default-start": cyclr.warmup(cyclr.OneCycle(0.1, 1000), 100),
+    "momentum": cyclr.OneCycle(0.1, 1000).momentum(0.85, 0.95),
+    "momentum-of-warmup": cyclr.warmup(cyclr.Triangular(0.001, 0.006, 100), 20).momentum(0.8, 0.9),
+    "momentum-of-cyclic-callable": cyclr.Cyclic(
+        0.001, 0.006, 100, scale_fn=_quarter_life
+    ).momentum(),
 }
 
 
-def _round_trip(schedule: Schedule) -> Schedule:
+def _round_trip(schedule: cyclr.Schedule) -> cyclr.Schedule:
     text = json.dumps(schedule.to_dict(), allow_nan=False)
-    return schedule_from_dict(json.loads(text))
+    return cyclr.schedule_from_dict(json.loads(text))
 
 
 def _assert_plain(value: Any) -> None:
@@ -127,7 +117,7 @@ def test_round_trip_of_every_registered_kind_is_covered() -> None:
 
 
 def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
-    schedule = Cyclic(0.001, 0.006, 100, scale_fn=lambda x, ops: 1.0 / x)
+    schedule = cyclr.Cyclic(0.001, 0.006, 100, scale_fn=lambda x, ops: 1.0 / x)
     assert schedule(150) > 0.001  # usable without saving
     with pytest.raises(
         ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"
@@ -136,7 +126,7 @@ def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
     with pytest.raises(ValueError, match="unregistered callable"):
         schedule.momentum().to_dict()
     with pytest.raises(ValueError, match="unregistered callable"):
-        warmup(schedule, 10).to_dict()
+        cyclr.warmup(schedule, 10).to_dict()
 
 
 @pytest.mark.parametrize(
@@ -185,16 +175,16 @@ def test_unregistered_callable_raises_a_clear_error_at_to_dict() -> None:
 )
 def test_schedule_from_dict_rejects_bad_data(data: Any, error: type, pattern: str) -> None:
     with pytest.raises(error, match=pattern):
-        schedule_from_dict(data)
+        cyclr.schedule_from_dict(data)
 
 
 def test_schedule_from_dict_is_reexported() -> None:
-    assert cyclr.schedule_from_dict is schedule_from_dict
+    assert cyclr.schedule_from_dict is cyclr.schedule_from_dict
 
 
 @PROPERTY_SETTINGS
 @given(any_schedules())
-def test_round_trip_property(schedule: Schedule) -> None:
+def test_round_trip_property(schedule: cyclr.Schedule) -> None:
     rebuilt = _round_trip(schedule)
     assert rebuilt == schedule
     np.testing.assert_array_equal(rebuilt(STEPS), schedule(STEPS))
@@ -202,7 +192,7 @@ def test_round_trip_property(schedule: Schedule) -> None:
 
 @PROPERTY_SETTINGS
 @given(momentum_schedules())
-def test_round_trip_property_momentum(schedule: Schedule) -> None:
+def test_round_trip_property_momentum(schedule: cyclr.Schedule) -> None:
     rebuilt = _round_trip(schedule)
     assert rebuilt == schedule
     np.testing.assert_array_equal(rebuilt(STEPS), schedule(STEPS))

@@ -10,20 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cyclr import (
-    Constant,
-    Cyclic,
-    ExpRange,
-    Join,
-    Linear,
-    Momentum,
-    OneCycle,
-    Triangular,
-    Triangular2,
-    join,
-    register_scale_fn,
-    warmup,
-)
+import cyclr
 
 NAN, INF = math.nan, math.inf
 
@@ -40,7 +27,7 @@ def _cases() -> list[Any]:
         cases.append(pytest.param(build, error, pattern, id=id_))
 
     # Cyclic policies: LRs, bounds, step sizes.
-    for cls in (Triangular, Triangular2, ExpRange):
+    for cls in (cyclr.Triangular, cyclr.Triangular2, cyclr.ExpRange):
         kind = cls.__name__
         for value in (0.0, -0.001):
             case(
@@ -108,14 +95,14 @@ def _cases() -> list[Any]:
     for value in (0.0, -0.5, 1.0000001, 2.0):
         case(
             f"gamma={value}",
-            lambda v=value: ExpRange(0.001, 0.006, gamma=v),
+            lambda v=value: cyclr.ExpRange(0.001, 0.006, gamma=v),
             ValueError,
             r"gamma must be in \(0.0, 1.0\] " + _got("gamma", value),
         )
     for value in (NAN, INF):
         case(
             f"gamma={value}",
-            lambda v=value: ExpRange(0.001, 0.006, gamma=v),
+            lambda v=value: cyclr.ExpRange(0.001, 0.006, gamma=v),
             ValueError,
             r"gamma must be finite " + _got("gamma", value),
         )
@@ -123,19 +110,19 @@ def _cases() -> list[Any]:
     # Cyclic: scale function and mode.
     case(
         "scale_mode",
-        lambda: Cyclic(0.001, 0.006, scale_mode="epoch"),
+        lambda: cyclr.Cyclic(0.001, 0.006, scale_mode="epoch"),
         ValueError,
         r"scale_mode must be one of 'cycle', 'iterations' " + _got("scale_mode", "epoch"),
     )
     case(
         "scale_fn-unknown",
-        lambda: Cyclic(0.001, 0.006, scale_fn="nope"),
+        lambda: cyclr.Cyclic(0.001, 0.006, scale_fn="nope"),
         ValueError,
         r"scale_fn must be a registered name .*" + _got("scale_fn", "nope"),
     )
     case(
         "scale_fn-type",
-        lambda: Cyclic(0.001, 0.006, scale_fn=3),
+        lambda: cyclr.Cyclic(0.001, 0.006, scale_fn=3),
         TypeError,
         r"scale_fn must be a name or a callable " + _got("scale_fn", 3),
     )
@@ -144,60 +131,60 @@ def _cases() -> list[Any]:
     for value in (0.0, -1.0):
         case(
             f"onecycle-max_lr={value}",
-            lambda v=value: OneCycle(v, 100),
+            lambda v=value: cyclr.OneCycle(v, 100),
             ValueError,
             r"max_lr must be positive " + _got("max_lr", value),
         )
     for value in (NAN, INF):
         case(
             f"onecycle-max_lr={value}",
-            lambda v=value: OneCycle(v, 100),
+            lambda v=value: cyclr.OneCycle(v, 100),
             ValueError,
             r"max_lr must be finite " + _got("max_lr", value),
         )
     for value in (0, -5):
         case(
             f"total_steps={value}",
-            lambda v=value: OneCycle(0.1, v),
+            lambda v=value: cyclr.OneCycle(0.1, v),
             ValueError,
             r"total_steps must be positive " + _got("total_steps", value),
         )
     for value in (100.0, 99.5, True, "100", None, NAN):
         case(
             f"total_steps={value!r}",
-            lambda v=value: OneCycle(0.1, v),
+            lambda v=value: cyclr.OneCycle(0.1, v),
             TypeError,
             r"total_steps must be an integer " + _got("total_steps", value),
         )
     for value in (0.0, 1.0, -0.1, 1.5):
         case(
             f"pct_start={value}",
-            lambda v=value: OneCycle(0.1, 100, pct_start=v),
+            lambda v=value: cyclr.OneCycle(0.1, 100, pct_start=v),
             ValueError,
             r"pct_start must be in the open interval \(0, 1\) " + _got("pct_start", value),
         )
     for value in (NAN, INF):
         case(
             f"pct_start={value}",
-            lambda v=value: OneCycle(0.1, 100, pct_start=v),
+            lambda v=value: cyclr.OneCycle(0.1, 100, pct_start=v),
             ValueError,
             r"pct_start must be finite " + _got("pct_start", value),
         )
     case(
         "pct_start-too-few-steps",
-        lambda: OneCycle(0.1, 100, pct_start=0.005),
+        lambda: cyclr.OneCycle(0.1, 100, pct_start=0.005),
         ValueError,
         r"pct_start \* total_steps must exceed 1 .*got pct_start=0.005, total_steps=100",
     )
     case(
         "three_phase-pct_start",
-        lambda: OneCycle(0.1, 100, pct_start=0.6, three_phase=True),
+        lambda: cyclr.OneCycle(0.1, 100, pct_start=0.6, three_phase=True),
         ValueError,
         r"three_phase needs .*got pct_start=0.6, total_steps=100",
     )
     case(
         "three_phase-type",
-        lambda: OneCycle(0.1, 100, three_phase="yes"),
+        lambda: cyclr.OneCycle(0.1, 100, three_phase="yes"),
         TypeError,
         r"three_phase must be a bool " + _got("three_phase", "yes"),
     )
@@ -205,20 +192,20 @@ def _cases() -> list[Any]:
         for value in (0.5, 0.0, -2.0):
             case(
                 f"{name}={value}",
-                lambda n=name, v=value: OneCycle(0.1, 100, **{n: v}),
+                lambda n=name, v=value: cyclr.OneCycle(0.1, 100, **{n: v}),
                 ValueError,
                 rf"{name} must be at least 1 " + _got(name, value),
             )
         for value in (NAN, INF):
             case(
                 f"{name}={value}",
-                lambda n=name, v=value: OneCycle(0.1, 100, **{n: v}),
+                lambda n=name, v=value: cyclr.OneCycle(0.1, 100, **{n: v}),
                 ValueError,
                 rf"{name} must be finite " + _got(name, value),
             )
     case(
         "anneal",
-        lambda: OneCycle(0.1, 100, anneal="cosine"),
+        lambda: cyclr.OneCycle(0.1, 100, anneal="cosine"),
         ValueError,
         r"anneal must be one of 'cos', 'linear' " + _got("anneal", "cosine"),
     )
@@ -227,50 +214,50 @@ def _cases() -> list[Any]:
     for value in (0.0, -0.1):
         case(
             f"constant-lr={value}",
-            lambda v=value: Constant(v),
+            lambda v=value: cyclr.Constant(v),
             ValueError,
             r"lr must be positive " + _got("lr", value),
         )
     for value in (NAN, INF):
         case(
             f"constant-lr={value}",
-            lambda v=value: Constant(v),
+            lambda v=value: cyclr.Constant(v),
             ValueError,
             r"lr must be finite " + _got("lr", value),
         )
     case(
         "constant-lr=True",
-        lambda: Constant(True),
+        lambda: cyclr.Constant(True),
         TypeError,
         r"lr must be a real number " + _got("lr", True),
     )
     case(
         "linear-start_lr",
-        lambda: Linear(0.0, 0.1, 10),
+        lambda: cyclr.Linear(0.0, 0.1, 10),
         ValueError,
         r"start_lr must be positive " + _got("start_lr", 0.0),
     )
     case(
         "linear-end_lr",
-        lambda: Linear(0.1, NAN, 10),
+        lambda: cyclr.Linear(0.1, NAN, 10),
         ValueError,
         r"end_lr must be finite " + _got("end_lr", NAN),
     )
     case(
         "linear-total_steps=0",
-        lambda: Linear(0.1, 0.2, 0),
+        lambda: cyclr.Linear(0.1, 0.2, 0),
         ValueError,
         r"total_steps must be positive " + _got("total_steps", 0),
     )
     case(
         "linear-total_steps=1.0",
-        lambda: Linear(0.1, 0.2, 1.0),
+        lambda: cyclr.Linear(0.1, 0.2, 1.0),
         TypeError,
         r"total_steps must be an integer " + _got("total_steps", 1.0),
     )
 
     # Momentum.
-    lr = Triangular(0.001, 0.006, 10)
+    lr = cyclr.Triangular(0.001, 0.006, 10)
     for value in (-0.1, 1.0, 1.5):
         case(
             f"base_momentum={value}",
@@ -281,7 +268,7 @@ def _cases() -> list[Any]:
     for value in (0.0, 1.0):
         case(
             f"max_momentum={value}",
-            lambda v=value: Momentum(lr, 0.0, v),
+            lambda v=value: cyclr.Momentum(lr, 0.0, v),
             ValueError,
             r"max_momentum must be in \(0, 1\) " + _got("max_momentum", value),
         )
@@ -309,7 +296,7 @@ def _cases() -> list[Any]:
     )
     case(
         "momentum-schedule-type",
-        lambda: Momentum(0.1, 0.85, 0.95),
+        lambda: cyclr.Momentum(0.1, 0.85, 0.95),
         TypeError,
         r"schedule must be a learning-rate Schedule " + _got("schedule", 0.1),
     )
@@ -317,62 +304,62 @@ def _cases() -> list[Any]:
     # Composition.
     case(
         "warmup_steps=0",
-        lambda: warmup(lr, 0),
+        lambda: cyclr.warmup(lr, 0),
         ValueError,
         r"warmup_steps must be positive " + _got("warmup_steps", 0),
     )
     case(
         "warmup_steps=2.5",
-        lambda: warmup(lr, 2.5),
+        lambda: cyclr.warmup(lr, 2.5),
         TypeError,
         r"warmup_steps must be an integer " + _got("warmup_steps", 2.5),
     )
     case(
         "warmup-start_lr",
-        lambda: warmup(lr, 5, start_lr=-1.0),
+        lambda: cyclr.warmup(lr, 5, start_lr=-1.0),
         ValueError,
         r"start_lr must be positive " + _got("start_lr", -1.0),
     )
     case(
         "warmup-schedule",
-        lambda: warmup(0.1, 5),
+        lambda: cyclr.warmup(0.1, 5),
         TypeError,
         r"schedule must be a Schedule " + _got("schedule", 0.1),
     )
     case(
         "join-jump",
-        lambda: join([Constant(0.1), Constant(0.2)], [5]),
+        lambda: cyclr.join([cyclr.Constant(0.1), cyclr.Constant(0.2)], [5]),
         ValueError,
         r"schedules jump at boundary 5: schedule 0 ends at 0.1 but schedule 1 starts at 0.2",
     )
     case(
         "join-count",
-        lambda: join([Constant(0.1), Constant(0.1)], [5, 6]),
+        lambda: cyclr.join([cyclr.Constant(0.1), cyclr.Constant(0.1)], [5, 6]),
         ValueError,
         r"boundaries must have one entry fewer than schedules \(got 2 schedules, "
         r"boundaries=\[5, 6\]\)",
     )
     case(
         "join-order",
-        lambda: join([Constant(0.1)] * 3, [6, 5]),
+        lambda: cyclr.join([cyclr.Constant(0.1)] * 3, [6, 5]),
         ValueError,
         r"boundaries must increase strictly " + _got("boundaries", [6, 5]),
     )
     case(
         "join-boundary=0",
-        lambda: join([Constant(0.1)] * 2, [0]),
+        lambda: cyclr.join([cyclr.Constant(0.1)] * 2, [0]),
         ValueError,
         r"boundaries must be positive " + _got("boundaries", 0),
     )
     case(
         "join-boundary-float",
-        lambda: join([Constant(0.1)] * 2, [5.0]),
+        lambda: cyclr.join([cyclr.Constant(0.1)] * 2, [5.0]),
         TypeError,
         r"boundaries must be an integer " + _got("boundaries", 5.0),
     )
     case(
         "join-schedules",
-        lambda: Join((0.1, 0.2), (5,)),
+        lambda: cyclr.Join((0.1, 0.2), (5,)),
         TypeError,
         r"schedules must be a non-empty sequence of Schedule",
     )
@@ -380,19 +367,19 @@ def _cases() -> list[Any]:
     # Registry.
     case(
         "register-name",
-        lambda: register_scale_fn("", lambda x, ops: 1.0),
+        lambda: cyclr.register_scale_fn("", lambda x, ops: 1.0),
         ValueError,
         r"name must be a non-empty string " + _got("name", ""),
     )
     case(
         "register-fn",
-        lambda: register_scale_fn("x_not_callable", 3),
+        lambda: cyclr.register_scale_fn("x_not_callable", 3),
         TypeError,
         r"fn must be callable " + _got("fn", 3),
     )
     case(
         "register-clash",
-        lambda: register_scale_fn("triangular", lambda x, ops: 2.0),
+        lambda: cyclr.register_scale_fn("triangular", lambda x, ops: 2.0),
         ValueError,
         r"name is already registered to another scale function " + _got("name", "triangular"),
     )
@@ -407,7 +394,7 @@ def test_bad_argument_is_named_with_its_value(
         build()
 
 
-SCHEDULE = Triangular(0.001, 0.006, 10)
+SCHEDULE = cyclr.Triangular(0.001, 0.006, 10)
 
 
 @pytest.mark.parametrize(
@@ -460,10 +447,10 @@ def test_bad_step_is_refused_by_momentum_too(kind: str) -> None:
 
 
 def test_valid_edges_are_accepted() -> None:
-    assert ExpRange(0.001, 0.006, gamma=1.0)(123) == Triangular(0.001, 0.006)(123)
-    assert OneCycle(0.1, 100, div_factor=1.0, final_div_factor=1.0)(99) == 0.1
-    assert Momentum(SCHEDULE, 0.0, 0.5)(0) == 0.5
-    assert Triangular(0.001, 0.006, np.int64(5))(5) == 0.006
+    assert cyclr.ExpRange(0.001, 0.006, gamma=1.0)(123) == cyclr.Triangular(0.001, 0.006)(123)
+    assert cyclr.OneCycle(0.1, 100, div_factor=1.0, final_div_factor=1.0)(99) == 0.1
+    assert cyclr.Momentum(SCHEDULE, 0.0, 0.5)(0) == 0.5
+    assert cyclr.Triangular(0.001, 0.006, np.int64(5))(5) == 0.006
 
 
 @pytest.mark.parametrize(

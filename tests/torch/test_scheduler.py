@@ -17,23 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from cyclr import (
-    Constant,
-    Cyclic,
-    ExpRange,
-    Linear,
-    OneCycle,
-    Schedule,
-    Triangular,
-    Triangular2,
-    warmup,
-)
+import cyclr
 from cyclr.torch.scheduler import Scheduler
 
 torch.set_num_threads(1)
 
-TRI = Triangular(0.001, 0.006, step_size_up=5)
-ONECYCLE = OneCycle(0.1, total_steps=40, three_phase=True)
+TRI = cyclr.Triangular(0.001, 0.006, step_size_up=5)
+ONECYCLE = cyclr.OneCycle(0.1, total_steps=40, three_phase=True)
 
 
 def _model() -> torch.nn.Module:
@@ -73,12 +63,12 @@ def _train(
     "schedule",
     [
         TRI,
-        Triangular2(0.001, 0.006, 3, 7),
-        ExpRange(0.001, 0.006, 4, gamma=0.95),
+        cyclr.Triangular2(0.001, 0.006, 3, 7),
+        cyclr.ExpRange(0.001, 0.006, 4, gamma=0.95),
         ONECYCLE,
-        OneCycle(0.05, 30, anneal="linear"),
-        warmup(Triangular(0.001, 0.006, 5), 4),
-        Constant(0.02),
+        cyclr.OneCycle(0.05, 30, anneal="linear"),
+        cyclr.warmup(cyclr.Triangular(0.001, 0.006, 5), 4),
+        cyclr.Constant(0.02),
     ],
     ids=[
         "triangular",
@@ -90,7 +80,7 @@ def _train(
         "constant",
     ],
 )
-def test_plain_loop_uses_schedule_of_each_step(schedule: Schedule) -> None:
+def test_plain_loop_uses_schedule_of_each_step(schedule: cyclr.Schedule) -> None:
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     scheduler = Scheduler(optimizer, schedule)
@@ -202,7 +192,7 @@ def test_momentum_must_be_a_momentum_schedule() -> None:
     with pytest.raises(
         TypeError, match=r"momentum must be a Momentum schedule .*schedule.momentum"
     ):
-        Scheduler(optimizer, TRI, momentum=Constant(0.9))  # type: ignore[arg-type]
+        Scheduler(optimizer, TRI, momentum=cyclr.Constant(0.9))  # type: ignore[arg-type]
     with pytest.raises(
         TypeError, match=r"momentum must be a Schedule or a list of them \(got momentum=0.9\)"
     ):
@@ -220,7 +210,7 @@ def _two_group_optimizer(**kwargs: Any) -> tuple[torch.nn.Module, torch.optim.Op
 
 def test_one_schedule_per_group() -> None:
     model, optimizer = _two_group_optimizer()
-    second = Triangular2(0.01, 0.06, 3)
+    second = cyclr.Triangular2(0.01, 0.06, 3)
     scheduler = Scheduler(
         optimizer, [TRI, second], momentum=[TRI.momentum(), second.momentum(0.8, 0.9)]
     )
@@ -401,7 +391,7 @@ def _is_plain(value: Any) -> bool:
 
 
 def _stepped(
-    schedule: Schedule = ONECYCLE, steps: int = 13, **kwargs: Any
+    schedule: cyclr.Schedule = ONECYCLE, steps: int = 13, **kwargs: Any
 ) -> tuple[torch.optim.Optimizer, Scheduler]:
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -480,7 +470,7 @@ def test_load_writes_no_lr_the_scheduler_did_not_set() -> None:
 
 
 def test_unregistered_callable_fails_at_state_dict() -> None:
-    schedule = Cyclic(0.001, 0.006, 5, scale_fn=lambda x, ops: 1.0 / x)
+    schedule = cyclr.Cyclic(0.001, 0.006, 5, scale_fn=lambda x, ops: 1.0 / x)
     _, scheduler = _stepped(schedule=schedule, steps=3)
     with pytest.raises(
         ValueError, match=r"scale_fn is an unregistered callable.*register_scale_fn"
@@ -602,7 +592,7 @@ RESUME_SCRIPT = textwrap.dedent(
 
 
 def test_resume_in_a_new_process_is_bit_identical(tmp_path: Path) -> None:
-    schedule = warmup(OneCycle(0.1, total_steps=50, three_phase=True), 5)
+    schedule = cyclr.warmup(cyclr.OneCycle(0.1, total_steps=50, three_phase=True), 5)
     momentum = schedule.momentum(0.85, 0.95)
     total = 64
     checkpoints = (0, 1, 4, 5, 6, 30, 54, 60)
@@ -639,7 +629,7 @@ def test_resume_in_a_new_process_is_bit_identical(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("order", ["warmup-first", "cyclr-first"])
 def test_inside_sequential_lr_after_a_linear_warmup(order: str) -> None:
-    schedule = Triangular2(0.001, 0.006, 4)
+    schedule = cyclr.Triangular2(0.001, 0.006, 4)
     warm_steps, total = 6, 30
     model = _model()
     # Either scheduler keeps the optimizer's LR as initial_lr, which LinearLR warms up to.
@@ -673,7 +663,7 @@ def test_sequential_lr_resume_leaves_a_successor_lr_alone() -> None:
     ]:
         model = _model()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-        first = Scheduler(optimizer, Linear(0.001, 0.01, 5))
+        first = Scheduler(optimizer, cyclr.Linear(0.001, 0.01, 5))
         then = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
         return (
             model,
@@ -696,7 +686,7 @@ class _Module:
     """Built lazily so that importing this test module does not import Lightning."""
 
     @staticmethod
-    def make(schedule: Schedule) -> Any:
+    def make(schedule: cyclr.Schedule) -> Any:
         import lightning
 
         class Module(lightning.LightningModule):
@@ -749,7 +739,7 @@ def _lightning_data() -> torch.utils.data.DataLoader[Any]:
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 @pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
 def test_lightning_steps_the_scheduler_every_step_and_resumes(tmp_path: Path) -> None:
-    schedule = OneCycle(0.1, total_steps=10)
+    schedule = cyclr.OneCycle(0.1, total_steps=10)
     momentum = schedule.momentum()
     expected = [(schedule(i), momentum(i)) for i in range(18)]
     module = _Module.make(schedule)
