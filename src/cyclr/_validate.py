@@ -84,15 +84,29 @@ def check_range_open(name: str, value: Any, low: float, high: float, *, closed_h
 def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """Return ``value`` as an int after checking it is an integer ``>= minimum``.
 
-    Floats are refused even when integral: a step count is a count.
+    Floats are refused even when integral: a step count is a count. No upper bound; see
+    :func:`check_count` for one.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer {_got(name, value)}")
-    result = int(value)
-    if result < minimum:
-        bound = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{name} must be {bound} {_got(name, value)}")
-    return result
+    return check_count(name, value, minimum=minimum, maximum=None)
+
+
+def check_above(low_name: str, low: Any, high_name: str, high: Any) -> None:
+    """Check ``high > low`` for two already checked numbers (a range's two ends).
+
+    Raises:
+        ValueError: ``'high_name' must be greater than 'low_name'``, naming both values.
+
+    Example:
+        >>> check_above("base_lr", 0.1, "max_lr", 0.01)
+        Traceback (most recent call last):
+        ...
+        ValueError: max_lr must be greater than base_lr (got base_lr=0.1, max_lr=0.01)
+    """
+    if not high > low:
+        raise ValueError(
+            f"{high_name} must be greater than {low_name} "
+            f"(got {low_name}={describe(low)}, {high_name}={describe(high)})"
+        )
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
@@ -153,11 +167,13 @@ check_real_positive = check_positive
 """Alias of :func:`check_positive`."""
 
 
-def check_count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_EXACT_INT) -> int:
+def check_count(
+    name: str, value: Any, *, minimum: int = 1, maximum: int | None = MAX_EXACT_INT
+) -> int:
     """Return ``value`` as an int after checking ``minimum <= value <= maximum``.
 
-    Like :func:`check_int` with an upper bound (by default ``2**53``, so every float64
-    computation with the count is exact) and giant values abbreviated in the message.
+    The upper bound is by default ``2**53``, so every float64 computation with the count
+    is exact; ``maximum=None`` sets none. Giant values are abbreviated in the message.
 
     Raises:
         TypeError: If ``value`` is not an integer (bools and floats are refused).
@@ -169,7 +185,7 @@ def check_count(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_E
     if result < minimum:
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {bound} (got {name}={describe_number(value)})")
-    if result > maximum:
+    if maximum is not None and result > maximum:
         limit = "2**53" if maximum == MAX_EXACT_INT else str(maximum)
         raise ValueError(f"{name} must be at most {limit} (got {name}={describe_number(value)})")
     return result

@@ -86,6 +86,22 @@ def test_step_i_gets_the_sweep_lr_of_step_i_as_a_float32_scalar() -> None:
     assert seen[0] == ((), jnp.float32)
 
 
+def sixty_steps(params: Any, opt_state: Any, *, sync_every: int) -> Any:
+    """A 60-step sweep from 1e-4 to 10 that never reruns."""
+    return range_test(
+        jax.jit(train_step),
+        params,
+        opt_state,
+        BATCHES,
+        start_lr=1e-4,
+        end_lr=10.0,
+        num_steps=60,
+        max_steps=60,
+        sync_every=sync_every,
+        progress=False,
+    )
+
+
 def test_losses_reach_the_host_only_every_sync_every_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     reads = []
     device_get = jax.device_get
@@ -97,35 +113,13 @@ def test_losses_reach_the_host_only_every_sync_every_steps(monkeypatch: pytest.M
     monkeypatch.setattr(jax, "device_get", counting)
     params, opt_state = initial()
     with jax.transfer_guard_device_to_host("disallow"):
-        result = range_test(
-            jax.jit(train_step),
-            params,
-            opt_state,
-            BATCHES,
-            start_lr=1e-4,
-            end_lr=10.0,
-            num_steps=60,
-            max_steps=60,
-            sync_every=7,
-            progress=False,
-        )
+        result = sixty_steps(params, opt_state, sync_every=7)
     steps_run = result.settings["steps_run"]
     assert len(reads) == math.ceil(steps_run / 7)
     assert 0 <= steps_run - result.num_recorded < 7
     # Reading every step gives the same curve, without the steps past the stop.
     params, opt_state = initial()
-    each = range_test(
-        jax.jit(train_step),
-        params,
-        opt_state,
-        BATCHES,
-        start_lr=1e-4,
-        end_lr=10.0,
-        num_steps=60,
-        max_steps=60,
-        sync_every=1,
-        progress=False,
-    )
+    each = sixty_steps(params, opt_state, sync_every=1)
     np.testing.assert_array_equal(each.losses, result.losses)
     assert each.settings["steps_run"] == each.num_recorded
 

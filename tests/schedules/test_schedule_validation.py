@@ -26,6 +26,17 @@ def _cases() -> list[Any]:
     def case(id_: str, build: Callable[[], Any], error: type[Exception], pattern: str) -> None:
         cases.append(pytest.param(build, error, pattern, id=id_))
 
+    def refused(
+        name: str,
+        build: Callable[[Any], Any],
+        values: tuple[Any, ...],
+        error: type[Exception],
+        pattern: str,
+    ) -> None:
+        """One case per value: ``build(value)`` raises ``error``, naming ``name=value``."""
+        for value in values:
+            case(f"{name}={value!r}", lambda v=value: build(v), error, pattern + _got(name, value))
+
     # Cyclic policies: LRs, bounds, step sizes.
     for cls in (cyclr.Triangular, cyclr.Triangular2, cyclr.ExpRange):
         kind = cls.__name__
@@ -92,20 +103,20 @@ def _cases() -> list[Any]:
                 )
 
     # exp_range's gamma in (0, 1].
-    for value in (0.0, -0.5, 1.0000001, 2.0):
-        case(
-            f"gamma={value}",
-            lambda v=value: cyclr.ExpRange(0.001, 0.006, gamma=v),
-            ValueError,
-            r"gamma must be in \(0.0, 1.0\] " + _got("gamma", value),
-        )
-    for value in (NAN, INF):
-        case(
-            f"gamma={value}",
-            lambda v=value: cyclr.ExpRange(0.001, 0.006, gamma=v),
-            ValueError,
-            r"gamma must be finite " + _got("gamma", value),
-        )
+    refused(
+        "gamma",
+        lambda v: cyclr.ExpRange(0.001, 0.006, gamma=v),
+        (0.0, -0.5, 1.0000001, 2.0),
+        ValueError,
+        r"gamma must be in \(0.0, 1.0\] ",
+    )
+    refused(
+        "gamma",
+        lambda v: cyclr.ExpRange(0.001, 0.006, gamma=v),
+        (NAN, INF),
+        ValueError,
+        r"gamma must be finite ",
+    )
 
     # Cyclic: scale function and mode.
     case(
@@ -142,34 +153,34 @@ def _cases() -> list[Any]:
             ValueError,
             r"max_lr must be finite " + _got("max_lr", value),
         )
-    for value in (0, -5):
-        case(
-            f"total_steps={value}",
-            lambda v=value: cyclr.OneCycle(0.1, v),
-            ValueError,
-            r"total_steps must be positive " + _got("total_steps", value),
-        )
-    for value in (100.0, 99.5, True, "100", None, NAN):
-        case(
-            f"total_steps={value!r}",
-            lambda v=value: cyclr.OneCycle(0.1, v),
-            TypeError,
-            r"total_steps must be an integer " + _got("total_steps", value),
-        )
-    for value in (0.0, 1.0, -0.1, 1.5):
-        case(
-            f"pct_start={value}",
-            lambda v=value: cyclr.OneCycle(0.1, 100, pct_start=v),
-            ValueError,
-            r"pct_start must be in the open interval \(0, 1\) " + _got("pct_start", value),
-        )
-    for value in (NAN, INF):
-        case(
-            f"pct_start={value}",
-            lambda v=value: cyclr.OneCycle(0.1, 100, pct_start=v),
-            ValueError,
-            r"pct_start must be finite " + _got("pct_start", value),
-        )
+    refused(
+        "total_steps",
+        lambda v: cyclr.OneCycle(0.1, v),
+        (0, -5),
+        ValueError,
+        r"total_steps must be positive ",
+    )
+    refused(
+        "total_steps",
+        lambda v: cyclr.OneCycle(0.1, v),
+        (100.0, 99.5, True, "100", None, NAN),
+        TypeError,
+        r"total_steps must be an integer ",
+    )
+    refused(
+        "pct_start",
+        lambda v: cyclr.OneCycle(0.1, 100, pct_start=v),
+        (0.0, 1.0, -0.1, 1.5),
+        ValueError,
+        r"pct_start must be in the open interval \(0, 1\) ",
+    )
+    refused(
+        "pct_start",
+        lambda v: cyclr.OneCycle(0.1, 100, pct_start=v),
+        (NAN, INF),
+        ValueError,
+        r"pct_start must be finite ",
+    )
     case(
         "pct_start-too-few-steps",
         lambda: cyclr.OneCycle(0.1, 100, pct_start=0.005),
@@ -258,20 +269,20 @@ def _cases() -> list[Any]:
 
     # Momentum.
     lr = cyclr.Triangular(0.001, 0.006, 10)
-    for value in (-0.1, 1.0, 1.5):
-        case(
-            f"base_momentum={value}",
-            lambda v=value: lr.momentum(v, 0.95),
-            ValueError,
-            r"base_momentum must be in \[0, 1\) " + _got("base_momentum", value),
-        )
-    for value in (0.0, 1.0):
-        case(
-            f"max_momentum={value}",
-            lambda v=value: cyclr.Momentum(lr, 0.0, v),
-            ValueError,
-            r"max_momentum must be in \(0, 1\) " + _got("max_momentum", value),
-        )
+    refused(
+        "base_momentum",
+        lambda v: lr.momentum(v, 0.95),
+        (-0.1, 1.0, 1.5),
+        ValueError,
+        r"base_momentum must be in \[0, 1\) ",
+    )
+    refused(
+        "max_momentum",
+        lambda v: cyclr.Momentum(lr, 0.0, v),
+        (0.0, 1.0),
+        ValueError,
+        r"max_momentum must be in \(0, 1\) ",
+    )
     case(
         "max_momentum<=base_momentum",
         lambda: lr.momentum(0.9, 0.85),

@@ -713,18 +713,10 @@ class _Module:
         return Module()
 
 
-def _lightning_trainer(max_steps: int) -> Any:
-    import lightning
+def _lightning_trainer(root: Path, max_steps: int) -> Any:
+    from tests.lightning.lightning_support import make_trainer
 
-    return lightning.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=max_steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    return make_trainer(root, [], max_steps=max_steps, max_epochs=None)
 
 
 def _lightning_data() -> torch.utils.data.DataLoader[Any]:
@@ -743,7 +735,7 @@ def test_lightning_steps_the_scheduler_every_step_and_resumes(tmp_path: Path) ->
     momentum = schedule.momentum()
     expected = [(schedule(i), momentum(i)) for i in range(18)]
     module = _Module.make(schedule)
-    trainer = _lightning_trainer(max_steps=12)  # two epochs of 6 batches
+    trainer = _lightning_trainer(tmp_path, max_steps=12)  # two epochs of 6 batches
     trainer.fit(module, _lightning_data())
     assert module.seen == expected[:12]
     scheduler = trainer.lr_scheduler_configs[0].scheduler
@@ -754,5 +746,5 @@ def test_lightning_steps_the_scheduler_every_step_and_resumes(tmp_path: Path) ->
     checkpoint = tmp_path / "run.ckpt"
     trainer.save_checkpoint(checkpoint)
     resumed = _Module.make(schedule)
-    _lightning_trainer(max_steps=18).fit(resumed, _lightning_data(), ckpt_path=checkpoint)
+    _lightning_trainer(tmp_path, max_steps=18).fit(resumed, _lightning_data(), ckpt_path=checkpoint)
     assert resumed.seen == expected[12:]

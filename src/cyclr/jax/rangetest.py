@@ -46,7 +46,7 @@ def _copy_tree(tree: Any) -> Any:
     return jax.tree_util.tree_map(_copy_leaf, tree)
 
 
-def range_test(
+def range_test(  # noqa: D417  (the shared settings are documented on RangeTestSpec)
     train_step: TrainStep,
     params: Any,
     opt_state: Any,
@@ -107,17 +107,10 @@ def range_test(
         params: The parameters (any pytree); not modified.
         opt_state: The optimizer state (any pytree); not modified.
         batches: An iterable of batches.
-        start_lr: The LR of step 0.
-        end_lr: The LR of the last step.
-        num_steps: Steps in the full sweep (at least 2).
-        max_steps: If the curve shows no clear fall (no reliable suggestion), the
-            test is run again from the restored state with three times the steps while
-            that stays within ``max_steps``; ``None``: ``9 * num_steps``;
-            ``max_steps=num_steps`` never reruns (see
-            :func:`cyclr.rangetest.driver.extend_until_readable`).
-        sweep: ``"exp"`` or ``"linear"``.
-        smoothing: EMA factor of the smoothed loss, in ``[0, 1)``.
-        diverge_factor: Divergence threshold ``f > 1`` of the stopping rule.
+        start_lr, end_lr, num_steps, max_steps, sweep, smoothing, diverge_factor: The
+            sweep, its reruns when the curve shows no clear fall, and the stopping rule,
+            as in :class:`~cyclr.rangetest.RangeTestSpec` (which documents and checks
+            them; the reruns are :func:`cyclr.rangetest.driver.extend_until_readable`).
         metric_fn: ``metric_fn(params) -> float`` (higher is better, e.g. validation
             accuracy) evaluated every ``eval_every`` steps and stored in
             ``result.metrics``.

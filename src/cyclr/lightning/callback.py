@@ -17,8 +17,8 @@ from lightning.pytorch.utilities.types import LRSchedulerConfig
 
 from .._validate import check_choice, describe
 from ..rangetest import METHODS, RangeTestResult
+from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
-from ..rangetest.suggest import Suggestion
 from ..torch import Scheduler, range_test
 from ._support import (
     _check_no_scheduler,

@@ -2,8 +2,8 @@
 
 :class:`RangeTest` is the state machine a training loop drives; :class:`RangeTestResult`
 holds the curve; :meth:`RangeTestResult.suggest` and :meth:`RangeTestResult.clr_bounds`
-read it (the rules live in :mod:`cyclr.rangetest.suggest`, which also works on plain
-arrays). Framework adapters (``cyclr.torch``, ...) run the loop for you.
+read it (the rules live in :mod:`cyclr.rangetest.rules`; :mod:`cyclr.rangetest.suggest`
+reads plain arrays). Framework adapters (``cyclr.torch``, ...) run the loop for you.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -11,7 +11,7 @@ References:
 """
 
 from .result import RangeTestResult, StopReason
-from .suggest import DEFAULT_METHOD, METHODS, Suggestion
+from .rules import DEFAULT_METHOD, METHODS, Suggestion
 from .sweep import Sweep
 from .tracker import RangeTest
 

@@ -90,14 +90,7 @@ class RangeTestSpec:
     def __post_init__(self) -> None:
         steps = _check_steps("num_steps", self.num_steps, minimum=2)
         # The tracker owns the checks of the sweep and of the stopping rule.
-        probe = RangeTest(
-            self.start_lr,
-            self.end_lr,
-            steps,
-            sweep=self.sweep,
-            smoothing=self.smoothing,
-            diverge_factor=self.diverge_factor,
-        )
+        probe = self.tracker(steps)
         if self.max_steps is None:
             limit = min(steps * EXTEND_FACTOR**DEFAULT_EXTENSIONS, MAX_NUM_STEPS)
             limit = max(limit, steps)

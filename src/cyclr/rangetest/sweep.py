@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_choice, check_int, check_positive
+from .._validate import check_above, check_choice, check_int, check_positive
 
 __all__ = ["MIN_NUM_STEPS", "SWEEPS", "Sweep"]
 
@@ -71,11 +71,7 @@ class Sweep:
     def __post_init__(self) -> None:
         start = check_positive("start_lr", self.start_lr)
         end = check_positive("end_lr", self.end_lr)
-        if end <= start:
-            raise ValueError(
-                f"end_lr must be greater than start_lr (got start_lr={self.start_lr!r}, "
-                f"end_lr={self.end_lr!r})"
-            )
+        check_above("start_lr", start, "end_lr", end)
         steps = check_int("num_steps", self.num_steps, minimum=MIN_NUM_STEPS)
         check_choice("kind", self.kind, SWEEPS)
         object.__setattr__(self, "start_lr", start)

@@ -68,8 +68,8 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_choice, check_finite, check_positive
+from .fit import RESOLUTION, robust_noise
 from .result import RangeTestResult, StopReason
-from .suggest import RESOLUTION, robust_noise
 from .sweep import SWEEPS, Sweep
 
 __all__ = ["DIVERGE_WARMUP_STEPS", "RangeTest"]

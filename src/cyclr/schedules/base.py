@@ -15,7 +15,7 @@ from typing import Any, ClassVar, overload
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_real, describe
+from .._validate import check_above, check_real, describe
 from ._steps import MAX_NESTING, check_host_values, host_steps, nesting_error
 from .ops import NUMPY_OPS, SCALAR_OPS, Ops
 
@@ -232,11 +232,7 @@ class Momentum(Schedule):
             raise ValueError(f"base_momentum must be in [0, 1) (got base_momentum={base!r})")
         if not 0 < high < 1:
             raise ValueError(f"max_momentum must be in (0, 1) (got max_momentum={high!r})")
-        if high <= base:
-            raise ValueError(
-                "max_momentum must be greater than base_momentum "
-                f"(got base_momentum={base!r}, max_momentum={high!r})"
-            )
+        check_above("base_momentum", base, "max_momentum", high)
         object.__setattr__(self, "base_momentum", base)
         object.__setattr__(self, "max_momentum", high)
         set_nesting(self, (self.schedule,))

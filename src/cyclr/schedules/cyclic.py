@@ -34,6 +34,7 @@ import numpy as np
 
 from .._validate import (
     MAX_EXACT_INT,
+    check_above,
     check_choice,
     check_count,
     check_range_open,
@@ -124,11 +125,7 @@ class _CyclicBase(Schedule):
     def __post_init__(self) -> None:
         base = check_real_positive("base_lr", self.base_lr)
         peak = check_real_positive("max_lr", self.max_lr)
-        if peak <= base:
-            raise ValueError(
-                f"max_lr must be greater than base_lr (got base_lr={self.base_lr!r}, "
-                f"max_lr={self.max_lr!r})"
-            )
+        check_above("base_lr", base, "max_lr", peak)
         up = check_count("step_size_up", self.step_size_up)
         down = (
             up

@@ -182,6 +182,24 @@ def _same_place(tensor: torch.Tensor, ref: _TensorRef, source: torch.Tensor) -> 
     )
 
 
+def _copy_back(
+    tensor: torch.Tensor, ref: _TensorRef, saved: Mapping[str, torch.Tensor], what: str
+) -> None:
+    """Copy the saved value of ``ref`` into ``tensor`` in place (``what`` names it in errors).
+
+    Raises:
+        RuntimeError: If the tensor's shape, dtype or device changed since the snapshot.
+    """
+    source = saved[ref.key]
+    if not _same_place(tensor, ref, source):
+        raise RuntimeError(
+            f"cannot restore a {what} whose shape, dtype or device changed "
+            f"(saved {tuple(source.shape)} {ref.dtype} on {ref.device}, "
+            f"now {tuple(tensor.shape)} {tensor.dtype} on {tensor.device})"
+        )
+    tensor.copy_(source)
+
+
 class Snapshot:
     """The captured training state of a model, its optimizer and a ``GradScaler``.
 
@@ -296,13 +314,7 @@ class Snapshot:
     def _restore(self, saved: Mapping[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for p, ref in zip(self._params, self._param_refs, strict=True):
-                if not _same_place(p, ref, saved[ref.key]):
-                    raise RuntimeError(
-                        "cannot restore a parameter whose shape, dtype or device changed "
-                        f"(saved {tuple(saved[ref.key].shape)} {ref.dtype} on {ref.device}, "
-                        f"now {tuple(p.shape)} {p.dtype} on {p.device})"
-                    )
-                p.copy_(saved[ref.key])
+                _copy_back(p, ref, saved, "parameter")
             for p, gref in zip(self._params, self._grad_refs, strict=True):
                 if gref is None:
                     p.grad = None
@@ -311,13 +323,7 @@ class Snapshot:
                 else:
                     p.grad = _unpack(gref, saved)
             for b, ref in zip(self._buffers, self._buffer_refs, strict=True):
-                if not _same_place(b, ref, saved[ref.key]):
-                    raise RuntimeError(
-                        "cannot restore a buffer whose shape, dtype or device changed "
-                        f"(saved {tuple(saved[ref.key].shape)} {ref.dtype} on {ref.device}, "
-                        f"now {tuple(b.shape)} {b.dtype} on {b.device})"
-                    )
-                b.copy_(saved[ref.key])
+                _copy_back(b, ref, saved, "buffer")
         for module, training in self._modes:
             module.training = training
 
