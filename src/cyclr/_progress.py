@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from typing import Any, Protocol
 
-from ._validate import check_int
+from ._validate import check_int, check_type
 from .errors import require
 
 __all__ = ["ProgressBar", "progress_bar"]
@@ -75,8 +75,7 @@ def progress_bar(total: int, enabled: bool | None = None, desc: str = "range tes
         >>> bar.update(3); bar.set_postfix(loss=0.5); bar.close()
     """
     total = check_int("total", total)
-    if enabled is not None and not isinstance(enabled, bool):
-        raise TypeError(f"progress must be a bool or None (got progress={enabled!r})")
+    check_type("progress", enabled, (bool, type(None)), "a bool or None")
     if enabled is None:
         enabled = _interactive() and importlib.util.find_spec("tqdm") is not None
     if not enabled:

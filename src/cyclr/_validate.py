@@ -109,6 +109,24 @@ def check_above(low_name: str, low: Any, high_name: str, high: Any) -> None:
         )
 
 
+def check_type(name: str, value: Any, types: type | tuple[type, ...], expected: str) -> Any:
+    """Return ``value`` after checking ``isinstance(value, types)``.
+
+    Raises:
+        TypeError: ``'name' must be <expected> (got name=<value>)``, e.g. ``expected="a
+            bool"``.
+
+    Example:
+        >>> check_type("update_attr", "yes", bool, "a bool")
+        Traceback (most recent call last):
+        ...
+        TypeError: update_attr must be a bool (got update_attr='yes')
+    """
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {expected} {_got(name, value)}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """Return ``value`` after checking it is one of ``choices``."""
     options = tuple(choices)

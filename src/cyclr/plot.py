@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._validate import check_type
 from .errors import NoReliableSuggestionError, require
 
 if TYPE_CHECKING:
@@ -182,8 +183,7 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
     """
     from .schedules import Momentum, Schedule
 
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+    check_type("schedule", schedule, Schedule, "a cyclr Schedule")
     if isinstance(steps, numbers.Integral) and not isinstance(steps, (bool, np.bool_)):
         if steps < 1:
             raise ValueError(f"steps must be positive (got steps={steps!r})")

@@ -173,3 +173,41 @@ def test_a_bad_setting_is_named_with_its_value(
     message = str(info.value)
     for phrase in phrases:
         assert phrase in message, message
+
+
+def _runner_functions() -> dict[str, Callable[..., Any]]:
+    from cyclr import jax as cyclr_jax
+    from cyclr import keras as cyclr_keras
+    from cyclr import torch as cyclr_torch
+    from cyclr.lightning import RangeTestCallback
+
+    return {
+        "torch": cyclr_torch.range_test,
+        "keras": cyclr_keras.range_test,
+        "jax": cyclr_jax.range_test,
+        "lightning": RangeTestCallback.__init__,
+    }
+
+
+# Spec fields a runner fixes itself instead of taking them as arguments.
+FIXED_BY_RUNNER = {
+    "torch": set(),
+    "keras": {"sync_every"},
+    "jax": set(),
+    "lightning": {"metric_fn", "eval_every"},
+}
+
+
+@pytest.mark.parametrize("runner", sorted(FIXED_BY_RUNNER))
+def test_every_runner_takes_the_spec_settings_with_the_spec_defaults(runner: str) -> None:
+    import dataclasses
+    import inspect
+
+    parameters = inspect.signature(_runner_functions()[runner]).parameters
+    defaults = {f.name: f.default for f in dataclasses.fields(RangeTestSpec)}
+    taken = set(defaults) & set(parameters)
+    assert sorted(taken) == sorted(set(defaults) - FIXED_BY_RUNNER[runner])
+    for name in taken:
+        parameter = parameters[name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert parameter.default == defaults[name], name

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import describe_number
+from .._validate import check_type, describe_number
 from ..schedules import Schedule
 from ..schedules._steps import as_step_array, check_step_values
 from ..schedules.ops import Ops
@@ -94,8 +94,7 @@ def evaluate(schedule: Schedule, step: Any) -> jax.Array:
         >>> evaluate(Triangular(0.001, 0.006, 2000), 1000).dtype
         dtype('float32')
     """
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+    check_type("schedule", schedule, Schedule, "a cyclr Schedule")
     _check_host_steps(step)
     steps = jnp.asarray(step)
     if _x64():
@@ -130,8 +129,7 @@ class OptaxSchedule:
     schedule: Schedule
 
     def __post_init__(self) -> None:
-        if not isinstance(self.schedule, Schedule):
-            raise TypeError(f"schedule must be a cyclr Schedule (got schedule={self.schedule!r})")
+        check_type("schedule", self.schedule, Schedule, "a cyclr Schedule")
 
     def __call__(self, count: Any) -> jax.Array:
         """Return the value at step ``count`` (see :func:`evaluate`)."""

@@ -21,6 +21,7 @@ import numpy as np
 from keras import ops
 
 from .._batches import BatchStream, check_batches
+from .._validate import check_type
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -199,8 +200,7 @@ class _KerasRunner(Runner):
 
     def __init__(self, spec: RangeTestSpec, model: Any, data: Iterable[Any]) -> None:
         super().__init__(spec)
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"model must be a keras.Model (got model={type(model).__name__})")
+        check_type("model", model, keras.Model, "a keras.Model")
         optimizer = getattr(model, "optimizer", None)
         if not getattr(model, "compiled", False) or optimizer is None:
             raise ValueError(

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .._validate import check_type
 from ..schedules import Schedule as CyclrSchedule
 from ..schedules import schedule_from_dict
 from ..schedules._steps import as_step_array, check_step_values
@@ -101,8 +102,7 @@ def evaluate(schedule: CyclrSchedule, step: Any) -> Any:
     Raises:
         TypeError: If ``schedule`` is not a cyclr schedule.
     """
-    if not isinstance(schedule, CyclrSchedule):
-        raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+    check_type("schedule", schedule, CyclrSchedule, "a cyclr Schedule")
     backend, two_float = _backend(keras.backend.backend())
     steps = ops.convert_to_tensor(step)
     hi = ops.cast(steps, "float32")
@@ -155,8 +155,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore
     """
 
     def __init__(self, schedule: CyclrSchedule) -> None:
-        if not isinstance(schedule, CyclrSchedule):
-            raise TypeError(f"schedule must be a cyclr Schedule (got schedule={schedule!r})")
+        check_type("schedule", schedule, CyclrSchedule, "a cyclr Schedule")
         self.schedule = schedule
 
     def __call__(self, step: Any) -> Any:

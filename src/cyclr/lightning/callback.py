@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
-from .._validate import check_choice, describe
+from .._validate import check_choice, check_type, describe
 from ..rangetest import METHODS, RangeTestResult
 from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -163,16 +163,12 @@ class RangeTestCallback(pl.Callback):
                 f"schedule must be None or one of {listed} (got schedule={schedule!r})"
             )
         self._schedule_kwargs = _check_schedule_kwargs(schedule, schedule_kwargs)
-        if not isinstance(update_attr, bool):
-            raise TypeError(f"update_attr must be a bool (got update_attr={update_attr!r})")
-        if progress is not None and not isinstance(progress, bool):
-            raise TypeError(f"progress must be a bool or None (got progress={progress!r})")
-        if not isinstance(attr_name, str):
-            raise TypeError(f"attr_name must be a str (got attr_name={describe(attr_name)})")
+        check_type("update_attr", update_attr, bool, "a bool")
+        check_type("progress", progress, (bool, type(None)), "a bool or None")
+        check_type("attr_name", attr_name, str, "a str")
         if dirpath is not None and not isinstance(dirpath, (str, os.PathLike)):
             raise TypeError(f"dirpath must be a path or None (got dirpath={describe(dirpath)})")
-        if not isinstance(filename, str):
-            raise TypeError(f"filename must be a str (got filename={describe(filename)})")
+        check_type("filename", filename, str, "a str")
         if not filename or os.sep in filename or filename in (".", ".."):
             raise ValueError(
                 f"filename must be a file name without a directory (got filename={filename!r})"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
+from .._validate import check_type
 from . import storage
 from .fit import MIN_POINTS
 from .plan import schedule_from_bounds
@@ -169,8 +170,7 @@ class RangeTestResult:
                 f"stop_reason must be one of {allowed} or None "
                 f"(got stop_reason={self.stop_reason!r})"
             )
-        if not isinstance(self.settings, Mapping):
-            raise TypeError(f"settings must be a mapping (got settings={self.settings!r})")
+        check_type("settings", self.settings, Mapping, "a mapping")
         settings = _json_safe("settings", self.settings)
         elapsed = self.elapsed_s
         if elapsed is not None:
@@ -433,8 +433,7 @@ class RangeTestResult:
             ValueError: As :meth:`from_json`.
             TypeError: If ``text`` is not a string.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str (got text of type {type(text).__name__})")
+        check_type("text", text, str, "a str")
         if not text.strip():
             raise ValueError("text must be JSON (got an empty string)")
         return cls(**storage.json_fields(text, "JSON text"))
@@ -474,8 +473,7 @@ class RangeTestResult:
             ValueError: As :meth:`from_csv`.
             TypeError: If ``text`` is not a string.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str (got text of type {type(text).__name__})")
+        check_type("text", text, str, "a str")
         return cls(**storage.csv_fields(text, "CSV text"))
 
     def plot(self, ax: Any = None) -> Any:

@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._validate import check_callable, check_int, describe
+from .._validate import check_callable, check_int, check_type, describe
 from .tracker import RangeTest
 
 __all__ = [
@@ -104,8 +104,7 @@ class RangeTestSpec:
         check_callable("metric_fn", self.metric_fn)
         sync_every = check_int("sync_every", self.sync_every)
         progress = self.progress
-        if progress is not None and not isinstance(progress, bool):
-            raise TypeError(f"progress must be a bool or None (got progress={describe(progress)})")
+        check_type("progress", progress, (bool, type(None)), "a bool or None")
         eval_every = self.eval_every
         if self.metric_fn is None and eval_every is not None:
             raise ValueError(

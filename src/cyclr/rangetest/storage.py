@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validate import check_type
+
 if TYPE_CHECKING:
     from .result import RangeTestResult
 
@@ -290,8 +292,7 @@ def read_file(path: Any, method: str) -> tuple[str, str]:
             f"{method} reads a file; for JSON text use RangeTestResult.from_json_text "
             f"(got path={path[:40]!r}...)"
         )
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike (got path={path!r})")
+    check_type("path", path, (str, os.PathLike), "a str or os.PathLike")
     from .._files import read_text
 
     return read_text(path, what="range-test result"), f"file {os.fspath(path)!r}"

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from .._validate import check_count, check_real_positive, describe
+from .._validate import check_count, check_real_positive, check_type, describe
 from .base import Momentum, Schedule, schedule_from_dict, set_nesting
 from .ops import SCALAR_OPS, Ops, is_host
 
@@ -177,9 +177,7 @@ class Join(Schedule):
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> Schedule:
-        parts = fields.get("schedules")
-        if not isinstance(parts, list):
-            raise TypeError(f"schedules must be a list (got schedules={parts!r})")
+        parts = check_type("schedules", fields.get("schedules"), list, "a list")
         return join([schedule_from_dict(p) for p in parts], fields.get("boundaries"))  # type: ignore[arg-type]
 
 
@@ -262,8 +260,7 @@ def warmup(schedule: Schedule, warmup_steps: int, *, start_lr: float | None = No
         >>> s(0), s(50), s(150)
         (1e-05, 0.001, 0.006)
     """
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a Schedule (got schedule={describe(schedule)})")
+    check_type("schedule", schedule, Schedule, "a Schedule")
     if isinstance(schedule, Momentum):
         raise TypeError(
             "warmup ramps a learning rate, and a momentum schedule is not one: warm up the "

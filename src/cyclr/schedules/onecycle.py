@@ -36,6 +36,7 @@ from .._validate import (
     check_fraction,
     check_real,
     check_real_positive,
+    check_type,
 )
 from .base import Schedule
 from .ops import SCALAR_OPS, Ops
@@ -94,8 +95,7 @@ class OneCycle(Schedule):
                 raise ValueError(f"{name} must be at least 1 (got {name}={value!r})")
             object.__setattr__(self, name, value)
         check_choice("anneal", self.anneal, ("cos", "linear"))
-        if not isinstance(self.three_phase, bool):
-            raise TypeError(f"three_phase must be a bool (got three_phase={self.three_phase!r})")
+        check_type("three_phase", self.three_phase, bool, "a bool")
         if pct * total - 1 <= 0:
             raise ValueError(
                 "pct_start * total_steps must exceed 1 so the warm-up phase has a step "

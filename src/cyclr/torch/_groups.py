@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .._validate import describe
+from .._validate import check_type, describe
 from ..schedules.base import Momentum, Schedule
 
 __all__ = [
@@ -84,8 +84,7 @@ def keep_initial_lr(optimizer: torch.optim.Optimizer, last_epoch: int) -> None:
 
 def check_state(state_dict: Any) -> None:
     """Refuse anything but a :meth:`Scheduler.state_dict`, naming the key and its value."""
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict must be a mapping (got state_dict={describe(state_dict)})")
+    check_type("state_dict", state_dict, Mapping, "a mapping")
     keys = set(state_dict)
     missing = [key for key in _STATE_KEYS if key not in keys]
     unknown = sorted(map(str, keys - set(_STATE_KEYS)))

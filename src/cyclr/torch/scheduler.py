@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import torch
 
-from .._validate import check_int
+from .._validate import check_int, check_type
 from ..schedules._steps import check_host_values
 from ..schedules.base import Momentum, Schedule, schedule_from_dict
 from ..schedules.ops import SCALAR_OPS
@@ -151,10 +151,7 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         momentum: Momentum | Sequence[Momentum] | None = None,
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer (got optimizer={optimizer!r})"
-            )
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
         self.optimizer = optimizer
         self._configure(schedule, momentum)
         self.last_epoch = check_int("last_epoch", last_epoch, minimum=-1)

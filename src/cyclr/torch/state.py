@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from .._files import atomic_writer, saving_error
-from .._validate import check_choice
+from .._validate import check_choice, check_type
 
 __all__ = ["Snapshot", "preserved", "snapshot"]
 
@@ -447,8 +447,7 @@ def snapshot(
         >>> snap.directory is None
         True
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (got model={model!r})")
+    check_type("model", model, torch.nn.Module, "a torch.nn.Module")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer (got optimizer={optimizer!r})")
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .._batches import BatchStream
-from .._validate import check_callable, check_int, describe
+from .._validate import check_callable, check_int, check_type, describe
 
 __all__ = ["LossFn", "MetricFn", "StepFn", "TrainingStep", "derive_group_scales"]
 
@@ -122,12 +122,8 @@ class TrainingStep:
         scaler: Any,
         device: Any,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module (got model={describe(model)})")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer (got optimizer={describe(optimizer)})"
-            )
+        check_type("model", model, torch.nn.Module, "a torch.nn.Module")
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
         check_callable("loss_fn", loss_fn)
         check_callable("step_fn", step_fn)
         if loss_fn is not None and step_fn is not None:
