@@ -10,6 +10,7 @@ oracle,finders,suggest`` first), trains what the prototype rules of
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 import statistics
@@ -31,6 +32,12 @@ from .train import RunResult, set_threads, steps_to_reach, train
 OUT = Path(__file__).resolve().parent.parent / "results" / "suggest_experiments.md"
 PLAIN_TEST = 100
 ONECYCLE_K = (1.0, 3.0, 10.0)
+SCHEDULE_VARIANTS = ("pick", "smith", "bottom", "bottom-edge", "fastai")
+"""One-cycle variants: ``pick`` = ``onecycle x{k} (pick)`` (needs the confirmation rules'
+LOTO pick, so the prototype rules are trained), ``smith`` / ``bottom`` = one-cycle between
+``clr_bounds(rule)``, ``bottom-edge`` = max_lr at a third of the curve's edge (bottom's
+max_lr * 10 / 3), base = max / 4, ``fastai`` = fit_one_cycle at fastai's valley."""
+DEFAULT_VARIANTS = ("pick", "smith", "bottom", "fastai")
 
 
 @dataclass
@@ -196,33 +203,43 @@ def schedules(
     cfg: Config,
     picks: dict[str, dict[int, float]],
     seeds: tuple[int, ...],
+    variants: tuple[str, ...] = DEFAULT_VARIANTS,
+    peaks: dict[str, dict[str, list[float]]] | None = None,
 ) -> dict[str, dict[str, list[RunResult]]]:
-    """task -> schedule name -> runs over seeds."""
+    """task -> schedule name -> runs over seeds (``peaks``, if given: task -> name -> max_lrs)."""
     out: dict[str, dict[str, list[RunResult]]] = {}
     for name, tr in trs.items():
         task = tr.task
         rows: dict[str, list[RunResult]] = {}
+        tpeaks = peaks.setdefault(name, {}) if peaks is not None else {}
+
+        def add(kind: str, peak: float, seed: int, **kw: float) -> None:
+            t0 = time.perf_counter()
+            rows.setdefault(kind, []).append(onecycle_run(store, task, peak, seed, **kw))  # noqa: B023
+            tpeaks.setdefault(kind, []).append(peak)  # noqa: B023
+            cfg.log(
+                f"  [{task.name}] {kind} max_lr={peak:.3g} seed={seed}: "  # noqa: B023
+                f"{rows[kind][-1].final:.4g} ({time.perf_counter() - t0:.1f}s)"  # noqa: B023
+            )
+
         for seed in seeds:
             rec = tr.records.get("cyclr", {}).get(seed)
             fa = tr.records.get("fastai", {}).get(seed)
             lr = picks.get(name, {}).get(seed)
-            if lr is not None:
+            if lr is not None and "pick" in variants:
                 for k in ONECYCLE_K:
-                    rows.setdefault(f"onecycle x{k:g} (pick)", []).append(
-                        onecycle_run(store, task, lr * k, seed)
-                    )
+                    add(f"onecycle x{k:g} (pick)", lr * k, seed)
             if rec is not None:
                 for rule, prefix in (("smith", "cyclr-clr"), ("bottom", "cyclr-clr-bottom")):
                     base = rec.suggestions.get(f"{prefix}-base")
                     peak = rec.suggestions.get(f"{prefix}-max")
-                    if base and peak:
-                        rows.setdefault(f"onecycle clr_bounds({rule})", []).append(
-                            onecycle_run(store, task, peak, seed, div=peak / base, pct=0.3)
-                        )
-            if fa is not None and fa.suggestions.get("fastai-valley"):
-                rows.setdefault("fastai fit_one_cycle @ valley", []).append(
-                    onecycle_run(store, task, float(fa.suggestions["fastai-valley"]), seed)
-                )
+                    if base and peak and rule in variants:
+                        add(f"onecycle clr_bounds({rule})", peak, seed, div=peak / base, pct=0.3)
+                bmax = rec.suggestions.get("cyclr-clr-bottom-max")
+                if bmax and "bottom-edge" in variants:
+                    add("onecycle bottom-edge", bmax * 10 / 3, seed, div=4.0, pct=0.3)
+            if fa is not None and fa.suggestions.get("fastai-valley") and "fastai" in variants:
+                add("fastai fit_one_cycle @ valley", float(fa.suggestions["fastai-valley"]), seed)
         cfg.log(f"schedules: {name}")
         out[name] = rows
     return out
@@ -252,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-schedules", action="store_true")
     p.add_argument("--rules", default="", help="comma list of rule names (default all)")
+    p.add_argument(
+        "--schedule-variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma list of {SCHEDULE_VARIANTS}; without `pick` the prototype rules are "
+        "not trained and only the one-cycle report is written",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     set_threads(args.threads)
@@ -271,6 +294,22 @@ def main(argv: list[str] | None = None) -> int:
     trs = run_suite(cfg, store)
     trs = {n: tr for n, tr in trs.items() if tr.oracle is not None and "cyclr" in tr.records}
     cfg.read_only = False
+    variants = tuple(v for v in args.schedule_variants.split(",") if v)
+    bad = [v for v in variants if v not in SCHEDULE_VARIANTS]
+    if bad:
+        p.error(f"unknown schedule variant(s) {bad}; choose from {SCHEDULE_VARIANTS}")
+    if "pick" not in variants and not args.no_schedules:
+        from .experiments_report import schedule_table, write_schedule_report
+
+        peaks: dict[str, dict[str, list[float]]] = {}
+        sched = schedules(trs, store, cfg, {}, seeds, variants, peaks)
+        text = write_schedule_report(command, trs, sched, peaks, schedule_summary, seeds)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        table = schedule_table(trs, sched, schedule_summary)
+        args.out.with_suffix(".json").write_text(json.dumps(table, indent=1, sort_keys=True))
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
     rules = pc.build_rules()
     if args.rules:
         rules = {k: v for k, v in rules.items() if k in args.rules.split(",")}
@@ -284,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         allowed = [r for r in rules if r.startswith("confirm-")] or list(rules)
         chosen = loto(scored, names, allowed)
         picks = {t: dict(chosen[t][1].lrs) for t in names}
-        sched = schedules(trs, store, cfg, picks, seeds)
+        sched = schedules(trs, store, cfg, picks, seeds, variants)
     text = write_report(command, trs, scored, peers, sched, loto, schedule_summary)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -275,3 +275,107 @@ def _schedules(
             add(f"| {t} | {best} | {_f(per_kind[best][t])} |")
         add(f"| **median / worst** | | {_f(statistics.median(held))} / {_f(max(held))} |")
         add("")
+
+
+def schedule_table(
+    trs: dict[str, TaskResults],
+    sched: dict[str, dict[str, list[Any]]],
+    schedule_summary: Callable[..., tuple[float, float, int]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """task -> schedule -> mean final, regret (target units), worst seed regret, steps, n."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for t, rows in sched.items():
+        tr = trs[t]
+        o = tr.oracle
+        assert o is not None
+        tol = tolerance(tr.task)
+        for k, runs in rows.items():
+            if not runs:
+                continue
+            mean, reg, reach = schedule_summary(tr, runs)
+            seed_regs = [tr.task.regret(o.metric, r.final) / tol for r in runs]
+            out.setdefault(t, {})[k] = {
+                "mean_final": mean,
+                "regret": reg,
+                "worst_seed": max(seed_regs),
+                "steps_to_oracle": reach,
+                "n": len(runs),
+                "diverged": sum(bool(getattr(r, "diverged", False)) for r in runs),
+            }
+    return out
+
+
+def write_schedule_report(
+    command: str,
+    trs: dict[str, TaskResults],
+    sched: dict[str, dict[str, list[Any]]],
+    peaks: dict[str, dict[str, list[float]]],
+    schedule_summary: Callable[..., tuple[float, float, int]],
+    seeds: tuple[int, ...],
+) -> str:
+    """The one-cycle study alone (no confirmation pick): per task and summary tables."""
+    table = schedule_table(trs, sched, schedule_summary)
+    lines: list[str] = []
+    add = lines.append
+    add("# One-cycle over the whole budget vs the oracle fixed LR (no confirmation pick)")
+    add("")
+    add(f"Command: `{command}`.  ")
+    add(f"Seeds {', '.join(map(str, seeds))}; oracle = best fixed LR of the half-decade grid, "
+        "3 seeds (`benchmarks/oracle_cache.json`).")
+    add("")
+    add(
+        "Regret of the mean final metric over seeds, in target units (1 accuracy point, 3% of "
+        "a test loss, 5% of a test MSE; negative = better than the oracle); `worst seed` = "
+        "largest single-seed regret; `steps` = first evaluated step where the mean curve "
+        "reaches the oracle's final mean (`never` = not within the budget)."
+    )
+    add("")
+    kinds: list[str] = []
+    for t in table:
+        for k in table[t]:
+            if k not in kinds:
+                kinds.append(k)
+    for t, rows in table.items():
+        tr = trs[t]
+        o = tr.oracle
+        assert o is not None
+        tol = tolerance(tr.task)
+        add(f"### {t}")
+        add("")
+        add(
+            f"Oracle lr {o.lr:.3g}, {tr.task.metric} {o.metric:.4g} (sd {o.sd:.2g}), reaches "
+            f"it at step {o.steps_to_final}; budget {tr.task.steps} steps; target unit "
+            f"{tol:g}."
+        )
+        add("")
+        add("| variant | median max_lr | mean final | regret (target units) | worst seed | "
+            "steps to oracle final | budget | seeds |")
+        add("|---|---|---|---|---|---|---|---|")
+        for k in kinds:
+            if k not in rows:
+                add(f"| {k} | - | no bounds | - | - | - | {tr.task.steps} | 0 |")
+                continue
+            r = rows[k]
+            pk = statistics.median(peaks.get(t, {}).get(k, [math.nan]))
+            reach = int(r["steps_to_oracle"])
+            add(
+                f"| {k} | {pk:.3g} | {r['mean_final']:.4g} | {_f(r['regret'])} | "
+                f"{_f(r['worst_seed'])} | {reach if reach > 0 else 'never'} | "
+                f"{tr.task.steps} | {int(r['n'])} |"
+            )
+        add("")
+    add("## Summary over these tasks")
+    add("")
+    add("| variant | tasks | median regret | worst task | tasks > 1 | tasks < 0 | "
+        "reaches oracle final |")
+    add("|---|---|---|---|---|---|---|")
+    for k in kinds:
+        v = [table[t][k]["regret"] for t in table if k in table[t]]
+        reach = sum(table[t][k]["steps_to_oracle"] > 0 for t in table if k in table[t])
+        if v:
+            add(
+                f"| {k} | {len(v)} | {_f(statistics.median(v))} | {_f(max(v))} | "
+                f"{sum(x > 1 for x in v)} | {sum(x < 0 for x in v)} | {reach}/{len(v)} |"
+            )
+    add("")
+    return "\n".join(lines) + "\n"
