@@ -320,8 +320,10 @@ def write_schedule_report(
     add("# One-cycle over the whole budget vs the oracle fixed LR (no confirmation pick)")
     add("")
     add(f"Command: `{command}`.  ")
-    add(f"Seeds {', '.join(map(str, seeds))}; oracle = best fixed LR of the half-decade grid, "
-        "3 seeds (`benchmarks/oracle_cache.json`).")
+    add(
+        f"Seeds {', '.join(map(str, seeds))}; oracle = best fixed LR of the half-decade grid, "
+        "3 seeds (`benchmarks/oracle_cache.json`)."
+    )
     add("")
     add(
         "Regret of the mean final metric over seeds, in target units (1 accuracy point, 3% of "
@@ -348,8 +350,10 @@ def write_schedule_report(
             f"{tol:g}."
         )
         add("")
-        add("| variant | median max_lr | mean final | regret (target units) | worst seed | "
-            "steps to oracle final | budget | seeds |")
+        add(
+            "| variant | median max_lr | mean final | regret (target units) | worst seed | "
+            "steps to oracle final | budget | seeds |"
+        )
         add("|---|---|---|---|---|---|---|---|")
         for k in kinds:
             if k not in rows:
@@ -366,8 +370,10 @@ def write_schedule_report(
         add("")
     add("## Summary over these tasks")
     add("")
-    add("| variant | tasks | median regret | worst task | tasks > 1 | tasks < 0 | "
-        "reaches oracle final |")
+    add(
+        "| variant | tasks | median regret | worst task | tasks > 1 | tasks < 0 | "
+        "reaches oracle final |"
+    )
     add("|---|---|---|---|---|---|---|")
     for k in kinds:
         v = [table[t][k]["regret"] for t in table if k in table[t]]

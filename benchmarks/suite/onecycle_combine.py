@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds: list[str] = []
     for rows in regrets.values():
         kinds += [k for k in rows if k not in kinds]
-    print("| variant | tasks | median regret | worst task | worst task name | tasks > 1 | "
-          "tasks < 0 |")
+    print(
+        "| variant | tasks | median regret | worst task | worst task name | tasks > 1 | tasks < 0 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for k in kinds:
         v = {t: rows[k] for t, rows in regrets.items() if k in rows}
