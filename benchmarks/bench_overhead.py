@@ -43,23 +43,43 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_task(
-    hidden: int, batch: int, n_batches: int, seed: int = 0
+    hidden: int, batch: int, n_batches: int, seed: int = 0, model: str = "mlp"
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
+    """The benchmark's model, optimizer and data.
+
+    ``"mlp"``: 784-hidden-hidden-10 with Adam. ``"cnn"``: a small CNN on 1x28x28 (two
+    conv + batch-norm + pool blocks, 16 and 32 channels) with SGD, momentum 0.9 and
+    weight decay 5e-4; ``hidden`` is not used.
+    """
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, 10),
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(batch * n_batches, 784)
+    net: torch.nn.Module
+    if model == "cnn":
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10),
+        )  # fmt: skip
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            net.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4
+        )
+        x = torch.randn(batch * n_batches, 1, 28, 28)
+    else:
+        net = torch.nn.Sequential(
+            torch.nn.Linear(784, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, 10),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.randn(batch * n_batches, 784)
     y = torch.randint(0, 10, (batch * n_batches,))
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=False
     )
-    return model, opt, loader
+    return net, opt, loader
 
 
 def plain(model: torch.nn.Module, opt: torch.optim.Optimizer, loader: Any, steps: int) -> None:
@@ -81,7 +101,7 @@ def cyclr_run(**kwargs: Any) -> Callable[[torch.nn.Module, Any, Any, int], None]
     def run(model: torch.nn.Module, opt: torch.optim.Optimizer, loader: Any, steps: int) -> None:
         result = range_test(
             model, opt, loader, torch.nn.functional.cross_entropy,
-            start_lr=1e-7, end_lr=1e-5, num_steps=steps, progress=False,
+            start_lr=1e-7, end_lr=1e-5, num_steps=steps, max_steps=steps, progress=False,
             diverge_factor=1e9, **kwargs,
         )  # fmt: skip
         if result.num_recorded != steps:
@@ -118,7 +138,7 @@ def time_contenders(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         contenders["torch-lr-finder 0.2.2"] = lr_finder_run
     except ImportError:
         pass
-    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches)
+    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches, model=args.model)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     names = list(contenders)
     for name in names:  # warm-up
@@ -154,7 +174,7 @@ def time_contenders(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 
 def snapshot_sizes(args: argparse.Namespace) -> dict[str, int]:
-    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches)
+    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches, model=args.model)
     plain(model, opt, loader, 1)  # Adam state exists
     opt.zero_grad(set_to_none=True)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -180,7 +200,7 @@ def fixed_costs(args: argparse.Namespace) -> dict[str, float]:
     The per-step overhead is measured on a tiny model (Linear(4, 2), batch 8), where a
     training step is almost all Python, so the difference is the runner's own work.
     """
-    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches)
+    model, opt, loader = make_task(args.hidden, args.batch, args.n_batches, model=args.model)
     plain(model, opt, loader, 1)
     times = []
     for _ in range(20):
@@ -268,6 +288,12 @@ def rss_growth(args: argparse.Namespace) -> dict[str, int]:
     return out
 
 
+def _task_name(args: argparse.Namespace) -> str:
+    if args.model == "cnn":
+        return "CNN conv16-bn-pool-conv32-bn-pool-linear on 1x28x28, SGD momentum 0.9, wd 5e-4"
+    return f"MLP 784-{args.hidden}-{args.hidden}-10, Adam"
+
+
 def report(args: argparse.Namespace) -> str:
     timing = time_contenders(args)
     fixed = fixed_costs(args)
@@ -279,14 +305,14 @@ def report(args: argparse.Namespace) -> str:
         "# Range-test overhead against plain training (`benchmarks/bench_overhead.py`)",
         "",
         "Command: `.venv/bin/python benchmarks/bench_overhead.py "
-        f"--steps {args.steps} --repeats {args.repeats} --hidden {args.hidden} "
-        f"--batch {args.batch} --write benchmarks/results/overhead.md`",
+        f"--model {args.model} --steps {args.steps} --repeats {args.repeats} "
+        f"--hidden {args.hidden} --batch {args.batch} --write {args.write}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared), "
         f"Python {platform.python_version()}, torch {torch.__version__}, "
         f"torch threads {torch.get_num_threads()}.",
-        f"Task: MLP 784-{args.hidden}-{args.hidden}-10 ({sizes['model_bytes'] / 1e6:.2f} MB of "
-        f"float32 parameters), Adam, batch {args.batch}, {args.steps} steps, "
+        f"Task: {_task_name(args)} ({sizes['model_bytes'] / 1e6:.2f} MB of "
+        f"float32 parameters), batch {args.batch}, {args.steps} steps, "
         f"{args.n_batches} batches (data restarted), CPU.",
         "",
         f"## Time ({args.repeats} interleaved repeats)",
@@ -310,14 +336,14 @@ def report(args: argparse.Namespace) -> str:
         "per step). On a shared machine the ratios move by a few percent from run to run;",
         "the fixed costs behind them, measured directly (CPU time, medians):",
         "",
-        f"- snapshot + restore of this model and its Adam state (memory): "
+        f"- snapshot + restore of this model and its optimizer state (memory): "
         f"{fixed['snapshot_restore_ms']:.1f} ms per range test;",
         f"- the runner's own work per step (tiny model, 2000 steps, against plain "
         f"training): {fixed['per_step_overhead_us']:.0f} us.",
         "",
         "## Memory",
         "",
-        "Snapshot held in host memory, same task (after one Adam step, gradients cleared):",
+        "Snapshot held in host memory, same task (after one optimizer step, gradients cleared):",
         "",
         "| quantity | bytes |",
         "|---|---|",
@@ -358,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--n-batches", type=int, default=30)
