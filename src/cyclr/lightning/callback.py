@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
-from .._validate import check_choice, check_type, describe
+from .._validate import check_choice, check_type
 from ..rangetest import METHODS, RangeTestResult
 from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -146,7 +146,7 @@ class RangeTestCallback(pl.Callback):
         filename: str = "range_test.json",
         progress: bool | None = None,
     ) -> None:
-        spec = RangeTestSpec.from_arguments({k: v for k, v in locals().items() if k != "progress"})
+        spec = RangeTestSpec.from_arguments(locals())  # validates progress too
         self._test_args: dict[str, Any] = {
             **{
                 k: v
@@ -164,10 +164,8 @@ class RangeTestCallback(pl.Callback):
             )
         self._schedule_kwargs = _check_schedule_kwargs(schedule, schedule_kwargs)
         check_type("update_attr", update_attr, bool, "a bool")
-        check_type("progress", progress, (bool, type(None)), "a bool or None")
         check_type("attr_name", attr_name, str, "a str")
-        if dirpath is not None and not isinstance(dirpath, (str, os.PathLike)):
-            raise TypeError(f"dirpath must be a path or None (got dirpath={describe(dirpath)})")
+        check_type("dirpath", dirpath, (str, os.PathLike, type(None)), "a path or None")
         check_type("filename", filename, str, "a str")
         if not filename or os.sep in filename or filename in (".", ".."):
             raise ValueError(

@@ -448,10 +448,15 @@ def snapshot(
         True
     """
     check_type("model", model, torch.nn.Module, "a torch.nn.Module")
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer (got optimizer={optimizer!r})")
-    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
-        raise TypeError(f"scaler must be a torch.amp.GradScaler or None (got scaler={scaler!r})")
+    check_type(
+        "optimizer",
+        optimizer,
+        (torch.optim.Optimizer, type(None)),
+        "a torch.optim.Optimizer or None",
+    )
+    check_type(
+        "scaler", scaler, (torch.amp.GradScaler, type(None)), "a torch.amp.GradScaler or None"
+    )
     return Snapshot(model, optimizer, scaler, storage)
 
 

@@ -138,10 +138,8 @@ class TrainingStep:
                 "whose parameters all have requires_grad=False)"
             )
         _check_optimizer_owns_model(model, optimizer)
-        if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
-            raise TypeError(
-                f"scaler must be a torch.amp.GradScaler or None (got scaler={describe(scaler)})"
-            )
+        scaler_or_none = (torch.amp.GradScaler, type(None))
+        check_type("scaler", scaler, scaler_or_none, "a torch.amp.GradScaler or None")
         self.device = _resolve_device(device, first)
         self.accumulation_steps = check_int("accumulation_steps", accumulation_steps)
         self.model: torch.nn.Module = model
