@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from . import data as datasets
+from .clr import CLR_RULES, CLR_SOURCES
 from .report import render
 from .rules import PROTOTYPES
 from .run import ALL_FAMILIES, Config, run_suite
@@ -48,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oracle-seeds", type=int, default=3, help="seeds per grid LR (default 3)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument(
+        "--clr-rules",
+        type=_csv,
+        default=list(CLR_SOURCES),
+        help=f"bounds rules of the CLR phase, from {list(CLR_RULES)} (default {list(CLR_SOURCES)})",
+    )
+    p.add_argument(
         "--prototypes",
         action="store_true",
         help="also score the prototype suggestion rules of benchmarks/suite/rules.py",
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             oracle_seeds=(0,),
             seeds=(0,),
             clr_seeds=(0,),
+            clr_rules=tuple(args.clr_rules),
             phases=tuple(args.phases),
             quick=True,
             steps=60,
@@ -96,12 +104,17 @@ def main(argv: list[str] | None = None) -> int:
             oracle_seeds=tuple(range(args.oracle_seeds)),
             seeds=tuple(range(args.seeds)),
             clr_seeds=tuple(range(args.oracle_seeds)),
+            clr_rules=tuple(args.clr_rules),
             phases=tuple(args.phases),
         )
         out = args.out or DEFAULT_OUT
         oracle_file = None if args.no_oracle_file else ORACLE_FILE
     if args.prototypes:
         cfg.prototypes = dict(PROTOTYPES)
+    bad_rules = [r for r in cfg.clr_rules if r not in CLR_RULES]
+    if bad_rules:
+        print(f"unknown --clr-rules {bad_rules}; choose from {list(CLR_RULES)}", file=sys.stderr)
+        return 2
     unknown = [t for t in cfg.tasks if t not in TASKS]
     if unknown:
         print(f"unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import finders
-from .run import CLR_METHODS, INVARIANCE_VARIANTS, TaskResults
+from .clr import CLR_METHODS, clr_table
+from .run import INVARIANCE_VARIANTS, TaskResults
 from .tasks import Task
-from .train import steps_to_reach
 
 TOLERANCE = {"accuracy": 1.0, "loss": 3.0, "mse": 5.0}
 """Regret targets: 1 accuracy point, 3% relative for a test loss, 5% relative for a test MSE."""
@@ -218,7 +218,7 @@ def render(
         _cost_table(results, add)
         _failures(results, methods, add)
     _invariance_table(results, add)
-    _clr_table(results, add)
+    clr_table(results, add)
     return "\n".join(lines) + "\n"
 
 
@@ -473,56 +473,4 @@ def _invariance_table(results: dict[str, TaskResults], add: Any) -> None:
                 cell += " (n/a on some seeds)"
             cells.append(cell)
         add(f"| {tr.task.name} | {method} | " + " | ".join(cells) + " |")
-    add("")
-
-
-def _clr_table(results: dict[str, TaskResults], add: Any) -> None:
-    rows = [tr for tr in results.values() if tr.clr and tr.oracle is not None]
-    if not rows:
-        return
-    add("## CLR claim: triangular2 and one-cycle between cyclr's `clr_bounds()`")
-    add("")
-    add(
-        "Same budget as the oracle, and half of it (`-half`: the whole schedule fits in "
-        "half the oracle's steps, so `delta` >= 0 there means the oracle's metric is reached "
-        "in half its steps). triangular2: two cycles (`step_size_up = steps / 4`), "
-        "from `base_lr` to `max_lr` of `clr_bounds()`; one-cycle: `max_lr` from "
-        "`clr_bounds()`, starting at `base_lr` (`div_factor = max_lr / base_lr`), cosine, "
-        "momentum 0.95 -> 0.85 -> 0.95. `steps to oracle` = first evaluated step where the "
-        "mean curve over seeds reaches the oracle's final mean metric; `ratio` = that over "
-        "the oracle fixed-LR run's own first step reaching it (target <= 0.5). `delta` = "
-        "final mean - oracle (positive is better for accuracy; negative for loss), with the "
-        "oracle's seed sd. `bounds`: `clr_bounds(rule=...)` of cyclr's default range test, "
-        "`smith` (where the loss starts and stops falling; the default) or `bottom` "
-        "(`max_lr` a tenth of the edge of the curve's bottom, `base_lr = max_lr / 4`); "
-        "`seeds` = seeds whose test gave bounds (a seed without bounds has no CLR run)."
-    )
-    add("")
-    add(
-        "| task | bounds | bounds (median) | seeds | oracle steps | schedule | final (sd) "
-        "| delta (oracle sd) | steps to oracle | ratio |"
-    )
-    add("|---|---|---|---|---|---|---|---|---|---|")
-    for tr in rows:
-        o = tr.oracle
-        assert o is not None
-        t = tr.task
-        for (family, kind), runs in tr.clr.items():
-            bounds_by_seed = tr.clr_bounds.get(family, {})
-            b = statistics.median(v[0] for v in bounds_by_seed.values())
-            p = statistics.median(v[1] for v in bounds_by_seed.values())
-            rs = list(runs.values())
-            finals = [r.final for r in rs]
-            mean = statistics.fmean(finals)
-            sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
-            steps = [s for s, _ in rs[0].curve]
-            curve = [(s, statistics.fmean(r.curve[i][1] for r in rs)) for i, s in enumerate(steps)]
-            reach = steps_to_reach(curve, o.metric, t.higher_is_better)
-            ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
-            delta = mean - o.metric
-            add(
-                f"| {t.name} | {family} | {b:.3g} .. {p:.3g} | {len(rs)} | {o.steps_to_final} "
-                f"| {kind} | {mean:.4g} ({sd:.2g}) | {delta:+.3g} ({o.sd:.2g}) "
-                f"| {reach if reach > 0 else 'not reached'} | {_fmt(ratio)} |"
-            )
     add("")

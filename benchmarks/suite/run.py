@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import finders
-from .store import Store
+from .clr import CLR_KINDS, CLR_METHODS, CLR_SOURCES, bounds_of, schedule_run
+from .store import NotCachedError, Store
 from .tasks import TASKS, Task
 from .train import RunResult, steps_to_reach, train
 
@@ -42,7 +43,8 @@ class Config:
         families: finder families (``cyclr`` and the peers).
         oracle_seeds: seeds of the fixed-LR grid.
         seeds: seeds of each finder's range test and of the run at its suggestion.
-        clr_seeds: seeds of the triangular2 / one-cycle runs.
+        clr_seeds: seeds of the CLR schedule runs.
+        clr_rules: ``clr_bounds`` rules whose bounds drive the CLR runs.
         phases: subset of ``oracle, finders, suggest, invariance, clr, timing``.
         quick: tiny budgets and grid (the test-suite path).
         steps: budget override (quick mode).
@@ -58,6 +60,7 @@ class Config:
     oracle_seeds: tuple[int, ...] = (0, 1, 2)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     clr_seeds: tuple[int, ...] = (0, 1, 2)
+    clr_rules: tuple[str, ...] = tuple(CLR_SOURCES)
     phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr", "timing")
     quick: bool = False
     steps: int | None = None
@@ -66,10 +69,6 @@ class Config:
     prototypes: dict[str, Callable[[np.ndarray, np.ndarray], float]] = field(default_factory=dict)
     read_only: bool = False
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
-
-
-class NotCachedError(LookupError):
-    """A unit of work is not in the cache and the run is read-only."""
 
 
 def resolve_task(name: str, cfg: Config) -> Task:
@@ -349,13 +348,6 @@ class TaskResults:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-CLR_SOURCES = {"smith": "cyclr-clr", "bottom": "cyclr-clr-bottom"}
-"""``clr_bounds(rule=...)`` rules whose bounds drive the CLR runs, and their method prefix."""
-CLR_METHODS = tuple(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max"))
-CLR_KINDS = ("triangular2", "onecycle", "triangular2-half", "onecycle-half")
-"""The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
-
-
 def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
     """Run the configured phases on every configured task; return what was measured."""
     results: dict[str, TaskResults] = {}
@@ -416,18 +408,18 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
             cfg.log(f"clr: {task.name}")
             if "cyclr" not in cfg.families:
                 continue
-            for rule, prefix in CLR_SOURCES.items():
+            for rule in cfg.clr_rules:
                 for seed in cfg.clr_seeds:
                     with _skip_missing():
                         rec = finder_record(store, task, "cyclr", seed, cfg)
-                        base = rec.suggestions.get(f"{prefix}-base")
-                        peak = rec.suggestions.get(f"{prefix}-max")
-                        if base is None or peak is None:
+                        bounds = bounds_of(task, rec, rule)
+                        if bounds is None:
                             continue
+                        base, peak = bounds
                         tr.clr_bounds.setdefault(rule, {})[seed] = (base, peak)
                         for kind in CLR_KINDS:
                             tr.clr.setdefault((rule, kind), {})[seed] = schedule_run(
-                                store, task, kind, base, peak, seed, cfg
+                                store, task, kind, base, peak, seed, cfg.read_only, cfg.log
                             )
     if "timing" in cfg.phases and not cfg.read_only:
         # Wall times measured back to back (not cached): the cached runs may have been
@@ -450,55 +442,3 @@ def _skip_missing() -> Iterator[None]:
     """In a read-only run, leave out what is not cached."""
     with contextlib.suppress(NotCachedError):
         yield
-
-
-def clr_steps(task: Task, kind: str) -> int:
-    """The step budget of a CLR run: the task's, or half of it for a ``-half`` kind."""
-    return task.steps // 2 if kind.endswith("-half") else task.steps
-
-
-def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
-    """The CLR schedule of the claim, built through ``RangeTestResult.schedule``'s rules.
-
-    ``triangular2``: two cycles over the budget (``step_size_up = steps / 4``), so the run
-    ends at ``base_lr``. ``onecycle``: from ``base_lr`` up to ``max_lr`` and down over the
-    budget (``div_factor = max_lr / base_lr``), momentum cycled 0.95 -> 0.85 -> 0.95.
-    ``-half``: the same over half the budget.
-    """
-    from cyclr.schedules import OneCycle, Triangular2
-
-    steps = clr_steps(task, kind)
-    if kind.startswith("triangular2"):
-        return Triangular2(base_lr=base, max_lr=peak, step_size_up=steps // 4)
-    return OneCycle(max_lr=peak, total_steps=steps, div_factor=peak / base)
-
-
-def schedule_run(
-    store: Store, task: Task, kind: str, base: float, peak: float, seed: int, cfg: Config
-) -> RunResult:
-    """Train with a CLR schedule between the bounds (cached)."""
-    key = f"{kind}-base={base!r}-max={peak!r}-seed={seed}"
-    rec = store.get(task, "clr", key)
-    if rec is not None:
-        return RunResult.from_dict(rec)
-    if cfg.read_only:
-        raise NotCachedError(key)
-    sched = make_schedule(task, kind, base, peak)
-    momentum = None
-    if kind.startswith("onecycle"):
-        mom = sched.momentum(0.85, 0.95)
-        momentum = lambda step: float(mom(step))  # noqa: E731
-    res = train(
-        task,
-        lambda step: float(sched(step)),
-        seed,
-        steps=clr_steps(task, kind),
-        momentum=momentum,
-        curve=True,
-    )
-    store.put(task, "clr", key, res.to_dict())
-    cfg.log(
-        f"  [{task.name}] {kind} {base:.3g}..{peak:.3g} seed={seed}: "
-        f"{task.metric}={res.final:.4g} ({res.wall_s:.1f}s)"
-    )
-    return res

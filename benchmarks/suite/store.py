@@ -20,6 +20,10 @@ from .tasks import Task
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]")
 
 
+class NotCachedError(LookupError):
+    """A unit of work is not in the cache and the run is read-only."""
+
+
 def _safe(key: str) -> str:
     return _SAFE.sub("_", key)
 

@@ -61,11 +61,19 @@ def test_quick_suite_runs_and_resumes_from_cache(
     # Both CLR schedules ran between clr_bounds() of both rules, over the oracle's budget
     # and over half of it; one-cycle beats chance at least.
     clr = report.split("## CLR claim", 1)[1]
-    for kind in ("triangular2", "onecycle", "triangular2-half", "onecycle-half"):
-        assert f"| {kind} |" in clr
-    assert "| digits-mlp-sgd | smith |" in clr and "| digits-mlp-sgd | bottom |" in clr
-    onecycle_final = float(re.search(r"\| onecycle \| ([0-9.]+) ", clr).group(1))
-    assert onecycle_final > 20.0
+    rows = {}
+    for line in clr.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "digits-mlp-sgd":
+            rows[(cells[1], cells[5])] = cells
+    kinds = ("triangular2", "exp_range", "onecycle")
+    assert set(rows) == {
+        (r, k + h) for r in ("smith", "bottom") for k in kinds for h in ("", "-half")
+    }
+    # 60 steps are under one epoch: every cyclical kind is one cycle over the run.
+    assert {rows[("smith", k)][6] for k in kinds} == {"1"}
+    assert float(rows[("smith", "onecycle")][7].split()[0]) > 20.0
+    assert re.search(r"\| smith \| \d+/1: ", clr)  # the two figures of the claim
 
     # Loss shift never moves cyclr's suggestion.
     shift_row = _row(report.split("## Loss scale and shift", 1)[1], "digits-mlp-sgd")

@@ -1,0 +1,238 @@
+"""The suite's CLR phase: schedules between cyclr's bounds, built as a user builds them.
+
+Every schedule comes from :func:`cyclr.rangetest.plan.schedule_from_bounds`, the function
+behind ``RangeTestResult.schedule(kind, steps_per_epoch=..., total_steps=...)``, with the
+bounds ``clr_bounds(rule=...)`` of the seed's default range test. So the cycle length is
+the one the library fits to the run (whole cycles of 2 to 10 epochs per half cycle, one
+cycle over the run when it is shorter than 4 epochs), not one chosen for the benchmark:
+
+* ``triangular2`` and ``exp_range``: the fitted cycles over the run, ending at
+  ``base_lr``. ``exp_range`` needs ``gamma``; the suite passes Smith's decay per half
+  cycle, ``0.99994 ** 2000`` (CIFAR-10, ``step_size_up = 2000``), spread over the fitted
+  half cycle: ``gamma = 0.99994 ** (2000 / step_size_up)``.
+* ``onecycle``: ``max_lr`` the upper bound, ``div_factor = max_lr / base_lr``, the
+  library's ``pct_start = 0.3``, cosine, final ``lr = base_lr / 1e4``; momentum (SGD
+  momentum or Adam's beta1) cycled 0.95 -> 0.85 -> 0.95 as Smith advises for one-cycle.
+* ``-half``: the same schedule fitted to half the budget, trained for half the budget:
+  does it reach the fixed LR's final metric in half the steps?
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186 (sections 3.1-3.3; ``exp_range``'s gamma).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .store import NotCachedError, Store
+from .tasks import Task
+from .train import RunResult, steps_to_reach, train
+
+CLR_SOURCES = {"smith": "cyclr-clr", "bottom": "cyclr-clr-bottom"}
+"""``clr_bounds(rule=...)`` rules whose bounds drive the CLR runs, and their method prefix."""
+CLR_METHODS = tuple(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max"))
+LAGGED = {"smith-lag": "smith", "bottom-lag": "bottom"}
+"""Bounds moved back by the momentum lag (see :func:`lag_factor`), by source rule."""
+CLR_RULES = (*CLR_SOURCES, *LAGGED)
+"""Every bounds rule the CLR phase can run."""
+CLR_KINDS = (
+    "triangular2",
+    "exp_range",
+    "onecycle",
+    "triangular2-half",
+    "exp_range-half",
+    "onecycle-half",
+)
+"""The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
+SMITH_GAMMA, SMITH_STEP_SIZE = 0.99994, 2000
+"""Smith's exp_range setting on CIFAR-10: per-step decay at ``step_size_up = 2000``."""
+ONECYCLE_MOMENTUM = (0.85, 0.95)
+"""One-cycle's momentum range (low at the LR peak, high at both ends)."""
+HALF_UNIT = {"accuracy": 0.5, "loss": 3.0, "mse": 5.0}
+"""Smallest "beyond seed noise" gap: 0.5 accuracy points, 3% of a loss, 5% of an MSE."""
+
+
+def steps_per_epoch(task: Task) -> int:
+    """Optimizer steps per pass over the training split (full batches only)."""
+    return len(task.split().x_train) // task.batch_size
+
+
+def lag_factor(task: Task, lrs: Sequence[float]) -> float:
+    """How far the curve's LRs run ahead of the loss they are read against, as a factor.
+
+    With momentum ``beta`` (SGD momentum, or Adam's ``beta1 = 0.9``) the update at step
+    ``t`` averages gradients ``beta / (1 - beta)`` steps old on average, so the loss the
+    sweep records at LR ``lr_t`` answers to the LR that many steps earlier. Moving both
+    bounds back by that many steps of the sweep: ``10 ** (-lag * dx)``, with ``dx`` the
+    sweep's median step in log10(LR). Plain SGD has no lag (factor 1).
+    """
+    beta = task.momentum if task.optimizer == "sgd" else 0.9
+    if beta <= 0 or len(lrs) < 2:
+        return 1.0
+    logs = [math.log10(v) for v in lrs]
+    dx = statistics.median(b - a for a, b in itertools.pairwise(logs))
+    return float(10.0 ** (-(beta / (1.0 - beta)) * dx))
+
+
+def bounds_of(task: Task, rec: Any, rule: str) -> tuple[float, float] | None:
+    """``(base_lr, max_lr)`` of a range-test record under ``rule`` (``None``: no bounds)."""
+    source = LAGGED.get(rule, rule)
+    prefix = CLR_SOURCES[source]
+    base, peak = rec.suggestions.get(f"{prefix}-base"), rec.suggestions.get(f"{prefix}-max")
+    if base is None or peak is None:
+        return None
+    factor = lag_factor(task, rec.lrs) if rule in LAGGED else 1.0
+    return base * factor, peak * factor
+
+
+def clr_steps(task: Task, kind: str) -> int:
+    """The step budget of a CLR run: the task's, or half of it for a ``-half`` kind."""
+    return task.steps // 2 if kind.endswith("-half") else task.steps
+
+
+def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
+    """The schedule ``RangeTestResult.schedule`` builds for this run (see the module doc)."""
+    from cyclr.rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, fit_cycles, schedule_from_bounds
+
+    total, name, spe = clr_steps(task, kind), kind.removesuffix("-half"), steps_per_epoch(task)
+    overrides: dict[str, float] = {}
+    with warnings.catch_warnings():  # a run under 4 epochs gets one cycle, as documented
+        warnings.simplefilter("ignore", UserWarning)
+        if name == "exp_range":
+            cycles = fit_cycles(total, spe, DEFAULT_EPOCHS_PER_HALF_CYCLE)
+            half = (total // cycles) // 2
+            overrides["gamma"] = SMITH_GAMMA ** (SMITH_STEP_SIZE / half)
+        return schedule_from_bounds(
+            name, lambda: (base, peak), spe, total_steps=total, overrides=overrides
+        )
+
+
+def cycles_of(task: Task, kind: str, schedule: Any) -> float:
+    """How many cycles the run holds (1 for one-cycle)."""
+    cycle = getattr(schedule, "cycle_steps", None)
+    return 1.0 if cycle is None else clr_steps(task, kind) / int(cycle)
+
+
+def schedule_run(
+    store: Store,
+    task: Task,
+    kind: str,
+    base: float,
+    peak: float,
+    seed: int,
+    read_only: bool,
+    log: Callable[[str], None],
+) -> RunResult:
+    """Train with a CLR schedule between the bounds (cached)."""
+    key = f"fit-{kind}-base={base!r}-max={peak!r}-seed={seed}"
+    rec = store.get(task, "clr", key)
+    if rec is not None:
+        return RunResult.from_dict(rec)
+    if read_only:
+        raise NotCachedError(key)
+    sched = make_schedule(task, kind, base, peak)
+    momentum = None
+    if kind.startswith("onecycle") and task.momentum > 0:
+        mom = sched.momentum(*ONECYCLE_MOMENTUM)
+        momentum = lambda step: float(mom(step))  # noqa: E731
+    res = train(
+        task,
+        lambda step: float(sched(step)),
+        seed,
+        steps=clr_steps(task, kind),
+        momentum=momentum,
+        curve=True,
+    )
+    store.put(task, "clr", key, res.to_dict())
+    log(
+        f"  [{task.name}] {kind} {base:.3g}..{peak:.3g} x{cycles_of(task, kind, sched):g} "
+        f"cycles seed={seed}: {task.metric}={res.final:.4g} ({res.wall_s:.1f}s)"
+    )
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# report
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def noise_gap(task: Task, oracle_sd: float, oracle_metric: float) -> float:
+    """The seed-noise gap in regret units: the oracle's seed sd, at least :data:`HALF_UNIT`."""
+    sd = oracle_sd if task.higher_is_better else 100.0 * oracle_sd / abs(oracle_metric)
+    return max(sd, HALF_UNIT[task.metric])
+
+
+def clr_table(results: dict[str, Any], add: Callable[[str], None]) -> None:
+    """The CLR claim's tables: per task and schedule, then the issue's two figures."""
+    rows = [tr for tr in results.values() if tr.clr and tr.oracle is not None]
+    if not rows:
+        return
+    add("## CLR claim: triangular2, exp_range and one-cycle from `result.schedule`")
+    add("")
+    add(
+        "Each schedule is what `RangeTestResult.schedule(kind, steps_per_epoch, "
+        "total_steps=budget)` builds from `clr_bounds(rule=...)` of the seed's default range "
+        "test (see `benchmarks/suite/clr.py`): cyclical kinds in whole cycles fitted to the "
+        "run (`cycles`), ending at `base_lr`; exp_range with Smith's decay per half cycle "
+        "(`gamma = 0.99994 ** (2000 / step_size_up)`); one-cycle with `div_factor = "
+        "max_lr / base_lr`, pct_start 0.3, momentum 0.95 -> 0.85 -> 0.95. `-half`: the "
+        "schedule fitted to half the budget. `steps to oracle` = first evaluated step where "
+        "the mean curve over seeds reaches the oracle's final mean metric; `ratio` = that "
+        "over the oracle run's own first step reaching it (target <= 0.5). `regret` = oracle "
+        "- final mean (points, or % of a loss / MSE; negative = better), `noise` = the "
+        "oracle's seed sd, at least 0.5 points / 3% / 5%."
+    )
+    add("")
+    add(
+        "| task | bounds | bounds (median) | seeds | oracle steps | schedule | cycles "
+        "| final (sd) | regret (noise) | steps to oracle | ratio |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
+    below: dict[str, list[str]] = {}
+    fast: dict[str, set[str]] = {}
+    for tr in rows:
+        o, t = tr.oracle, tr.task
+        gap = noise_gap(t, o.sd, o.metric)
+        for (rule, kind), runs in tr.clr.items():
+            bounds = tr.clr_bounds.get(rule, {})
+            b = statistics.median(v[0] for v in bounds.values())
+            p = statistics.median(v[1] for v in bounds.values())
+            rs = list(runs.values())
+            finals = [r.final for r in rs]
+            mean = statistics.fmean(finals)
+            sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
+            steps = [s for s, _ in rs[0].curve]
+            curve = [(s, statistics.fmean(r.curve[i][1] for r in rs)) for i, s in enumerate(steps)]
+            reach = steps_to_reach(curve, o.metric, t.higher_is_better)
+            ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
+            regret = t.regret(o.metric, mean)
+            cycles = cycles_of(t, kind, make_schedule(t, kind, b, p))
+            if kind == "onecycle" and regret > gap:
+                below.setdefault(rule, []).append(f"{t.name} ({regret:+.2g})")
+            if not kind.startswith("exp_range") and ratio is not None and ratio <= 0.5:
+                fast.setdefault(rule, set()).add(t.name)
+            add(
+                f"| {t.name} | {rule} | {b:.3g} .. {p:.3g} | {len(rs)} | {o.steps_to_final} "
+                f"| {kind} | {cycles:g} | {mean:.4g} ({sd:.2g}) | {regret:+.3g} ({gap:.2g}) "
+                f"| {reach if reach > 0 else 'not reached'} | {_fmt(ratio)} |"
+            )
+    add("")
+    add("| bounds | one-cycle below the oracle beyond noise | triangular2 / one-cycle <= 0.5x |")
+    add("|---|---|---|")
+    for rule in sorted({r for tr in rows for r, _ in tr.clr}):
+        worse = below.get(rule, [])
+        quick = sorted(fast.get(rule, set()))
+        add(
+            f"| {rule} | {len(worse)}/{len(rows)}: {', '.join(worse) or '-'} "
+            f"| {len(quick)}/{len(rows)}: {', '.join(quick) or '-'} |"
+        )
+    add("")
