@@ -13,15 +13,7 @@ from typing import Any
 from . import finders
 from .clr import CLR_METHODS, clr_table
 from .run import INVARIANCE_VARIANTS, TaskResults
-from .tasks import Task
-
-TOLERANCE = {"accuracy": 1.0, "loss": 3.0, "mse": 5.0}
-"""Regret targets: 1 accuracy point, 3% relative for a test loss, 5% relative for a test MSE."""
-
-
-def tolerance(task: Task) -> float:
-    """The regret target of a task, in its regret unit."""
-    return TOLERANCE[task.metric]
+from .tasks import tolerance
 
 
 def _order(method: str) -> tuple[int, str]:

@@ -392,6 +392,15 @@ class Task:
         return "pts" if self.higher_is_better else "%"
 
 
+TOLERANCE = {"accuracy": 1.0, "loss": 3.0, "mse": 5.0}
+"""Regret targets: 1 accuracy point, 3% relative for a test loss, 5% relative for a test MSE."""
+
+
+def tolerance(task: Task) -> float:
+    """The regret target of a task, in its regret unit."""
+    return TOLERANCE[task.metric]
+
+
 _SPLITS: dict[str, Split] = {}
 
 
