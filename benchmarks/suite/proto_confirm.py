@@ -283,4 +283,7 @@ def build_rules() -> dict[str, Rule]:
         rules[f"budget-{a:g}"] = budget_rule(a)
     for d in (1.0, 3.16, 10.0):
         rules[f"lag-{d:g}"] = lag_rule(d)
+    from .proto_guarded import guarded_rules
+
+    rules.update(guarded_rules())
     return rules
