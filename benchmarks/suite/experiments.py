@@ -324,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         chosen = loto(scored, names, allowed)
         picks = {t: dict(chosen[t][1].lrs) for t in names}
         sched = schedules(trs, store, cfg, picks, seeds, variants)
-    text = write_report(command, trs, scored, peers, sched, loto, schedule_summary)
+    text = write_report(
+        command, trs, scored, peers, sched, loto, schedule_summary, findings=args.out == OUT
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)

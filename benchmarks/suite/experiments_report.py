@@ -51,8 +51,9 @@ def write_report(
     sched: dict[str, dict[str, list[Any]]] | None,
     loto: Callable[..., dict[str, tuple[str, Any]]],
     schedule_summary: Callable[..., tuple[float, float, int]],
+    findings: bool = True,
 ) -> str:
-    """The whole markdown."""
+    """The whole markdown (with the hand-written ``findings.md`` if ``findings``)."""
     tasks = list(trs)
     lines: list[str] = []
     add = lines.append
@@ -73,7 +74,7 @@ def write_report(
         "plus confirmation runs; a plain range test is 100."
     )
     add("")
-    if FINDINGS.exists():
+    if findings and FINDINGS.exists():
         add(FINDINGS.read_text().strip())
         add("")
     everything = {**scored, **{m: v for m, v in peers.items() if m not in scored}}

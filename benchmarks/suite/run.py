@@ -264,21 +264,18 @@ def finder_record(
         raise NotCachedError(key)
     if rec is None:
         problem = finders.check_family(family)
-        if problem is not None:
-            out = finders.FinderRecord(
+        if problem is not None:  # not cached: the family runs once it is installed
+            return finders.FinderRecord(
                 family,
                 {m: None for m in _methods_or_family(family)},
                 {m: problem for m in _methods_or_family(family)},
             )
-        else:
-            out = finders.run_family(family, task, seed, scale, shift)
+        out = finders.run_family(family, task, seed, scale, shift)
         cfg.log(
             f"  [{task.name}] {family} seed={seed} scale={scale:g} shift={shift:g}: "
             f"{_fmt_suggestions(out.suggestions)} ({out.steps} steps, {out.wall_s:.1f}s)"
         )
         store.put(task, "finder", key, out.to_dict())
-        if problem is not None:
-            return out
     else:
         out = finders.FinderRecord.from_dict(rec)
     if family == "cyclr" and out.lrs:
