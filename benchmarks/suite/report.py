@@ -233,7 +233,7 @@ def _tasks_table(results: dict[str, TaskResults], add: Any) -> None:
         o = tr.oracle
         opt = t.optimizer + (f", wd {t.weight_decay:g}" if t.weight_decay else "")
         if t.optimizer == "sgd":
-            opt = "SGD m=0.9" + (f", wd {t.weight_decay:g}" if t.weight_decay else "")
+            opt = f"SGD m={t.momentum:g}" + (f", wd {t.weight_decay:g}" if t.weight_decay else "")
         if o is None:
             add(
                 f"| {t.name} | {t.data} | {t.model} | {opt} | {t.batch_size} | {t.steps} | "
