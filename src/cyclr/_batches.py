@@ -15,7 +15,7 @@ from ._validate import describe
 __all__ = ["BatchStream", "check_batches"]
 
 
-def check_batches(data: Any, refuse: tuple[type, ...] = ()) -> None:
+def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") -> None:
     """Raise ``TypeError`` unless ``data`` is an iterable that can hold batches.
 
     Strings, bytes and mappings are refused: iterating them yields characters or keys,
@@ -24,6 +24,7 @@ def check_batches(data: Any, refuse: tuple[type, ...] = ()) -> None:
     Args:
         data: The runner's ``data`` argument.
         refuse: More types that iterate but are not batches (a runner's tensor type).
+        name: The argument's name in the message.
 
     Example:
         >>> check_batches([(1, 2)])
@@ -36,8 +37,8 @@ def check_batches(data: Any, refuse: tuple[type, ...] = ()) -> None:
         hasattr(data, "__iter__") or hasattr(data, "__getitem__")
     ):
         raise TypeError(
-            "data must be an iterable of batches such as a list, a generator or a data "
-            f"loader (got data={describe(data)}); wrap a single batch in a list"
+            f"{name} must be an iterable of batches such as a list, a generator or a data "
+            f"loader (got {name}={describe(data)}); wrap a single batch in a list"
         )
 
 

@@ -193,7 +193,7 @@ class TrainingStep:
             optimizer.step()
         return mean
 
-    def _loss(self, batch: Any) -> torch.Tensor:
+    def _loss(self, batch: Any, need_grad: bool = True) -> torch.Tensor:
         batch = _to_device(batch, self.device)
         loss: Any
         if self.step_fn is not None:
@@ -232,7 +232,23 @@ class TrainingStep:
                 f"model(**batch).loss (got a batch of type {type(batch).__name__}); pass "
                 "step_fn(model, batch) -> loss for any other batch"
             )
-        return _check_loss(loss, self.loss_source)
+        return _check_loss(loss, self.loss_source, need_grad)
+
+    def held_out_loss(self, batches: Sequence[Any]) -> float:
+        """Mean loss over ``batches`` in eval mode under ``no_grad`` (``inf`` if not finite).
+
+        Every module's train/eval mode is restored afterwards.
+        """
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                total = sum(float(self._loss(b, need_grad=False)) for b in batches)
+        finally:
+            for module, training in modes:
+                module.training = training
+        mean = total / len(batches)
+        return mean if math.isfinite(mean) else math.inf
 
     def metric(self, metric_fn: MetricFn) -> float:
         """``metric_fn(model)`` in eval mode under ``no_grad``; every module's mode restored."""
@@ -280,7 +296,7 @@ def _check_optimizer_owns_model(model: torch.nn.Module, optimizer: torch.optim.O
         )
 
 
-def _check_loss(loss: Any, source: str | None) -> torch.Tensor:
+def _check_loss(loss: Any, source: str | None, need_grad: bool = True) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor):
         raise TypeError(
             f"the loss ({source}) must be a scalar tensor (got loss={describe(loss)} of type "
@@ -295,7 +311,7 @@ def _check_loss(loss: Any, source: str | None) -> torch.Tensor:
         raise TypeError(
             f"the loss ({source}) must be a floating-point tensor (got dtype={loss.dtype})"
         )
-    if not loss.requires_grad:
+    if need_grad and not loss.requires_grad:
         raise ValueError(
             f"the loss ({source}) must require grad (got a loss with requires_grad=False: "
             "computed under torch.no_grad(), detached, or from parameters that are all frozen)"

@@ -1,0 +1,176 @@
+r"""Confirming a suggestion by training a few candidates briefly: the framework-free part.
+
+A range test sees each LR for a step or two. Whether an LR is good for sustained
+training shows only after some steps at it, so the confirmation stage trains each
+candidate
+
+.. math:: lr_j = lr \cdot 10^{o_j}, \qquad o = (-0.5, -0.25, 0, 0.25, 0.5)
+
+for ``k`` steps (40 by default) from the same saved state, on the same batches, and
+scores it by the mean loss on held-out batches afterwards (lower is better). The lowest
+finite score wins; ties go to the smaller LR; a candidate whose training loss became
+non-finite scores ``inf``. The state is restored afterwards. Cyclical LR's own idea:
+measure the thing you care about, briefly.
+
+Measured on the benchmark suite's 13 tasks (leave-one-task-out,
+``benchmarks/results/confirm_guarded_notes.md``): median regret 0.59 target units
+against the single-pass default's 1.25, but no better on the worst task (a small
+regression whose best LR is set by overfitting, which 40 steps do not show). It costs
+``k * len(offsets)`` training steps (200 by default).
+
+The framework adapters run the training (:func:`cyclr.torch.confirm`); this module
+holds the candidates, the choice and the result.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186 (the range test whose reading this checks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._validate import check_finite, check_int, check_positive
+from ..errors import NoReliableSuggestionError
+
+__all__ = ["CONFIRM_OFFSETS", "CONFIRM_STEPS", "Confirmation", "candidate_lrs", "choose"]
+
+CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
+"""Candidate offsets in decades around the LR being confirmed."""
+
+CONFIRM_STEPS = 40
+"""Training steps per candidate."""
+
+MAX_CANDIDATES = 16
+"""Most candidates one confirmation trains."""
+
+
+def candidate_lrs(lr: Any, offsets: Any = CONFIRM_OFFSETS) -> tuple[float, ...]:
+    """The candidates ``lr * 10 ** o`` for each offset, in increasing order.
+
+    Args:
+        lr: The LR to confirm (e.g. ``result.suggest().lr``), positive and finite.
+        offsets: Distinct finite offsets in decades, 1 to 16 of them.
+
+    Returns:
+        The candidate LRs, smallest first.
+
+    Raises:
+        TypeError: If ``lr`` or an offset is not a real number, or ``offsets`` is not a
+            sequence.
+        ValueError: If ``lr`` is not positive and finite, ``offsets`` is empty, has
+            more than 16 entries, repeats one, or holds a non-finite one.
+
+    Example:
+        >>> [f"{v:.3g}" for v in candidate_lrs(0.01, (-1, 0, 1))]
+        ['0.001', '0.01', '0.1']
+    """
+    centre = check_positive("lr", lr)
+    if isinstance(offsets, (str, bytes)) or not isinstance(offsets, Sequence):
+        raise TypeError(f"offsets must be a sequence of numbers (got offsets={offsets!r})")
+    if not 1 <= len(offsets) <= MAX_CANDIDATES:
+        raise ValueError(
+            f"offsets must hold 1 to {MAX_CANDIDATES} offsets (got {len(offsets)}: "
+            f"offsets={list(offsets)!r})"
+        )
+    values = [check_finite(f"offsets[{i}]", o) for i, o in enumerate(offsets)]
+    if len(set(values)) != len(values):
+        raise ValueError(f"offsets must be distinct (got offsets={list(offsets)!r})")
+    try:
+        lrs = sorted(centre * 10.0**o for o in values)
+    except OverflowError:
+        lrs = [math.inf]
+    for value in lrs:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(
+                f"every candidate lr * 10**offset must be positive and finite (got lr={lr!r}, "
+                f"offsets={list(offsets)!r})"
+            )
+    return tuple(lrs)
+
+
+def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
+    """Index of the candidate with the lowest finite score (ties: the smaller LR).
+
+    Args:
+        candidates: Candidate LRs, increasing.
+        scores: One score per candidate, lower is better; ``inf`` or NaN for a
+            candidate that diverged.
+
+    Returns:
+        The index of the chosen candidate.
+
+    Raises:
+        ValueError: If the lengths differ.
+        cyclr.errors.NoReliableSuggestionError: If no score is finite.
+
+    Example:
+        >>> choose([0.1, 0.2, 0.4], [1.5, 1.2, 1.2])
+        1
+    """
+    if len(candidates) != len(scores):
+        raise ValueError(
+            f"candidates and scores must have the same length (got {len(candidates)} and "
+            f"{len(scores)})"
+        )
+    best: int | None = None
+    for i, score in enumerate(scores):
+        if math.isfinite(score) and (best is None or score < scores[best]):
+            best = i
+    if best is None:
+        raise NoReliableSuggestionError(
+            f"every candidate diverged or gave a non-finite held-out loss (candidates="
+            f"{[float(f'{c:.4g}') for c in candidates]}); confirm a smaller lr"
+        )
+    return best
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The outcome of a confirmation stage.
+
+    Attributes:
+        lr: The chosen LR (for parameter group 0; other groups keep their ratio to it).
+        anchor: The LR the candidates were spread around.
+        candidates: The candidate LRs, increasing.
+        scores: Mean held-out loss after training each candidate (``inf``: its training
+            loss became non-finite, or the held-out loss did).
+        steps: Optimizer steps each candidate trained (``k``).
+        steps_spent: Optimizer steps trained in all (fewer than ``k * len(candidates)``
+            when a candidate stopped early on a non-finite loss).
+    """
+
+    lr: float
+    anchor: float
+    candidates: tuple[float, ...]
+    scores: tuple[float, ...]
+    steps: int
+    steps_spent: int
+
+    def __post_init__(self) -> None:
+        check_positive("lr", self.lr)
+        check_int("steps", self.steps)
+        check_int("steps_spent", self.steps_spent, minimum=0)
+        if len(self.candidates) != len(self.scores):
+            raise ValueError(
+                f"candidates and scores must have the same length (got "
+                f"{len(self.candidates)} and {len(self.scores)})"
+            )
+
+    @property
+    def index(self) -> int:
+        """Position of :attr:`lr` among :attr:`candidates`."""
+        return self.candidates.index(self.lr)
+
+    def __str__(self) -> str:
+        rows = ", ".join(
+            f"{c:.3g}: {s:.4g}" if math.isfinite(s) else f"{c:.3g}: diverged"
+            for c, s in zip(self.candidates, self.scores, strict=True)
+        )
+        return (
+            f"confirmed lr={self.lr:.3g} (around {self.anchor:.3g}; held-out loss after "
+            f"{self.steps} steps: {rows}; {self.steps_spent} steps spent)"
+        )

@@ -1,0 +1,145 @@
+"""Confirm a suggested LR on a PyTorch model: train a few candidates briefly, keep the best.
+
+See :mod:`cyclr.rangetest.confirm` for the rule and what it measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from .._batches import BatchStream, check_batches
+from .._validate import check_choice, check_count
+from ..rangetest.confirm import (
+    CONFIRM_OFFSETS,
+    CONFIRM_STEPS,
+    Confirmation,
+    candidate_lrs,
+    choose,
+)
+from . import state as _state
+from .training import LossFn, StepFn, TrainingStep, derive_group_scales
+
+__all__ = ["confirm"]
+
+_SNAPSHOTS = ("memory", "disk")
+
+
+def confirm(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Iterable[Any],
+    loss_fn: LossFn | None = None,
+    *,
+    lr: float,
+    held_out: Iterable[Any],
+    steps: int = CONFIRM_STEPS,
+    offsets: Sequence[float] = CONFIRM_OFFSETS,
+    step_fn: StepFn | None = None,
+    accumulation_steps: int = 1,
+    scaler: torch.amp.GradScaler | None = None,
+    device: str | torch.device | None = None,
+    snapshot: str = "memory",
+) -> Confirmation:
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+
+    Every candidate starts from the same saved state (parameters, gradients, buffers,
+    module modes, optimizer state, scaler, RNG) and trains on the same ``steps *
+    accumulation_steps`` batches, drawn once from ``data``. Its score is the mean loss
+    over ``held_out`` in eval mode under ``no_grad`` afterwards; the lowest finite
+    score wins (ties: the smaller LR), a candidate whose training loss turns non-finite
+    scores ``inf`` and stops. Parameter group ``g`` trains at ``candidate * (lr_g /
+    lr_0)``, the optimizer's own ratios. When the call returns, raises or is interrupted
+    (``KeyboardInterrupt``), the model, optimizer, scaler and RNG are exactly as before
+    (:func:`cyclr.torch.state.preserved`); set the LR yourself from the result.
+
+    Batches and losses work as in :func:`cyclr.torch.range_test`: ``(inputs, targets)``
+    pairs with ``loss_fn``, dict batches with ``model(**batch).loss``, or ``step_fn(model,
+    batch) -> loss`` for anything else (also used for ``held_out``).
+
+    Measured on the benchmark suite (``benchmarks/results/confirm_guarded_notes.md``):
+    better than the single-pass suggestion on the median task, not on the worst.
+
+    Args:
+        model: The model to train.
+        optimizer: Its optimizer.
+        data: Training batches (a ``DataLoader``, a list, a generator); a re-iterable
+            is started again if it holds fewer than ``steps * accumulation_steps``.
+        loss_fn: ``loss_fn(outputs, targets)`` for ``(inputs, targets)`` batches.
+        lr: The LR to confirm, for parameter group 0 (e.g. ``result.suggest().lr``).
+        held_out: Batches to score each candidate on (e.g. a few validation batches);
+            at least one. Read once, kept in memory.
+        steps: Optimizer steps per candidate (``k``).
+        offsets: Candidate offsets in decades around ``lr``.
+        step_fn: ``step_fn(model, batch) -> loss`` instead of ``loss_fn``.
+        accumulation_steps: Batches per optimizer step.
+        scaler: A ``torch.amp.GradScaler`` for float16 mixed precision.
+        device: Where batches go (default: the model's first parameter's device).
+        snapshot: Where the saved state lives, ``"memory"`` or ``"disk"``.
+
+    Returns:
+        The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
+        candidate's score and the steps spent (``steps * len(offsets)`` at most).
+
+    Raises:
+        ValueError: For a bad argument (named, with its value), an empty ``held_out``,
+            or ``data`` that is a spent iterator with too few batches.
+        TypeError: For an argument of the wrong type.
+        cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
+
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> x = torch.randn(256, 4); y = x @ torch.ones(4, 1)
+        >>> batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> c = confirm(model, opt, batches[:6], torch.nn.functional.mse_loss, lr=0.1,
+        ...             held_out=batches[6:], steps=10)
+        >>> c.candidates.index(c.lr) >= 0, c.steps_spent
+        (True, 50)
+    """
+    candidates = candidate_lrs(lr, offsets)
+    k = check_count("steps", steps)
+    storage = check_choice("snapshot", snapshot, _SNAPSHOTS)
+    training = TrainingStep(model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device)
+    check_batches(data, refuse=(torch.Tensor,))
+    check_batches(held_out, refuse=(torch.Tensor,), name="held_out")
+    held = list(held_out)
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    scales = derive_group_scales(optimizer, None)
+    scores: list[float] = []
+    spent = 0
+    with _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved:
+        stream = BatchStream(data, fewer="steps * accumulation_steps")
+        try:
+            batches = [stream.next() for _ in range(k * training.accumulation_steps)]
+        finally:
+            stream.close()
+        for j, candidate in enumerate(candidates):
+            if j:
+                saved.restore()
+            training.set_lrs(tuple(candidate * s for s in scales))
+            replay = BatchStream(batches)
+            finite = True
+            for _ in range(k):
+                loss = training.step(replay)
+                spent += 1
+                if not math.isfinite(float(loss)):
+                    finite = False
+                    break
+            scores.append(training.held_out_loss(held) if finite else math.inf)
+    best = choose(candidates, scores)
+    return Confirmation(
+        lr=candidates[best],
+        anchor=float(lr),
+        candidates=candidates,
+        scores=tuple(scores),
+        steps=k,
+        steps_spent=spent,
+    )

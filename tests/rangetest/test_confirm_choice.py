@@ -1,0 +1,87 @@
+"""The confirmation stage's framework-free part: candidates, the choice, the result."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cyclr.errors import NoReliableSuggestionError
+from cyclr.rangetest.confirm import CONFIRM_OFFSETS, Confirmation, candidate_lrs, choose
+
+
+def test_default_candidates_are_quarter_decades_around_the_lr() -> None:
+    got = candidate_lrs(0.01)
+    want = [0.01 * 10**o for o in CONFIRM_OFFSETS]
+    assert got == tuple(sorted(want))
+    assert got[2] == 0.01
+
+
+@given(
+    lr=st.floats(1e-8, 1e2),
+    offsets=st.lists(st.floats(-3, 3), min_size=1, max_size=16, unique=True),
+)
+def test_candidates_are_sorted_and_exact(lr: float, offsets: list[float]) -> None:
+    got = candidate_lrs(lr, offsets)
+    assert list(got) == sorted(lr * 10.0**o for o in offsets)
+    assert all(a <= b for a, b in itertools.pairwise(got))
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "pattern"),
+    [
+        ((0.0,), ValueError, r"lr must be positive \(got lr=0.0\)"),
+        ((-1e-3,), ValueError, r"lr must be positive \(got lr=-0.001\)"),
+        ((math.nan,), ValueError, r"lr must be finite"),
+        (("0.1",), TypeError, r"lr must be a real number"),
+        ((0.1, ()), ValueError, r"offsets must hold 1 to 16 offsets \(got 0"),
+        ((0.1, tuple(range(17))), ValueError, r"offsets must hold 1 to 16 offsets \(got 17"),
+        ((0.1, (0.0, 0.0)), ValueError, r"offsets must be distinct \(got offsets=\[0.0, 0.0\]\)"),
+        ((0.1, (0.0, math.inf)), ValueError, r"offsets\[1\] must be finite"),
+        ((0.1, "ab"), TypeError, r"offsets must be a sequence of numbers \(got offsets='ab'\)"),
+        ((0.1, (400.0,)), ValueError, r"every candidate lr \* 10\*\*offset must be positive"),
+    ],
+)
+def test_bad_candidates_input_is_named(args: tuple[Any, ...], kind: type, pattern: str) -> None:
+    with pytest.raises(kind, match=pattern):
+        candidate_lrs(*args)
+
+
+def test_choose_takes_the_lowest_finite_score_and_ties_to_the_smaller_lr() -> None:
+    assert choose([1, 2, 3], [0.5, 0.2, 0.4]) == 1
+    assert choose([1, 2, 3], [0.3, 0.3, 0.3]) == 0
+    assert choose([1, 2, 3], [math.inf, math.nan, 0.9]) == 2
+
+
+def test_choose_refuses_when_every_candidate_diverged() -> None:
+    with pytest.raises(NoReliableSuggestionError, match="every candidate diverged"):
+        choose([0.1, 0.2], [math.inf, math.nan])
+    with pytest.raises(ValueError, match="same length"):
+        choose([0.1, 0.2], [1.0])
+
+
+@given(st.lists(st.one_of(st.floats(0, 10), st.just(math.inf)), min_size=1, max_size=8))
+def test_choice_is_never_beaten(scores: list[float]) -> None:
+    candidates = [float(i + 1) for i in range(len(scores))]
+    if not any(math.isfinite(s) for s in scores):
+        with pytest.raises(NoReliableSuggestionError):
+            choose(candidates, scores)
+        return
+    i = choose(candidates, scores)
+    assert all(scores[i] <= s for s in scores if math.isfinite(s))
+    assert all(scores[j] > scores[i] for j in range(i))
+
+
+def test_confirmation_reports_its_choice_and_cost() -> None:
+    c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (1.0, 0.5, math.inf), 40, 95)
+    assert c.index == 1
+    text = str(c)
+    assert "confirmed lr=0.02" in text and "0.04: diverged" in text and "95 steps spent" in text
+    with pytest.raises(ValueError, match="same length"):
+        Confirmation(0.02, 0.02, (0.01, 0.02), (1.0,), 40, 80)
+    with pytest.raises(ValueError, match="steps must be positive"):
+        Confirmation(0.02, 0.02, (0.02,), (1.0,), 0, 0)

@@ -1,0 +1,167 @@
+"""``cyclr.torch.confirm``: the same start and batches for every candidate, the best kept,
+everything restored exactly (also when interrupted), bad input named."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from tests.torch.rangetest_support import (
+    assert_same,
+    capture,
+    loss_fn,
+    make_batches,
+    make_model,
+    train_steps,
+)
+
+from cyclr.errors import NoReliableSuggestionError
+from cyclr.torch import confirm
+
+torch.set_num_threads(1)
+
+
+def _setup() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler]:
+    np.random.seed(0)  # train_steps draws from numpy and random
+    random.seed(0)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=2)
+    train_steps(model, opt, iter(make_batches() * 2), 3, scaler=scaler)  # populated state
+    return model, opt, scaler
+
+
+def _reference_score(lr: float, steps: int, held: list[Any]) -> float:
+    """Train a copy by hand from the same state and batches; the held-out loss after."""
+    model, opt, _ = _setup()
+    for g in opt.param_groups:
+        g["lr"] = lr
+    batches = make_batches()
+    model.train()
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        return sum(float(loss_fn(model(x), y)) for x, y in held) / len(held)
+
+
+def test_every_candidate_starts_from_the_same_state_and_batches() -> None:
+    model, opt, _ = _setup()
+    before = capture(model, opt)
+    held = make_batches(seed=7)[:2]
+    got = confirm(model, opt, make_batches(), loss_fn, lr=0.05, held_out=held, steps=6)
+    assert_same(before, capture(model, opt))
+    assert got.steps == 6 and got.steps_spent == 30 and got.anchor == 0.05
+    assert got.lr == got.candidates[min(range(5), key=lambda i: (got.scores[i], i))]
+    # Dropout draws from the torch RNG, restored before each candidate, so a hand-made
+    # run from the same state (and RNG) reproduces each score exactly.
+    torch.set_rng_state(before["torch_rng"])
+    for lr, score in zip(got.candidates, got.scores, strict=True):
+        torch.set_rng_state(before["torch_rng"])
+        assert score == pytest.approx(_reference_score(lr, 6, held), rel=1e-12, abs=0)
+
+
+def _regression() -> tuple[torch.nn.Module, torch.optim.Optimizer, list[Any]]:
+    """Linear least squares: plain SGD diverges to inf above lr = 2 / (largest curvature)."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 16)
+    y = x @ torch.randn(16, 1)
+    model = torch.nn.Linear(16, 1)
+    return (
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)],
+    )
+
+
+def test_a_diverging_candidate_scores_inf_and_stops_early() -> None:
+    model, opt, data = _regression()
+    mse = torch.nn.functional.mse_loss
+    got = confirm(model, opt, data, mse, lr=0.1, held_out=data[:1], steps=40,
+                  offsets=(-1.0, 0.0, 3.0))  # fmt: skip
+    assert got.candidates[2] == pytest.approx(100.0)
+    assert math.isinf(got.scores[2]) and math.isfinite(got.scores[0])
+    assert got.lr < 100.0
+    assert got.steps_spent < 120  # the diverging candidate stopped at its first inf loss
+
+
+def test_every_candidate_diverging_is_refused_and_restores() -> None:
+    model, opt, data = _regression()
+    before = capture(model, opt)
+    with pytest.raises(NoReliableSuggestionError, match="every candidate diverged"):
+        confirm(model, opt, data, torch.nn.functional.mse_loss, lr=1e3, held_out=data[:1],
+                steps=40, offsets=(0.0, 1.0))  # fmt: skip
+    assert_same(before, capture(model, opt))
+
+
+@pytest.mark.parametrize("fault", ["exception", "interrupt"])
+@pytest.mark.parametrize("at", [0, 7, 23])
+@pytest.mark.parametrize("storage", ["memory", "disk"])
+def test_a_fault_anywhere_restores_everything(fault: str, at: int, storage: str) -> None:
+    model, opt, scaler = _setup()
+    before = capture(model, opt, scaler)
+    calls = {"n": 0}
+
+    def step(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] - 1 == at:
+            raise KeyboardInterrupt if fault == "interrupt" else RuntimeError("injected")
+        return loss_fn(m(batch[0]), batch[1])
+
+    kind = KeyboardInterrupt if fault == "interrupt" else RuntimeError
+    with pytest.raises(kind):
+        confirm(model, opt, make_batches(), lr=0.05, held_out=make_batches()[:1], steps=5,
+                step_fn=step, scaler=scaler, snapshot=storage)  # fmt: skip
+    assert_same(before, capture(model, opt, scaler))
+
+
+def test_groups_keep_their_ratio() -> None:
+    model = make_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD([{"params": params[:2], "lr": 0.1}, {"params": params[2:], "lr": 0.01}])
+    seen: list[tuple[float, float]] = []
+    hook = opt.register_step_pre_hook(
+        lambda o, a, k: seen.append((o.param_groups[0]["lr"], o.param_groups[1]["lr"]))
+    )
+    try:
+        got = confirm(model, opt, make_batches(), loss_fn, lr=0.1, held_out=make_batches()[:1],
+                      steps=2, offsets=(0.0, 1.0))  # fmt: skip
+    finally:
+        hook.remove()
+    assert [lr for lr, _ in seen] == [got.candidates[0]] * 2 + [got.candidates[1]] * 2
+    assert all(b == pytest.approx(a / 10) for a, b in seen)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.01]
+
+
+def _call(**over: Any) -> None:
+    model, opt, _ = _setup()
+    kwargs: dict[str, Any] = {"lr": 0.05, "held_out": make_batches()[:1], "steps": 2}
+    kwargs.update(over)
+    data = kwargs.pop("data", make_batches())
+    confirm(model, opt, data, loss_fn, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("over", "kind", "pattern"),
+    [
+        ({"steps": 0}, ValueError, r"steps must be positive \(got steps=0\)"),
+        ({"steps": 2.5}, TypeError, r"steps must be an integer \(got steps=2.5\)"),
+        ({"lr": -1.0}, ValueError, r"lr must be positive \(got lr=-1.0\)"),
+        ({"offsets": ()}, ValueError, r"offsets must hold 1 to 16"),
+        ({"held_out": []}, ValueError, r"held_out must hold at least one batch"),
+        ({"held_out": "abc"}, TypeError, r"held_out"),
+        ({"snapshot": "cloud"}, ValueError, r"snapshot must be one of"),
+        ({"accumulation_steps": 0}, ValueError, r"accumulation_steps must be positive"),
+        ({"data": iter(make_batches()[:3]), "steps": 5}, ValueError, r"steps \* accumulation"),
+    ],
+)
+def test_bad_input_is_named_before_any_step(over: dict[str, Any], kind: type, pattern: str) -> None:
+    with pytest.raises(kind, match=pattern):
+        _call(**over)
