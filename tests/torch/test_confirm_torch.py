@@ -165,3 +165,10 @@ def _call(**over: Any) -> None:
 def test_bad_input_is_named_before_any_step(over: dict[str, Any], kind: type, pattern: str) -> None:
     with pytest.raises(kind, match=pattern):
         _call(**over)
+
+
+def test_refuses_to_run_on_several_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda *a, **k: 2)
+    with pytest.raises(ValueError, match=r"confirm runs on one process.*world_size=2"):
+        _call()

@@ -86,7 +86,9 @@ def confirm(
 
     Raises:
         ValueError: For a bad argument (named, with its value), an empty ``held_out``,
-            or ``data`` that is a spent iterator with too few batches.
+            ``data`` that is a spent iterator with too few batches, or a call under
+            ``torch.distributed`` with more than one process (each rank would score
+            its own batches and could choose differently).
         TypeError: For an argument of the wrong type.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
 
@@ -103,6 +105,7 @@ def confirm(
         >>> c.candidates.index(c.lr) >= 0, c.steps_spent
         (True, 50)
     """
+    _check_single_process()
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     storage = check_choice("snapshot", snapshot, _SNAPSHOTS)
@@ -143,3 +146,14 @@ def confirm(
         steps=k,
         steps_spent=spent,
     )
+
+
+def _check_single_process() -> None:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        raise ValueError(
+            "confirm runs on one process: under torch.distributed each rank would score its "
+            f"own batches and could keep a different LR (got world_size="
+            f"{dist.get_world_size()}); run it before the process group starts, or on rank 0 "
+            "and broadcast the LR"
+        )
