@@ -10,14 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tests.torch.rangetest_support import (
-    assert_same,
-    capture,
-    loss_fn,
-    make_batches,
-    make_model,
-    train_steps,
-)
+from tests.torch import rangetest_support as rs
 
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.torch import confirm
@@ -28,10 +21,10 @@ torch.set_num_threads(1)
 def _setup() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler]:
     np.random.seed(0)  # train_steps draws from numpy and random
     random.seed(0)
-    model = make_model()
+    model = rs.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=2)
-    train_steps(model, opt, iter(make_batches() * 2), 3, scaler=scaler)  # populated state
+    rs.train_steps(model, opt, iter(rs.make_batches() * 2), 3, scaler=scaler)  # populated state
     return model, opt, scaler
 
 
@@ -40,24 +33,24 @@ def _reference_score(lr: float, steps: int, held: list[Any]) -> float:
     model, opt, _ = _setup()
     for g in opt.param_groups:
         g["lr"] = lr
-    batches = make_batches()
+    batches = rs.make_batches()
     model.train()
     for i in range(steps):
         x, y = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        rs.loss_fn(model(x), y).backward()
         opt.step()
     model.eval()
     with torch.no_grad():
-        return sum(float(loss_fn(model(x), y)) for x, y in held) / len(held)
+        return sum(float(rs.loss_fn(model(x), y)) for x, y in held) / len(held)
 
 
 def test_every_candidate_starts_from_the_same_state_and_batches() -> None:
     model, opt, _ = _setup()
-    before = capture(model, opt)
-    held = make_batches(seed=7)[:2]
-    got = confirm(model, opt, make_batches(), loss_fn, lr=0.05, held_out=held, steps=6)
-    assert_same(before, capture(model, opt))
+    before = rs.capture(model, opt)
+    held = rs.make_batches(seed=7)[:2]
+    got = confirm(model, opt, rs.make_batches(), rs.loss_fn, lr=0.05, held_out=held, steps=6)
+    rs.assert_same(before, rs.capture(model, opt))
     assert got.steps == 6 and got.steps_spent == 30 and got.anchor == 0.05
     assert got.lr == got.candidates[min(range(5), key=lambda i: (got.scores[i], i))]
     # Dropout draws from the torch RNG, restored before each candidate, so a hand-made
@@ -84,8 +77,9 @@ def _regression() -> tuple[torch.nn.Module, torch.optim.Optimizer, list[Any]]:
 def test_a_diverging_candidate_scores_inf_and_stops_early() -> None:
     model, opt, data = _regression()
     mse = torch.nn.functional.mse_loss
-    got = confirm(model, opt, data, mse, lr=0.1, held_out=data[:1], steps=40,
-                  offsets=(-1.0, 0.0, 3.0))  # fmt: skip
+    got = confirm(
+        model, opt, data, mse, lr=0.1, held_out=data[:1], steps=40, offsets=(-1.0, 0.0, 3.0)
+    )
     assert got.candidates[2] == pytest.approx(100.0)
     assert math.isinf(got.scores[2]) and math.isfinite(got.scores[0])
     assert got.lr < 100.0
@@ -94,11 +88,19 @@ def test_a_diverging_candidate_scores_inf_and_stops_early() -> None:
 
 def test_every_candidate_diverging_is_refused_and_restores() -> None:
     model, opt, data = _regression()
-    before = capture(model, opt)
+    before = rs.capture(model, opt)
     with pytest.raises(NoReliableSuggestionError, match="every candidate diverged"):
-        confirm(model, opt, data, torch.nn.functional.mse_loss, lr=1e3, held_out=data[:1],
-                steps=40, offsets=(0.0, 1.0))  # fmt: skip
-    assert_same(before, capture(model, opt))
+        confirm(
+            model,
+            opt,
+            data,
+            torch.nn.functional.mse_loss,
+            lr=1e3,
+            held_out=data[:1],
+            steps=40,
+            offsets=(0.0, 1.0),
+        )
+    rs.assert_same(before, rs.capture(model, opt))
 
 
 @pytest.mark.parametrize("fault", ["exception", "interrupt"])
@@ -106,24 +108,33 @@ def test_every_candidate_diverging_is_refused_and_restores() -> None:
 @pytest.mark.parametrize("storage", ["memory", "disk"])
 def test_a_fault_anywhere_restores_everything(fault: str, at: int, storage: str) -> None:
     model, opt, scaler = _setup()
-    before = capture(model, opt, scaler)
+    before = rs.capture(model, opt, scaler)
     calls = {"n": 0}
 
     def step(m: torch.nn.Module, batch: Any) -> torch.Tensor:
         calls["n"] += 1
         if calls["n"] - 1 == at:
             raise KeyboardInterrupt if fault == "interrupt" else RuntimeError("injected")
-        return loss_fn(m(batch[0]), batch[1])
+        return rs.loss_fn(m(batch[0]), batch[1])
 
     kind = KeyboardInterrupt if fault == "interrupt" else RuntimeError
     with pytest.raises(kind):
-        confirm(model, opt, make_batches(), lr=0.05, held_out=make_batches()[:1], steps=5,
-                step_fn=step, scaler=scaler, snapshot=storage)  # fmt: skip
-    assert_same(before, capture(model, opt, scaler))
+        confirm(
+            model,
+            opt,
+            rs.make_batches(),
+            lr=0.05,
+            held_out=rs.make_batches()[:1],
+            steps=5,
+            step_fn=step,
+            scaler=scaler,
+            snapshot=storage,
+        )
+    rs.assert_same(before, rs.capture(model, opt, scaler))
 
 
 def test_groups_keep_their_ratio() -> None:
-    model = make_model()
+    model = rs.make_model()
     params = list(model.parameters())
     opt = torch.optim.SGD([{"params": params[:2], "lr": 0.1}, {"params": params[2:], "lr": 0.01}])
     seen: list[tuple[float, float]] = []
@@ -131,8 +142,16 @@ def test_groups_keep_their_ratio() -> None:
         lambda o, a, k: seen.append((o.param_groups[0]["lr"], o.param_groups[1]["lr"]))
     )
     try:
-        got = confirm(model, opt, make_batches(), loss_fn, lr=0.1, held_out=make_batches()[:1],
-                      steps=2, offsets=(0.0, 1.0))  # fmt: skip
+        got = confirm(
+            model,
+            opt,
+            rs.make_batches(),
+            rs.loss_fn,
+            lr=0.1,
+            held_out=rs.make_batches()[:1],
+            steps=2,
+            offsets=(0.0, 1.0),
+        )
     finally:
         hook.remove()
     assert [lr for lr, _ in seen] == [got.candidates[0]] * 2 + [got.candidates[1]] * 2
@@ -142,10 +161,10 @@ def test_groups_keep_their_ratio() -> None:
 
 def _call(**over: Any) -> None:
     model, opt, _ = _setup()
-    kwargs: dict[str, Any] = {"lr": 0.05, "held_out": make_batches()[:1], "steps": 2}
+    kwargs: dict[str, Any] = {"lr": 0.05, "held_out": rs.make_batches()[:1], "steps": 2}
     kwargs.update(over)
-    data = kwargs.pop("data", make_batches())
-    confirm(model, opt, data, loss_fn, **kwargs)
+    data = kwargs.pop("data", rs.make_batches())
+    confirm(model, opt, data, rs.loss_fn, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -159,7 +178,11 @@ def _call(**over: Any) -> None:
         ({"held_out": "abc"}, TypeError, r"held_out"),
         ({"snapshot": "cloud"}, ValueError, r"snapshot must be one of"),
         ({"accumulation_steps": 0}, ValueError, r"accumulation_steps must be positive"),
-        ({"data": iter(make_batches()[:3]), "steps": 5}, ValueError, r"steps \* accumulation"),
+        (
+            {"data": iter(rs.make_batches()[:3]), "steps": 5},
+            ValueError,
+            r"steps \* accumulation",
+        ),
     ],
 )
 def test_bad_input_is_named_before_any_step(over: dict[str, Any], kind: type, pattern: str) -> None:

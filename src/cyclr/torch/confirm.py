@@ -25,8 +25,6 @@ from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
 __all__ = ["confirm"]
 
-_SNAPSHOTS = ("memory", "disk")
-
 
 def confirm(
     model: torch.nn.Module,
@@ -108,7 +106,7 @@ def confirm(
     _check_single_process()
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
-    storage = check_choice("snapshot", snapshot, _SNAPSHOTS)
+    storage = check_choice("snapshot", snapshot, _state.STORAGES)
     training = TrainingStep(model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device)
     check_batches(data, refuse=(torch.Tensor,))
     check_batches(held_out, refuse=(torch.Tensor,), name="held_out")

@@ -34,8 +34,6 @@ from .training import LossFn, MetricFn, StepFn, TrainingStep, derive_group_scale
 
 __all__ = ["range_test"]
 
-_SNAPSHOTS = ("memory", "disk")
-
 
 def range_test(
     model: torch.nn.Module,
@@ -211,7 +209,7 @@ def range_test(
                 spec,
                 training,
                 data,
-                snapshot=check_choice("snapshot", snapshot, _SNAPSHOTS),
+                snapshot=check_choice("snapshot", snapshot, _state.STORAGES),
                 group_scales=derive_group_scales(optimizer, group_scales),
                 comm=comm,
             )

@@ -55,9 +55,10 @@ import torch
 from .._files import atomic_writer, saving_error
 from .._validate import check_choice, check_type
 
-__all__ = ["Snapshot", "preserved", "snapshot"]
+__all__ = ["STORAGES", "Snapshot", "preserved", "snapshot"]
 
-_STORAGES = ("memory", "disk")
+STORAGES = ("memory", "disk")
+"""Where a snapshot can keep its tensors (the ``storage`` / ``snapshot`` argument)."""
 _MISSING = object()
 
 
@@ -220,7 +221,7 @@ class Snapshot:
         scaler: torch.amp.GradScaler | None,
         storage: str,
     ) -> None:
-        self.storage = check_choice("storage", storage, _STORAGES)
+        self.storage = check_choice("storage", storage, STORAGES)
         self._model = model
         self._optimizer = optimizer
         self._scaler = scaler
