@@ -14,7 +14,7 @@ from .report import render
 from .rules import PROTOTYPES
 from .run import ALL_FAMILIES, Config, run_suite
 from .store import Store
-from .tasks import QUICK_TASK, TASKS
+from .tasks import ALL_TASKS, QUICK_TASK, TASKS
 from .train import set_threads
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"one task ({QUICK_TASK}), one seed, tiny budgets; cyclr only unless "
         "--families names peers; writes under --cache-dir, not results/",
     )
-    p.add_argument("--tasks", type=_csv, default=None, help=f"comma list of {list(TASKS)}")
+    p.add_argument("--tasks", type=_csv, default=None, help=f"comma list of {list(ALL_TASKS)}")
     p.add_argument(
         "--families", type=_csv, default=None, help=f"comma list of {list(ALL_FAMILIES)}"
     )
@@ -115,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     if bad_rules:
         print(f"unknown --clr-rules {bad_rules}; choose from {list(CLR_RULES)}", file=sys.stderr)
         return 2
-    unknown = [t for t in cfg.tasks if t not in TASKS]
+    unknown = [t for t in cfg.tasks if t not in ALL_TASKS]
     if unknown:
-        print(f"unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
+        print(f"unknown task(s) {unknown}; choose from {list(ALL_TASKS)}", file=sys.stderr)
         return 2
     available = []
     for name in cfg.tasks:
         try:
-            TASKS[name].split()
+            ALL_TASKS[name].split()
             available.append(name)
         except datasets.DataUnavailableError as exc:
             notes.append(f"**{name} skipped**: {exc}")

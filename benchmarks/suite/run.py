@@ -25,7 +25,7 @@ import numpy as np
 from . import finders
 from .clr import CLR_KINDS, CLR_METHODS, CLR_SOURCES, bounds_of, schedule_run
 from .store import NotCachedError, Store
-from .tasks import TASKS, Task
+from .tasks import ALL_TASKS, Task
 from .train import RunResult, steps_to_reach, train
 
 ALL_FAMILIES = ("cyclr", "torch-lr-finder", "fastai", "lightning", "ignite")
@@ -73,7 +73,7 @@ class Config:
 
 def resolve_task(name: str, cfg: Config) -> Task:
     """The named task, with the budget overridden in quick mode."""
-    task = TASKS[name]
+    task = ALL_TASKS[name]
     if cfg.steps is not None:
         task = dataclasses.replace(task, steps=cfg.steps, eval_points=min(task.eval_points, 5))
     if cfg.grid_points is not None:

@@ -7,6 +7,7 @@ from here, so every finder sees the same data, model and optimizer.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -561,3 +562,23 @@ def _register_extra() -> None:
 
 
 _register_extra()
+
+
+LONG_TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        dataclasses.replace(
+            TASKS[name], name=f"{name}-long", steps=steps, notes=f"40 epochs of {per_epoch} steps"
+        )
+        for name, per_epoch, steps in (
+            ("digits-mlp-sgd", 89, 3560),
+            ("mnist1d-cnn-adam", 62, 2480),
+            ("friedman1-mlp-sgd0", 46, 1840),
+        )
+    )
+}
+"""Three suite tasks over 40 epochs, for the CLR claim, which budgets of a few hundred steps
+cannot show; chosen with ``--tasks``, never part of the default suite."""
+
+ALL_TASKS: dict[str, Task] = {**TASKS, **LONG_TASKS}
+"""Every task a ``--tasks`` list may name."""
