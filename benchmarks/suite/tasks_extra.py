@@ -14,9 +14,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from . import data as datasets
+from .models import MLP, CausalBlock
 from .tasks import (
-    MLP,
-    CausalBlock,
     Split,
     Task,
     _fashion14,
