@@ -23,6 +23,7 @@ import numpy as np
 
 from . import proto_confirm as pc
 from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .clr import schedule_run
 from .report import method_task, methods_of, tolerance
 from .run import Config, TaskResults, fixed_run, run_suite
 from .store import Store
@@ -32,7 +33,7 @@ from .train import RunResult, set_threads, steps_to_reach, train
 OUT = Path(__file__).resolve().parent.parent / "results" / "suggest_experiments.md"
 PLAIN_TEST = 100
 ONECYCLE_K = (1.0, 3.0, 10.0)
-SCHEDULE_VARIANTS = ("pick", "smith", "bottom", "bottom-edge", "fastai")
+SCHEDULE_VARIANTS = ("pick", "pick-tri2", "smith", "bottom", "bottom-edge", "fastai")
 """One-cycle variants: ``pick`` = ``onecycle x{k} (pick)`` (needs the confirmation rules'
 LOTO pick, so the prototype rules are trained), ``smith`` / ``bottom`` = one-cycle between
 ``clr_bounds(rule)``, ``bottom-edge`` = max_lr at a third of the curve's edge (bottom's
@@ -229,6 +230,11 @@ def schedules(
             if lr is not None and "pick" in variants:
                 for k in ONECYCLE_K:
                     add(f"onecycle x{k:g} (pick)", lr * k, seed)
+            if lr is not None and "pick-tri2" in variants:
+                for kind in ("triangular2", "triangular2-half"):
+                    rows.setdefault(f"{kind} (pick/4..pick)", []).append(
+                        schedule_run(store, task, kind, lr / 4, lr, seed, False, cfg.log)
+                    )
             if rec is not None:
                 for rule, prefix in (("smith", "cyclr-clr"), ("bottom", "cyclr-clr-bottom")):
                     base = rec.suggestions.get(f"{prefix}-base")
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in variants if v not in SCHEDULE_VARIANTS]
     if bad:
         p.error(f"unknown schedule variant(s) {bad}; choose from {SCHEDULE_VARIANTS}")
-    if "pick" not in variants and not args.no_schedules:
+    if not {"pick", "pick-tri2"} & set(variants) and not args.no_schedules:
         from .experiments_report import schedule_table, write_schedule_report
 
         peaks: dict[str, dict[str, list[float]]] = {}
