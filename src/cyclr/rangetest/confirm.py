@@ -81,14 +81,13 @@ def candidate_lrs(lr: Any, offsets: Any = CONFIRM_OFFSETS) -> tuple[float, ...]:
         raise ValueError(f"offsets must be distinct (got offsets={list(offsets)!r})")
     try:
         lrs = sorted(centre * 10.0**o for o in values)
-    except OverflowError:
-        lrs = [math.inf]
-    for value in lrs:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(
-                f"every candidate lr * 10**offset must be positive and finite (got lr={lr!r}, "
-                f"offsets={list(offsets)!r})"
-            )
+    except OverflowError:  # 10.0 ** o past the float range
+        lrs = []
+    if not lrs or not all(math.isfinite(v) and v > 0 for v in lrs):
+        raise ValueError(
+            f"every candidate lr * 10**offset must be positive and finite (got lr={lr!r}, "
+            f"offsets={list(offsets)!r})"
+        )
     return tuple(lrs)
 
 

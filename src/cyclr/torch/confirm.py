@@ -20,6 +20,7 @@ from ..rangetest.confirm import (
     candidate_lrs,
     choose,
 )
+from ..rangetest.spec import DEFAULTS
 from . import state as _state
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
@@ -49,10 +50,12 @@ def confirm(
     accumulation_steps`` batches, drawn once from ``data``. Its score is the mean loss
     over ``held_out`` in eval mode under ``no_grad`` afterwards; the lowest finite
     score wins (ties: the smaller LR), a candidate whose training loss turns non-finite
-    scores ``inf`` and stops. Parameter group ``g`` trains at ``candidate * (lr_g /
-    lr_0)``, the optimizer's own ratios. When the call returns, raises or is interrupted
-    (``KeyboardInterrupt``), the model, optimizer, scaler and RNG are exactly as before
-    (:func:`cyclr.torch.state.preserved`); set the LR yourself from the result.
+    scores ``inf`` and stops at the next check (the losses stay on the device and are
+    read every 10 steps, as in the range test). Parameter group ``g`` trains at
+    ``candidate * (lr_g / lr_0)``, the optimizer's own ratios. When the call returns,
+    raises or is interrupted (``KeyboardInterrupt``), the model, optimizer, scaler and
+    RNG are exactly as before (:func:`cyclr.torch.state.preserved`); set the LR yourself
+    from the result.
 
     Batches and losses work as in :func:`cyclr.torch.range_test`: ``(inputs, targets)``
     pairs with ``loss_fn``, dict batches with ``model(**batch).loss``, or ``step_fn(model,
@@ -127,13 +130,15 @@ def confirm(
                 saved.restore()
             training.set_lrs(tuple(candidate * s for s in scales))
             replay = BatchStream(batches)
-            finite = True
-            for _ in range(k):
-                loss = training.step(replay)
+            finite, pending = True, []
+            for step in range(1, k + 1):
+                pending.append(training.step(replay))
                 spent += 1
-                if not math.isfinite(float(loss)):
-                    finite = False
-                    break
+                if step % DEFAULTS.sync_every == 0 or step == k:  # a host read per 10 steps
+                    finite = bool(torch.isfinite(torch.stack(pending)).all())
+                    pending.clear()
+                    if not finite:
+                        break
             scores.append(training.held_out_loss(held) if finite else math.inf)
     best = choose(candidates, scores)
     return Confirmation(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -234,32 +234,32 @@ class TrainingStep:
             )
         return _check_loss(loss, self.loss_source, need_grad)
 
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode under ``no_grad``; every module's train/eval mode restored on exit."""
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for module, training in modes:
+                module.training = training
+
     def held_out_loss(self, batches: Sequence[Any]) -> float:
         """Mean loss over ``batches`` in eval mode under ``no_grad`` (``inf`` if not finite).
 
         Every module's train/eval mode is restored afterwards.
         """
-        modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                total = sum(float(self._loss(b, need_grad=False)) for b in batches)
-        finally:
-            for module, training in modes:
-                module.training = training
-        mean = total / len(batches)
+        with self._evaluating():
+            losses = [self._loss(b, need_grad=False).detach().reshape(()) for b in batches]
+            mean = float(torch.stack(losses).double().mean())  # one host read
         return mean if math.isfinite(mean) else math.inf
 
     def metric(self, metric_fn: MetricFn) -> float:
         """``metric_fn(model)`` in eval mode under ``no_grad``; every module's mode restored."""
-        modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                value = metric_fn(self.model)
-        finally:
-            for module, training in modes:
-                module.training = training
+        with self._evaluating():
+            value = metric_fn(self.model)
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
