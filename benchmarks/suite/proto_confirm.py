@@ -286,4 +286,7 @@ def build_rules() -> dict[str, Rule]:
     from .proto_guarded import guarded_rules
 
     rules.update(guarded_rules())
+    from .proto_val import val_rules
+
+    rules.update(val_rules())
     return rules

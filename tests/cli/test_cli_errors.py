@@ -29,7 +29,6 @@ CASES = [
     ("zero-steps", [*TRI, "--steps", "0"], "--steps: must be a positive integer"),
     ("missing-base-lr", ["schedule", "triangular", "--max-lr", "0.1"], "needs --base-lr"),
     ("missing-max-lr", ["schedule", "triangular", "--base-lr", "0.1"], "--max-lr"),
-    ("missing-gamma", ["schedule", "exp_range", "--base-lr", "0.1", "--max-lr", "1"], "--gamma"),
     ("gamma-not-exp", [*TRI, "--gamma", "0.99"], "--gamma applies only to exp_range"),
     ("onecycle-flag-on-cyclic", [*TRI, "--total-steps", "100"], "applies only to onecycle"),
     ("onecycle-no-total", ["schedule", "onecycle", "--max-lr", "0.1"], "needs --total-steps"),

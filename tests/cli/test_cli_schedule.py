@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclr import OneCycle, Triangular2
+from cyclr import ExpRange, OneCycle, Triangular2
 from cyclr.cli import main
 
 TRI2 = [
@@ -125,3 +125,14 @@ def test_schedule_command_loads_neither_torch_nor_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines()[-1] == "LOADED []"
+
+
+def test_exp_range_without_gamma_uses_smiths_decay_per_half_cycle(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["schedule", "exp_range", "--base-lr", "0.001", "--max-lr", "0.006"]
+    argv += ["--step-size-up", "50", "--steps", "200", "--csv", "-"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = ExpRange(0.001, 0.006, 50, gamma=0.99994 ** (2000 / 50))
+    assert [float(line.split(",")[1]) for line in lines[1:]] == [expected(i) for i in range(200)]

@@ -20,8 +20,9 @@ from tests.lightning.lightning_support import (
 )
 
 import cyclr.lightning.callback
-from cyclr import OneCycle, RangeTestResult, Triangular2
+from cyclr import ExpRange, OneCycle, RangeTestResult, Triangular2
 from cyclr.lightning import RangeTestCallback
+from cyclr.rangetest.plan import smith_gamma
 from cyclr.torch import Scheduler
 
 pytestmark = [
@@ -63,8 +64,9 @@ def test_trains_at_the_suggestion_and_leaks_no_training(tmp_path: Path) -> None:
     [
         ("onecycle", {}, 1, "OneCycle"),
         ("triangular2", {"epochs_per_half_cycle": 2}, 2, "Triangular2"),
+        ("exp_range", {"epochs_per_half_cycle": 2}, 1, "ExpRange"),
     ],
-    ids=["onecycle", "triangular2-accumulate-2"],
+    ids=["onecycle", "triangular2-accumulate-2", "exp_range-smith-gamma"],
 )
 def test_schedule_is_installed_and_stepped_every_optimizer_step(
     tmp_path: Path, kind: str, kwargs: dict[str, Any], accumulate: int, expected: str
@@ -85,6 +87,9 @@ def test_schedule_is_installed_and_stepped_every_optimizer_step(
         assert isinstance(schedule, OneCycle)
         assert schedule == result.schedule("onecycle", steps, total_steps=steps)
         assert schedule.total_steps == trainer.estimated_stepping_batches == steps
+    elif kind == "exp_range":
+        assert isinstance(schedule, ExpRange)
+        assert schedule.gamma == smith_gamma(schedule.step_size_up)
     else:
         assert isinstance(schedule, Triangular2)
         assert schedule.step_size_up == 2 * (BATCHES_PER_EPOCH // accumulate)
@@ -161,7 +166,6 @@ def test_resume_reuses_the_result_and_continues_the_schedule(
         ({"snapshot": "gpu"}, ValueError, "snapshot='gpu'"),
         ({"method": "best"}, ValueError, "method='best'"),
         ({"schedule": "cosine"}, ValueError, "schedule='cosine'"),
-        ({"schedule": "exp_range"}, ValueError, "gamma"),
         ({"schedule_kwargs": {"pct_start": 0.3}}, ValueError, "schedule=None"),
         ({"schedule": "onecycle", "schedule_kwargs": {"total_steps": 9}}, ValueError, "total"),
         ({"schedule": "onecycle", "schedule_kwargs": [1]}, TypeError, "schedule_kwargs="),

@@ -306,7 +306,6 @@ def test_schedule_builds_each_kind_from_the_bounds() -> None:
             "whole number of cycles of 800 steps",
         ),
         ("triangular", {"total_steps": 1}, "total_steps must be >= 2"),
-        ("exp_range", {}, "needs gamma"),
         ("onecycle", {}, "needs total_steps"),
         ("onecycle", {"total_steps": 100, "epochs_per_half_cycle": 4}, "not used by"),
     ],
@@ -314,6 +313,20 @@ def test_schedule_builds_each_kind_from_the_bounds() -> None:
 def test_schedule_refuses_bad_requests(kind: str, kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         drive(falling()).schedule(kind, 100, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "half_cycle"), [({}, 400), ({"total_steps": 3000}, 375)])
+def test_exp_range_without_gamma_keeps_smiths_decay_per_half_cycle(
+    kwargs: dict[str, int], half_cycle: int
+) -> None:
+    schedule = drive(falling()).schedule("exp_range", 100, **kwargs)  # type: ignore[arg-type]
+    assert schedule.step_size_up == half_cycle
+    # Smith: gamma 0.99994 per step over half cycles of 2000 steps.
+    assert schedule.gamma**half_cycle == pytest.approx(0.99994**2000, rel=1e-12)
+
+
+def test_exp_range_keeps_a_given_gamma() -> None:
+    assert drive(falling()).schedule("exp_range", 100, gamma=0.9).gamma == 0.9
 
 
 @pytest.mark.parametrize(

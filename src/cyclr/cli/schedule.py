@@ -64,6 +64,7 @@ def _flag(name: str) -> str:
 
 def schedule_from_args(args: argparse.Namespace) -> Schedule:
     """Build the schedule ``cyclr schedule`` was asked for, or raise :class:`CliError`."""
+    from ..rangetest.plan import smith_gamma
     from ..schedules import ExpRange, OneCycle, Triangular, Triangular2
 
     kind: str = args.kind
@@ -99,11 +100,6 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
         raise CliError(f"{kind} needs --base-lr, the lower bound of the cycle")
     if kind != "exp_range" and args.gamma is not None:
         raise CliError(f"--gamma applies only to exp_range (got KIND={kind})")
-    if kind == "exp_range" and args.gamma is None:
-        raise CliError(
-            "exp_range needs --gamma, the per-step amplitude decay (Smith used 0.99994 "
-            "with --step-size-up 2000)"
-        )
     common: dict[str, Any] = {
         "base_lr": args.base_lr,
         "max_lr": args.max_lr,
@@ -112,7 +108,8 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
     }
     try:
         if kind == "exp_range":
-            return ExpRange(gamma=args.gamma, **common)
+            gamma = smith_gamma(common["step_size_up"]) if args.gamma is None else args.gamma
+            return ExpRange(gamma=gamma, **common)
         cls = Triangular if kind == "triangular" else Triangular2
         return cls(**common)
     except (TypeError, ValueError) as exc:
@@ -225,7 +222,12 @@ def add_parser(commands: Any) -> None:
     schedule.add_argument(
         "--step-size-down", type=int, help="steps back down (default: --step-size-up)"
     )
-    schedule.add_argument("--gamma", type=float, help="exp_range: amplitude decay per step")
+    schedule.add_argument(
+        "--gamma",
+        type=float,
+        help="exp_range: amplitude decay per step (default: Smith's decay per half "
+        "cycle, 0.99994 ** (2000 / step size up))",
+    )
     schedule.add_argument("--total-steps", type=int, help="onecycle: steps of the whole run")
     schedule.add_argument("--pct-start", type=float, help="onecycle: fraction spent rising")
     schedule.add_argument(

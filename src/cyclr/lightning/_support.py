@@ -75,11 +75,6 @@ def _loss_of(output: Any) -> torch.Tensor:
 
 def _check_schedule_kwargs(schedule: str | None, kwargs: Any) -> dict[str, Any]:
     if kwargs is None:
-        if schedule == "exp_range":
-            raise ValueError(
-                "schedule='exp_range' needs schedule_kwargs={'gamma': ...}, the per-step "
-                "amplitude decay (got schedule_kwargs=None)"
-            )
         return {}
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise TypeError(
@@ -95,11 +90,6 @@ def _check_schedule_kwargs(schedule: str | None, kwargs: Any) -> dict[str, Any]:
     if given:
         raise ValueError(
             f"schedule_kwargs must not set {', '.join(given)}: they come from the trainer "
-            f"(got schedule_kwargs={describe(dict(kwargs))})"
-        )
-    if schedule == "exp_range" and "gamma" not in kwargs:
-        raise ValueError(
-            "schedule='exp_range' needs schedule_kwargs={'gamma': ...} "
             f"(got schedule_kwargs={describe(dict(kwargs))})"
         )
     return dict(kwargs)

@@ -1,4 +1,4 @@
-"""From a curve's CLR bounds to a training schedule fitted to the run.
+r"""From a curve's CLR bounds to a training schedule fitted to the run.
 
 :func:`schedule_from_bounds` is what :meth:`RangeTestResult.schedule
 <cyclr.rangetest.RangeTestResult.schedule>` calls. Cyclical kinds (triangular,
@@ -13,6 +13,16 @@ cycle lies closest, in log scale, to ``epochs_per_half_cycle`` (4 by default) wi
 ``[2, 10]`` epochs. A run shorter than two half cycles of 2 epochs gets one cycle over the
 whole run (a half cycle under 2 epochs), and a warning says so; a run whose step count
 has no divisor in range is refused with the nearest lengths that fit.
+
+**exp_range's decay.** Without ``gamma=``, exp_range keeps Smith's decay per half cycle:
+his CIFAR-10 run used :math:`\gamma_S = 0.99994` per step with ``step_size_up`` :math:`=
+2000`, an amplitude factor of :math:`\gamma_S^{2000} \approx 0.887` per half cycle, so a
+half cycle of :math:`s` steps gets
+
+.. math:: \gamma = \gamma_S^{2000 / s}
+
+(:func:`smith_gamma`); the run's length in steps then does not change how fast the
+cycles shrink.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -40,6 +50,7 @@ __all__ = [
     "SCHEDULE_KINDS",
     "fit_cycles",
     "schedule_from_bounds",
+    "smith_gamma",
 ]
 
 SCHEDULE_KINDS = ("triangular", "triangular2", "exp_range", "onecycle")
@@ -51,7 +62,37 @@ DEFAULT_EPOCHS_PER_HALF_CYCLE = 4.0
 HALF_CYCLE_EPOCHS = (2.0, 10.0)
 """Smith's advice for the half cycle: 2 to 10 epochs."""
 
+SMITH_GAMMA = 0.99994
+"""exp_range's per-step decay in Smith's CIFAR-10 run (with ``step_size_up=2000``)."""
+
+SMITH_STEP_SIZE = 2000
+"""The half cycle, in steps, that :data:`SMITH_GAMMA` was used with."""
+
 Bounds = Callable[[], tuple[float, float]]
+
+
+def smith_gamma(step_size_up: int) -> float:
+    r"""exp_range's ``gamma`` with Smith's amplitude decay per half cycle.
+
+    .. math:: \gamma = 0.99994^{2000 / s}
+
+    Args:
+        step_size_up: Steps from ``base_lr`` to ``max_lr`` (``s``), a positive integer.
+
+    Returns:
+        The per-step decay, in ``(0, 1)``.
+
+    Raises:
+        ValueError: If ``step_size_up`` is not a positive integer.
+
+    Example:
+        >>> smith_gamma(2000)
+        0.99994
+        >>> round(smith_gamma(500) ** 500, 4) == round(0.99994 ** 2000, 4)
+        True
+    """
+    s = check_int("step_size_up", step_size_up)
+    return float(SMITH_GAMMA ** (SMITH_STEP_SIZE / s))
 
 
 def _check_epochs(value: Any) -> float:
@@ -139,7 +180,7 @@ def schedule_from_bounds(
 
     Raises:
         ValueError: For an unknown kind, an argument out of range, a missing
-            ``total_steps`` or ``gamma``, or a run that fits no whole cycle.
+            ``total_steps``, or a run that fits no whole cycle.
         cyclr.errors.NoReliableSuggestionError: If the curve gives no bounds.
     """
     from ..schedules import ExpRange, OneCycle, Triangular, Triangular2
@@ -161,11 +202,6 @@ def schedule_from_bounds(
             params.setdefault("max_lr", peak)
             params.setdefault("div_factor", params["max_lr"] / base)
         return OneCycle(**params)
-    if kind == "exp_range" and "gamma" not in overrides:
-        raise ValueError(
-            "kind='exp_range' needs gamma=..., the per-step amplitude decay "
-            "(Smith used 0.99994 with step_size_up=2000)"
-        )
     epochs = (
         DEFAULT_EPOCHS_PER_HALF_CYCLE
         if epochs_per_half_cycle is None
@@ -181,6 +217,8 @@ def schedule_from_bounds(
         base, peak = bounds()
         params.update(base_lr=base, max_lr=peak)
     params.update(overrides)
+    if kind == "exp_range" and "gamma" not in overrides:
+        params["gamma"] = smith_gamma(params["step_size_up"])
     cls = {"triangular": Triangular, "triangular2": Triangular2, "exp_range": ExpRange}[kind]
     schedule: Schedule = cls(**params)
     cycle_steps = int(getattr(schedule, "cycle_steps"))  # noqa: B009 - every cyclic kind has it

@@ -336,7 +336,8 @@ class RangeTestResult:
           closest to ``epochs_per_half_cycle`` within Smith's 2 to 10 epochs, so that
           training ends at a cycle's end, back at ``base_lr`` (a run too short for that
           gets one cycle and a warning; see :mod:`cyclr.rangetest.plan`). ``exp_range``
-          needs ``gamma=`` in ``overrides``.
+          decays as in Smith's run unless ``gamma=`` is given: ``0.99994 ** (2000 /
+          step_size_up)`` per step.
         * ``"onecycle"``: ``max_lr`` is the upper bound and ``div_factor =
           max_lr / base_lr``, so the run starts at the lower bound (also when ``max_lr``
           is overridden); ``total_steps`` is required.
@@ -356,8 +357,8 @@ class RangeTestResult:
 
         Raises:
             ValueError: For an unknown kind, out-of-range argument, a missing
-                ``total_steps`` or ``gamma``, or a ``total_steps`` that fits no whole
-                number of cycles.
+                ``total_steps``, or a ``total_steps`` that fits no whole number of
+                cycles.
             cyclr.errors.NoReliableSuggestionError: If the curve gives no bounds.
 
         Example:

@@ -1,0 +1,190 @@
+"""Confirmation scored on a real validation split, and successive halving (measured prototypes).
+
+The earlier confirmation prototypes (:mod:`benchmarks.suite.proto_confirm`) scored a
+candidate by the loss on 1,024 *training* examples in eval mode. The library's
+:func:`cyclr.torch.confirm` scores on the ``held_out`` batches the user passes, which in
+practice are validation data the candidates never trained on. Overfitting (the
+diabetes task's best LR is set by it) can only show on such data, so these rules are
+the faithful measurement of the library's stage:
+
+* the training examples are split once per task (fixed permutation, seed 54,321) into a
+  validation part (a fifth, at most 1,000 examples) and the rest; candidates train on
+  batches of the rest only (seed-deterministic, the same batches for every candidate of
+  a seed) and are scored on the validation part;
+* ``confirm-val-{grid}-k{k}``: every candidate ``bottom * 10**o`` trains ``k`` steps;
+  the lowest validation loss after step ``k`` wins (ties to the smaller LR);
+* ``confirm-valsh-{grid}-r{k1}`` (successive halving): every candidate trains ``k1``
+  steps; the best two go on training to ``k2``, chosen so that
+  the total stays within :data:`EXTRA_BUDGET`; the lowest validation loss at ``k2``
+  wins. The final comparison sees a longer horizon than one round could afford;
+* ``confirm-vtr-...``: the same runs scored by the loss on training examples in eval mode
+  (the earlier ``held`` score), as the control that separates "validation data" from
+  "the reduced training stream";
+* ``confirm-vacc-...``: scored by validation accuracy on classification tasks (loss
+  elsewhere), the metric the user is judged by.
+
+Each candidate run is cached once (``K_MAX`` steps, scores every ``EVERY`` steps), so
+every rule is a read of the same runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .proto_confirm import EXTRA_BUDGET, Context, Rule
+from .store import Store
+from .tasks import Task
+
+K_MAX = 100
+EVERY = 10
+VAL_FRACTION = 5
+VAL_MAX = 1000
+TRAIN_HELD = 1024
+GRIDS = {
+    "q5": (-0.5, -0.25, 0.0, 0.25, 0.5),
+    "h3": (-0.5, 0.0, 0.5),
+    "h5": (-1.0, -0.5, 0.0, 0.5, 1.0),
+    "up4": (-0.5, 0.0, 0.5, 1.0),
+}
+_SPLITS: dict[str, tuple[torch.Tensor, ...]] = {}
+
+
+def val_split(task: Task) -> tuple[torch.Tensor, ...]:
+    """``(x_fit, y_fit, x_val, y_val)``: the training examples split once per task."""
+    if task.name not in _SPLITS:
+        s = task.split()
+        n = len(s.x_train)
+        n_val = min(VAL_MAX, n // VAL_FRACTION)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(54_321))
+        val, fit = perm[:n_val], perm[n_val:]
+        _SPLITS[task.name] = (s.x_train[fit], s.y_train[fit], s.x_train[val], s.y_train[val])
+    return _SPLITS[task.name]
+
+
+def _batches(task: Task, seed: int, x: torch.Tensor, y: torch.Tensor) -> Any:
+    gen = torch.Generator().manual_seed(20_000 + seed)
+    while True:
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x) - task.batch_size + 1, task.batch_size):
+            idx = perm[i : i + task.batch_size]
+            yield x[idx], y[idx]
+
+
+@torch.no_grad()
+def _scores(
+    task: Task, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, float]:
+    """(mean loss, accuracy in percent or nan) of ``model`` on ``x, y`` in eval mode."""
+    model.eval()
+    try:
+        loss_sum, hits = 0.0, 0.0
+        for i in range(0, len(x), 500):
+            out = model(x[i : i + 500])
+            loss_sum += float(task.loss(out, y[i : i + 500])) * len(out)
+            if task.metric == "accuracy":
+                hits += float((out.argmax(-1) == y[i : i + 500]).sum())
+    finally:
+        model.train()
+    loss = loss_sum / len(x)
+    acc = 100.0 * hits / len(x) if task.metric == "accuracy" else math.nan
+    return (loss if math.isfinite(loss) else math.inf), acc
+
+
+def val_run(task: Task, seed: int, lr: float) -> dict[str, Any]:
+    """Train ``K_MAX`` steps at ``lr`` on the fit part; score every ``EVERY`` steps."""
+    x_fit, y_fit, x_val, y_val = val_split(task)
+    model = task.make_model(seed)
+    opt = task.make_optimizer(model.parameters(), lr)
+    batches = _batches(task, seed, x_fit, y_fit)
+    xh, yh = x_fit[:TRAIN_HELD], y_fit[:TRAIN_HELD]
+    rec: dict[str, Any] = {"lr": lr, "val": {}, "acc": {}, "train": {}}
+    model.train()
+    for step in range(1, K_MAX + 1):
+        xb, yb = next(batches)
+        opt.zero_grad(set_to_none=True)
+        loss = task.loss(model(xb), yb)
+        if not math.isfinite(float(loss)):
+            break
+        loss.backward()
+        opt.step()
+        if step % EVERY == 0:
+            v, a = _scores(task, model, x_val, y_val)
+            t, _ = _scores(task, model, xh, yh)
+            rec["val"][str(step)], rec["acc"][str(step)], rec["train"][str(step)] = v, a, t
+    return rec
+
+
+def cached_val_run(store: Store, task: Task, seed: int, lr: float) -> dict[str, Any]:
+    """:func:`val_run`, cached in ``store`` under ``confirmval``."""
+    lr = float(f"{lr:.4g}")
+    key = f"lr={lr!r}-seed={seed}-k={K_MAX}-every={EVERY}"
+    rec = store.get(task, "confirmval", key)
+    if rec is None:
+        rec = val_run(task, seed, lr)
+        store.put(task, "confirmval", key, rec)
+    return rec
+
+
+def _score(task: Task, rec: dict[str, Any], k: int, how: str) -> float:
+    """Lower is better; ``inf`` when the run stopped before step ``k``."""
+    if how == "acc" and task.metric == "accuracy":
+        a = rec["acc"].get(str(k))
+        return math.inf if a is None or math.isnan(a) else -float(a)
+    table = rec["train" if how == "train" else "val"]
+    value = table.get(str(k))
+    return math.inf if value is None else float(value)
+
+
+def _best(task: Task, recs: list[dict[str, Any]], k: int, how: str) -> dict[str, Any]:
+    """The lowest score at ``k``; ties (and all-inf) go to the smaller LR."""
+    return min(recs, key=lambda r: (_score(task, r, k, how), r["lr"]))
+
+
+def one_round(offsets: tuple[float, ...], k: int, how: str) -> Rule:
+    """Every candidate ``k`` steps; the best score at ``k`` wins."""
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
+        return float(_best(ctx.task, recs, k, how)["lr"]), k * len(cands)
+
+    return rule
+
+
+def halving(offsets: tuple[float, ...], k1: int, how: str) -> tuple[Rule, int]:
+    """Successive halving: all candidates ``k1`` steps, the best two on to ``k2``.
+
+    Returns the rule and ``k2``, the largest multiple of :data:`EVERY` (at most
+    :data:`K_MAX`) that keeps the total within :data:`EXTRA_BUDGET`.
+    """
+    n = len(offsets)
+    keep = 2
+    k2 = (k1 + (EXTRA_BUDGET - n * k1) // keep) // EVERY * EVERY
+    k2 = min(k2, K_MAX)
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
+        ranked = sorted(recs, key=lambda r: (_score(ctx.task, r, k1, how), r["lr"]))
+        finalists = ranked[:keep]
+        return float(_best(ctx.task, finalists, k2, how)["lr"]), n * k1 + keep * (k2 - k1)
+
+    return rule, k2
+
+
+def val_rules() -> dict[str, Rule]:
+    """Every rule of this module, by name."""
+    rules: dict[str, Rule] = {}
+    for how, tag in (("val", "val"), ("train", "vtr"), ("acc", "vacc")):
+        for gname, offs in GRIDS.items():
+            for k in (20, 40, 60):
+                if k * len(offs) <= EXTRA_BUDGET:
+                    rules[f"confirm-{tag}-{gname}-k{k}"] = one_round(offs, k, how)
+            for k1 in (10, 20, 30):
+                rule, k2 = halving(offs, k1, how)
+                if k2 > k1:
+                    rules[f"confirm-{tag}sh-{gname}-r{k1}-{k2}"] = rule
+    return rules
