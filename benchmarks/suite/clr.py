@@ -7,7 +7,7 @@ the one the library fits to the run (whole cycles of 2 to 10 epochs per half cyc
 cycle over the run when it is shorter than 4 epochs), not one chosen for the benchmark:
 
 * ``triangular2`` and ``exp_range``: the fitted cycles over the run, ending at
-  ``base_lr``. ``exp_range`` needs ``gamma``; the suite passes Smith's decay per half
+  ``base_lr``. ``exp_range`` keeps the library's default ``gamma``: Smith's decay per half
   cycle, ``0.99994 ** 2000`` (CIFAR-10, ``step_size_up = 2000``), spread over the fitted
   half cycle: ``gamma = 0.99994 ** (2000 / step_size_up)``.
 * ``onecycle``: ``max_lr`` the upper bound, ``div_factor = max_lr / base_lr``, the
@@ -50,8 +50,6 @@ CLR_KINDS = (
     "onecycle-half",
 )
 """The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
-SMITH_GAMMA, SMITH_STEP_SIZE = 0.99994, 2000
-"""Smith's exp_range setting on CIFAR-10: per-step decay at ``step_size_up = 2000``."""
 ONECYCLE_MOMENTUM = (0.85, 0.95)
 """One-cycle's momentum range (low at the LR peak, high at both ends)."""
 HALF_UNIT = {"accuracy": 0.5, "loss": 3.0, "mse": 5.0}
@@ -98,18 +96,13 @@ def clr_steps(task: Task, kind: str) -> int:
 
 def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
     """The schedule ``RangeTestResult.schedule`` builds for this run (see the module doc)."""
-    from cyclr.rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, fit_cycles, schedule_from_bounds
+    from cyclr.rangetest.plan import schedule_from_bounds
 
     total, name, spe = clr_steps(task, kind), kind.removesuffix("-half"), steps_per_epoch(task)
-    overrides: dict[str, float] = {}
     with warnings.catch_warnings():  # a run under 4 epochs gets one cycle, as documented
         warnings.simplefilter("ignore", UserWarning)
-        if name == "exp_range":
-            cycles = fit_cycles(total, spe, DEFAULT_EPOCHS_PER_HALF_CYCLE)
-            half = (total // cycles) // 2
-            overrides["gamma"] = SMITH_GAMMA ** (SMITH_STEP_SIZE / half)
         return schedule_from_bounds(
-            name, lambda: (base, peak), spe, total_steps=total, overrides=overrides
+            name, lambda: (base, peak), spe, total_steps=total, overrides={}
         )
 
 
