@@ -21,7 +21,10 @@ the faithful measurement of the library's stage:
   (the earlier ``held`` score), as the control that separates "validation data" from
   "the reduced training stream";
 * ``confirm-vacc-...``: scored by validation accuracy on classification tasks (loss
-  elsewhere), the metric the user is judged by.
+  elsewhere), the metric the user is judged by;
+* ``confirm-vrise-...``: the validation loss at ``k`` plus its largest rise above its
+  running minimum over the window (:func:`rise`): a candidate whose held-out loss
+  bounced back up, on the edge of stability or starting to overfit, pays for the bounce.
 
 Each candidate run is cached once (``K_MAX`` steps, scores every ``EVERY`` steps), so
 every rule is a read of the same runs.
@@ -135,7 +138,29 @@ def _score(task: Task, rec: dict[str, Any], k: int, how: str) -> float:
         return math.inf if a is None or math.isnan(a) else -float(a)
     table = rec["train" if how == "train" else "val"]
     value = table.get(str(k))
-    return math.inf if value is None else float(value)
+    if value is None:
+        return math.inf
+    if how == "rise":
+        return float(value) + rise(rec, k)
+    return float(value)
+
+
+def rise(rec: dict[str, Any], k: int) -> float:
+    """The largest rise of the validation loss above its running minimum by step ``k``.
+
+    ``max_j (v_j - min_{i <= j} v_i)`` over the evaluations every :data:`EVERY` steps:
+    0 for a loss that only fell, the size of the bounce for one that went back up
+    (an LR on the edge of stability, or a model starting to overfit). In the loss's own
+    units, so adding it to the final loss needs no constant.
+    """
+    low, worst = math.inf, 0.0
+    for step in range(EVERY, k + 1, EVERY):
+        v = rec["val"].get(str(step))
+        if v is None:
+            return math.inf
+        low = min(low, float(v))
+        worst = max(worst, float(v) - low)
+    return worst
 
 
 def _best(task: Task, recs: list[dict[str, Any]], k: int, how: str) -> dict[str, Any]:
@@ -178,7 +203,7 @@ def halving(offsets: tuple[float, ...], k1: int, how: str) -> tuple[Rule, int]:
 def val_rules() -> dict[str, Rule]:
     """Every rule of this module, by name."""
     rules: dict[str, Rule] = {}
-    for how, tag in (("val", "val"), ("train", "vtr"), ("acc", "vacc")):
+    for how, tag in (("val", "val"), ("train", "vtr"), ("acc", "vacc"), ("rise", "vrise")):
         for gname, offs in GRIDS.items():
             for k in (20, 40, 60):
                 if k * len(offs) <= EXTRA_BUDGET:

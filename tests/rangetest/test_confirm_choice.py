@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cyclr.errors import NoReliableSuggestionError
-from cyclr.rangetest.confirm import CONFIRM_OFFSETS, Confirmation, candidate_lrs, choose
+from cyclr.rangetest.confirm import (
+    CONFIRM_OFFSETS,
+    Confirmation,
+    candidate_lrs,
+    choose,
+    evaluation_steps,
+    held_out_score,
+)
 
 
 def test_default_candidates_are_quarter_decades_around_the_lr() -> None:
@@ -85,3 +92,48 @@ def test_confirmation_reports_its_choice_and_cost() -> None:
         Confirmation(0.02, 0.02, (0.01, 0.02), (1.0,), 40, 80)
     with pytest.raises(ValueError, match="steps must be positive"):
         Confirmation(0.02, 0.02, (0.02,), (1.0,), 0, 0)
+    with pytest.raises(ValueError, match="held_out_losses must hold one sequence per candidate"):
+        Confirmation(0.02, 0.02, (0.01, 0.02), (1.0, 0.5), 40, 80, ((1.0,),))
+
+
+@pytest.mark.parametrize(
+    ("steps", "marks"),
+    [(1, (1,)), (9, (9,)), (10, (10,)), (25, (10, 20, 25)), (40, (10, 20, 30, 40))],
+)
+def test_candidates_are_evaluated_every_ten_steps_and_after_the_last(
+    steps: int, marks: tuple[int, ...]
+) -> None:
+    assert evaluation_steps(steps) == marks
+
+
+def test_the_score_adds_the_largest_bounce_to_the_last_loss() -> None:
+    assert held_out_score([3.0, 2.0, 1.0]) == 1.0
+    assert held_out_score([3.0, 1.0, 2.5, 1.5, 1.8]) == 1.8 + 1.5  # rose 1.0 to 2.5
+    assert held_out_score([1.0, 1.2, 1.5]) == 1.5 + 0.5  # overfitting from the start
+    assert math.isinf(held_out_score([]))
+    assert math.isinf(held_out_score([1.0, math.nan]))
+    assert math.isinf(held_out_score([1.0, math.inf]))
+
+
+_LOSSES = st.lists(st.floats(0.0, 1e3), min_size=1, max_size=12)
+
+
+@given(_LOSSES)
+def test_score_is_the_last_loss_plus_the_largest_later_minus_earlier(losses: list[float]) -> None:
+    largest_rise = max(later - v for i, v in enumerate(losses) for later in losses[i:])
+    assert held_out_score(losses) == losses[-1] + largest_rise
+    if all(b <= a for a, b in itertools.pairwise(losses)):
+        assert held_out_score(losses) == losses[-1]
+
+
+@given(_LOSSES, st.floats(1e-3, 1e3), st.floats(-1e3, 1e3))
+def test_score_moves_with_the_loss_scale_and_shift(
+    losses: list[float], scale: float, shift: float
+) -> None:
+    base = held_out_score(losses)
+    assert held_out_score([scale * v for v in losses]) == pytest.approx(
+        scale * base, rel=1e-9, abs=1e-9 * scale
+    )
+    assert held_out_score([v + shift for v in losses]) == pytest.approx(
+        base + shift, rel=1e-9, abs=1e-6
+    )

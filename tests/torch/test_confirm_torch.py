@@ -13,7 +13,9 @@ import torch
 from tests.torch import rangetest_support as rs
 
 from cyclr.errors import NoReliableSuggestionError
+from cyclr.rangetest.confirm import held_out_score
 from cyclr.torch import confirm
+from cyclr.torch.training import TrainingStep
 
 torch.set_num_threads(1)
 
@@ -28,37 +30,67 @@ def _setup() -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScal
     return model, opt, scaler
 
 
-def _reference_score(lr: float, steps: int, held: list[Any]) -> float:
-    """Train a copy by hand from the same state and batches; the held-out loss after."""
+def _reference_losses(lr: float, steps: int, held: list[Any]) -> list[float]:
+    """Train a copy by hand from the same state and batches; the held-out loss after
+    every 10th step and the last."""
     model, opt, _ = _setup()
     for g in opt.param_groups:
         g["lr"] = lr
     batches = rs.make_batches()
-    model.train()
+    losses = []
     for i in range(steps):
+        model.train()
         x, y = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True)
         rs.loss_fn(model(x), y).backward()
         opt.step()
-    model.eval()
-    with torch.no_grad():
-        return sum(float(rs.loss_fn(model(x), y)) for x, y in held) / len(held)
+        if (i + 1) % 10 == 0 or i + 1 == steps:
+            model.eval()
+            with torch.no_grad():
+                losses.append(sum(float(rs.loss_fn(model(x), y)) for x, y in held) / len(held))
+    return losses
 
 
-def test_every_candidate_starts_from_the_same_state_and_batches() -> None:
+@pytest.mark.parametrize("steps", [6, 25])
+def test_every_candidate_starts_from_the_same_state_and_batches(steps: int) -> None:
     model, opt, _ = _setup()
     before = rs.capture(model, opt)
     held = rs.make_batches(seed=7)[:2]
-    got = confirm(model, opt, rs.make_batches(), rs.loss_fn, lr=0.05, held_out=held, steps=6)
+    got = confirm(model, opt, rs.make_batches(), rs.loss_fn, lr=0.05, held_out=held, steps=steps)
     rs.assert_same(before, rs.capture(model, opt))
-    assert got.steps == 6 and got.steps_spent == 30 and got.anchor == 0.05
+    assert got.steps == steps and got.steps_spent == 5 * steps and got.anchor == 0.05
     assert got.lr == got.candidates[min(range(5), key=lambda i: (got.scores[i], i))]
     # Dropout draws from the torch RNG, restored before each candidate, so a hand-made
-    # run from the same state (and RNG) reproduces each score exactly.
-    torch.set_rng_state(before["torch_rng"])
-    for lr, score in zip(got.candidates, got.scores, strict=True):
+    # run from the same state (and RNG) reproduces each held-out loss exactly.
+    for lr, score, losses in zip(got.candidates, got.scores, got.held_out_losses, strict=True):
         torch.set_rng_state(before["torch_rng"])
-        assert score == pytest.approx(_reference_score(lr, 6, held), rel=1e-12, abs=0)
+        want = _reference_losses(lr, steps, held)
+        assert len(losses) == (1 if steps == 6 else 3)
+        assert losses == pytest.approx(want, rel=1e-12, abs=0)
+        assert score == held_out_score(losses)
+
+
+def test_a_held_out_loss_that_bounced_back_up_loses_to_a_steady_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The smaller LR ends higher (0.6) but only fell; the larger ends lower (0.5) after a
+    # bounce of 0.7 above its minimum, so it scores 1.2 and loses.
+    script = iter([1.0, 0.8, 0.7, 0.6, 1.0, 0.2, 0.9, 0.5])
+    monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(script))
+    model, opt, _ = _setup()
+    got = confirm(
+        model,
+        opt,
+        rs.make_batches(),
+        rs.loss_fn,
+        lr=0.05,
+        held_out=rs.make_batches()[:1],
+        steps=40,
+        offsets=(0.0, 0.5),
+    )
+    assert got.held_out_losses == ((1.0, 0.8, 0.7, 0.6), (1.0, 0.2, 0.9, 0.5))
+    assert got.scores == (0.6, pytest.approx(1.2))
+    assert got.lr == got.candidates[0] == 0.05
 
 
 def _regression() -> tuple[torch.nn.Module, torch.optim.Optimizer, list[Any]]:

@@ -19,6 +19,8 @@ from ..rangetest.confirm import (
     Confirmation,
     candidate_lrs,
     choose,
+    evaluation_steps,
+    held_out_score,
 )
 from ..rangetest.spec import DEFAULTS
 from . import state as _state
@@ -47,22 +49,26 @@ def confirm(
 
     Every candidate starts from the same saved state (parameters, gradients, buffers,
     module modes, optimizer state, scaler, RNG) and trains on the same ``steps *
-    accumulation_steps`` batches, drawn once from ``data``. Its score is the mean loss
-    over ``held_out`` in eval mode under ``no_grad`` afterwards; the lowest finite
-    score wins (ties: the smaller LR), a candidate whose training loss turns non-finite
-    scores ``inf`` and stops at the next check (the losses stay on the device and are
-    read every 10 steps, as in the range test). Parameter group ``g`` trains at
-    ``candidate * (lr_g / lr_0)``, the optimizer's own ratios. When the call returns,
-    raises or is interrupted (``KeyboardInterrupt``), the model, optimizer, scaler and
-    RNG are exactly as before (:func:`cyclr.torch.state.preserved`); set the LR yourself
-    from the result.
+    accumulation_steps`` batches, drawn once from ``data``. Every 10 steps and after the
+    last, the mean loss over ``held_out`` is measured in eval mode under ``no_grad``;
+    the candidate's score is the last of these plus their largest rise above their
+    running minimum (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss
+    that bounced back up, on the edge of stability or starting to overfit, pays for the
+    bounce). The lowest finite score wins (ties: the smaller LR); a candidate whose
+    training loss turns non-finite scores ``inf`` and stops at the next check (the
+    losses stay on the device and are read every 10 steps, as in the range test).
+    Parameter group ``g`` trains at ``candidate * (lr_g / lr_0)``, the optimizer's own
+    ratios. When the call returns, raises or is interrupted (``KeyboardInterrupt``), the
+    model, optimizer, scaler and RNG are exactly as before
+    (:func:`cyclr.torch.state.preserved`); set the LR yourself from the result.
 
     Batches and losses work as in :func:`cyclr.torch.range_test`: ``(inputs, targets)``
     pairs with ``loss_fn``, dict batches with ``model(**batch).loss``, or ``step_fn(model,
     batch) -> loss`` for anything else (also used for ``held_out``).
 
-    Measured on the benchmark suite (``benchmarks/results/confirm_guarded_notes.md``):
-    better than the single-pass suggestion on the median task, not on the worst.
+    Measured on the benchmark suite with validation data as ``held_out``
+    (``benchmarks/results/confirm_val.md``): better than the single-pass suggestion on
+    the median task and on the worst, which it still misses by 10 points.
 
     Args:
         model: The model to train.
@@ -71,8 +77,9 @@ def confirm(
             is started again if it holds fewer than ``steps * accumulation_steps``.
         loss_fn: ``loss_fn(outputs, targets)`` for ``(inputs, targets)`` batches.
         lr: The LR to confirm, for parameter group 0 (e.g. ``result.suggest().lr``).
-        held_out: Batches to score each candidate on (e.g. a few validation batches);
-            at least one. Read once, kept in memory.
+        held_out: Batches to score each candidate on: validation data the model does
+            not train on (a few batches; each is evaluated ``ceil(steps / 10)`` times
+            per candidate). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
         offsets: Candidate offsets in decades around ``lr``.
         step_fn: ``step_fn(model, batch) -> loss`` instead of ``loss_fn``.
@@ -83,7 +90,8 @@ def confirm(
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
-        candidate's score and the steps spent (``steps * len(offsets)`` at most).
+        candidate's score and held-out losses, and the steps spent (``steps *
+        len(offsets)`` at most).
 
     Raises:
         ValueError: For a bad argument (named, with its value), an empty ``held_out``,
@@ -117,7 +125,9 @@ def confirm(
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
     scales = derive_group_scales(optimizer, None)
+    marks = set(evaluation_steps(k))
     scores: list[float] = []
+    curves: list[tuple[float, ...]] = []
     spent = 0
     with _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved:
         stream = BatchStream(data, fewer="steps * accumulation_steps")
@@ -130,7 +140,7 @@ def confirm(
                 saved.restore()
             training.set_lrs(tuple(candidate * s for s in scales))
             replay = BatchStream(batches)
-            finite, pending = True, []
+            finite, pending, curve = True, [], []
             for step in range(1, k + 1):
                 pending.append(training.step(replay))
                 spent += 1
@@ -139,7 +149,10 @@ def confirm(
                     pending.clear()
                     if not finite:
                         break
-            scores.append(training.held_out_loss(held) if finite else math.inf)
+                if step in marks:
+                    curve.append(training.held_out_loss(held))
+            scores.append(held_out_score(curve) if finite else math.inf)
+            curves.append(tuple(curve))
     best = choose(candidates, scores)
     return Confirmation(
         lr=candidates[best],
@@ -148,6 +161,7 @@ def confirm(
         scores=tuple(scores),
         steps=k,
         steps_spent=spent,
+        held_out_losses=tuple(curves),
     )
 
 
