@@ -2,12 +2,13 @@
 
 ``python -m benchmarks.suite.confirm_check [--tasks a,b] [--seeds 3]`` runs the library's
 confirmation stage with the prototype's inputs: candidates around the cached default
-suggestion (``bottom``), 40 steps on the first 40 batches of the seed's stream, scored on
-the prototype's fixed 1,024-example batch, and compares its choice and scores with
-``confirm-gnone-q5-k40-held`` of :mod:`benchmarks.suite.proto_guarded` (cached runs).
-Prints one line per task and seed and a summary. The prototype rounds each candidate LR
-to 4 significant digits (its cache key) and does not reset the RNG between candidates,
-so a near-tie, or a model whose 40-step trajectory is chaotic, can differ.
+suggestion (``bottom``), 40 steps on the first 40 batches of the seed's stream of the
+training examples outside the validation split, scored on the validation split (one
+batch), and compares its choice and scores with ``confirm-vrise-q5-k40`` of
+:mod:`benchmarks.suite.proto_val` (cached runs). Prints one line per task and seed and a
+summary. The prototype rounds each candidate LR to 4 significant digits (its cache key)
+and does not reset the RNG between candidates, so a near-tie, or a model whose 40-step
+trajectory is chaotic, can differ.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import sys
 import numpy as np
 
 from . import proto_confirm as pc
+from . import proto_val as pv
 from .cli import DEFAULT_CACHE, ORACLE_FILE
-from .proto_guarded import GRIDS
 from .run import Config, run_suite
 from .store import Store
 from .tasks import TASKS
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         phases=("oracle", "finders"),
         read_only=True,
     )
-    rule = pc.build_rules()["confirm-gnone-q5-k40-held"]
+    rule = pv.val_rules()["confirm-vrise-q5-k40"]
     same = total = 0
     for name, tr in run_suite(cfg, store).items():
         task = tr.task
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             proto_lr, _ = rule(ctx)
             model = task.make_model(seed)
             opt = task.make_optimizer(model.parameters(), ctx.bottom())
-            batches = list(itertools.islice(task.batches(seed), K))
-            held = [pc._held_batch(task)]
+            x_fit, y_fit, x_val, y_val = pv.val_split(task)
+            batches = list(itertools.islice(pv.train_batches(task, seed, x_fit, y_fit), K))
+            held = [(x_val, y_val)]
             got = confirm(
                 model,
                 opt,
@@ -69,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                 lr=ctx.bottom(),
                 held_out=held,
                 steps=K,
-                offsets=GRIDS["q5"],
+                offsets=pv.GRIDS["q5"],
             )
             proto = [
-                pc.score(pc.cached_confirm(store, task, seed, c), K, "held") for c in got.candidates
+                pv.score(task, pv.cached_val_run(store, task, seed, c), K, "rise")
+                for c in got.candidates
             ]
             agree = math.isclose(got.lr, proto_lr, rel_tol=1e-3)
             same += agree

@@ -67,7 +67,7 @@ def val_split(task: Task) -> tuple[torch.Tensor, ...]:
     return _SPLITS[task.name]
 
 
-def _batches(task: Task, seed: int, x: torch.Tensor, y: torch.Tensor) -> Any:
+def train_batches(task: Task, seed: int, x: torch.Tensor, y: torch.Tensor) -> Any:
     gen = torch.Generator().manual_seed(20_000 + seed)
     while True:
         perm = torch.randperm(len(x), generator=gen)
@@ -101,7 +101,7 @@ def val_run(task: Task, seed: int, lr: float) -> dict[str, Any]:
     x_fit, y_fit, x_val, y_val = val_split(task)
     model = task.make_model(seed)
     opt = task.make_optimizer(model.parameters(), lr)
-    batches = _batches(task, seed, x_fit, y_fit)
+    batches = train_batches(task, seed, x_fit, y_fit)
     xh, yh = x_fit[:TRAIN_HELD], y_fit[:TRAIN_HELD]
     rec: dict[str, Any] = {"lr": lr, "val": {}, "acc": {}, "train": {}}
     model.train()
@@ -131,7 +131,7 @@ def cached_val_run(store: Store, task: Task, seed: int, lr: float) -> dict[str, 
     return rec
 
 
-def _score(task: Task, rec: dict[str, Any], k: int, how: str) -> float:
+def score(task: Task, rec: dict[str, Any], k: int, how: str) -> float:
     """Lower is better; ``inf`` when the run stopped before step ``k``."""
     if how == "acc" and task.metric == "accuracy":
         a = rec["acc"].get(str(k))
@@ -165,7 +165,7 @@ def rise(rec: dict[str, Any], k: int) -> float:
 
 def _best(task: Task, recs: list[dict[str, Any]], k: int, how: str) -> dict[str, Any]:
     """The lowest score at ``k``; ties (and all-inf) go to the smaller LR."""
-    return min(recs, key=lambda r: (_score(task, r, k, how), r["lr"]))
+    return min(recs, key=lambda r: (score(task, r, k, how), r["lr"]))
 
 
 def one_round(offsets: tuple[float, ...], k: int, how: str) -> Rule:
@@ -193,7 +193,7 @@ def halving(offsets: tuple[float, ...], k1: int, how: str) -> tuple[Rule, int]:
     def rule(ctx: Context) -> tuple[float, int]:
         cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
         recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
-        ranked = sorted(recs, key=lambda r: (_score(ctx.task, r, k1, how), r["lr"]))
+        ranked = sorted(recs, key=lambda r: (score(ctx.task, r, k1, how), r["lr"]))
         finalists = ranked[:keep]
         return float(_best(ctx.task, finalists, k2, how)["lr"]), n * k1 + keep * (k2 - k1)
 
