@@ -33,9 +33,19 @@ from .train import RunResult, set_threads, steps_to_reach, train
 OUT = Path(__file__).resolve().parent.parent / "results" / "suggest_experiments.md"
 PLAIN_TEST = 100
 ONECYCLE_K = (1.0, 3.0, 10.0)
-SCHEDULE_VARIANTS = ("pick", "pick-tri2", "smith", "bottom", "bottom-edge", "fastai")
+SCHEDULE_VARIANTS = (
+    "pick",
+    "pick-tri2",
+    "pick-bounds",
+    "smith",
+    "bottom",
+    "bottom-edge",
+    "fastai",
+)
 """One-cycle variants: ``pick`` = ``onecycle x{k} (pick)`` (needs the confirmation rules'
-LOTO pick, so the prototype rules are trained), ``smith`` / ``bottom`` = one-cycle between
+LOTO pick, so the prototype rules are trained), ``pick-bounds`` = triangular2, exp_range
+and one-cycle between ``(pick / 4, pick)`` as ``Confirmation.schedule`` builds them,
+``smith`` / ``bottom`` = one-cycle between
 ``clr_bounds(rule)``, ``bottom-edge`` = max_lr at a third of the curve's edge (bottom's
 max_lr * 10 / 3), base = max / 4, ``fastai`` = fit_one_cycle at fastai's valley."""
 DEFAULT_VARIANTS = ("pick", "smith", "bottom", "fastai")
@@ -235,6 +245,12 @@ def schedules(
                     rows.setdefault(f"{kind} (pick/4..pick)", []).append(
                         schedule_run(store, task, kind, lr / 4, lr, seed, False, cfg.log)
                     )
+            if lr is not None and "pick-bounds" in variants:
+                tri2 = () if "pick-tri2" in variants else ("triangular2",)  # added above
+                for kind in (*tri2, "exp_range", "onecycle"):
+                    rows.setdefault(f"{kind} (pick/4..pick)", []).append(
+                        schedule_run(store, task, kind, lr / 4, lr, seed, False, cfg.log)
+                    )
             if rec is not None:
                 for rule, prefix in (("smith", "cyclr-clr"), ("bottom", "cyclr-clr-bottom")):
                     base = rec.suggestions.get(f"{prefix}-base")
@@ -304,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in variants if v not in SCHEDULE_VARIANTS]
     if bad:
         p.error(f"unknown schedule variant(s) {bad}; choose from {SCHEDULE_VARIANTS}")
-    if not {"pick", "pick-tri2"} & set(variants) and not args.no_schedules:
+    if not {"pick", "pick-tri2", "pick-bounds"} & set(variants) and not args.no_schedules:
         from .experiments_report import schedule_table, write_schedule_report
 
         peaks: dict[str, dict[str, list[float]]] = {}

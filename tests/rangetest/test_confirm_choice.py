@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import cyclr
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest.confirm import (
     CONFIRM_OFFSETS,
@@ -137,3 +138,44 @@ def test_score_moves_with_the_loss_scale_and_shift(
     assert held_out_score([v + shift for v in losses]) == pytest.approx(
         base + shift, rel=1e-9, abs=1e-6
     )
+
+
+_CONFIRMED = Confirmation(0.02, 0.01, (0.01, 0.02), (0.9, 0.5), 40, 80)
+
+
+def test_bounds_put_the_peak_at_the_confirmed_lr_and_the_base_at_a_quarter() -> None:
+    assert _CONFIRMED.bounds() == (0.005, 0.02)
+
+
+def test_schedules_run_between_the_confirmed_bounds_fitted_to_the_run() -> None:
+    tri2 = _CONFIRMED.schedule("triangular2", 50, total_steps=1200)
+    assert isinstance(tri2, cyclr.Triangular2)
+    assert (tri2.base_lr, tri2.max_lr, tri2.cycle_steps) == (0.005, 0.02, 400)
+    assert tri2(0) == 0.005 and tri2(200) == 0.02 and tri2(1200) == 0.005
+    one = _CONFIRMED.schedule("onecycle", 50, total_steps=1200)
+    assert isinstance(one, cyclr.OneCycle)
+    assert one(0) == pytest.approx(0.005) and max(one(i) for i in range(1200)) == 0.02
+    exp = _CONFIRMED.schedule("exp_range", 50, total_steps=1200)
+    assert isinstance(exp, cyclr.ExpRange)
+    assert exp.gamma**exp.step_size_up == pytest.approx(0.99994**2000)
+    assert _CONFIRMED.schedule("triangular", 50, max_lr=0.03).max_lr == 0.03
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "kind_error", "pattern"),
+    [
+        ("cosine", {}, ValueError, "kind must be one of"),
+        ("onecycle", {}, ValueError, "needs total_steps"),
+        ("triangular2", {"total_steps": 1201}, ValueError, "no whole number of cycles"),
+        ("triangular", {"epochs_per_half_cycle": 20}, ValueError, r"must be in \[2, 10\]"),
+    ],
+)
+def test_bad_schedule_requests_are_named(
+    kind: str, kwargs: dict[str, Any], kind_error: type, pattern: str
+) -> None:
+    with pytest.raises(kind_error, match=pattern):
+        _CONFIRMED.schedule(kind, 50, **kwargs)
+    with pytest.raises(
+        ValueError, match=r"steps_per_epoch must be positive \(got steps_per_epoch=0"
+    ):
+        _CONFIRMED.schedule("triangular", 0)

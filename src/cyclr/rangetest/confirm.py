@@ -42,10 +42,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
+from .bounds import BASE_DIVISOR
+from .plan import schedule_from_bounds
+
+if TYPE_CHECKING:
+    from ..schedules import Schedule
 
 __all__ = [
     "CONFIRM_OFFSETS",
@@ -241,6 +246,67 @@ class Confirmation:
     def index(self) -> int:
         """Position of :attr:`lr` among :attr:`candidates`."""
         return self.candidates.index(self.lr)
+
+    def bounds(self) -> tuple[float, float]:
+        """``(base_lr, max_lr)`` for a schedule: ``(lr / 4, lr)``.
+
+        The confirmed LR is the peak (it trained well for ``steps`` steps from the
+        current state) and ``base_lr`` is Smith's rule of thumb, "1/3 or 1/4 of max_lr"
+        (section 3.3), :data:`~cyclr.rangetest.bounds.BASE_DIVISOR`.
+
+        Example:
+            >>> Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40).bounds()
+            (0.005, 0.02)
+        """
+        return self.lr / BASE_DIVISOR, self.lr
+
+    def schedule(
+        self,
+        kind: str,
+        steps_per_epoch: int,
+        *,
+        epochs_per_half_cycle: float | None = None,
+        total_steps: int | None = None,
+        **overrides: Any,
+    ) -> Schedule:
+        """A schedule between :meth:`bounds`, fitted to the run.
+
+        The same call as :meth:`RangeTestResult.schedule
+        <cyclr.rangetest.RangeTestResult.schedule>` (whole cycles of 2 to 10 epochs per
+        half cycle when ``total_steps`` is given; one-cycle over ``total_steps``,
+        starting at ``base_lr``), with the bounds from the confirmation instead of the
+        curve. Measured on the benchmark suite (``benchmarks/results/
+        schedules_pick_val.md``).
+
+        Args:
+            kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
+            steps_per_epoch: Optimizer steps per epoch, a positive integer.
+            epochs_per_half_cycle: Epochs from ``base_lr`` to ``max_lr``, in ``[2, 10]``.
+            total_steps: Steps of the whole run (required for ``"onecycle"``).
+            **overrides: Keyword arguments for the schedule, overriding the computed ones.
+
+        Returns:
+            The schedule.
+
+        Raises:
+            ValueError: For an unknown kind, an out-of-range argument, a missing
+                ``total_steps`` for one-cycle, or a ``total_steps`` that fits no whole
+                number of cycles.
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40)
+            >>> s = c.schedule("triangular2", steps_per_epoch=100, total_steps=1600)
+            >>> s.base_lr, s.max_lr, s.step_size_up
+            (0.005, 0.02, 400)
+        """
+        return schedule_from_bounds(
+            kind,
+            self.bounds,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            overrides=overrides,
+        )
 
     def __str__(self) -> str:
         rows = ", ".join(
