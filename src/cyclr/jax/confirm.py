@@ -1,0 +1,176 @@
+"""Confirm a suggested LR with a pure JAX training step: train a few candidates briefly.
+
+See :mod:`cyclr.rangetest.confirm` for the rule and what it measured. Each candidate
+trains its own copy of ``params`` and ``opt_state``, so the caller's state is never
+touched and nothing needs restoring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._batches import BatchStream, check_batches
+from .._validate import check_count
+from ..rangetest.confirm import (
+    CONFIRM_OFFSETS,
+    CONFIRM_STEPS,
+    Confirmation,
+    candidate_lrs,
+    choose,
+    evaluation_steps,
+    held_out_score,
+)
+from ..rangetest.spec import DEFAULTS
+from .rangetest import TrainStep, _copy_tree
+
+__all__ = ["confirm"]
+
+EvalLoss = Callable[[Any, Any], Any]
+
+
+def confirm(
+    train_step: TrainStep,
+    params: Any,
+    opt_state: Any,
+    batches: Iterable[Any],
+    *,
+    lr: float,
+    held_out: Iterable[Any],
+    eval_loss: EvalLoss,
+    steps: int = CONFIRM_STEPS,
+    offsets: Sequence[float] = CONFIRM_OFFSETS,
+) -> Confirmation:
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+
+    Every candidate starts from a copy of ``params`` and ``opt_state`` and calls
+    ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does,
+    with ``lr`` a float32 scalar array) on the same ``steps`` batches, drawn once from
+    ``batches``. Every 10 steps and after the last, the mean of ``eval_loss(params,
+    batch)`` over ``held_out`` is measured; the candidate's score is the last of these
+    plus their largest rise above their running minimum
+    (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
+    (ties: the smaller LR); a candidate whose training loss turns non-finite scores
+    ``inf`` and stops at the next check (the losses stay on the device and are read
+    every 10 steps).
+
+    Args:
+        train_step: ``train_step(params, opt_state, batch, lr) -> (params, opt_state,
+            loss)``, the one :func:`cyclr.jax.range_test` takes.
+        params: The parameters (any pytree); not modified.
+        opt_state: The optimizer state (any pytree); not modified.
+        batches: Training batches; a re-iterable is started again if it holds fewer
+            than ``steps``.
+        lr: The LR to confirm (e.g. ``result.suggest().lr``).
+        held_out: Batches to score each candidate on: validation data the model does
+            not train on (a few batches). At least one. Read once, kept in memory.
+        eval_loss: ``eval_loss(params, batch) -> scalar``, the mean loss on one batch in
+            inference mode (jit it).
+        steps: Training steps per candidate (``k``).
+        offsets: Candidate offsets in decades around ``lr``.
+
+    Returns:
+        The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
+        candidate's score and held-out losses, and the steps spent.
+
+    Raises:
+        TypeError: If ``train_step`` or ``eval_loss`` is not callable, or the batches
+            are not iterables of batches.
+        ValueError: For a bad argument (named, with its value), an empty ``held_out``,
+            ``batches`` that is a spent iterator with too few batches, or a candidate
+            LR that float32 cannot hold.
+        cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> x = jnp.linspace(-1.0, 1.0, 64)
+        >>> batches = [(x[i : i + 16], 3.0 * x[i : i + 16]) for i in range(0, 64, 16)]
+        >>> def mse(w, batch):
+        ...     return jnp.mean((w * batch[0] - batch[1]) ** 2)
+        >>> def train_step(w, state, batch, lr):
+        ...     loss, grad = jax.value_and_grad(mse)(w, batch)
+        ...     return w - lr * grad, state, loss
+        >>> c = confirm(jax.jit(train_step), jnp.zeros(()), None, batches[:3], lr=0.3,
+        ...             held_out=batches[3:], eval_loss=jax.jit(mse), steps=20)
+        >>> c.steps_spent, c.lr in c.candidates
+        (100, True)
+    """
+    for name, fn in (("train_step", train_step), ("eval_loss", eval_loss)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be callable (got {name}={fn!r})")
+    candidates = candidate_lrs(lr, offsets)
+    k = check_count("steps", steps)
+    lrs32 = _float32(candidates, lr, offsets)
+    check_batches(batches, name="batches")
+    check_batches(held_out, name="held_out")
+    held = list(held_out)
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    stream = BatchStream(batches, fewer="steps")
+    try:
+        train = [stream.next() for _ in range(k)]
+    finally:
+        stream.close()
+    marks = set(evaluation_steps(k))
+
+    def held_out_loss(p: Any) -> float:
+        mean = float(jax.device_get(jnp.mean(jnp.stack([eval_loss(p, b) for b in held]))))
+        return mean if math.isfinite(mean) else math.inf
+
+    scores: list[float] = []
+    curves: list[tuple[float, ...]] = []
+    spent = 0
+    for lr32 in lrs32:
+        state = [_copy_tree(params), _copy_tree(opt_state)]
+        finite, pending, curve = True, [], []
+        for step, batch in enumerate(train, start=1):
+            state[0], state[1], loss = _unpack(train_step(state[0], state[1], batch, lr32))
+            pending.append(jnp.reshape(loss, ()))
+            spent += 1
+            if step % DEFAULTS.sync_every == 0 or step == k:  # a host read per 10 steps
+                finite = bool(np.all(np.isfinite(jax.device_get(jnp.stack(pending)))))
+                pending.clear()
+                if not finite:
+                    break
+            if step in marks:
+                curve.append(held_out_loss(state[0]))
+        scores.append(held_out_score(curve) if finite else math.inf)
+        curves.append(tuple(curve))
+    best = choose(candidates, scores)
+    return Confirmation(
+        lr=candidates[best],
+        anchor=float(lr),
+        candidates=candidates,
+        scores=tuple(scores),
+        steps=k,
+        steps_spent=spent,
+        held_out_losses=tuple(curves),
+    )
+
+
+def _unpack(out: Any) -> tuple[Any, Any, Any]:
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(
+            f"train_step must return a tuple (params, opt_state, loss) (got {type(out).__name__})"
+        )
+    if jnp.shape(out[2]) not in ((), (1,)):
+        raise ValueError(
+            f"train_step must return a scalar loss (got loss of shape {jnp.shape(out[2])})"
+        )
+    return out[0], out[1], out[2]
+
+
+def _float32(candidates: tuple[float, ...], lr: Any, offsets: Any) -> list[Any]:
+    """The candidates as float32 device scalars; refused when float32 cannot hold one."""
+    single = np.asarray(candidates, dtype=np.float32)
+    if not np.all(np.isfinite(single) & (single > 0)):
+        raise ValueError(
+            "train_step gets float32 LRs, and a candidate lr * 10**offset over- or "
+            f"underflows in float32 (got lr={lr!r}, offsets={list(offsets)!r})"
+        )
+    return [jnp.asarray(v) for v in single]
