@@ -1,4 +1,4 @@
-"""Keras 3 adapter: cyclr schedules as Keras schedules, cycled momentum, and the range test.
+"""Keras 3 adapter: Keras schedules, cycled momentum, the range test and its confirmation.
 
 Import it explicitly (``import cyclr.keras``); ``import cyclr`` never loads Keras. Keras
 must find its backend (``KERAS_BACKEND``: ``jax``, ``torch`` or ``tensorflow``) when it
@@ -20,8 +20,9 @@ except ImportError as exc:
         "tensorflow) before keras is first imported"
     ) from exc
 
+from .confirm import confirm
 from .optimizers import SGD, Adam, AdamW
 from .rangetest import range_test
 from .schedule import Schedule, evaluate
 
-__all__ = ["SGD", "Adam", "AdamW", "Schedule", "evaluate", "range_test"]
+__all__ = ["SGD", "Adam", "AdamW", "Schedule", "confirm", "evaluate", "range_test"]

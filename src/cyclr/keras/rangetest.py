@@ -265,7 +265,11 @@ class _KerasRunner(Runner):
 
 
 def _next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:
-    batch = stream.next()
+    return _unpack(stream.next())
+
+
+def _unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` of a batch, as ``fit`` reads it."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
         tuple(batch) if isinstance(batch, list) else batch
     )

@@ -1,0 +1,152 @@
+"""Confirm a suggested LR on a compiled Keras 3 model: train a few candidates briefly.
+
+See :mod:`cyclr.rangetest.confirm` for the rule and what it measured. The model's,
+optimizer's and metrics' variables (and, on the torch backend, PyTorch's RNG) are
+copied once and put back before each candidate and at the end, as
+:func:`cyclr.keras.range_test` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .._batches import BatchStream, check_batches
+from .._validate import check_count, check_type
+from ..rangetest.confirm import (
+    CONFIRM_OFFSETS,
+    CONFIRM_STEPS,
+    Confirmation,
+    candidate_lrs,
+    choose,
+    evaluation_steps,
+    held_out_score,
+)
+from .rangetest import _inner, _next_batch, _Snapshot, _SweepLR, _unpack
+
+__all__ = ["confirm"]
+
+
+def confirm(
+    model: Any,
+    data: Iterable[Any],
+    *,
+    lr: float,
+    held_out: Iterable[Any],
+    steps: int = CONFIRM_STEPS,
+    offsets: Sequence[float] = CONFIRM_OFFSETS,
+) -> Confirmation:
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+
+    Every candidate starts from the same saved state and trains with
+    ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``.
+    Every 10 steps and after the last, the mean ``model.test_on_batch`` loss over
+    ``held_out`` is measured; the candidate's score is the last of these plus their
+    largest rise above their running minimum
+    (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
+    (ties: the smaller LR); a candidate whose training loss turns non-finite scores
+    ``inf`` and stops. When the call returns or raises (``KeyboardInterrupt``
+    included), the model's, optimizer's and metrics' variables and the LR are exactly
+    as before; set the LR yourself from the result.
+
+    Args:
+        model: A ``keras.Model`` compiled with an optimizer and a loss.
+        data: Training batches, ``(x, y)`` or ``(x, y, sample_weight)``; a re-iterable
+            is started again if it holds fewer than ``steps``.
+        lr: The LR to confirm (e.g. ``result.suggest().lr``).
+        held_out: Batches to score each candidate on: validation data the model does
+            not train on (a few batches). At least one. Read once, kept in memory.
+        steps: Optimizer steps per candidate (``k``).
+        offsets: Candidate offsets in decades around ``lr``.
+
+    Returns:
+        The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
+        candidate's score and held-out losses, and the steps spent.
+
+    Raises:
+        TypeError: If ``model`` is not a ``keras.Model``, its optimizer keeps no learning
+            rate, or the batches are not iterables of batches.
+        ValueError: For a bad argument (named, with its value), a model that is not
+            compiled, an empty ``held_out``, or ``data`` that is a spent iterator with
+            too few batches.
+        cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
+    """
+    check_type("model", model, keras.Model, "a keras.Model")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            "model must be compiled with an optimizer and a loss before confirm "
+            "(call model.compile(optimizer=..., loss=...))"
+        )
+    inner = _inner(optimizer)
+    if not hasattr(inner, "_learning_rate"):
+        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to set")
+    candidates = candidate_lrs(lr, offsets)
+    k = check_count("steps", steps)
+    check_batches(data)
+    check_batches(held_out, name="held_out")
+    held = [_unpack(b) for b in held_out]
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    stream = BatchStream(data, fewer="steps")
+    try:
+        batches = [_next_batch(stream) for _ in range(k)]
+    finally:
+        stream.close()
+    if not model.built:
+        model(batches[0][0])
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    marks = set(evaluation_steps(k))
+    snapshot = _Snapshot(model, optimizer)
+    original_lr = inner._learning_rate
+    first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
+    scores: list[float] = []
+    curves: list[tuple[float, ...]] = []
+    spent = 0
+    try:
+        for candidate in candidates:
+            snapshot.restore()
+            constant = _SweepLR(np.full(k, candidate), first_step)
+            object.__setattr__(inner, "_learning_rate", constant)
+            model.make_train_function(force=True)
+            finite, curve = True, []
+            for step, (x, y, weight) in enumerate(batches, start=1):
+                logs = model.train_on_batch(x, y, sample_weight=weight, return_dict=True)
+                spent += 1
+                if not math.isfinite(float(logs["loss"])):
+                    finite = False
+                    break
+                if step in marks:
+                    curve.append(_held_out_loss(model, held))
+            scores.append(held_out_score(curve) if finite else math.inf)
+            curves.append(tuple(curve))
+    finally:
+        object.__setattr__(inner, "_learning_rate", original_lr)
+        snapshot.restore()
+        model.make_train_function(force=True)
+    best = choose(candidates, scores)
+    return Confirmation(
+        lr=candidates[best],
+        anchor=float(lr),
+        candidates=candidates,
+        scores=tuple(scores),
+        steps=k,
+        steps_spent=spent,
+        held_out_losses=tuple(curves),
+    )
+
+
+def _held_out_loss(model: Any, held: list[tuple[Any, Any, Any]]) -> float:
+    """Mean ``test_on_batch`` loss over the held-out batches (``inf`` if not finite)."""
+    losses = [
+        float(model.test_on_batch(x, y, sample_weight=w, return_dict=True)["loss"])
+        for x, y, w in held
+    ]
+    mean = float(np.mean(losses))
+    return mean if math.isfinite(mean) else math.inf
