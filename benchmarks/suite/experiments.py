@@ -37,6 +37,7 @@ SCHEDULE_VARIANTS = (
     "pick",
     "pick-tri2",
     "pick-bounds",
+    "stable",
     "smith",
     "bottom",
     "bottom-edge",
@@ -45,7 +46,10 @@ SCHEDULE_VARIANTS = (
 """One-cycle variants: ``pick`` = ``onecycle x{k} (pick)`` (needs the confirmation rules'
 LOTO pick, so the prototype rules are trained), ``pick-bounds`` = triangular2, exp_range
 and one-cycle between ``(pick / 4, pick)`` as ``Confirmation.schedule`` builds them,
-``smith`` / ``bottom`` = one-cycle between
+``stable`` = one-cycle (fastai-like) peaking at, and triangular2 from a quarter of up to,
+the largest confirmation candidate whose validation loss only fell
+(:func:`~benchmarks.suite.proto_val.largest_stable`), ``smith`` / ``bottom`` = one-cycle
+between
 ``clr_bounds(rule)``, ``bottom-edge`` = max_lr at a third of the curve's edge (bottom's
 max_lr * 10 / 3), base = max / 4, ``fastai`` = fit_one_cycle at fastai's valley."""
 DEFAULT_VARIANTS = ("pick", "smith", "bottom", "fastai")
@@ -251,6 +255,17 @@ def schedules(
                     rows.setdefault(f"{kind} (pick/4..pick)", []).append(
                         schedule_run(store, task, kind, lr / 4, lr, seed, False, cfg.log)
                     )
+            if rec is not None and "stable" in variants:
+                from .proto_val import largest_stable
+
+                ctx = pc.Context(
+                    task, seed, np.asarray(rec.lrs), np.asarray(rec.losses), rec.steps, store
+                )
+                top = largest_stable(ctx)
+                add("onecycle (stable top)", top, seed)
+                rows.setdefault("triangular2 (top/4..top)", []).append(
+                    schedule_run(store, task, "triangular2", top / 4, top, seed, False, cfg.log)
+                )
             if rec is not None:
                 for rule, prefix in (("smith", "cyclr-clr"), ("bottom", "cyclr-clr-bottom")):
                     base = rec.suggestions.get(f"{prefix}-base")
@@ -320,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in variants if v not in SCHEDULE_VARIANTS]
     if bad:
         p.error(f"unknown schedule variant(s) {bad}; choose from {SCHEDULE_VARIANTS}")
-    if not {"pick", "pick-tri2", "pick-bounds"} & set(variants) and not args.no_schedules:
+    if not {"pick", "pick-tri2", "pick-bounds", "stable"} & set(variants) and not args.no_schedules:
         from .experiments_report import schedule_table, write_schedule_report
 
         peaks: dict[str, dict[str, list[float]]] = {}
