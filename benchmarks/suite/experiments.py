@@ -46,9 +46,10 @@ SCHEDULE_VARIANTS = (
 """One-cycle variants: ``pick`` = ``onecycle x{k} (pick)`` (needs the confirmation rules'
 LOTO pick, so the prototype rules are trained), ``pick-bounds`` = triangular2, exp_range
 and one-cycle between ``(pick / 4, pick)`` as ``Confirmation.schedule`` builds them,
-``stable`` = one-cycle (fastai-like) peaking at, and triangular2 from a quarter of up to,
-the largest confirmation candidate whose validation loss only fell
-(:func:`~benchmarks.suite.proto_val.largest_stable`), ``smith`` / ``bottom`` = one-cycle
+``stable`` = one-cycle (fastai-like) peaking at, and triangular2, exp_range and one-cycle
+from a quarter of up to, the largest confirmation candidate whose validation loss only
+fell, or the pick if larger (:func:`~benchmarks.suite.proto_val.largest_stable`: what
+``Confirmation.bounds`` gives), ``smith`` / ``bottom`` = one-cycle
 between
 ``clr_bounds(rule)``, ``bottom-edge`` = max_lr at a third of the curve's edge (bottom's
 max_lr * 10 / 3), base = max / 4, ``fastai`` = fit_one_cycle at fastai's valley."""
@@ -263,9 +264,10 @@ def schedules(
                 )
                 top = largest_stable(ctx)
                 add("onecycle (stable top)", top, seed)
-                rows.setdefault("triangular2 (top/4..top)", []).append(
-                    schedule_run(store, task, "triangular2", top / 4, top, seed, False, cfg.log)
-                )
+                for kind in ("triangular2", "exp_range", "onecycle"):
+                    rows.setdefault(f"{kind} (top/4..top)", []).append(
+                        schedule_run(store, task, kind, top / 4, top, seed, False, cfg.log)
+                    )
             if rec is not None:
                 for rule, prefix in (("smith", "cyclr-clr"), ("bottom", "cyclr-clr-bottom")):
                     base = rec.suggestions.get(f"{prefix}-base")

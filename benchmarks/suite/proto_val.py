@@ -216,15 +216,14 @@ def val_rules() -> dict[str, Rule]:
 
 
 def largest_stable(ctx: Context, grid: str = "q5", k: int = 40) -> float:
-    """The largest candidate whose validation loss only fell over its ``k`` steps.
+    """The largest candidate whose validation loss only fell, or the pick if larger.
 
     A candidate is stable when its run stayed finite and :func:`rise` is 0 by step
-    ``k``; with none stable, the candidate the ``confirm-vrise`` rule picks. A peak for a
-    schedule that the confirmation saw train without a bounce.
+    ``k``. The peak ``Confirmation.bounds`` gives a schedule: the largest LR the
+    confirmation saw train without a bounce, never below the candidate the
+    ``confirm-vrise`` rule picks.
     """
     cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS[grid])
     recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
     stable = [r["lr"] for r in recs if rise(r, k) == 0.0 and str(k) in r["val"]]
-    if stable:
-        return float(max(stable))
-    return float(_best(ctx.task, recs, k, "rise")["lr"])
+    return float(max([_best(ctx.task, recs, k, "rise")["lr"], *stable]))

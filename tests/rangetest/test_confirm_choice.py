@@ -179,3 +179,22 @@ def test_bad_schedule_requests_are_named(
         ValueError, match=r"steps_per_epoch must be positive \(got steps_per_epoch=0"
     ):
         _CONFIRMED.schedule("triangular", 0)
+
+
+def test_the_peak_is_the_largest_candidate_that_trained_steadily() -> None:
+    losses = ((2.0, 1.5), (2.0, 1.0), (1.5, 0.9), (1.0, 1.2), (1.0,))
+    c = Confirmation(
+        0.02, 0.02, (0.01, 0.02, 0.04, 0.08, 0.16), (1.5, 1.0, 0.9, 1.4, math.inf), 40, 160, losses
+    )
+    # 0.08 rose (1.0 -> 1.2) and 0.16 diverged: the peak is 0.04, above the chosen 0.02.
+    assert c.steady == (True, True, True, False, False)
+    assert c.bounds() == (0.01, 0.04)
+    tri2 = c.schedule("triangular2", 50, total_steps=1200)
+    assert (tri2.base_lr, tri2.max_lr) == (0.01, 0.04)
+
+
+def test_the_peak_is_never_below_the_chosen_lr() -> None:
+    # The chosen 0.02 bounced but still scored best; the only steady one is smaller.
+    c = Confirmation(0.02, 0.02, (0.01, 0.02), (1.3, 1.2), 40, 80, ((1.5, 1.3), (0.9, 1.1)))
+    assert c.steady == (True, False)
+    assert c.bounds() == (0.005, 0.02)

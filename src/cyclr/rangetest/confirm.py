@@ -247,18 +247,39 @@ class Confirmation:
         """Position of :attr:`lr` among :attr:`candidates`."""
         return self.candidates.index(self.lr)
 
-    def bounds(self) -> tuple[float, float]:
-        """``(base_lr, max_lr)`` for a schedule: ``(lr / 4, lr)``.
+    @property
+    def steady(self) -> tuple[bool, ...]:
+        """Per candidate: whether it stayed finite and its held-out loss never rose.
 
-        The confirmed LR is the peak (it trained well for ``steps`` steps from the
-        current state) and ``base_lr`` is Smith's rule of thumb, "1/3 or 1/4 of max_lr"
-        (section 3.3), :data:`~cyclr.rangetest.bounds.BASE_DIVISOR`.
+        All ``False`` when :attr:`held_out_losses` was not recorded.
+        """
+        if not self.held_out_losses:
+            return tuple(False for _ in self.candidates)
+        return tuple(
+            math.isfinite(score) and held_out_score(losses) == losses[-1]
+            for score, losses in zip(self.scores, self.held_out_losses, strict=True)
+        )
+
+    def bounds(self) -> tuple[float, float]:
+        """``(base_lr, max_lr)`` for a schedule: ``(peak / 4, peak)``.
+
+        ``peak`` is the largest candidate that trained steadily (finite, its held-out
+        loss never rising: :attr:`steady`), or :attr:`lr` if that is larger. A cyclical
+        schedule spends most of its steps below its peak, so the peak may go past the
+        best fixed LR as far as training stayed steady, and no further. ``base_lr`` is
+        Smith's rule of thumb, "1/3 or 1/4 of max_lr" (section 3.3),
+        :data:`~cyclr.rangetest.bounds.BASE_DIVISOR`. Measured on the benchmark suite
+        (``benchmarks/results/schedules_pick_val.md``).
 
         Example:
-            >>> Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40).bounds()
-            (0.005, 0.02)
+            >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120,
+            ...                  ((1.0, 0.6), (1.0, 0.5), (0.4, 0.9)))
+            >>> c.steady, c.bounds()
+            ((True, True, False), (0.005, 0.02))
         """
-        return self.lr / BASE_DIVISOR, self.lr
+        steady = [c for c, ok in zip(self.candidates, self.steady, strict=True) if ok]
+        peak = max([self.lr, *steady])
+        return peak / BASE_DIVISOR, peak
 
     def schedule(
         self,
