@@ -17,6 +17,7 @@ from cyclr.rangetest.confirm import (
     Confirmation,
     candidate_lrs,
     choose,
+    conclude,
     evaluation_steps,
     held_out_score,
 )
@@ -198,3 +199,13 @@ def test_the_peak_is_never_below_the_chosen_lr() -> None:
     c = Confirmation(0.02, 0.02, (0.01, 0.02), (1.3, 1.2), 40, 80, ((1.5, 1.3), (0.9, 1.1)))
     assert c.steady == (True, False)
     assert c.bounds() == (0.005, 0.02)
+
+
+def test_conclude_scores_chooses_and_keeps_the_evidence() -> None:
+    runs = [([1.0, 0.8], True), ([1.0, 0.5, 0.7], True), ([0.9], False)]
+    c = conclude(0.02, (0.01, 0.02, 0.04), runs, 30, 71)
+    assert c.scores == (0.8, 0.7 + (0.7 - 0.5), math.inf)
+    assert c.lr == 0.01 and c.anchor == 0.02 and c.steps_spent == 71
+    assert c.held_out_losses == ((1.0, 0.8), (1.0, 0.5, 0.7), (0.9,))
+    with pytest.raises(NoReliableSuggestionError):
+        conclude(0.02, (0.01,), [([0.9], False)], 30, 30)

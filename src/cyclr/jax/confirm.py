@@ -22,9 +22,8 @@ from ..rangetest.confirm import (
     CONFIRM_STEPS,
     Confirmation,
     candidate_lrs,
-    choose,
+    conclude,
     evaluation_steps,
-    held_out_score,
 )
 from ..rangetest.spec import DEFAULTS
 from .rangetest import TrainStep, _copy_tree
@@ -122,8 +121,7 @@ def confirm(
         mean = float(jax.device_get(jnp.mean(jnp.stack([eval_loss(p, b) for b in held]))))
         return mean if math.isfinite(mean) else math.inf
 
-    scores: list[float] = []
-    curves: list[tuple[float, ...]] = []
+    runs: list[tuple[list[float], bool]] = []
     spent = 0
     for lr32 in lrs32:
         state = [_copy_tree(params), _copy_tree(opt_state)]
@@ -139,18 +137,8 @@ def confirm(
                     break
             if step in marks:
                 curve.append(held_out_loss(state[0]))
-        scores.append(held_out_score(curve) if finite else math.inf)
-        curves.append(tuple(curve))
-    best = choose(candidates, scores)
-    return Confirmation(
-        lr=candidates[best],
-        anchor=float(lr),
-        candidates=candidates,
-        scores=tuple(scores),
-        steps=k,
-        steps_spent=spent,
-        held_out_losses=tuple(curves),
-    )
+        runs.append((curve, finite))
+    return conclude(lr, candidates, runs, k, spent)
 
 
 def _unpack(out: Any) -> tuple[Any, Any, Any]:

@@ -12,22 +12,20 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._validate import check_count, check_type
+from .._validate import check_count
 from ..rangetest.confirm import (
     CONFIRM_OFFSETS,
     CONFIRM_STEPS,
     Confirmation,
     candidate_lrs,
-    choose,
+    conclude,
     evaluation_steps,
-    held_out_score,
 )
-from .rangetest import _inner, _next_batch, _Snapshot, _SweepLR, _unpack
+from .rangetest import _compiled, _next_batch, _Snapshot, _SweepLR, _unpack
 
 __all__ = ["confirm"]
 
@@ -76,16 +74,7 @@ def confirm(
             too few batches.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    check_type("model", model, keras.Model, "a keras.Model")
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) or optimizer is None:
-        raise ValueError(
-            "model must be compiled with an optimizer and a loss before confirm "
-            "(call model.compile(optimizer=..., loss=...))"
-        )
-    inner = _inner(optimizer)
-    if not hasattr(inner, "_learning_rate"):
-        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to set")
+    optimizer, inner = _compiled(model, "confirm")
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     check_batches(data)
@@ -106,8 +95,7 @@ def confirm(
     snapshot = _Snapshot(model, optimizer)
     original_lr = inner._learning_rate
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
-    scores: list[float] = []
-    curves: list[tuple[float, ...]] = []
+    runs: list[tuple[list[float], bool]] = []
     spent = 0
     try:
         for candidate in candidates:
@@ -124,22 +112,12 @@ def confirm(
                     break
                 if step in marks:
                     curve.append(_held_out_loss(model, held))
-            scores.append(held_out_score(curve) if finite else math.inf)
-            curves.append(tuple(curve))
+            runs.append((curve, finite))
     finally:
         object.__setattr__(inner, "_learning_rate", original_lr)
         snapshot.restore()
         model.make_train_function(force=True)
-    best = choose(candidates, scores)
-    return Confirmation(
-        lr=candidates[best],
-        anchor=float(lr),
-        candidates=candidates,
-        scores=tuple(scores),
-        steps=k,
-        steps_spent=spent,
-        held_out_losses=tuple(curves),
-    )
+    return conclude(lr, candidates, runs, k, spent)
 
 
 def _held_out_loss(model: Any, held: list[tuple[Any, Any, Any]]) -> float:

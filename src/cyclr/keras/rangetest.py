@@ -102,6 +102,21 @@ def _inner(optimizer: Any) -> Any:
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
+def _compiled(model: Any, before: str) -> tuple[Any, Any]:
+    """``(optimizer, inner optimizer)`` of a compiled ``keras.Model``; refused otherwise."""
+    check_type("model", model, keras.Model, "a keras.Model")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            f"model must be compiled with an optimizer and a loss before {before} "
+            "(call model.compile(optimizer=..., loss=...))"
+        )
+    inner = _inner(optimizer)
+    if not hasattr(inner, "_learning_rate"):
+        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to set")
+    return optimizer, inner
+
+
 def range_test(  # noqa: D417  (the shared settings are documented on RangeTestSpec)
     model: Any,
     data: Iterable[Any],
@@ -200,18 +215,7 @@ class _KerasRunner(Runner):
 
     def __init__(self, spec: RangeTestSpec, model: Any, data: Iterable[Any]) -> None:
         super().__init__(spec)
-        check_type("model", model, keras.Model, "a keras.Model")
-        optimizer = getattr(model, "optimizer", None)
-        if not getattr(model, "compiled", False) or optimizer is None:
-            raise ValueError(
-                "model must be compiled with an optimizer and a loss before the range test "
-                "(call model.compile(optimizer=..., loss=...))"
-            )
-        inner = _inner(optimizer)
-        if not hasattr(inner, "_learning_rate"):
-            raise TypeError(
-                f"optimizer {type(inner).__name__} keeps no Keras learning rate to sweep"
-            )
+        optimizer, inner = _compiled(model, "the range test")
         if getattr(optimizer, "gradient_accumulation_steps", None):
             raise ValueError(
                 "optimizer.gradient_accumulation_steps must be None for the range test: each "

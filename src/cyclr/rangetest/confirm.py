@@ -59,6 +59,7 @@ __all__ = [
     "Confirmation",
     "candidate_lrs",
     "choose",
+    "conclude",
     "evaluation_steps",
     "held_out_score",
 ]
@@ -199,6 +200,44 @@ def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
             f"{[float(f'{c:.4g}') for c in candidates]}); confirm a smaller lr"
         )
     return best
+
+
+def conclude(
+    anchor: float,
+    candidates: tuple[float, ...],
+    runs: Sequence[tuple[Sequence[float], bool]],
+    steps: int,
+    steps_spent: int,
+) -> Confirmation:
+    """Score every candidate's run, choose, and say what was found.
+
+    The one ending every framework's confirmation shares.
+
+    Args:
+        anchor: The LR the candidates were spread around.
+        candidates: The candidate LRs, increasing.
+        runs: Per candidate, its held-out losses (after the steps of
+            :func:`evaluation_steps`) and whether its training loss stayed finite.
+        steps: Optimizer steps each candidate trained.
+        steps_spent: Optimizer steps trained in all.
+
+    Returns:
+        The :class:`Confirmation`.
+
+    Raises:
+        cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
+    """
+    scores = tuple(held_out_score(losses) if finite else math.inf for losses, finite in runs)
+    best = choose(candidates, scores)
+    return Confirmation(
+        lr=candidates[best],
+        anchor=float(anchor),
+        candidates=candidates,
+        scores=scores,
+        steps=steps,
+        steps_spent=steps_spent,
+        held_out_losses=tuple(tuple(losses) for losses, _ in runs),
+    )
 
 
 @dataclass(frozen=True)

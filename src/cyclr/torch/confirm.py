@@ -5,7 +5,6 @@ See :mod:`cyclr.rangetest.confirm` for the rule and what it measured.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,9 +17,8 @@ from ..rangetest.confirm import (
     CONFIRM_STEPS,
     Confirmation,
     candidate_lrs,
-    choose,
+    conclude,
     evaluation_steps,
-    held_out_score,
 )
 from ..rangetest.spec import DEFAULTS
 from . import state as _state
@@ -126,8 +124,7 @@ def confirm(
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
     scales = derive_group_scales(optimizer, None)
     marks = set(evaluation_steps(k))
-    scores: list[float] = []
-    curves: list[tuple[float, ...]] = []
+    runs: list[tuple[list[float], bool]] = []
     spent = 0
     with _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved:
         stream = BatchStream(data, fewer="steps * accumulation_steps")
@@ -151,18 +148,8 @@ def confirm(
                         break
                 if step in marks:
                     curve.append(training.held_out_loss(held))
-            scores.append(held_out_score(curve) if finite else math.inf)
-            curves.append(tuple(curve))
-    best = choose(candidates, scores)
-    return Confirmation(
-        lr=candidates[best],
-        anchor=float(lr),
-        candidates=candidates,
-        scores=tuple(scores),
-        steps=k,
-        steps_spent=spent,
-        held_out_losses=tuple(curves),
-    )
+            runs.append((curve, finite))
+    return conclude(lr, candidates, runs, k, spent)
 
 
 def _check_single_process() -> None:
