@@ -200,6 +200,29 @@ def halving(offsets: tuple[float, ...], k1: int, how: str) -> tuple[Rule, int]:
     return rule, k2
 
 
+def backed_off(offsets: tuple[float, ...], k: int) -> Rule:
+    """The ``vrise`` choice among the candidates at least two grid steps below the first
+    unsteady one (finite and never rising: see :func:`rise`); the smallest candidate if
+    none is.
+
+    The edge of stability moves down as training goes on: a candidate steady for ``k``
+    steps right below one that bounced may bounce later, so its neighbour is skipped.
+    """
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
+        unsteady = [
+            i
+            for i, r in enumerate(recs)
+            if not math.isfinite(score(ctx.task, r, k, "rise")) or rise(r, k) > 0.0
+        ]
+        allowed = recs if not unsteady else recs[: max(1, unsteady[0] - 1)]
+        return float(_best(ctx.task, allowed, k, "rise")["lr"]), k * len(cands)
+
+    return rule
+
+
 def val_rules() -> dict[str, Rule]:
     """Every rule of this module, by name."""
     rules: dict[str, Rule] = {}
@@ -212,6 +235,10 @@ def val_rules() -> dict[str, Rule]:
                 rule, k2 = halving(offs, k1, how)
                 if k2 > k1:
                     rules[f"confirm-{tag}sh-{gname}-r{k1}-{k2}"] = rule
+    for gname, offs in GRIDS.items():
+        for k in (40, 60):
+            if k * len(offs) <= EXTRA_BUDGET:
+                rules[f"confirm-vback-{gname}-k{k}"] = backed_off(offs, k)
     return rules
 
 
