@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.cyclr-installed
 export KERAS_BACKEND ?= torch
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-confirm bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
 	$(PY) -m pip install --quiet --no-deps fastai==2.8.12
 	$(PY) -m benchmarks --prototypes
+
+# The confirmation and the schedules between its bounds, on the suite's cached range tests.
+bench-confirm: bench
+	$(PY) -m benchmarks.suite.experiments --seeds 3 --threads 1 --no-schedules \
+	  --rules 'bottom,lag-1,confirm-val-*,confirm-vrise-*' --out benchmarks/results/confirm_val.md
+	$(PY) -m benchmarks.suite.experiments --seeds 3 --threads 1 \
+	  --rules bottom,confirm-vrise-q5-k40 --schedule-variants pick,pick-bounds,stable,smith,fastai \
+	  --out benchmarks/results/schedules_pick_val.md
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick

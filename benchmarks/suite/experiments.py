@@ -10,6 +10,7 @@ oracle,finders,suggest`` first), trains what the prototype rules of
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import shlex
@@ -307,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-schedules", action="store_true")
-    p.add_argument("--rules", default="", help="comma list of rule names (default all)")
+    p.add_argument(
+        "--rules",
+        default="",
+        help="comma list of rule names or shell patterns, e.g. 'bottom,confirm-val-*' "
+        "(default all)",
+    )
     p.add_argument(
         "--schedule-variants",
         default=",".join(DEFAULT_VARIANTS),
@@ -351,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rules = pc.build_rules()
     if args.rules:
-        rules = {k: v for k, v in rules.items() if k in args.rules.split(",")}
+        patterns = [r for r in args.rules.split(",") if r]
+        rules = {k: v for k, v in rules.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
     scored = score_rules(trs, store, cfg, rules, seeds)
     peers = peers_scored(trs)
     names = list(trs)
