@@ -209,3 +209,9 @@ def test_conclude_scores_chooses_and_keeps_the_evidence() -> None:
     assert c.held_out_losses == ((1.0, 0.8), (1.0, 0.5, 0.7), (0.9,))
     with pytest.raises(NoReliableSuggestionError):
         conclude(0.02, (0.01,), [([0.9], False)], 30, 30)
+
+
+def test_a_candidate_without_held_out_losses_is_not_steady() -> None:
+    c = Confirmation(0.02, 0.02, (0.02, 0.04), (0.5, 0.4), 40, 80, ((0.9, 0.5), ()))
+    assert c.steady == (True, False)
+    assert Confirmation(0.02, 0.02, (0.02,), (0.5,), 40, 40).steady == (False,)

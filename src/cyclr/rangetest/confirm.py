@@ -295,7 +295,7 @@ class Confirmation:
         if not self.held_out_losses:
             return tuple(False for _ in self.candidates)
         return tuple(
-            math.isfinite(score) and held_out_score(losses) == losses[-1]
+            bool(losses) and math.isfinite(score) and held_out_score(losses) == losses[-1]
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 
