@@ -26,8 +26,11 @@ train on (``benchmarks/results/confirm_val.md``): leave-one-task-out over the
 validation-scored rules, median regret 0.28 target units against the single-pass
 default's 2.50, worst task 10.7 against 11.2, 5 tasks over target against 7. The rise
 term changed one task's choice (a small regression whose best LR is set by overfitting:
-7.4 to 3.3 units) and no other. It costs ``k * len(offsets)`` training steps (200 by
-default) and ``ceil(k / 10)`` held-out passes per candidate.
+7.4 to 3.3 units) and no other. Over 40-epoch runs the chosen LR held fixed can
+still be too high (a batch-16 MLP steady for 40 steps collapses over 3,560), while the
+schedules between :meth:`Confirmation.bounds` stayed within 2 units of the best fixed LR
+(``benchmarks/results/schedules_confirmed_long.md``). It costs ``k * len(offsets)``
+training steps (200 by default) and ``ceil(k / 10)`` held-out passes per candidate.
 
 The framework adapters run the training (:func:`cyclr.torch.confirm`); this module
 holds the candidates, the score, the choice and the result.

@@ -66,7 +66,10 @@ def confirm(
 
     Measured on the benchmark suite with validation data as ``held_out``
     (``benchmarks/results/confirm_val.md``): better than the single-pass suggestion on
-    the median task and on the worst, which it still misses by 10 points.
+    the median task and on the worst, which it still misses by 10 points. Over runs
+    much longer than ``steps`` the chosen LR held fixed can be too high (instability
+    that 40 steps do not show); a schedule between :meth:`Confirmation.bounds
+    <cyclr.rangetest.confirm.Confirmation.bounds>` held up there.
 
     Args:
         model: The model to train.
