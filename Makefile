@@ -41,13 +41,20 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps fastai==2.8.12
 	$(PY) -m benchmarks --prototypes
 
-# The confirmation and the schedules between its bounds, on the suite's cached range tests.
+# The confirmation and the schedules between its bounds, on the suite's cached range tests,
+# then over 40 epochs on three of the tasks.
+LONG := digits-mlp-sgd-long,mnist1d-cnn-adam-long,friedman1-mlp-sgd0-long
 bench-confirm: bench
 	$(PY) -m benchmarks.suite.experiments --seeds 3 --threads 1 --no-schedules \
 	  --rules 'bottom,lag-1,confirm-val-*,confirm-vrise-*' --out benchmarks/results/confirm_val.md
 	$(PY) -m benchmarks.suite.experiments --seeds 3 --threads 1 \
 	  --rules bottom,confirm-vrise-q5-k40 --schedule-variants pick,pick-bounds,stable,smith,fastai \
 	  --out benchmarks/results/schedules_pick_val.md
+	$(PY) -m benchmarks --tasks $(LONG) --families cyclr,fastai --phases oracle,finders \
+	  --seeds 3 --threads 1 --out benchmarks/.cache/long_suite.md
+	$(PY) -m benchmarks.suite.experiments --tasks $(LONG) --seeds 3 --threads 1 \
+	  --rules bottom,confirm-vrise-q5-k40 --schedule-variants stable,smith,fastai \
+	  --out benchmarks/results/schedules_confirmed_long.md
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick
