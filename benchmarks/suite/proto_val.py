@@ -223,6 +223,30 @@ def backed_off(offsets: tuple[float, ...], k: int) -> Rule:
     return rule
 
 
+def extended(k: int = 40) -> Rule:
+    """The ``vrise`` choice over ``q5``, extended by one candidate when it lands on an end.
+
+    A best candidate at the grid's end (``+-0.5`` decades) says the best LR may lie
+    beyond it, as in a line search; one more candidate half a decade further (``+-1``)
+    is trained and compared. Costs ``k`` more steps when it happens.
+    """
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        b = ctx.bottom()
+        offsets = sorted(GRIDS["q5"])
+        cands = [b * 10.0**o for o in offsets]
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
+        best = _best(ctx.task, recs, k, "rise")
+        i = recs.index(best)
+        if i in (0, len(recs) - 1):
+            outer = b * 10.0 ** (2 * offsets[i])
+            recs.append(cached_val_run(ctx.store, ctx.task, ctx.seed, outer))
+            best = _best(ctx.task, recs, k, "rise")
+        return float(best["lr"]), k * len(recs)
+
+    return rule
+
+
 def val_rules() -> dict[str, Rule]:
     """Every rule of this module, by name."""
     rules: dict[str, Rule] = {}
@@ -239,6 +263,7 @@ def val_rules() -> dict[str, Rule]:
         for k in (40, 60):
             if k * len(offs) <= EXTRA_BUDGET:
                 rules[f"confirm-vback-{gname}-k{k}"] = backed_off(offs, k)
+    rules["confirm-vext-q5-k40"] = extended(40)
     return rules
 
 
