@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from cyclr.rangetest.confirm import largest_rise
+
 from .proto_confirm import EXTRA_BUDGET, Context, Rule
 from .store import Store
 from .tasks import Task
@@ -151,16 +153,13 @@ def rise(rec: dict[str, Any], k: int) -> float:
     ``max_j (v_j - min_{i <= j} v_i)`` over the evaluations every :data:`EVERY` steps:
     0 for a loss that only fell, the size of the bounce for one that went back up
     (an LR on the edge of stability, or a model starting to overfit). In the loss's own
-    units, so adding it to the final loss needs no constant.
+    units, so adding it to the final loss needs no constant. The library's
+    :func:`cyclr.rangetest.confirm.largest_rise`; ``inf`` if the run stopped before ``k``.
     """
-    low, worst = math.inf, 0.0
-    for step in range(EVERY, k + 1, EVERY):
-        v = rec["val"].get(str(step))
-        if v is None:
-            return math.inf
-        low = min(low, float(v))
-        worst = max(worst, float(v) - low)
-    return worst
+    values = [rec["val"].get(str(step)) for step in range(EVERY, k + 1, EVERY)]
+    if any(v is None for v in values):
+        return math.inf
+    return largest_rise(values)
 
 
 def _best(task: Task, recs: list[dict[str, Any]], k: int, how: str) -> dict[str, Any]:

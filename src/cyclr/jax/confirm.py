@@ -26,7 +26,7 @@ from ..rangetest.confirm import (
     evaluation_steps,
 )
 from ..rangetest.spec import DEFAULTS
-from .rangetest import TrainStep, _copy_tree
+from .rangetest import TrainStep, _copy_tree, step_outputs
 
 __all__ = ["confirm"]
 
@@ -127,8 +127,9 @@ def confirm(
         state = [_copy_tree(params), _copy_tree(opt_state)]
         finite, pending, curve = True, [], []
         for step, batch in enumerate(train, start=1):
-            state[0], state[1], loss = _unpack(train_step(state[0], state[1], batch, lr32))
-            pending.append(jnp.reshape(loss, ()))
+            out = train_step(state[0], state[1], batch, lr32)
+            state[0], state[1], loss = step_outputs(out, first=step == 1)
+            pending.append(loss)
             spent += 1
             if step % DEFAULTS.sync_every == 0 or step == k:  # a host read per 10 steps
                 finite = bool(np.all(np.isfinite(jax.device_get(jnp.stack(pending)))))
@@ -139,18 +140,6 @@ def confirm(
                 curve.append(held_out_loss(state[0]))
         runs.append((curve, finite))
     return conclude(lr, candidates, runs, k, spent)
-
-
-def _unpack(out: Any) -> tuple[Any, Any, Any]:
-    if not isinstance(out, tuple) or len(out) != 3:
-        raise TypeError(
-            f"train_step must return a tuple (params, opt_state, loss) (got {type(out).__name__})"
-        )
-    if jnp.shape(out[2]) not in ((), (1,)):
-        raise ValueError(
-            f"train_step must return a scalar loss (got loss of shape {jnp.shape(out[2])})"
-        )
-    return out[0], out[1], out[2]
 
 
 def _float32(candidates: tuple[float, ...], lr: Any, offsets: Any) -> list[Any]:

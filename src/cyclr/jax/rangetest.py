@@ -178,17 +178,8 @@ class _JaxRunner(Runner):
 
         def step(i: int, group_lrs: tuple[float, ...]) -> Any:
             out = train_step(state[0], state[1], stream.next(), lrs[i])
-            if not isinstance(out, tuple) or len(out) != 3:
-                raise TypeError(
-                    "train_step must return a tuple (params, opt_state, loss) "
-                    f"(got {type(out).__name__})"
-                )
-            state[0], state[1], loss = out
-            if i == 0 and jnp.shape(loss) not in ((), (1,)):
-                raise ValueError(
-                    f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
-                )
-            return jnp.reshape(loss, ())
+            state[0], state[1], loss = step_outputs(out, first=i == 0)
+            return loss
 
         try:
             yield step
@@ -213,6 +204,27 @@ class _JaxRunner(Runner):
             "device": jax.default_backend(),
             "jax_version": jax.__version__,
         }
+
+
+def step_outputs(out: Any, *, first: bool) -> tuple[Any, Any, Any]:
+    """``(params, opt_state, loss)`` from what ``train_step`` returned, the loss as a scalar.
+
+    The loss's shape is checked on the ``first`` step only (no per-step work after it).
+
+    Raises:
+        TypeError: If ``out`` is not a 3-tuple.
+        ValueError: If the first step's loss is not a scalar.
+    """
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(
+            f"train_step must return a tuple (params, opt_state, loss) (got {type(out).__name__})"
+        )
+    params, opt_state, loss = out
+    if first and jnp.shape(loss) not in ((), (1,)):
+        raise ValueError(
+            f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
+        )
+    return params, opt_state, jnp.reshape(loss, ())
 
 
 def _float32_lrs(rt: RangeTest) -> list[Any]:

@@ -65,6 +65,7 @@ __all__ = [
     "conclude",
     "evaluation_steps",
     "held_out_score",
+    "largest_rise",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -119,11 +120,25 @@ def held_out_score(losses: Sequence[float]) -> float:
     values = [float(v) for v in losses]
     if not values or not all(math.isfinite(v) for v in values):
         return math.inf
+    return values[-1] + largest_rise(values)
+
+
+def largest_rise(losses: Sequence[float]) -> float:
+    r"""How far the losses rose above their running minimum at most.
+
+    .. math:: \max_m \Big(v_m - \min_{i \le m} v_i\Big)
+
+    0 for losses that never rose (and for an empty sequence).
+
+    Example:
+        >>> largest_rise([2.0, 0.5, 1.5, 1.0])
+        1.0
+    """
     low, rise = math.inf, 0.0
-    for v in values:
-        low = min(low, v)
-        rise = max(rise, v - low)
-    return values[-1] + rise
+    for v in losses:
+        low = min(low, float(v))
+        rise = max(rise, float(v) - low)
+    return rise
 
 
 def candidate_lrs(lr: Any, offsets: Any = CONFIRM_OFFSETS) -> tuple[float, ...]:
@@ -298,7 +313,7 @@ class Confirmation:
         if not self.held_out_losses:
             return tuple(False for _ in self.candidates)
         return tuple(
-            bool(losses) and math.isfinite(score) and held_out_score(losses) == losses[-1]
+            bool(losses) and math.isfinite(score) and largest_rise(losses) == 0.0
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 
