@@ -99,3 +99,27 @@ def test_one_command_fits_the_curve_once(
     args = [a.replace("{tmp}", str(result_json.parent)) for a in argv]
     assert main([args[0], str(result_json), *args[1:]]) == 0
     assert len(calls) == 1
+
+
+def test_a_confirmed_result_lists_its_confirmation_first_as_the_default(
+    result_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from cyclr.rangetest.confirm import Confirmation
+
+    plain = RangeTestResult.from_json(result_json)
+    anchor = plain.suggest().lr
+    candidates = (anchor / 2, anchor, anchor * 2)
+    confirmation = Confirmation(anchor / 2, anchor, candidates, (0.4, 0.5, float("inf")), 40, 90)
+    path = tmp_path / "confirmed.json"
+    dataclasses.replace(plain, confirmation=confirmation).to_json(path)
+    assert main(["suggest", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith("confirmed"))
+    assert first == 2 and lines[first].endswith("(default)")
+    assert "bottom" in out and "(default)" not in out.split("bottom", 1)[1].split("\n")[0]
+    assert "scores=[0.4, 0.5, diverged]" in lines[first + 1]
+    _, peak = confirmation.bounds()
+    assert f"max_lr={peak:.4g}" in out

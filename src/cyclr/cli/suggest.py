@@ -61,8 +61,12 @@ def _evidence_value(value: Any) -> str:
     """Render one evidence value: floats to four digits, pairs as ``a..b``."""
     if isinstance(value, float):
         return fmt(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2:
+    if isinstance(value, tuple) and len(value) == 2:
         return f"{_evidence_value(value[0])}..{_evidence_value(value[1])}"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_evidence_value(v) for v in value) + "]"
+    if value is None:
+        return "diverged"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_evidence_value(v)}" for k, v in value.items()) + "}"
     return str(value)
@@ -81,7 +85,8 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
     """The lines ``cyclr suggest`` prints: the test, each suggestion, bounds, a snippet.
 
     Everything is read from the result's one reading of its curve
-    (:attr:`~cyclr.rangetest.RangeTestResult.reading`).
+    (:attr:`~cyclr.rangetest.RangeTestResult.reading`) and, for a confirmed result, its
+    confirmation (listed first, the default; the bounds are then the confirmation's).
 
     Args:
         result: A range-test result with at least one step.
@@ -91,7 +96,7 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
         The lines, without trailing newlines.
     """
     from ..errors import NoReliableSuggestionError
-    from ..rangetest.rules import DEFAULT_METHOD
+    from ..rangetest.rules import DEFAULT_METHOD, Suggestion
 
     lrs = result.lrs[:, 0]
     lines = [
@@ -99,10 +104,14 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
         f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'still running'}"
     ]
     lines.append("suggestions (lr, then the interval about as good by the same rule):")
-    answers = result.reading.answers
+    answers: dict[str, Suggestion | str] = dict(result.reading.answers)
+    default = DEFAULT_METHOD
+    if result.confirmation is not None:
+        answers = {"confirmed": result.confirmation.suggestion(), **answers}
+        default = "confirmed"
     width = max(len(m) for m in answers)
     for method, answer in answers.items():
-        marker = " (default)" if method == DEFAULT_METHOD else ""
+        marker = " (default)" if method == default else ""
         if isinstance(answer, str):
             lines.append(f"  {method:<{width}}  none: {answer}")
             continue

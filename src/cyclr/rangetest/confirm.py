@@ -42,8 +42,10 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +53,11 @@ from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
 from .bounds import BASE_DIVISOR
 from .plan import schedule_from_bounds
+from .rules import Suggestion
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
+    from .result import RangeTestResult
 
 __all__ = [
     "CONFIRM_OFFSETS",
@@ -63,6 +67,7 @@ __all__ = [
     "candidate_lrs",
     "choose",
     "conclude",
+    "confirm_result",
     "evaluation_steps",
     "held_out_score",
     "largest_rise",
@@ -258,6 +263,39 @@ def conclude(
     )
 
 
+def confirm_result(
+    result: RangeTestResult, run: Callable[[float], Confirmation]
+) -> RangeTestResult:
+    """``result`` with its curve's default suggestion confirmed by ``run``.
+
+    What a framework's ``range_test(..., held_out=...)`` does after the sweep: it
+    confirms the default reading of the curve (``result.reading.suggestion()``) and
+    keeps the :class:`Confirmation` in the result, whose ``suggest()``,
+    ``clr_bounds()`` and ``schedule()`` then answer from it. A curve with no reliable
+    suggestion has nothing to confirm: the result comes back as it is, with a warning
+    that gives the curve's reason (``result.suggest()`` raises it).
+
+    Args:
+        result: The range test's result, without a confirmation.
+        run: ``run(lr) -> Confirmation``: the framework's confirmation around ``lr``.
+
+    Returns:
+        The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
+        ``result`` itself.
+    """
+    try:
+        anchor = result.reading.suggestion().lr
+    except NoReliableSuggestionError as exc:
+        warnings.warn(
+            f"held_out was given but the curve has no suggestion to confirm ({exc}); the "
+            "result has no confirmation",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return result
+    return dataclasses.replace(result, confirmation=run(anchor))
+
+
 @dataclass(frozen=True)
 class Confirmation:
     """The outcome of a confirmation stage.
@@ -293,6 +331,11 @@ class Confirmation:
                 f"candidates and scores must have the same length (got "
                 f"{len(self.candidates)} and {len(self.scores)})"
             )
+        if self.lr not in self.candidates:
+            raise ValueError(
+                f"lr must be one of the candidates (got lr={self.lr!r}, candidates="
+                f"{list(self.candidates)!r})"
+            )
         if self.held_out_losses and len(self.held_out_losses) != len(self.candidates):
             raise ValueError(
                 f"held_out_losses must hold one sequence per candidate (got "
@@ -316,6 +359,33 @@ class Confirmation:
             bool(losses) and math.isfinite(score) and largest_rise(losses) == 0.0
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
+
+    def suggestion(self) -> Suggestion:
+        """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
+
+        The interval runs from the candidate below the chosen one to the candidate above
+        it (the chosen one itself at an end of the grid): the grid's resolution, which is
+        as close as the confirmation can place the best LR. The evidence holds the
+        candidates, their scores (``None`` for one that diverged), the steps each
+        trained and the steps spent in all.
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
+            >>> s = c.suggestion()
+            >>> s.method, s.lr, s.interval
+            ('confirmed', 0.02, (0.01, 0.04))
+        """
+        i = self.index
+        low = self.candidates[max(i - 1, 0)]
+        high = self.candidates[min(i + 1, len(self.candidates) - 1)]
+        evidence = {
+            "anchor": self.anchor,
+            "candidates": list(self.candidates),
+            "scores": [s if math.isfinite(s) else None for s in self.scores],
+            "steps": self.steps,
+            "steps_spent": self.steps_spent,
+        }
+        return Suggestion(self.lr, "confirmed", evidence, (low, high))
 
     def bounds(self) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for a schedule: ``(peak / 4, peak)``.

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from .._validate import check_type
 from . import storage
+from .confirm import Confirmation
 from .fit import MIN_POINTS
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
@@ -43,45 +44,6 @@ SCHEMA_VERSION = storage.SCHEMA_VERSION
 FloatArray = npt.NDArray[np.float64]
 
 _CURVES = ("auto", "loss", "metric")
-
-
-def _float_array(name: str, value: Any, ndim: int | None) -> FloatArray:
-    """A read-only float64 copy of ``value``, checked to have ``ndim`` dimensions."""
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of real numbers (got {name}={value!r})") from None
-    if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-dimensional (got shape {array.shape})")
-    array.setflags(write=False)
-    return array
-
-
-def _json_safe(name: str, value: Any) -> Any:
-    """Return a JSON-native copy of ``value`` (tuples become lists) or raise."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        result = float(value)
-        if not math.isfinite(result):
-            raise ValueError(f"{name} must be finite (got {name}={value!r})")
-        return result
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(f"{name}[{i}]", item) for i, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{name} keys must be strings (got key {key!r})")
-            out[key] = _json_safe(f"{name}[{key!r}]", item)
-        return out
-    raise TypeError(
-        f"{name} must be JSON-safe (None, bool, int, float, str, list, dict) (got {name}={value!r})"
-    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -104,6 +66,10 @@ class RangeTestResult:
             ``group_scales``, and anything the caller added). Tuples are stored as
             lists, so a JSON round trip is exact.
         elapsed_s: Wall-clock seconds of the test, or ``None`` if unknown.
+        confirmation: The :class:`~cyclr.rangetest.confirm.Confirmation` of the
+            curve's suggestion (``range_test(..., held_out=...)``), or ``None`` for a
+            curve alone. With one, :meth:`suggest`, :meth:`clr_bounds` and
+            :meth:`schedule` answer from it unless told otherwise.
 
     Raises:
         ValueError: If shapes disagree, an LR is not positive and finite, group 0's
@@ -131,9 +97,10 @@ class RangeTestResult:
     stop_reason: StopReason | None
     settings: dict[str, Any]
     elapsed_s: float | None
+    confirmation: Confirmation | None = None
 
     def __post_init__(self) -> None:
-        lrs = _float_array("lrs", self.lrs, None)
+        lrs = storage.float_array("lrs", self.lrs, None)
         if lrs.ndim == 1:
             lrs = lrs.reshape(-1, 1)
             lrs.setflags(write=False)
@@ -146,8 +113,8 @@ class RangeTestResult:
             raise ValueError("lrs must be positive and finite everywhere")
         if n > 1 and not np.all(np.diff(lrs[:, 0]) > 0):
             raise ValueError("lrs of group 0 must increase strictly from step to step")
-        losses = _float_array("losses", self.losses, 1)
-        smoothed = _float_array("smoothed", self.smoothed, 1)
+        losses = storage.float_array("losses", self.losses, 1)
+        smoothed = storage.float_array("smoothed", self.smoothed, 1)
         for name, array in (("losses", losses), ("smoothed", smoothed)):
             if array.shape[0] != n:
                 raise ValueError(
@@ -156,7 +123,7 @@ class RangeTestResult:
                 )
         metrics = None
         if self.metrics is not None:
-            metrics = _float_array("metrics", self.metrics, 1)
+            metrics = storage.float_array("metrics", self.metrics, 1)
             if metrics.shape[0] != n:
                 raise ValueError(
                     f"metrics must have one value per step, NaN where not evaluated "
@@ -171,7 +138,7 @@ class RangeTestResult:
                 f"(got stop_reason={self.stop_reason!r})"
             )
         check_type("settings", self.settings, Mapping, "a mapping")
-        settings = _json_safe("settings", self.settings)
+        settings = storage.json_safe("settings", self.settings)
         elapsed = self.elapsed_s
         if elapsed is not None:
             if isinstance(elapsed, bool) or not isinstance(elapsed, numbers.Real):
@@ -181,6 +148,8 @@ class RangeTestResult:
                 raise ValueError(
                     f"elapsed_s must be finite and non-negative (got elapsed_s={self.elapsed_s!r})"
                 )
+        if self.confirmation is not None:
+            check_type("confirmation", self.confirmation, Confirmation, "a Confirmation or None")
         object.__setattr__(self, "lrs", lrs)
         object.__setattr__(self, "losses", losses)
         object.__setattr__(self, "smoothed", smoothed)
@@ -210,6 +179,7 @@ class RangeTestResult:
             and self.stop_reason == other.stop_reason
             and self.settings == other.settings
             and self.elapsed_s == other.elapsed_s
+            and self.confirmation == other.confirmation
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -217,10 +187,18 @@ class RangeTestResult:
     def __repr__(self) -> str:
         span = f"lr {self.lrs[0, 0]:.3g}..{self.lrs[-1, 0]:.3g}, " if self.num_recorded else ""
         metric = ", with metrics" if self.metrics is not None else ""
+        confirmed = "" if self.confirmation is None else f", confirmed {self.confirmation.lr:.3g}"
         return (
             f"RangeTestResult({self.num_recorded} steps x {self.lrs.shape[1]} groups, {span}"
-            f"stop_reason={self.stop_reason!r}{metric})"
+            f"stop_reason={self.stop_reason!r}{metric}{confirmed})"
         )
+
+    @property
+    def steps_spent(self) -> int:
+        """Training steps this result cost: every range test run plus the confirmation."""
+        tests = self.settings.get("steps_run_total", self.settings.get("steps_run"))
+        spent = int(tests) if isinstance(tests, int) else self.num_recorded
+        return spent + (0 if self.confirmation is None else self.confirmation.steps_spent)
 
     # -- reading the curve -----------------------------------------------------------
 
@@ -241,16 +219,22 @@ class RangeTestResult:
         return read_curve(self.lrs[:, 0], self.metrics, higher_is_better=True)
 
     def suggest(self, method: str | None = None) -> Suggestion:
-        """Suggest one learning rate from the loss curve.
+        """Suggest one learning rate: the confirmed one, or a reading of the loss curve.
 
-        See :mod:`cyclr.rangetest.rules` for each rule. All read the curve on a
-        log10-LR axis, up to the first non-finite loss, and compare only quantities
-        relative to the curve's own drop or noise, so scaling or shifting the loss never
-        moves a suggestion.
+        With a :attr:`confirmation` (``range_test(..., held_out=...)``), ``method=None``
+        gives the candidate that scored best on the held-out data
+        (:meth:`Confirmation.suggestion
+        <cyclr.rangetest.confirm.Confirmation.suggestion>`, method ``"confirmed"``).
+        Otherwise, and for a named rule, the curve is read: see
+        :mod:`cyclr.rangetest.rules` for each rule. All read the curve on a log10-LR
+        axis, up to the first non-finite loss, and compare only quantities relative to
+        the curve's own drop or noise, so scaling or shifting the loss never moves a
+        suggestion.
 
         Args:
             method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``,
-                ``"consensus"``, or ``None`` for
+                ``"consensus"``, ``"confirmed"`` (needs a confirmation), or ``None``:
+                ``"confirmed"`` when there is a confirmation, else
                 :data:`~cyclr.rangetest.rules.DEFAULT_METHOD`.
 
         Returns:
@@ -260,9 +244,20 @@ class RangeTestResult:
         Raises:
             cyclr.errors.NoReliableSuggestionError: If the curve is too short, never
                 falls clearly, is flat or is not finite.
-            ValueError: If ``method`` is unknown.
+            ValueError: If ``method`` is unknown, or ``"confirmed"`` without a
+                confirmation.
         """
+        if method == "confirmed" or (method is None and self.confirmation is not None):
+            return self._confirmed("method").suggestion()
         return self.reading.suggestion(method)
+
+    def _confirmed(self, parameter: str) -> Confirmation:
+        if self.confirmation is None:
+            raise ValueError(
+                f"{parameter}='confirmed' needs a confirmed result: pass held_out= (validation "
+                "batches) to range_test, or call confirm() yourself"
+            )
+        return self.confirmation
 
     def suggestions(self) -> dict[str, Suggestion]:
         """Return every method's suggestion; methods with no reliable answer are omitted.
@@ -292,20 +287,24 @@ class RangeTestResult:
         metric = self.metric_reading if self.bounds_curve(curve) == "metric" else None
         return self.reading if metric is None else metric
 
-    def clr_bounds(self, curve: str = "auto", rule: str = "smith") -> tuple[float, float]:
+    def clr_bounds(self, curve: str = "auto", rule: str | None = None) -> tuple[float, float]:
         """Return ``(base_lr, max_lr)`` for a cyclical schedule.
 
-        ``rule="smith"``: where the curve starts to improve (the loss has fallen 10% of
-        its total drop; an accuracy has risen 10% of its total rise) and where it stops
-        improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR where the curve
-        is clearly worse than at its first significant minimum, ``base_lr = max_lr /
-        4``, for short runs. See :mod:`cyclr.rangetest.bounds`.
+        ``rule="confirmed"`` (the default when there is a :attr:`confirmation`):
+        :meth:`Confirmation.bounds <cyclr.rangetest.confirm.Confirmation.bounds>`, the
+        largest candidate that trained steadily and a quarter of it. ``rule="smith"``
+        (the default for a curve alone): where the curve starts to improve (the loss has
+        fallen 10% of its total drop; an accuracy has risen 10% of its total rise) and
+        where it stops improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR
+        where the curve is clearly worse than at its first significant minimum,
+        ``base_lr = max_lr / 4``, for short runs. See :mod:`cyclr.rangetest.bounds`.
 
         Args:
             curve: ``"loss"``, ``"metric"`` (higher is better), or ``"auto"``: the
                 metric when one was recorded at :data:`~cyclr.rangetest.fit.MIN_POINTS`
-                or more steps, else the loss.
-            rule: ``"smith"`` or ``"bottom"``.
+                or more steps, else the loss. Not read by ``"confirmed"``.
+            rule: ``"confirmed"``, ``"smith"``, ``"bottom"``, or ``None``:
+                ``"confirmed"`` when there is a confirmation, else ``"smith"``.
 
         Returns:
             ``(base_lr, max_lr)`` with ``base_lr < max_lr``.
@@ -313,10 +312,12 @@ class RangeTestResult:
         Raises:
             cyclr.errors.NoReliableSuggestionError: If the curve never improves clearly
                 (``"bottom"``: or is still at its best when the sweep ends).
-            ValueError: If ``curve`` or ``rule`` is unknown, or ``"metric"`` without
-                metrics.
+            ValueError: If ``curve`` or ``rule`` is unknown, ``"metric"`` without
+                metrics, or ``"confirmed"`` without a confirmation.
         """
-        return self._bounds_reading(curve).clr_bounds(rule)
+        if rule == "confirmed" or (rule is None and self.confirmation is not None):
+            return self._confirmed("rule").bounds()
+        return self._bounds_reading(curve).clr_bounds("smith" if rule is None else rule)
 
     def schedule(
         self,
@@ -328,6 +329,9 @@ class RangeTestResult:
         **overrides: Any,
     ) -> Schedule:
         """Build a training schedule between :meth:`clr_bounds`, fitted to the run.
+
+        The bounds are the default ones: the confirmation's when there is one
+        (``range_test(..., held_out=...)``), else Smith's reading of the curve.
 
         * ``"triangular"``, ``"triangular2"``, ``"exp_range"``: ``base_lr`` and ``max_lr``
           from the bounds. Without ``total_steps``, ``step_size_up =

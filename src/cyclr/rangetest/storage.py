@@ -6,7 +6,13 @@ JSON schema (version 1), one object::
      "stop_reason": "diverged" | "non_finite" | "num_steps" | null,
      "elapsed_s": float | null, "settings": {...}, "groups": int,
      "lrs": [[lr of each group], ...], "losses": [...], "smoothed": [...],
-     "metrics": [...] | null}
+     "metrics": [...] | null,
+     "confirmation": {...}}
+
+``"confirmation"`` is there only for a result whose suggestion was confirmed
+(``range_test(..., held_out=...)``): ``{"lr", "anchor", "candidates", "scores",
+"steps", "steps_spent", "held_out_losses"}``, the fields of
+:class:`~cyclr.rangetest.confirm.Confirmation`. A file without it is a plain curve.
 
 Floats are written with Python's shortest round-trip repr, so reading a file back
 gives the same float64 values bit for bit. JSON has no NaN or infinity: NaN is written
@@ -27,12 +33,16 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .._validate import check_type
+from .confirm import Confirmation
 
 if TYPE_CHECKING:
     from .result import RangeTestResult
@@ -53,6 +63,8 @@ FORMAT = "cyclr.RangeTestResult"
 SCHEMA_VERSION = 1
 """The JSON schema version this cyclr writes and reads."""
 
+FloatArray = npt.NDArray[np.float64]
+
 MAX_TEXT_CHARS = 1 << 30
 """The longest text read as a result (1 GiB): a range test is a few thousand steps."""
 
@@ -68,6 +80,55 @@ _KEYS = (
     "smoothed",
     "metrics",
 )
+_OPTIONAL_KEYS = ("confirmation",)
+_CONFIRMATION_KEYS = (
+    "lr",
+    "anchor",
+    "candidates",
+    "scores",
+    "steps",
+    "steps_spent",
+    "held_out_losses",
+)
+
+
+def float_array(name: str, value: Any, ndim: int | None) -> FloatArray:
+    """A read-only float64 copy of ``value``, checked to have ``ndim`` dimensions."""
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers (got {name}={value!r})") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional (got shape {array.shape})")
+    array.setflags(write=False)
+    return array
+
+
+def json_safe(name: str, value: Any) -> Any:
+    """Return a JSON-native copy of ``value`` (tuples become lists) or raise."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        result = float(value)
+        if not math.isfinite(result):
+            raise ValueError(f"{name} must be finite (got {name}={value!r})")
+        return result
+    if isinstance(value, (list, tuple)):
+        return [json_safe(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{name} keys must be strings (got key {key!r})")
+            out[key] = json_safe(f"{name}[{key!r}]", item)
+        return out
+    raise TypeError(
+        f"{name} must be JSON-safe (None, bool, int, float, str, list, dict) (got {name}={value!r})"
+    )
 
 
 def _encode(value: float) -> float | str | None:
@@ -118,7 +179,51 @@ def json_text(result: RangeTestResult) -> str:
         if result.metrics is None
         else [_encode(v) for v in result.metrics.tolist()],
     }
+    if result.confirmation is not None:
+        data["confirmation"] = _confirmation_data(result.confirmation)
     return json.dumps(data, allow_nan=False)
+
+
+def _confirmation_data(c: Confirmation) -> dict[str, Any]:
+    return {
+        "lr": c.lr,
+        "anchor": c.anchor,
+        "candidates": list(c.candidates),
+        "scores": [_encode(v) for v in c.scores],
+        "steps": c.steps,
+        "steps_spent": c.steps_spent,
+        "held_out_losses": [[_encode(v) for v in run] for run in c.held_out_losses],
+    }
+
+
+def _confirmation(data: Any) -> Confirmation | None:
+    """The :class:`Confirmation` of a result file's ``"confirmation"`` field, checked."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or sorted(data) != sorted(_CONFIRMATION_KEYS):
+        raise ValueError(
+            f"field 'confirmation' must be an object with the keys {list(_CONFIRMATION_KEYS)} "
+            f"(got {data!r:.200})"
+        )
+    runs = data["held_out_losses"]
+    if not isinstance(runs, list):
+        raise ValueError("field 'confirmation'['held_out_losses'] must be a list of lists")
+    lr, anchor = (_decode_list(f"confirmation.{k}", [data[k]])[0] for k in ("lr", "anchor"))
+    for k in ("steps", "steps_spent"):
+        if isinstance(data[k], bool) or not isinstance(data[k], int):
+            raise ValueError(f"field 'confirmation'[{k!r}] must be an integer (got {data[k]!r})")
+    return Confirmation(
+        lr=lr,
+        anchor=anchor,
+        candidates=tuple(_decode_list("confirmation.candidates", data["candidates"])),
+        scores=tuple(_decode_list("confirmation.scores", data["scores"])),
+        steps=data["steps"],
+        steps_spent=data["steps_spent"],
+        held_out_losses=tuple(
+            tuple(_decode_list(f"confirmation.held_out_losses[{i}]", run))
+            for i, run in enumerate(runs)
+        ),
+    )
 
 
 def _parse_json(text: str, origin: str) -> Any:
@@ -164,7 +269,7 @@ def json_fields(text: str, origin: str) -> dict[str, Any]:
             f"{SCHEMA_VERSION}" + (" (it was written by a newer cyclr)" if newer else "")
         )
     missing = [k for k in _KEYS if k not in data]
-    unknown = sorted(set(data) - set(_KEYS))
+    unknown = sorted(set(data) - set(_KEYS) - set(_OPTIONAL_KEYS))
     if missing or unknown:
         raise ValueError(f"{origin}: missing fields {missing}, unknown fields {unknown}")
     groups = data["groups"]
@@ -199,6 +304,7 @@ def json_fields(text: str, origin: str) -> dict[str, Any]:
         "stop_reason": stop_reason,
         "settings": settings,
         "elapsed_s": None if elapsed is None else _decode_list("elapsed_s", [elapsed])[0],
+        "confirmation": _confirmation(data.get("confirmation")),
     }
 
 

@@ -24,7 +24,7 @@ from ..rangetest.spec import DEFAULTS
 from . import state as _state
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
-__all__ = ["confirm"]
+__all__ = ["confirm", "held_out_batches"]
 
 
 def confirm(
@@ -115,16 +115,13 @@ def confirm(
         >>> c.candidates.index(c.lr) >= 0, c.steps_spent
         (True, 50)
     """
-    _check_single_process()
+    check_single_process()
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     storage = check_choice("snapshot", snapshot, _state.STORAGES)
     training = TrainingStep(model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device)
     check_batches(data, refuse=(torch.Tensor,))
-    check_batches(held_out, refuse=(torch.Tensor,), name="held_out")
-    held = list(held_out)
-    if not held:
-        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    held = held_out_batches(held_out)
     scales = derive_group_scales(optimizer, None)
     marks = set(evaluation_steps(k))
     runs: list[tuple[list[float], bool]] = []
@@ -155,7 +152,22 @@ def confirm(
     return conclude(lr, candidates, runs, k, spent)
 
 
-def _check_single_process() -> None:
+def held_out_batches(held_out: Iterable[Any]) -> list[Any]:
+    """``held_out`` read into a list, checked to be batches and not empty.
+
+    Raises:
+        TypeError: If ``held_out`` is a tensor or not an iterable of batches.
+        ValueError: If it holds no batch.
+    """
+    check_batches(held_out, refuse=(torch.Tensor,), name="held_out")
+    held = list(held_out)
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    return held
+
+
+def check_single_process() -> None:
+    """Refuse a confirmation under ``torch.distributed`` with more than one process."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         raise ValueError(

@@ -1,0 +1,133 @@
+"""A range-test result that carries a confirmation: what it answers, what it stores, and
+what it refuses."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cyclr.rangetest import RangeTestResult
+from cyclr.rangetest.confirm import Confirmation, confirm_result
+
+LRS = np.logspace(-6, 0, 61)
+LOSSES = 2.0 - np.tanh(np.log10(LRS) + 3.0) + 0.5 * (LRS > 0.1)
+
+
+def _curve(**over: Any) -> RangeTestResult:
+    fields: dict[str, Any] = {
+        "lrs": LRS,
+        "losses": LOSSES,
+        "smoothed": LOSSES,
+        "metrics": None,
+        "stop_reason": "num_steps",
+        "settings": {"steps_run_total": 61},
+        "elapsed_s": 1.0,
+    }
+    fields.update(over)
+    return RangeTestResult(**fields)
+
+
+def _confirmation(lr: float = 2e-3) -> Confirmation:
+    candidates = (1e-3, 2e-3, 4e-3)
+    return Confirmation(
+        lr,
+        2e-3,
+        candidates,
+        (0.6, 0.5, math.inf),
+        40,
+        100,
+        ((0.9, 0.6), (0.8, 0.5), (0.7,)),
+    )
+
+
+def test_a_confirmed_result_answers_from_its_confirmation() -> None:
+    plain, confirmed = _curve(), _curve(confirmation=_confirmation())
+    assert confirmed.suggest().method == "confirmed" and confirmed.suggest().lr == 2e-3
+    assert confirmed.suggest().interval == (1e-3, 4e-3)
+    assert confirmed.suggest("bottom") == plain.suggest() == plain.suggest("bottom")
+    assert confirmed.clr_bounds() == (5e-4, 2e-3) == confirmed.clr_bounds(rule="confirmed")
+    assert confirmed.clr_bounds(rule="smith") == plain.clr_bounds()
+    schedule = confirmed.schedule("onecycle", steps_per_epoch=10, total_steps=100)
+    assert schedule.max_lr == 2e-3  # type: ignore[attr-defined]
+    assert confirmed.steps_spent == 161 and plain.steps_spent == 61
+    assert confirmed != plain and "confirmed 0.002" in repr(confirmed)
+
+
+@pytest.mark.parametrize("call", ["suggest", "clr_bounds"])
+def test_confirmed_is_refused_without_a_confirmation(call: str) -> None:
+    ask = {
+        "suggest": lambda r: r.suggest("confirmed"),
+        "clr_bounds": lambda r: r.clr_bounds(rule="confirmed"),
+    }[call]
+    name = "method" if call == "suggest" else "rule"
+    with pytest.raises(ValueError, match=rf"{name}='confirmed' needs a confirmed result"):
+        ask(_curve())
+
+
+def test_the_confirmation_is_stored_exactly_and_a_plain_file_is_unchanged() -> None:
+    confirmed = _curve(confirmation=_confirmation())
+    text = confirmed.to_json()
+    assert RangeTestResult.from_json_text(text) == confirmed
+    assert json.loads(text)["confirmation"]["scores"] == [0.6, 0.5, "inf"]
+    assert "confirmation" not in json.loads(_curve().to_json())
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda c: c.pop("steps"), r"field 'confirmation' must be an object with the keys"),
+        (lambda c: c.update(steps=2.5), r"field 'confirmation'\['steps'\] must be an integer"),
+        (lambda c: c.update(lr=0.5), r"lr must be one of the candidates"),
+        (lambda c: c.update(scores=[1.0]), r"candidates and scores must have the same length"),
+        (lambda c: c.update(held_out_losses=5), r"held_out_losses'\] must be a list"),
+        (lambda c: c.update(candidates=["x"]), r"confirmation.candidates'\[0\] must be a number"),
+    ],
+)
+def test_a_malformed_confirmation_field_is_named(edit: Any, pattern: str) -> None:
+    data = json.loads(_curve(confirmation=_confirmation()).to_json())
+    edit(data["confirmation"])
+    with pytest.raises(ValueError, match=pattern):
+        RangeTestResult.from_json_text(json.dumps(data))
+
+
+def test_a_confirmation_must_be_a_confirmation() -> None:
+    with pytest.raises(TypeError, match="confirmation must be a Confirmation or None"):
+        _curve(confirmation={"lr": 0.1})
+
+
+def test_confirm_result_confirms_the_default_reading() -> None:
+    seen: list[float] = []
+
+    def run(lr: float) -> Confirmation:
+        seen.append(lr)
+        return Confirmation(lr, lr, (lr,), (1.0,), 3, 3)
+
+    got = confirm_result(_curve(), run)
+    assert seen == [_curve().suggest().lr] and got.suggest().lr == seen[0]
+
+
+def test_confirm_result_warns_and_keeps_a_curve_with_no_suggestion() -> None:
+    flat = _curve(losses=np.ones(61), smoothed=np.ones(61))
+    with pytest.warns(RuntimeWarning, match="no suggestion to confirm.*flat"):
+        got = confirm_result(flat, lambda lr: pytest.fail("nothing to confirm"))
+    assert got is flat
+
+
+@given(
+    n=st.integers(1, 8),
+    pick=st.integers(0, 7),
+    lr=st.floats(1e-6, 1.0),
+)
+def test_the_interval_is_the_chosen_candidates_neighbours(n: int, pick: int, lr: float) -> None:
+    candidates = tuple(lr * 10.0 ** (0.25 * i) for i in range(n))
+    i = min(pick, n - 1)
+    s = Confirmation(candidates[i], lr, candidates, tuple(1.0 for _ in candidates), 5, 5 * n)
+    low, high = s.suggestion().interval
+    assert low <= s.lr <= high
+    assert low == candidates[max(i - 1, 0)] and high == candidates[min(i + 1, n - 1)]

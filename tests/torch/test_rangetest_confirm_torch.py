@@ -1,0 +1,137 @@
+"""``range_test(..., held_out=...)``: the sweep, then the confirmation of its suggestion, in
+one call; the result answers from the confirmation, everything is restored, bad input is
+named before the first step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from tests.torch import rangetest_support as rs
+
+from cyclr.rangetest import RangeTestResult
+from cyclr.torch import confirm, range_test
+
+torch.set_num_threads(1)
+
+
+def _setup() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    model = rs.make_model()
+    return model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+
+def _counting_step(calls: dict[str, int], fail_at: int | None = None) -> Any:
+    def step(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        if fail_at is not None and calls["n"] - 1 == fail_at:
+            raise KeyboardInterrupt
+        return rs.loss_fn(m(batch[0]), batch[1])
+
+    return step
+
+
+SWEEP: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 60, "progress": False}
+
+
+def test_held_out_confirms_the_curves_suggestion_and_restores_everything() -> None:
+    model, opt = _setup()
+    before = rs.capture(model, opt)
+    held = rs.make_batches(seed=7)[:2]
+    got = range_test(
+        model, opt, rs.make_batches(), rs.loss_fn, held_out=held, confirm_steps=12, **SWEEP
+    )
+    rs.assert_same(before, rs.capture(model, opt))
+    c = got.confirmation
+    assert c is not None and c.steps == 12
+    assert c.anchor == got.suggest("bottom").lr
+    suggestion = got.suggest()
+    assert suggestion.method == "confirmed" and suggestion.lr == c.lr
+    assert got.clr_bounds() == c.bounds() != got.clr_bounds(rule="smith")
+    assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
+    # The one call is the two calls: the same sweep, then confirm around its suggestion.
+    model2, opt2 = _setup()
+    plain = range_test(model2, opt2, rs.make_batches(), rs.loss_fn, **SWEEP)
+    assert plain.confirmation is None and plain.suggest().method == "bottom"
+    again = confirm(
+        model2, opt2, rs.make_batches(), rs.loss_fn, lr=plain.suggest().lr, held_out=held, steps=12
+    )
+    assert (again.lr, again.scores, again.candidates) == (c.lr, c.scores, c.candidates)
+
+
+def test_the_confirmation_survives_a_json_round_trip(tmp_path: Any) -> None:
+    model, opt = _setup()
+    got = range_test(
+        model,
+        opt,
+        rs.make_batches(),
+        rs.loss_fn,
+        held_out=rs.make_batches(seed=7)[:1],
+        confirm_steps=5,
+        **SWEEP,
+    )
+    got.to_json(tmp_path / "r.json")
+    back = RangeTestResult.from_json(tmp_path / "r.json")
+    assert back == got and back.confirmation == got.confirmation
+    assert back.suggest() == got.suggest()
+
+
+@pytest.mark.parametrize("fail_at", [3, 70, 90])  # in the sweep, then in two candidates
+def test_an_interrupt_anywhere_restores_everything(fail_at: int) -> None:
+    model, opt = _setup()
+    before = rs.capture(model, opt)
+    calls = {"n": 0}
+    with pytest.raises(KeyboardInterrupt):
+        range_test(
+            model,
+            opt,
+            rs.make_batches(),
+            step_fn=_counting_step(calls, fail_at),
+            held_out=rs.make_batches(seed=7)[:1],
+            confirm_steps=10,
+            **{**SWEEP, "max_steps": 60},
+        )
+    assert calls["n"] == fail_at + 1
+    rs.assert_same(before, rs.capture(model, opt))
+
+
+@pytest.mark.parametrize(
+    ("over", "kind", "pattern"),
+    [
+        (
+            {"confirm_steps": 0},
+            ValueError,
+            r"confirm_steps must be positive \(got confirm_steps=0\)",
+        ),
+        ({"confirm_steps": 1.5}, TypeError, r"confirm_steps must be an integer"),
+        ({"held_out": []}, ValueError, r"held_out must hold at least one batch"),
+        ({"held_out": torch.zeros(3)}, TypeError, r"held_out"),
+    ],
+)
+def test_bad_confirmation_input_is_named_before_the_first_step(
+    over: dict[str, Any], kind: type, pattern: str
+) -> None:
+    model, opt = _setup()
+    before = rs.capture(model, opt)
+    calls = {"n": 0}
+    kwargs: dict[str, Any] = {"held_out": rs.make_batches()[:1], **SWEEP, **over}
+    with pytest.raises(kind, match=pattern):
+        range_test(model, opt, rs.make_batches(), step_fn=_counting_step(calls), **kwargs)
+    assert calls["n"] == 0
+    rs.assert_same(before, rs.capture(model, opt))
+
+
+def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
+    model, opt = _setup()
+    calls = {"n": 0}
+    flat = SWEEP | {"start_lr": 1e-9, "end_lr": 1e-8, "max_steps": 60}  # the loss never moves
+    with pytest.warns(RuntimeWarning, match="no suggestion to confirm"):
+        got = range_test(
+            model,
+            opt,
+            rs.make_batches(),
+            step_fn=_counting_step(calls),
+            held_out=rs.make_batches()[:1],
+            **flat,
+        )
+    assert got.confirmation is None and calls["n"] == 60
