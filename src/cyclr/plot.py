@@ -120,12 +120,16 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
                 markersize=11 if method == reading.default_method else 7,
                 label=f"{method}: {suggestion.lr:.2g}",
             )
+    if result.confirmation is not None:
+        chosen = result.confirmation.lr
+        ax.axvline(chosen, color="C3", linewidth=1.5, label=f"confirmed: {chosen:.2g}")
     try:
         base, peak = result.clr_bounds()
     except NoReliableSuggestionError:
         pass
     else:
         source = "metric" if _uses_metric(result) else "loss"
+        source = "confirmed" if result.confirmation is not None else source
         ax.axvspan(
             base, peak, color="C2", alpha=0.12, label=f"CLR: {base:.2g} to {peak:.2g} ({source})"
         )

@@ -39,6 +39,21 @@ def test_result_plot_marks_every_suggestion_and_the_bounds() -> None:
     assert legend is not None and len(legend.get_texts()) >= 3 + len(METHODS) + 1
 
 
+def test_a_confirmed_result_plot_marks_the_confirmed_lr_and_its_bounds() -> None:
+    import dataclasses
+
+    from cyclr.rangetest.confirm import Confirmation
+
+    plain = drive(falling(), sigma=0.05)
+    lr = plain.suggest().lr
+    confirmation = Confirmation(lr * 2, lr, (lr, lr * 2), (0.5, 0.4), 40, 80)
+    ax = dataclasses.replace(plain, confirmation=confirmation).plot()
+    marks = [line for line in ax.get_lines() if line.get_label().startswith("confirmed:")]
+    assert len(marks) == 1 and marks[0].get_xdata()[0] == lr * 2
+    spans = [p.get_label() for p in ax.patches if p.get_label().startswith("CLR:")]
+    assert spans == [f"CLR: {lr / 2:.2g} to {lr * 2:.2g} (confirmed)"]
+
+
 def test_result_plot_draws_on_the_given_axes_and_adds_the_metric() -> None:
     base = drive(falling(), sigma=0.02)
     metrics = np.where(np.arange(base.num_recorded) % 4 == 0, 0.5, np.nan)

@@ -28,7 +28,7 @@ from ..rangetest.confirm import (
 from ..rangetest.spec import DEFAULTS
 from .rangetest import TrainStep, _copy_tree, step_outputs
 
-__all__ = ["confirm"]
+__all__ = ["confirm", "held_out_batches"]
 
 EvalLoss = Callable[[Any, Any], Any]
 
@@ -99,17 +99,13 @@ def confirm(
         >>> c.steps_spent, c.lr in c.candidates
         (100, True)
     """
-    for name, fn in (("train_step", train_step), ("eval_loss", eval_loss)):
-        if not callable(fn):
-            raise TypeError(f"{name} must be callable (got {name}={fn!r})")
+    if not callable(train_step):
+        raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     lrs32 = _float32(candidates, lr, offsets)
     check_batches(batches, name="batches")
-    check_batches(held_out, name="held_out")
-    held = list(held_out)
-    if not held:
-        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    held = held_out_batches(held_out, eval_loss)
     stream = BatchStream(batches, fewer="steps")
     try:
         train = [stream.next() for _ in range(k)]
@@ -140,6 +136,37 @@ def confirm(
                 curve.append(held_out_loss(state[0]))
         runs.append((curve, finite))
     return conclude(lr, candidates, runs, k, spent)
+
+
+def held_out_batches(held_out: Iterable[Any] | None, eval_loss: EvalLoss | None) -> list[Any]:
+    """``held_out`` read into a list, checked to be batches and not empty, with ``eval_loss``.
+
+    The checks :func:`confirm` and :func:`cyclr.jax.range_test` share: the two go
+    together, ``eval_loss`` is callable and ``held_out`` holds at least one batch.
+
+    Raises:
+        TypeError: If ``eval_loss`` is not callable or ``held_out`` is not an iterable
+            of batches.
+        ValueError: If only one of ``held_out`` and ``eval_loss`` is given, or
+            ``held_out`` holds no batch.
+    """
+    if held_out is None or eval_loss is None:
+        got = (
+            f"held_out=None with eval_loss={eval_loss!r}"
+            if held_out is None
+            else f"eval_loss=None with held_out of type {type(held_out).__name__}"
+        )
+        raise ValueError(
+            "held_out and eval_loss go together: the held-out batches and "
+            f"eval_loss(params, batch) -> loss to score them with ({got})"
+        )
+    if not callable(eval_loss):
+        raise TypeError(f"eval_loss must be callable (got eval_loss={eval_loss!r})")
+    check_batches(held_out, name="held_out")
+    held = list(held_out)
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    return held
 
 
 def _float32(candidates: tuple[float, ...], lr: Any, offsets: Any) -> list[Any]:

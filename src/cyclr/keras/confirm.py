@@ -27,7 +27,7 @@ from ..rangetest.confirm import (
 )
 from .rangetest import _compiled, _next_batch, _Snapshot, _SweepLR, _unpack
 
-__all__ = ["confirm"]
+__all__ = ["confirm", "held_out_batches"]
 
 
 def confirm(
@@ -78,10 +78,7 @@ def confirm(
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     check_batches(data)
-    check_batches(held_out, name="held_out")
-    held = [_unpack(b) for b in held_out]
-    if not held:
-        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    held = held_out_batches(held_out)
     stream = BatchStream(data, fewer="steps")
     try:
         batches = [_next_batch(stream) for _ in range(k)]
@@ -118,6 +115,20 @@ def confirm(
         snapshot.restore()
         model.make_train_function(force=True)
     return conclude(lr, candidates, runs, k, spent)
+
+
+def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
+    """``held_out`` read into a list of ``(x, y, sample_weight)``, checked not to be empty.
+
+    Raises:
+        TypeError: If ``held_out`` is not an iterable of batches.
+        ValueError: If it holds no batch.
+    """
+    check_batches(held_out, name="held_out")
+    held = [_unpack(b) for b in held_out]
+    if not held:
+        raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    return held
 
 
 def _held_out_loss(model: Any, held: list[tuple[Any, Any, Any]]) -> float:
