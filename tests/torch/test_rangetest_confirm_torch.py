@@ -121,6 +121,14 @@ def test_bad_confirmation_input_is_named_before_the_first_step(
     rs.assert_same(before, rs.capture(model, opt))
 
 
+def test_confirm_steps_is_checked_without_held_out_too() -> None:
+    model, opt = _setup()
+    with pytest.raises(
+        ValueError, match=r"confirm_steps must be positive \(got confirm_steps=-1\)"
+    ):
+        range_test(model, opt, rs.make_batches(), rs.loss_fn, confirm_steps=-1, **SWEEP)
+
+
 def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
     model, opt = _setup()
     calls = {"n": 0}

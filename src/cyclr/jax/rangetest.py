@@ -189,9 +189,9 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     from .confirm import confirm, held_out_batches  # not at the top: confirm imports this module
 
     runner = _JaxRunner(spec, train_step, params, opt_state, batches)
+    check_count("confirm_steps", confirm_steps)
     held = None
     if held_out is not None or eval_loss is not None:
-        check_count("confirm_steps", confirm_steps)
         held = held_out_batches(held_out, eval_loss)
     result = runner.run()
     if held is None or eval_loss is None:

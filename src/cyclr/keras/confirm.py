@@ -121,13 +121,20 @@ def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
     """``held_out`` read into a list of ``(x, y, sample_weight)``, checked not to be empty.
 
     Raises:
-        TypeError: If ``held_out`` is not an iterable of batches.
-        ValueError: If it holds no batch.
+        TypeError: If ``held_out`` is not an iterable of batches (a bare array is
+            refused: it iterates over rows, not batches).
+        ValueError: If it holds no batch, or a batch without targets.
     """
-    check_batches(held_out, name="held_out")
+    check_batches(held_out, refuse=(np.ndarray,), name="held_out")
     held = [_unpack(b) for b in held_out]
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    for i, (_, y, _) in enumerate(held):
+        if y is None:
+            raise ValueError(
+                f"held_out[{i}] must be an (x, y) or (x, y, sample_weight) batch: the held-out "
+                "loss needs targets (got a batch without y); pass e.g. [(x_val, y_val)]"
+            )
     return held
 
 

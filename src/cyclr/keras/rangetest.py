@@ -238,10 +238,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     from .confirm import confirm, held_out_batches
 
     runner = _KerasRunner(spec, model, data)
-    held = None
-    if held_out is not None:
-        check_count("confirm_steps", confirm_steps)
-        held = held_out_batches(held_out)
+    check_count("confirm_steps", confirm_steps)
+    held = None if held_out is None else held_out_batches(held_out)
     result = runner.run()
     if held is None:
         return result

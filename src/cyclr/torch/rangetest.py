@@ -235,9 +235,9 @@ def range_test(
                 model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device
             )
             check_batches(data, refuse=(torch.Tensor,))
+            check_count("confirm_steps", confirm_steps)
             held = None
             if held_out is not None:
-                check_count("confirm_steps", confirm_steps)
                 check_single_process()
                 held = held_out_batches(held_out)
             runner = _TorchRunner(

@@ -1,0 +1,172 @@
+"""``cyclr.jax.range_test(..., held_out=..., eval_loss=...)``: the sweep, then the
+confirmation of its suggestion, in one call; the result answers from the confirmation,
+the caller's state is untouched, bad input is named before the first step."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cyclr.jax import confirm, range_test
+
+X = jax.random.normal(jax.random.PRNGKey(0), (160, 4))
+Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(1), (160,))
+TRAIN = [(X[i : i + 16], Y[i : i + 16]) for i in range(0, 128, 16)]
+HELD = [(X[128:144], Y[128:144]), (X[144:], Y[144:])]
+OPTIMIZER = optax.inject_hyperparams(optax.sgd)(learning_rate=0.01, momentum=0.9)
+SWEEP: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 60, "progress": False}
+
+
+def mse(params: Any, batch: Any) -> Any:
+    x, y = batch
+    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def step_fn(params: Any, opt_state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
+    opt_state.hyperparams["learning_rate"] = lr
+    loss, grads = jax.value_and_grad(mse)(params, batch)
+    updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+
+train_step = jax.jit(step_fn)
+EVAL_LOSS = jax.jit(mse)
+
+
+def initial() -> tuple[Any, Any]:
+    params = {"w": jnp.zeros(4), "b": jnp.zeros(())}
+    return params, OPTIMIZER.init(params)
+
+
+def leaves(tree: Any) -> list[np.ndarray]:
+    return [np.array(leaf) for leaf in jax.tree_util.tree_leaves(tree)]
+
+
+def counting(calls: dict[str, int]) -> Any:
+    def step(params: Any, opt_state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
+        calls["n"] += 1
+        return train_step(params, opt_state, batch, lr)
+
+    return step
+
+
+@pytest.mark.parametrize("donating", [False, True])
+def test_held_out_confirms_the_curves_suggestion_and_leaves_the_state_untouched(
+    donating: bool,
+) -> None:
+    step = jax.jit(step_fn, donate_argnums=(0, 1)) if donating else train_step
+    params, opt_state = initial()
+    before = leaves((params, opt_state))
+    got = range_test(
+        step,
+        params,
+        opt_state,
+        TRAIN,
+        held_out=HELD,
+        eval_loss=EVAL_LOSS,
+        confirm_steps=12,
+        **SWEEP,
+    )
+    for a, b in zip(before, leaves((params, opt_state)), strict=True):  # raises if donated
+        np.testing.assert_array_equal(a, b)
+    c = got.confirmation
+    assert c is not None and c.steps == 12 and c.steps_spent <= 5 * 12
+    assert c.anchor == got.suggest("bottom").lr
+    suggestion = got.suggest()
+    assert suggestion.method == "confirmed" and suggestion.lr == c.lr
+    assert suggestion.lr in c.candidates
+    assert got.clr_bounds() == c.bounds()
+    assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
+
+
+def test_the_one_call_is_the_sweep_then_confirm() -> None:
+    params, opt_state = initial()
+    got = range_test(
+        train_step,
+        params,
+        opt_state,
+        TRAIN,
+        held_out=HELD,
+        eval_loss=EVAL_LOSS,
+        confirm_steps=12,
+        **SWEEP,
+    )
+    plain = range_test(train_step, params, opt_state, TRAIN, **SWEEP)
+    assert plain.confirmation is None and plain.suggest().method == "bottom"
+    again = confirm(
+        train_step,
+        params,
+        opt_state,
+        TRAIN,
+        lr=plain.suggest().lr,
+        held_out=HELD,
+        eval_loss=EVAL_LOSS,
+        steps=12,
+    )
+    c = got.confirmation
+    assert c is not None
+    assert (again.lr, again.scores, again.candidates) == (c.lr, c.scores, c.candidates)
+    assert again == c
+
+
+@pytest.mark.parametrize(
+    ("over", "kind", "pattern"),
+    [
+        (
+            {"confirm_steps": 0},
+            ValueError,
+            r"confirm_steps must be positive \(got confirm_steps=0\)",
+        ),
+        ({"confirm_steps": 1.5}, TypeError, r"confirm_steps must be an integer"),
+        ({"held_out": []}, ValueError, r"held_out must hold at least one batch"),
+        ({"held_out": "abc"}, TypeError, r"held_out must be an iterable of batches"),
+        (
+            {"eval_loss": None},
+            ValueError,
+            r"held_out and eval_loss go together.*eval_loss=None with held_out of type list",
+        ),
+        (
+            {"held_out": None},
+            ValueError,
+            r"held_out and eval_loss go together.*held_out=None with eval_loss=",
+        ),
+        ({"eval_loss": 3}, TypeError, r"eval_loss must be callable \(got eval_loss=3\)"),
+    ],
+)
+def test_bad_confirmation_input_is_named_before_the_first_step(
+    over: dict[str, Any], kind: type, pattern: str
+) -> None:
+    params, opt_state = initial()
+    calls = {"n": 0}
+    kwargs: dict[str, Any] = {"held_out": HELD, "eval_loss": EVAL_LOSS, **SWEEP, **over}
+    with pytest.raises(kind, match=pattern):
+        range_test(counting(calls), params, opt_state, TRAIN, **kwargs)
+    assert calls["n"] == 0
+
+
+def test_without_held_out_there_is_no_confirmation() -> None:
+    params, opt_state = initial()
+    calls = {"n": 0}
+    got = range_test(counting(calls), params, opt_state, TRAIN, **SWEEP)
+    assert got.confirmation is None and got.suggest().method != "confirmed"
+    assert calls["n"] == got.settings["steps_run_total"] == got.steps_spent
+
+
+def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
+    params, opt_state = initial()
+    calls = {"n": 0}
+    flat = SWEEP | {"start_lr": 1e-9, "end_lr": 1e-8, "max_steps": 60}  # the loss never moves
+    with pytest.warns(RuntimeWarning, match="no suggestion to confirm"):
+        got = range_test(
+            counting(calls), params, opt_state, TRAIN, held_out=HELD, eval_loss=EVAL_LOSS, **flat
+        )
+    assert got.confirmation is None and calls["n"] == 60
