@@ -65,8 +65,19 @@ def make_setup() -> Setup:
     return setup
 
 
-def run_fault(fault: str, at: int, storage: str) -> tuple[str, bool, bool]:
-    """Inject ``fault`` at batch ``at``; return (outcome, restored exactly, temp clean)."""
+CONFIRM_STEPS = 6
+CONFIRM_CALLS = 5 * (CONFIRM_STEPS + 1)
+"""``step_fn`` calls of the confirmation: per candidate its steps and one held-out batch."""
+CONFIRM_FAULTS = ("exception", "interrupt", "data_raises")
+"""Faults injected during the confirmation (NaN candidates: ``test_confirm_torch.py``)."""
+
+
+def run_fault(fault: str, at: int, storage: str, confirm: bool = False) -> tuple[str, bool, bool]:
+    """Inject ``fault`` at batch ``at``; return (outcome, restored exactly, temp clean).
+
+    With ``confirm``, the test is given ``held_out=`` and confirms its suggestion after
+    the 24-step sweep (5 candidates x 6 steps); ``at >= 24`` then lands in that stage.
+    """
     workdir = tempfile.mkdtemp(prefix="cyclr-faults-")
     saved_tempdir = tempfile.tempdir
     tempfile.tempdir = workdir
@@ -93,10 +104,15 @@ def run_fault(fault: str, at: int, storage: str) -> tuple[str, bool, bool]:
                 yield b
 
         data: Any = batches() if fault == "data_raises" else make_batches()
+        confirming: dict[str, Any] = {}
+        if confirm:  # a sweep up to 0.1 has a suggestion to confirm
+            held = make_batches(seed=7)[:1]
+            confirming = {"held_out": held, "confirm_steps": CONFIRM_STEPS, "end_lr": 0.1}
         try:
             result = range_test(
                 s.model, s.opt, data, step_fn=step, scaler=s.scaler, num_steps=NUM_STEPS,
-                max_steps=NUM_STEPS, snapshot=storage, sync_every=5, start_lr=1e-5, end_lr=1e-2,
+                max_steps=NUM_STEPS, snapshot=storage, sync_every=5, start_lr=1e-5,
+                **{"end_lr": 1e-2, **confirming},
             )  # fmt: skip
             outcome = f"finished:{result.stop_reason}:{result.num_recorded}"
         except InjectedError:
@@ -136,6 +152,22 @@ def expected_outcome(fault: str, at: int) -> str:
 )
 def test_any_fault_at_any_step_restores_everything(fault: str, at: int, storage: str) -> None:
     outcome, restored, clean = run_fault(fault, at, storage)
+    assert outcome == expected_outcome(fault, at)
+    assert restored, "state differs after the fault"
+    assert clean, "a temporary file remained"
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    fault=st.sampled_from(CONFIRM_FAULTS),
+    at=st.integers(NUM_STEPS, NUM_STEPS + CONFIRM_CALLS - 1),
+    storage=st.sampled_from(["memory", "disk"]),
+)
+def test_any_fault_during_the_confirmation_restores_everything(
+    fault: str, at: int, storage: str
+) -> None:
+    at = min(at, NUM_STEPS + CONFIRM_STEPS - 1) if fault == "data_raises" else at
+    outcome, restored, clean = run_fault(fault, at, storage, confirm=True)
     assert outcome == expected_outcome(fault, at)
     assert restored, "state differs after the fault"
     assert clean, "a temporary file remained"
@@ -188,6 +220,24 @@ def _as_scalar_fn(value: Any) -> Callable[[torch.nn.Module, Any], Any]:
 
 # (id, arguments, exception type, regex the message must match: parameter and value)
 BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    (
+        "held_out-empty",
+        {"held_out": []},
+        ValueError,
+        r"held_out must hold at least one batch \(got an empty held_out\)",
+    ),
+    (
+        "held_out-tensor",
+        {"held_out": torch.zeros(4, 16)},
+        TypeError,
+        r"held_out must be an iterable of batches .*\(got held_out=tensor",
+    ),
+    (
+        "confirm_steps-zero",
+        {"held_out": make_batches()[:1], "confirm_steps": 0},
+        ValueError,
+        r"confirm_steps must be positive \(got confirm_steps=0\)",
+    ),
     (
         "model-str",
         {"model": "net"},
@@ -617,6 +667,19 @@ def _report() -> str:
         as_expected += outcome == expected_outcome(fault, at)
         restored_n += restored
         clean_n += clean
+    confirm_grid = [
+        (f, at, s)
+        for f in CONFIRM_FAULTS
+        for at in range(NUM_STEPS, NUM_STEPS + CONFIRM_CALLS, 3)
+        if f != "data_raises" or at < NUM_STEPS + CONFIRM_STEPS  # the batches it draws
+        for s in ("memory", "disk")
+    ]
+    confirm_counts = [0, 0, 0]
+    for fault, at, storage in confirm_grid:
+        outcome, restored, clean = run_fault(fault, at, storage, confirm=True)
+        confirm_counts[0] += outcome == expected_outcome(fault, at)
+        confirm_counts[1] += restored
+        confirm_counts[2] += clean
     lines += [
         "# Fault injection and bad inputs: `cyclr.torch.range_test`",
         "",
@@ -650,6 +713,18 @@ def _report() -> str:
         'unchanged; a NaN or inf loss ends the test with `stop_reason="non_finite"` at',
         "that step. Restored state: parameters, gradients, buffers, module modes, optimizer",
         "state and hyper-parameters, GradScaler state, torch / NumPy / Python RNG states.",
+        "",
+        "## Faults during the confirmation (`held_out=`)",
+        "",
+        "The same test with `held_out=` and `end_lr=0.1` confirms its suggestion after the",
+        f"sweep: 5 candidates x {CONFIRM_STEPS} steps, each followed by one held-out batch",
+        f"({CONFIRM_CALLS} calls of `step_fn`). Faults: {', '.join(CONFIRM_FAULTS)}, injected",
+        f"at call {NUM_STEPS}, {NUM_STEPS + 3}, ... of the whole run (`data_raises` only",
+        "where the confirmation draws its batches), with both snapshots.",
+        "",
+        "| runs | outcome as expected | state restored bit for bit | no temporary file left |",
+        "|---|---|---|---|",
+        "| " + " | ".join(str(n) for n in (len(confirm_grid), *confirm_counts)) + " |",
     ]
     return "\n".join(lines) + "\n"
 
