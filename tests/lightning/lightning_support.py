@@ -15,6 +15,9 @@ N_CLASSES = 3
 BATCHES_PER_EPOCH = 8
 
 
+VAL_BATCHES = 4
+
+
 def make_loader(shuffle: bool = False) -> torch.utils.data.DataLoader[Any]:
     """64 learnable samples in 8 batches."""
     g = torch.Generator().manual_seed(1)
@@ -22,6 +25,16 @@ def make_loader(shuffle: bool = False) -> torch.utils.data.DataLoader[Any]:
     y = (x @ torch.randn(N_FEATURES, N_CLASSES, generator=g)).argmax(dim=1)
     dataset = torch.utils.data.TensorDataset(x, y)
     return torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=shuffle)
+
+
+def make_val_loader() -> torch.utils.data.DataLoader[Any]:
+    """32 held-out samples of the same task in 4 batches (never trained on)."""
+    g = torch.Generator().manual_seed(1)
+    torch.randn(64, N_FEATURES, generator=g)  # the training inputs
+    w = torch.randn(N_FEATURES, N_CLASSES, generator=g)
+    x = torch.randn(8 * VAL_BATCHES, N_FEATURES, generator=g)
+    dataset = torch.utils.data.TensorDataset(x, (x @ w).argmax(dim=1))
+    return torch.utils.data.DataLoader(dataset, batch_size=8)
 
 
 class Module(lightning.LightningModule):
@@ -55,6 +68,30 @@ class Module(lightning.LightningModule):
             return optimizer
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=4)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+class ValModule(Module):
+    """The module with a ``validation_step``, so the trainer validates."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.net(x), y)
+        self.log("val_loss", loss)
+        return loss
+
+
+class DictModule(ValModule):
+    """Its steps take ``{"x": ..., "y": ...}``: ``on_before_batch_transfer`` builds it."""
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        x, y = batch
+        return {"x": x, "y": y}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(self.net(batch["x"]), batch["y"])
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(self.net(batch["x"]), batch["y"])
 
 
 def make_trainer(root: Path, callbacks: list[Any], **kwargs: Any) -> lightning.Trainer:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 
@@ -58,7 +60,79 @@ class _TrainBatches:
 
     def __iter__(self) -> Iterator[tuple[Any, int]]:
         for batch, batch_idx, _ in CombinedLoader(self._loaders, "max_size_cycle"):
-            yield self._trainer.strategy.batch_to_device(batch), batch_idx
+            yield _to_device(self._trainer, batch, 0), batch_idx
+
+
+def _to_device(trainer: pl.Trainer, batch: Any, dataloader_idx: int) -> Any:
+    """``batch`` prepared as Lightning's loops do: precision input conversion, the
+    module's ``on_before_batch_transfer``, then the strategy's ``batch_to_device``
+    (``transfer_batch_to_device`` and ``on_after_batch_transfer``)."""
+    batch = trainer.precision_plugin.convert_input(batch)
+    batch = trainer.lightning_module._on_before_batch_transfer(batch, dataloader_idx=dataloader_idx)
+    return trainer.strategy.batch_to_device(batch, dataloader_idx=dataloader_idx)
+
+
+def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]]:
+    """The first ``count`` batches of the trainer's validation dataloader(s), on device.
+
+    The validation loop's data are set up as Lightning sets them up before the sanity
+    check (the same ``val_dataloader()`` call, samplers, ``limit_val_batches``), so the
+    loop reuses them; the batches come as ``(batch, batch_idx)`` from a fresh
+    :class:`CombinedLoader` over them, fewer than ``count`` if there are fewer. The RNG
+    states the loaders draw from are put back afterwards.
+
+    Raises:
+        ValueError: If there is no validation dataloader or it holds no batch.
+    """
+    val_loop = trainer.fit_loop.epoch_loop.val_loop
+    stage = trainer.state.stage
+    trainer.validating = True  # as the fit loop does when it sets up these loaders
+    try:
+        val_loop.setup_data()
+    finally:
+        trainer.state.stage = stage
+    loaders = val_loop._combined_loader
+    if loaders is None:
+        raise ValueError(
+            "confirm=True needs validation batches to score the candidates on, and the "
+            "trainer has none (got trainer.val_dataloaders=None: no val_dataloaders / "
+            "val_dataloader(), limit_val_batches=0, or no validation_step)"
+        )
+    combined = CombinedLoader(loaders.iterables, loaders._mode)
+    combined.limits = val_loop.max_batches
+    held: list[tuple[Any, int]] = []
+    with _rng_preserved():
+        for batch, batch_idx, dataloader_idx in combined:
+            held.append((_to_device(trainer, batch, dataloader_idx), batch_idx))
+            if len(held) >= count:
+                break
+    if not held:
+        raise ValueError(
+            "confirm=True needs at least one validation batch to score the candidates on "
+            f"(got 0 batches from the validation dataloader(s), limit_val_batches="
+            f"{trainer.limit_val_batches!r})"
+        )
+    return held
+
+
+@contextlib.contextmanager
+def _rng_preserved() -> Iterator[None]:
+    """Put the torch (CPU, CUDA), NumPy and Python RNG states back after the block.
+
+    Starting a ``DataLoader`` iterator draws a seed from torch's generator; reading the
+    validation batches must not shift what training draws afterwards.
+    """
+    cpu, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def _loss_of(output: Any) -> torch.Tensor:

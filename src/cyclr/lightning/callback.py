@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
-from .._validate import check_choice, check_type
+from .._validate import check_choice, check_count, check_type
 from ..rangetest import METHODS, RangeTestResult
 from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -29,6 +29,7 @@ from ._support import (
     _scaled_schedule,
     _single_optimizer,
     _TrainBatches,
+    _validation_batches,
 )
 
 __all__ = ["SCHEDULES", "RangeTestCallback"]
@@ -49,8 +50,9 @@ class RangeTestCallback(pl.Callback):
        ``training_step`` (through the strategy, so precision autocast and DDP apply)
        on the trainer's train dataloader, with the trainer's
        ``accumulate_grad_batches``, gradient clipping and ``GradScaler``; ``self.log``
-       is muted meanwhile. Afterwards the model, optimizer, scaler and RNGs are
-       exactly as before: no training leaks into the run;
+       is muted meanwhile. With ``confirm=True`` the curve's suggestion is then
+       confirmed on validation batches (below). Afterwards the model, optimizer,
+       scaler and RNGs are exactly as before: no training leaks into the run;
     2. saves the result to ``dirpath / filename`` on global rank 0 (``dirpath``
        defaults to the checkpoint callback's directory, else ``trainer.log_dir``);
     3. sets ``result.suggest(method).lr`` into the optimizer (each param group keeps
@@ -63,6 +65,21 @@ class RangeTestCallback(pl.Callback):
        ``steps_per_epoch = ceil(num_training_batches / accumulate_grad_batches)`` and
        ``total_steps = trainer.estimated_stepping_batches``. The schedule then sets
        the LR; step 3 is still applied first.
+
+    **Confirmation** (``confirm=True``). A range test sees each LR for a step or two;
+    :func:`cyclr.torch.range_test` with ``held_out=`` then trains five candidates around
+    the curve's suggestion for 40 steps each, from the restored state, and keeps the one
+    whose held-out loss ends lowest (see :mod:`cyclr.rangetest.confirm`). The held-out
+    batches are the first ``held_out_batches`` batches of the trainer's validation
+    dataloader(s) (all of them if there are fewer), set up as the validation loop sets
+    them up (``limit_val_batches`` and the batch transfer hooks apply) and reused by it;
+    their loss is the ``training_step`` loss, in eval mode under ``no_grad``, with
+    ``self.log`` muted. The module needs a ``validation_step`` and the trainer
+    validation data, as Lightning needs them to validate. The result then carries
+    :attr:`~cyclr.RangeTestResult.confirmation`: ``method=None`` applies the confirmed
+    LR (method ``"confirmed"``), ``schedule=kind`` spans the confirmation's bounds, and
+    the JSON file and the checkpoint state keep it. It costs about 200 training steps
+    more and runs on a single process only.
 
     **Resuming.** The result is kept in the callback's checkpoint state. A fit resumed
     with ``ckpt_path`` does not test again: it reinstalls the same schedule, and the
@@ -88,8 +105,11 @@ class RangeTestCallback(pl.Callback):
         diverge_factor: Divergence threshold of the stopping rule.
         sync_every: Steps between host reads of the losses.
         snapshot: ``"memory"`` or ``"disk"``: where the saved training state lives.
-        method: Suggestion rule, one of :data:`cyclr.rangetest.METHODS`, or ``None``
-            for the default.
+        method: Suggestion rule, one of :data:`cyclr.rangetest.METHODS`, ``"confirmed"``
+            (only with ``confirm=True``), or ``None`` for the default: the confirmed
+            LR with ``confirm=True``, else the curve's default rule. A named rule
+            reads the curve even with ``confirm=True``; ``schedule=`` still uses the
+            confirmation's bounds.
         schedule: ``None`` (keep the suggested LR, or your own scheduler) or one of
             :data:`SCHEDULES`.
         schedule_kwargs: Overrides passed to :meth:`~cyclr.RangeTestResult.schedule`
@@ -102,6 +122,9 @@ class RangeTestCallback(pl.Callback):
         filename: Name of the JSON file.
         progress: Show a progress bar: ``True``, ``False``, or ``None`` for "when the
             trainer has a progress bar and standard error is a terminal".
+        confirm: Confirm the curve's suggestion on validation batches (see above).
+        held_out_batches: Most validation batches the candidates are scored on, a
+            positive integer (read once and kept on the device).
 
     Attributes:
         result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
@@ -111,8 +134,11 @@ class RangeTestCallback(pl.Callback):
 
     Raises:
         TypeError: If an argument has the wrong type.
-        ValueError: If an argument is out of range or unknown, or ``schedule_kwargs``
-            is given without ``schedule`` or names a value the trainer provides.
+        ValueError: If an argument is out of range or unknown, ``schedule_kwargs``
+            is given without ``schedule`` or names a value the trainer provides, or
+            ``method="confirmed"`` without ``confirm=True``. At ``on_fit_start``, before
+            any training step: with ``confirm=True`` and no validation batch, or more
+            than one process.
 
     Example:
         >>> from cyclr.lightning import RangeTestCallback
@@ -123,6 +149,9 @@ class RangeTestCallback(pl.Callback):
         ...
         ValueError: schedule must be None or one of 'triangular', 'triangular2', \
 'exp_range', 'onecycle' (got schedule='cosine')
+        >>> RangeTestCallback(confirm=True, held_out_batches=4)
+        RangeTestCallback(start_lr=1e-07, end_lr=10.0, num_steps=100, schedule=None, \
+confirm=True, held_out_batches=4)
     """
 
     def __init__(
@@ -145,6 +174,8 @@ class RangeTestCallback(pl.Callback):
         dirpath: str | os.PathLike[str] | None = None,
         filename: str = "range_test.json",
         progress: bool | None = None,
+        confirm: bool = False,
+        held_out_batches: int = 8,
     ) -> None:
         spec = RangeTestSpec.from_arguments(locals())  # validates progress too
         self._test_args: dict[str, Any] = {
@@ -155,8 +186,15 @@ class RangeTestCallback(pl.Callback):
             },
             "snapshot": check_choice("snapshot", snapshot, _SNAPSHOTS),
         }
+        check_type("confirm", confirm, bool, "a bool")
+        self.held_out_batches = check_count("held_out_batches", held_out_batches)
+        if method == "confirmed" and not confirm:
+            raise ValueError(
+                "method='confirmed' needs confirm=True: without it there is no confirmation "
+                "to apply (got confirm=False)"
+            )
         if method is not None:
-            check_choice("method", method, METHODS)
+            check_choice("method", method, (*METHODS, "confirmed") if confirm else METHODS)
         if schedule is not None and schedule not in SCHEDULES:
             listed = ", ".join(repr(k) for k in SCHEDULES)
             raise ValueError(
@@ -178,6 +216,7 @@ class RangeTestCallback(pl.Callback):
         self.dirpath = dirpath
         self.filename = filename
         self.progress = progress
+        self.confirm = confirm
         self.result: RangeTestResult | None = None
         self.suggestion: Suggestion | None = None
         self.scheduler: Scheduler | None = None
@@ -188,6 +227,8 @@ class RangeTestCallback(pl.Callback):
         args = self._test_args
         text = f"start_lr={args['start_lr']!r}, end_lr={args['end_lr']!r}, "
         text += f"num_steps={args['num_steps']!r}, schedule={self.schedule_kind!r}"
+        if self.confirm:
+            text += f", confirm=True, held_out_batches={self.held_out_batches!r}"
         return f"{type(self).__name__}({text})"
 
     # ---------------------------------------------------------------- the hook
@@ -215,6 +256,12 @@ class RangeTestCallback(pl.Callback):
     def _run(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
     ) -> RangeTestResult:
+        if self.confirm and trainer.world_size > 1:
+            raise ValueError(
+                "confirm=True runs on a single process: each rank would score its own "
+                f"validation batches and could keep a different LR (got trainer.world_size="
+                f"{trainer.world_size}); pass confirm=False"
+            )
         trainer.fit_loop.setup_data()
         loaders = trainer.train_dataloader
         if loaders is None:
@@ -222,6 +269,7 @@ class RangeTestCallback(pl.Callback):
                 "the range test needs a train dataloader (got trainer.train_dataloader=None: "
                 "limit_train_batches=0, or no training_step)"
             )
+        held_out = _validation_batches(trainer, self.held_out_batches) if self.confirm else None
         with_index = is_param_in_hook_signature(pl_module.training_step, "batch_idx", min_args=2)
 
         def step_fn(model: torch.nn.Module, item: tuple[Any, int]) -> torch.Tensor:
@@ -246,6 +294,7 @@ class RangeTestCallback(pl.Callback):
                     scaler=scaler if isinstance(scaler, torch.amp.GradScaler) else None,
                     device=pl_module.device,
                     progress=progress,
+                    held_out=held_out,
                     **self._test_args,
                 )
         finally:
