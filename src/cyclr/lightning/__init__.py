@@ -5,7 +5,9 @@
 ``training_step`` and the trainer's train dataloader, restores the model, optimizer,
 ``GradScaler`` and random-number generators exactly, then sets the suggested LR into
 the optimizer (and the module's ``lr`` / ``learning_rate`` hyper-parameter) and,
-optionally, installs a schedule built from the curve for the rest of the run. The
+optionally, installs a schedule built from the curve for the rest of the run. With
+``confirm=True`` the suggestion is first confirmed on the first validation batches
+(:mod:`cyclr.rangetest.confirm`), and the LR and schedule come from the confirmation. The
 result is saved as JSON beside the checkpoints and kept in the callback's checkpoint
 state, so a resumed run does not test again.
 

@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from .._validate import describe
 from ..rangetest import RangeTestResult
@@ -46,10 +47,10 @@ def _range_test_mode(module: pl.LightningModule) -> Iterator[None]:
 class _TrainBatches:
     """The trainer's train dataloader(s), re-iterable, as ``(batch, batch_idx)`` on device.
 
-    Batches go through the strategy's ``batch_to_device`` (so the module's batch
-    transfer hooks run) from a fresh :class:`CombinedLoader` over the loaders the fit
-    loop set up (distributed samplers included); the fit loop's own iterator is left
-    alone.
+    Batches are prepared as the training loop prepares them (:func:`_to_device`: the
+    precision plugin's input conversion and the module's batch transfer hooks) from a
+    fresh :class:`CombinedLoader` over the loaders the fit loop set up (distributed
+    samplers included); the fit loop's own iterator is left alone.
     """
 
     def __init__(self, trainer: pl.Trainer, loaders: Any) -> None:
@@ -64,9 +65,12 @@ class _TrainBatches:
 
 
 def _to_device(trainer: pl.Trainer, batch: Any, dataloader_idx: int) -> Any:
-    """``batch`` prepared as Lightning's loops do: precision input conversion, the
-    module's ``on_before_batch_transfer``, then the strategy's ``batch_to_device``
-    (``transfer_batch_to_device`` and ``on_after_batch_transfer``)."""
+    """``batch`` prepared for a step as Lightning's loops prepare it.
+
+    The precision plugin's input conversion, the module's ``on_before_batch_transfer``,
+    then the strategy's ``batch_to_device`` (``transfer_batch_to_device`` and
+    ``on_after_batch_transfer``).
+    """
     batch = trainer.precision_plugin.convert_input(batch)
     batch = trainer.lightning_module._on_before_batch_transfer(batch, dataloader_idx=dataloader_idx)
     return trainer.strategy.batch_to_device(batch, dataloader_idx=dataloader_idx)
@@ -84,6 +88,11 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
     Raises:
         ValueError: If there is no validation dataloader or it holds no batch.
     """
+    if not trainer.enable_validation:
+        raise ValueError(
+            "confirm=True needs validation batches to score the candidates on, and the "
+            f"trainer does not validate (got {_why_no_validation(trainer)})"
+        )
     val_loop = trainer.fit_loop.epoch_loop.val_loop
     stage = trainer.state.stage
     trainer.validating = True  # as the fit loop does when it sets up these loaders
@@ -92,11 +101,10 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
     finally:
         trainer.state.stage = stage
     loaders = val_loop._combined_loader
-    if loaders is None:
+    if loaders is None:  # pragma: no cover - enable_validation said it would set them up
         raise ValueError(
-            "confirm=True needs validation batches to score the candidates on, and the "
-            "trainer has none (got trainer.val_dataloaders=None: no val_dataloaders / "
-            "val_dataloader(), limit_val_batches=0, or no validation_step)"
+            "confirm=True needs validation batches to score the candidates on (got "
+            "trainer.val_dataloaders=None)"
         )
     combined = CombinedLoader(loaders.iterables, loaders._mode)
     combined.limits = val_loop.max_batches
@@ -113,6 +121,21 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
             f"{trainer.limit_val_batches!r})"
         )
     return held
+
+
+def _why_no_validation(trainer: pl.Trainer) -> str:
+    """What keeps ``trainer`` from validating, for an error message."""
+    reasons = []
+    if not is_overridden("validation_step", trainer.lightning_module):
+        reasons.append(f"{type(trainer.lightning_module).__name__} has no validation_step")
+    if trainer.limit_val_batches == 0:
+        reasons.append(f"limit_val_batches={trainer.limit_val_batches!r}")
+    if not reasons:
+        reasons.append(
+            "trainer.val_dataloaders=None: no val_dataloaders passed to fit and no "
+            "val_dataloader() in the module or datamodule"
+        )
+    return "; ".join(reasons)
 
 
 @contextlib.contextmanager

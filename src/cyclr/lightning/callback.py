@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.types import LRSchedulerConfig
 
 from .._validate import check_choice, check_count, check_type
 from ..rangetest import METHODS, RangeTestResult
+from ..rangetest.confirm import CONFIRM_STEPS
 from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ..torch import Scheduler, range_test
@@ -88,7 +89,8 @@ class RangeTestCallback(pl.Callback):
     late and test again; the checkpoint then still restores the LR and step.)
 
     **Distributed.** Every rank runs the test (the losses are averaged over ranks, so
-    all agree on the result); only global rank 0 writes the file.
+    all agree on the result); only global rank 0 writes the file. ``confirm=True`` is
+    refused with more than one process.
 
     The module must use automatic optimization with one optimizer. With
     ``trainer.fast_dev_run`` the test is skipped with a warning, as Lightning's tuner
@@ -125,6 +127,7 @@ class RangeTestCallback(pl.Callback):
         confirm: Confirm the curve's suggestion on validation batches (see above).
         held_out_batches: Most validation batches the candidates are scored on, a
             positive integer (read once and kept on the device).
+        confirm_steps: Optimizer steps per confirmation candidate.
 
     Attributes:
         result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
@@ -176,6 +179,7 @@ confirm=True, held_out_batches=4)
         progress: bool | None = None,
         confirm: bool = False,
         held_out_batches: int = 8,
+        confirm_steps: int = CONFIRM_STEPS,
     ) -> None:
         spec = RangeTestSpec.from_arguments(locals())  # validates progress too
         self._test_args: dict[str, Any] = {
@@ -188,6 +192,7 @@ confirm=True, held_out_batches=4)
         }
         check_type("confirm", confirm, bool, "a bool")
         self.held_out_batches = check_count("held_out_batches", held_out_batches)
+        self.confirm_steps = check_count("confirm_steps", confirm_steps)
         if method == "confirmed" and not confirm:
             raise ValueError(
                 "method='confirmed' needs confirm=True: without it there is no confirmation "
@@ -295,6 +300,7 @@ confirm=True, held_out_batches=4)
                     device=pl_module.device,
                     progress=progress,
                     held_out=held_out,
+                    confirm_steps=self.confirm_steps,
                     **self._test_args,
                 )
         finally:

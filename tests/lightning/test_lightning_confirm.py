@@ -1,0 +1,254 @@
+"""RangeTestCallback(confirm=True): the suggestion confirmed on the validation batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning
+import pytest
+import torch
+from tests.lightning.lightning_support import (
+    BATCHES_PER_EPOCH,
+    VAL_BATCHES,
+    DictModule,
+    Module,
+    Probe,
+    ValModule,
+    make_loader,
+    make_trainer,
+    make_val_loader,
+    same_weights,
+    weights,
+)
+
+import cyclr.lightning.callback
+from cyclr import OneCycle, RangeTestResult
+from cyclr.lightning import RangeTestCallback
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
+    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+]
+
+SWEEP = dict(start_lr=1e-4, end_lr=10.0, num_steps=60, max_steps=60, sync_every=5)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every ``range_test`` call the callback makes."""
+    seen: list[dict[str, Any]] = []
+    real = cyclr.lightning.callback.range_test
+
+    def recorded(*args: Any, **kwargs: Any) -> RangeTestResult:
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", recorded)
+    return seen
+
+
+def test_trains_at_the_confirmed_lr_and_leaks_no_training(
+    tmp_path: Path, calls: list[dict[str, Any]]
+) -> None:
+    module = ValModule(lr=0.01)
+    before = weights(module)
+    callback, probe = RangeTestCallback(confirm=True, **SWEEP), Probe()
+    torch.manual_seed(5)
+    trainer = make_trainer(tmp_path / "a", [callback, probe], max_epochs=2)
+    trainer.fit(module, make_loader(True), make_val_loader())
+
+    result = callback.result
+    assert result is not None and result.confirmation is not None
+    assert callback.suggestion is not None and callback.suggestion.method == "confirmed"
+    lr = result.confirmation.lr
+    assert callback.suggestion.lr == lr
+    assert lr in result.confirmation.candidates
+    assert module.seen == [lr] * (2 * BATCHES_PER_EPOCH)  # in the optimizer
+    assert module.hparams.lr == lr  # and the module's attribute
+    assert same_weights(probe.weights, before)  # the run starts from the untouched model
+    assert probe.optimizer_state["state"] == {}
+
+    # Held out: the validation loader's batches, all 4 of them (fewer than the 8 asked
+    # for), as (batch, batch_idx) in order, on the module's device.
+    (kwargs,) = calls
+    held = kwargs["held_out"]
+    assert [i for _, i in held] == list(range(VAL_BATCHES))
+    for (x, y), i in held:
+        expected_x, expected_y = make_val_loader().dataset[i * 8 : (i + 1) * 8]
+        assert torch.equal(x, expected_x) and torch.equal(y, expected_y)
+    assert len(result.confirmation.held_out_losses[0]) == 4  # after 10, 20, 30, 40 steps
+
+    # The same run without the callback, at the confirmed LR, ends bit for bit the same:
+    # reading the validation batches drew no random number the run would have drawn.
+    plain = ValModule(lr=lr)
+    torch.manual_seed(5)
+    make_trainer(tmp_path / "b", [], max_epochs=2).fit(plain, make_loader(True), make_val_loader())
+    assert same_weights(weights(plain), weights(module))
+    assert plain.seen == module.seen
+
+    # The JSON file carries the confirmation.
+    assert callback.path is not None
+    assert "confirmation" in json.loads(callback.path.read_text())
+    saved = RangeTestResult.from_json(callback.path)
+    assert saved == result and saved.confirmation == result.confirmation
+
+
+def test_held_out_batches_and_limit_val_batches_cap_the_batches(
+    tmp_path: Path, calls: list[dict[str, Any]]
+) -> None:
+    callback = RangeTestCallback(confirm=True, held_out_batches=2, **SWEEP)
+    make_trainer(tmp_path / "a", [callback]).fit(ValModule(), make_loader(), make_val_loader())
+    assert [i for _, i in calls[0]["held_out"]] == [0, 1]
+
+    callback = RangeTestCallback(confirm=True, **SWEEP)
+    trainer = make_trainer(tmp_path / "b", [callback], limit_val_batches=3)
+    trainer.fit(ValModule(), make_loader(), make_val_loader())
+    assert [i for _, i in calls[1]["held_out"]] == [0, 1, 2]
+
+
+def test_batches_go_through_the_modules_batch_hooks(
+    tmp_path: Path, calls: list[dict[str, Any]]
+) -> None:
+    # DictModule's steps only take what its on_before_batch_transfer makes of a batch.
+    callback = RangeTestCallback(confirm=True, **SWEEP)
+    make_trainer(tmp_path, [callback]).fit(DictModule(), make_loader(), make_val_loader())
+    assert callback.result is not None and callback.result.confirmation is not None
+    assert all(set(batch) == {"x", "y"} for batch, _ in calls[0]["held_out"])
+
+
+def test_schedule_spans_the_confirmations_bounds(tmp_path: Path) -> None:
+    callback = RangeTestCallback(confirm=True, schedule="onecycle", **SWEEP)
+    trainer = make_trainer(tmp_path, [callback], max_epochs=2)
+    trainer.fit(ValModule(), make_loader(), make_val_loader())
+    result = callback.result
+    assert result is not None and result.confirmation is not None
+    assert callback.scheduler is not None
+    (schedule,) = callback.scheduler.schedules
+    assert isinstance(schedule, OneCycle)
+    base, peak = result.confirmation.bounds()
+    assert schedule.max_lr == peak
+    assert schedule(0) == pytest.approx(base)
+
+
+@pytest.mark.parametrize(
+    ("module", "val", "options", "missing"),
+    [
+        (ValModule, False, {}, "val_dataloaders=None"),
+        (ValModule, True, {"limit_val_batches": 0}, "limit_val_batches=0"),
+        (Module, True, {}, "Module has no validation_step"),
+    ],
+    ids=["no-val-loader", "limit_val_batches-0", "no-validation_step"],
+)
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+@pytest.mark.filterwarnings("ignore:You passed in a `val_dataloader` but have no `validation_step`")
+def test_without_validation_batches_fit_fails_before_any_step(
+    tmp_path: Path,
+    calls: list[dict[str, Any]],
+    module: type[Module],
+    val: bool,
+    options: dict[str, Any],
+    missing: str,
+) -> None:
+    model = module()
+    callback = RangeTestCallback(confirm=True, **SWEEP)
+    trainer = make_trainer(tmp_path, [callback], **options)
+    with pytest.raises(ValueError, match=r"confirm=True needs validation batches") as info:
+        trainer.fit(model, make_loader(), make_val_loader() if val else None)
+    assert missing in str(info.value)
+    assert calls == [] and model.seen == []  # no range-test step, no training step
+
+
+def test_more_than_one_process_fails_before_any_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[dict[str, Any]]
+) -> None:
+    monkeypatch.setattr(lightning.Trainer, "world_size", property(lambda self: 2))
+    module, callback = ValModule(), RangeTestCallback(confirm=True, **SWEEP)
+    with pytest.raises(ValueError, match=r"confirm=True runs on a single process.*world_size=2"):
+        make_trainer(tmp_path, [callback]).fit(module, make_loader(), make_val_loader())
+    assert calls == [] and module.seen == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"confirm": "yes"}, TypeError, "confirm must be a bool (got confirm='yes')"),
+        ({"confirm": 1}, TypeError, "confirm=1"),
+        ({"held_out_batches": 0}, ValueError, "held_out_batches must be positive"),
+        ({"held_out_batches": 1.5}, TypeError, "held_out_batches=1.5"),
+        (
+            {"confirm_steps": 0},
+            ValueError,
+            "confirm_steps must be positive (got confirm_steps=0)",
+        ),
+        ({"held_out_batches": True}, TypeError, "held_out_batches=True"),
+        ({"method": "confirmed"}, ValueError, "method='confirmed' needs confirm=True"),
+        ({"method": "best", "confirm": True}, ValueError, "'confirmed' (got method='best')"),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(map(str, v.items())),
+)
+def test_bad_confirm_arguments_raise_at_construction(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match.replace("(", r"\(").replace(")", r"\)")):
+        RangeTestCallback(**kwargs)
+
+
+def test_method_confirmed_is_accepted_with_confirm() -> None:
+    callback = RangeTestCallback(confirm=True, method="confirmed", held_out_batches=3)
+    assert callback.confirm and callback.method == "confirmed" and callback.held_out_batches == 3
+    assert "confirm=True, held_out_batches=3" in repr(callback)
+    assert "confirm" not in repr(RangeTestCallback())
+
+
+@pytest.mark.filterwarnings("ignore:The dirpath has changed:UserWarning")
+def test_resume_keeps_the_confirmation(tmp_path: Path, calls: list[dict[str, Any]]) -> None:
+    def saver(name: str) -> Any:
+        return lightning.pytorch.callbacks.ModelCheckpoint(
+            dirpath=tmp_path / name, save_top_k=-1, every_n_epochs=1
+        )
+
+    settings: dict[str, Any] = dict(confirm=True, method="confirmed", schedule="onecycle", **SWEEP)
+    options: dict[str, Any] = dict(max_epochs=2, enable_checkpointing=True)
+    first, full = RangeTestCallback(**settings), ValModule()
+    make_trainer(tmp_path, [first, saver("ckpts")], **options).fit(
+        full, make_loader(), make_val_loader()
+    )
+    checkpoint = tmp_path / "ckpts" / f"epoch=0-step={BATCHES_PER_EPOCH}.ckpt"
+    assert checkpoint.exists() and len(calls) == 1
+    assert first.result is not None and first.result.confirmation is not None
+
+    second, resumed = RangeTestCallback(**settings), ValModule()
+    make_trainer(tmp_path, [second, saver("resumed")], **options).fit(
+        resumed, make_loader(), make_val_loader(), ckpt_path=checkpoint
+    )
+    assert len(calls) == 1  # not tested again
+    assert second.result == first.result
+    assert second.result is not None
+    assert second.result.confirmation == first.result.confirmation
+    assert second.suggestion == first.suggestion
+    assert second.suggestion is not None and second.suggestion.method == "confirmed"
+    assert second.scheduler is not None and first.scheduler is not None
+    assert second.scheduler.schedules == first.scheduler.schedules
+    assert resumed.seen == full.seen[BATCHES_PER_EPOCH:]
+
+
+def test_state_dict_round_trips_the_confirmation(tmp_path: Path) -> None:
+    first = RangeTestCallback(confirm=True, **SWEEP)
+    make_trainer(tmp_path, [first]).fit(ValModule(), make_loader(), make_val_loader())
+    second = RangeTestCallback(confirm=True)
+    second.load_state_dict(first.state_dict())
+    assert second.result == first.result and second.suggestion == first.suggestion
+    assert second.result is not None and second.result.confirmation is not None
+
+
+@pytest.mark.filterwarnings("ignore:Total length of `DataLoader` across ranks is zero")
+def test_an_empty_validation_loader_fails_before_any_step(
+    tmp_path: Path, calls: list[dict[str, Any]]
+) -> None:
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 8)))
+    module, callback = ValModule(), RangeTestCallback(confirm=True, **SWEEP)
+    with pytest.raises(ValueError, match=r"confirm=True needs at least one validation batch"):
+        make_trainer(tmp_path, [callback]).fit(module, make_loader(), empty)
+    assert calls == [] and module.seen == []
