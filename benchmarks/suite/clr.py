@@ -36,7 +36,13 @@ from .train import RunResult, steps_to_reach, train
 
 CLR_SOURCES = {"smith": "cyclr-clr", "bottom": "cyclr-clr-bottom"}
 """``clr_bounds(rule=...)`` rules whose bounds drive the CLR runs, and their method prefix."""
-CLR_METHODS = tuple(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max"))
+CLR_METHODS = (
+    *(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max")),
+    "cyclr-confirmed-base",
+    "cyclr-confirmed-max",
+)
+"""Records' bounds, not LRs to train at: the CLR sources' and the ``cyclr-confirm`` family's
+``result.clr_bounds()`` (recorded for the report's record; no CLR rule reads them)."""
 LAGGED = {"smith-lag": "smith", "bottom-lag": "bottom"}
 """Bounds moved back by the momentum lag (see :func:`lag_factor`), by source rule."""
 CLR_RULES = (*CLR_SOURCES, *LAGGED)

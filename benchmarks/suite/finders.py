@@ -3,7 +3,9 @@
 Every finder gets the same task model (same seed), the same optimizer class and
 hyper-parameters, the same shuffled DataLoader and the same criterion, and the sweep
 ``start 1e-7 -> end 10`` over ``100`` iterations (fast.ai's defaults, which every peer
-accepts). cyclr runs :func:`cyclr.torch.range_test` at its own defaults.
+accepts). cyclr runs :func:`cyclr.torch.range_test` at its own defaults; the
+``cyclr-confirm`` family runs it with ``held_out=`` on a validation split
+(:mod:`benchmarks.suite.finders_confirm`).
 
 A finder *family* runs one range test and returns one or more named suggestions
 (``fastai`` gives valley, steep, minimum and slide from a single test). A method that
@@ -50,8 +52,8 @@ class FinderRecord:
     """One range test and the suggestions read from it.
 
     Attributes:
-        family: ``"cyclr"``, ``"torch-lr-finder"``, ``"fastai"``, ``"lightning"``,
-            ``"ignite"`` or a prototype rule family.
+        family: ``"cyclr"``, ``"cyclr-confirm"``, ``"torch-lr-finder"``, ``"fastai"``,
+            ``"lightning"``, ``"ignite"`` or a prototype rule family.
         suggestions: method name -> suggested LR (``None`` when the method gave none).
         errors: method name -> why it gave none.
         steps: optimizer steps the range test ran.
@@ -375,8 +377,18 @@ def run_ignite(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) ->
     )
 
 
+def run_cyclr_confirm(
+    task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
+) -> FinderRecord:
+    """cyclr's one-call path, ``range_test(..., held_out=...)`` (see :mod:`.finders_confirm`)."""
+    from .finders_confirm import run_cyclr_confirm as run
+
+    return run(task, seed, scale, shift)
+
+
 FAMILIES: dict[str, Callable[..., FinderRecord]] = {
     "cyclr": run_cyclr,
+    "cyclr-confirm": run_cyclr_confirm,
     "torch-lr-finder": run_torch_lr_finder,
     "fastai": run_fastai,
     "lightning": run_lightning,
@@ -384,6 +396,7 @@ FAMILIES: dict[str, Callable[..., FinderRecord]] = {
 }
 
 FAMILY_METHODS: dict[str, tuple[str, ...]] = {
+    "cyclr-confirm": ("cyclr-confirmed",),
     "torch-lr-finder": ("torch-lr-finder",),
     "fastai": tuple(f"fastai-{m}" for m in FASTAI_METHODS),
     "lightning": ("lightning",),
@@ -405,6 +418,10 @@ def check_family(family: str) -> str | None:
             import cyclr.torch  # noqa: F401
 
             return None
+        if family == "cyclr-confirm":
+            from .finders_confirm import check
+
+            return check()
         module, dist, wanted = PEER_VERSIONS[family]
         importlib.import_module(module)
         version = importlib.metadata.version(dist)

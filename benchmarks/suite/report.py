@@ -44,6 +44,7 @@ class MethodTask:
     metrics: dict[int, float]
     regrets: dict[int, float]
     failures: dict[int, str]
+    steps: dict[int, int]
 
     @property
     def median_lr(self) -> float | None:
@@ -82,6 +83,7 @@ def method_task(tr: TaskResults, method: str) -> MethodTask:
     metrics: dict[int, float] = {}
     regrets: dict[int, float] = {}
     failures: dict[int, str] = {}
+    steps: dict[int, int] = {}
     runs = tr.runs.get(method, {})
     for family_recs in tr.records.values():
         for seed, rec in family_recs.items():
@@ -91,6 +93,7 @@ def method_task(tr: TaskResults, method: str) -> MethodTask:
             if lr is not None and seed not in runs:
                 continue  # not trained yet (a read-only report during a run)
             lrs[seed] = lr
+            steps[seed] = rec.steps
             run = runs.get(seed)
             if lr is None or run is None:
                 value = task.failure_value()
@@ -103,7 +106,7 @@ def method_task(tr: TaskResults, method: str) -> MethodTask:
                     failures[seed] = f"training at lr={lr:.3g} ended at chance level"
             metrics[seed] = value
             regrets[seed] = task.regret(tr.oracle.metric, value)
-    return MethodTask(lrs, metrics, regrets, failures)
+    return MethodTask(lrs, metrics, regrets, failures, steps)
 
 
 def methods_of(results: dict[str, TaskResults]) -> list[str]:
@@ -183,7 +186,9 @@ def render(
             status.append(f"{f}: {'ok' if problem is None else 'FAILED (' + problem + ')'}")
         add(
             "Finders: " + "; ".join(status) + ". Peers run 1e-7 -> 10 over 100 iterations; "
-            "cyclr runs `cyclr.torch.range_test` at its defaults."
+            "cyclr runs `cyclr.torch.range_test` at its defaults; cyclr-confirm runs it with "
+            "`held_out=` (the training examples less a validation fifth, at most 1,000, which "
+            "is the held-out set; see `benchmarks/suite/finders_confirm.py`)."
         )
     add("")
     add(
@@ -267,6 +272,7 @@ class MethodSummary:
     failures: int
     runs: int
     max_spread: float | None
+    steps: list[int]
 
     @property
     def median(self) -> float:
@@ -284,7 +290,7 @@ def summarize(results: dict[str, TaskResults], methods: list[str]) -> dict[str, 
     out: dict[str, MethodSummary] = {}
     for m in methods:
         meds: dict[str, float] = {}
-        worst, spreads, fails, n_runs = [], [], 0, 0
+        worst, spreads, fails, n_runs, steps = [], [], 0, 0, []
         for tr in results.values():
             mt = method_task(tr, m)
             if mt.median_regret is None:
@@ -296,8 +302,11 @@ def summarize(results: dict[str, TaskResults], methods: list[str]) -> dict[str, 
                 spreads.append(mt.spread)
             fails += len(mt.failures)
             n_runs += len(mt.regrets)
+            steps += [v for v in mt.steps.values() if v]
         if meds:
-            out[m] = MethodSummary(meds, max(worst), fails, n_runs, max(spreads, default=None))
+            out[m] = MethodSummary(
+                meds, max(worst), fails, n_runs, max(spreads, default=None), steps
+            )
     return out
 
 
@@ -312,16 +321,22 @@ def _summary_table(summaries: dict[str, MethodSummary], add: Any) -> None:
         "regret; `tasks > target` counts per-task medians above 1.0; `failures` = seeds "
         "with no suggestion, or whose run diverged or ended at chance level; "
         "`max spread` = the largest per-task seed spread (max / min LR; inf when a seed "
-        "gave no suggestion)."
+        "gave no suggestion); `steps` = the most training steps one suggestion cost (the "
+        "range test with its reruns, plus `cyclr-confirmed`'s confirmation), median in "
+        "brackets."
     )
     add("")
-    add("| method | median | worst task | worst run | tasks > target | failures | max spread |")
-    add("|---|---|---|---|---|---|---|")
+    add(
+        "| method | median | worst task | worst run | tasks > target | failures | max spread "
+        "| steps |"
+    )
+    add("|---|---|---|---|---|---|---|---|")
     for m, ms in summaries.items():
+        steps = f"{max(ms.steps)} ({statistics.median(ms.steps):.0f})" if ms.steps else "-"
         add(
             f"| {m} | {ms.median:.2f} | {max(ms.medians.values()):.2f} | {ms.worst_run:.2f} "
             f"| {len(ms.over)}/{len(ms.medians)} | {ms.failures}/{ms.runs} | "
-            f"{_fmt(ms.max_spread, 1)} |"
+            f"{_fmt(ms.max_spread, 1)} | {steps} |"
         )
     add("")
 
@@ -361,18 +376,20 @@ def _task_table(tr: TaskResults, methods: list[str], add: Any) -> None:
     add("")
     add(
         f"| method | median LR | spread | median {t.metric} | median regret ({unit}) | "
-        f"worst regret ({unit}) | failures |"
+        f"worst regret ({unit}) | failures | median steps |"
     )
-    add("|---|---|---|---|---|---|---|")
+    add("|---|---|---|---|---|---|---|---|")
     for m in methods:
         mt = method_task(tr, m)
         if not mt.lrs:
             continue
         med_metric = statistics.median(mt.metrics.values()) if mt.metrics else None
+        steps = [v for v in mt.steps.values() if v]
         add(
             f"| {m} | {_fmt_lr(mt.median_lr)} | {_fmt(mt.spread, 1)} | {_fmt(med_metric, 3)} | "
             f"{_fmt(mt.median_regret)} | {_fmt(mt.worst_regret)} | "
-            f"{len(mt.failures)}/{len(mt.lrs)} |"
+            f"{len(mt.failures)}/{len(mt.lrs)} | "
+            f"{f'{statistics.median(steps):.0f}' if steps else '-'} |"
         )
     add("")
 
@@ -382,7 +399,8 @@ def _cost_table(results: dict[str, TaskResults], add: Any) -> None:
     add("")
     add(
         "Median optimizer steps of one range test over the seeds (all methods of a family "
-        "read the same test), and its wall time: measured back to back for seed 0 in the "
+        "read the same test; cyclr-confirm's include its confirmation, `result.steps_spent`), "
+        "and its wall time: measured back to back for seed 0 in the "
         "`timing` phase of this invocation (suggestion included), or else the median of "
         "the cached tests (marked *, which may have run while the machine was busy)."
     )
@@ -438,7 +456,9 @@ def _invariance_table(results: dict[str, TaskResults], add: Any) -> None:
     add(
         "The same range test with the criterion replaced by `100 * loss` and by `loss + 10` "
         "(Adam: the updates are unchanged up to eps, so only the reading of the curve can "
-        "move). Factor = max over seeds of max(lr'/lr, lr/lr'); 1.00 = unmoved; `n/a` = no "
+        "move; `cyclr-confirmed`'s held-out score, final loss plus its largest rise, scales "
+        "and shifts with the loss, so its choice among the candidates cannot move either). "
+        "Factor = max over seeds of max(lr'/lr, lr/lr'); 1.00 = unmoved; `n/a` = no "
         "suggestion on one of the curves."
     )
     add("")

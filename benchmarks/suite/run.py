@@ -28,7 +28,7 @@ from .store import NotCachedError, Store
 from .tasks import ALL_TASKS, Task
 from .train import RunResult, steps_to_reach, train
 
-ALL_FAMILIES = ("cyclr", "torch-lr-finder", "fastai", "lightning", "ignite")
+ALL_FAMILIES = ("cyclr", "cyclr-confirm", "torch-lr-finder", "fastai", "lightning", "ignite")
 INVARIANCE_TASK = "mnist1d-cnn-adam"
 INVARIANCE_VARIANTS = ((100.0, 0.0), (1.0, 10.0))
 MAX_GRID_EXTENSIONS = 3
@@ -40,7 +40,7 @@ class Config:
 
     Attributes:
         tasks: task names.
-        families: finder families (``cyclr`` and the peers).
+        families: finder families (``cyclr``, ``cyclr-confirm`` and the peers).
         oracle_seeds: seeds of the fixed-LR grid.
         seeds: seeds of each finder's range test and of the run at its suggestion.
         clr_seeds: seeds of the CLR schedule runs.
@@ -243,6 +243,12 @@ def family_version(family: str) -> str:
                 "cyclr.rangetest.sweep",
             ]
         )
+    if family == "cyclr-confirm":
+        # Its suggestions come from training (the confirmation), not from re-reading the
+        # curve: every cyclr module the call runs is hashed.
+        from .finders_confirm import version
+
+        return version()
     if family in finders.PEER_VERSIONS:
         return finders.PEER_VERSIONS[family][2]
     return "0"
@@ -361,7 +367,7 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
 
     if "finders" in cfg.phases:
         # Peers first: they do not depend on cyclr's (evolving) rule.
-        for family in sorted(cfg.families, key=lambda f: f == "cyclr"):
+        for family in sorted(cfg.families, key=lambda f: f.startswith("cyclr")):
             for task in tasks:
                 cfg.log(f"finder: {family} on {task.name}")
                 recs = results[task.name].records.setdefault(family, {})

@@ -92,3 +92,31 @@ def test_quick_suite_runs_and_resumes_from_cache(
         return text.split("## Targets", 1)[1].split("## Cost", 1)[0]
 
     assert scores(out.read_text()) == scores(report)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_quick_suite_scores_the_one_call_confirmation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The cyclr-confirm family: range_test(..., held_out=...) on the validation split,
+    # scored like any method and checked under loss scale and shift.
+    out = tmp_path / "suite.md"
+    phases = "oracle,finders,suggest,invariance"
+    args = ("--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--phases", phases)
+    log = _run(capsys, "--families", "cyclr-confirm", *args)
+    assert "cyclr-confirm seed=0" in log
+    report = out.read_text()
+
+    summary = _row(report.split("## Per method", 1)[1], "cyclr-confirmed")
+    assert summary[5] == "0/1"  # a suggestion, trained at without diverging
+    steps = int(summary[7].split()[0])
+    assert 250 <= steps <= 2000  # the sweep (100 steps, maybe rerun) plus 5 x 40 candidates
+
+    row = _row(report.split("### digits-mlp-sgd", 1)[1], "cyclr-confirmed")
+    assert 1e-5 < float(row[1]) < 10 and row[6] == "0/1" and int(row[7]) == steps
+    assert "cyclr-confirmed-base" not in report  # bounds are recorded, not trained at
+
+    invariance = report.split("## Loss scale and shift", 1)[1]
+    cells = _row(invariance, "digits-mlp-sgd")
+    assert cells[1] == "cyclr-confirmed" and cells[3] == "1.00"  # a shift never moves it
