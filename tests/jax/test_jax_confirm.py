@@ -13,31 +13,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from tests.jax.jax_support import HELD, OPTIMIZER, TRAIN, mse, train_step
 
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.jax import confirm
 from cyclr.rangetest.confirm import evaluation_steps, held_out_score
-
-KEY = jax.random.PRNGKey(0)
-X = jax.random.normal(KEY, (160, 4))
-Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(1), (160,))
-TRAIN = [(X[i : i + 16], Y[i : i + 16]) for i in range(0, 128, 16)]
-HELD = [(X[128:144], Y[128:144]), (X[144:], Y[144:])]
-OPTIMIZER = optax.inject_hyperparams(optax.sgd)(learning_rate=0.01, momentum=0.9)
-
-
-def mse(params: Any, batch: Any) -> Any:
-    x, y = batch
-    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
-
-
-def train_step(params: Any, opt_state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
-    opt_state.hyperparams["learning_rate"] = lr
-    loss, grads = jax.value_and_grad(mse)(params, batch)
-    updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
 
 
 def initial() -> tuple[Any, Any]:

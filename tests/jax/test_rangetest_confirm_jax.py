@@ -13,29 +13,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from tests.jax.jax_support import HELD, OPTIMIZER, TRAIN, mse
+from tests.jax.jax_support import train_step as step_fn
 
 from cyclr.jax import confirm, range_test
 
-X = jax.random.normal(jax.random.PRNGKey(0), (160, 4))
-Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(1), (160,))
-TRAIN = [(X[i : i + 16], Y[i : i + 16]) for i in range(0, 128, 16)]
-HELD = [(X[128:144], Y[128:144]), (X[144:], Y[144:])]
-OPTIMIZER = optax.inject_hyperparams(optax.sgd)(learning_rate=0.01, momentum=0.9)
 SWEEP: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 60, "progress": False}
-
-
-def mse(params: Any, batch: Any) -> Any:
-    x, y = batch
-    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
-
-
-def step_fn(params: Any, opt_state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
-    opt_state.hyperparams["learning_rate"] = lr
-    loss, grads = jax.value_and_grad(mse)(params, batch)
-    updates, opt_state = OPTIMIZER.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
 
 
 train_step = jax.jit(step_fn)

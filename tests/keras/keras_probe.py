@@ -365,3 +365,18 @@ def probe_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main(sys.argv))
+
+
+def state(model: Any) -> list[np.ndarray]:
+    """Every variable of the model, its optimizer and its metrics, as NumPy copies."""
+    from keras import ops
+
+    variables = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
+    return [np.array(ops.convert_to_numpy(v.value)) for v in variables]
+
+
+def assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    """Two :func:`state` captures are equal bit for bit."""
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)

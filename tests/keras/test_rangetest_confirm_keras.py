@@ -15,7 +15,6 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from keras import ops
 from tests.keras import keras_probe
 
 from cyclr.keras import confirm, range_test
@@ -34,15 +33,7 @@ def make_model() -> Any:
     return model
 
 
-def state(model: Any) -> list[np.ndarray]:
-    variables = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
-    return [np.array(ops.convert_to_numpy(v.value)) for v in variables]
-
-
-def assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        np.testing.assert_array_equal(x, y)
+state, assert_same = keras_probe.state, keras_probe.assert_same
 
 
 def count_steps(model: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
