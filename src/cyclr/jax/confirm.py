@@ -26,7 +26,7 @@ from ..rangetest.confirm import (
     evaluation_steps,
 )
 from ..rangetest.spec import DEFAULTS
-from .rangetest import TrainStep, _copy_tree, step_outputs
+from ._steps import TrainStep, copy_tree, step_outputs
 
 __all__ = ["confirm", "held_out_batches"]
 
@@ -120,7 +120,7 @@ def confirm(
     runs: list[tuple[list[float], bool]] = []
     spent = 0
     for lr32 in lrs32:
-        state = [_copy_tree(params), _copy_tree(opt_state)]
+        state = [copy_tree(params), copy_tree(opt_state)]
         finite, pending, curve = True, [], []
         for step, batch in enumerate(train, start=1):
             out = train_step(state[0], state[1], batch, lr32)

@@ -31,25 +31,13 @@ from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
 from ..rangetest.driver import callable_name
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
+from ._steps import TrainStep, copy_tree, step_outputs
+from .confirm import confirm, held_out_batches
 
 __all__ = ["range_test"]
 
-TrainStep = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 MetricFn = Callable[[Any], Any]
 EvalLoss = Callable[[Any, Any], Any]
-
-
-def _copy_leaf(leaf: Any) -> Any:
-    if isinstance(leaf, jax.Array):
-        return jnp.array(leaf, copy=True)
-    if isinstance(leaf, np.ndarray):
-        return leaf.copy()
-    return leaf
-
-
-def _copy_tree(tree: Any) -> Any:
-    """A fresh copy of every array leaf, in new containers."""
-    return jax.tree_util.tree_map(_copy_leaf, tree)
 
 
 def range_test(  # noqa: D417  (the shared settings are documented on RangeTestSpec)
@@ -186,7 +174,6 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals())
-    from .confirm import confirm, held_out_batches  # not at the top: confirm imports this module
 
     runner = _JaxRunner(spec, train_step, params, opt_state, batches)
     check_count("confirm_steps", confirm_steps)
@@ -231,7 +218,7 @@ class _JaxRunner(Runner):
     @contextlib.contextmanager
     def session(self, rt: RangeTest) -> Iterator[Step]:
         lrs = _float32_lrs(rt)
-        state = [_copy_tree(self.params), _copy_tree(self.opt_state)]
+        state = [copy_tree(self.params), copy_tree(self.opt_state)]
         self._current = state
         stream = BatchStream(self.batches)
         train_step = self.train_step
@@ -264,27 +251,6 @@ class _JaxRunner(Runner):
             "device": jax.default_backend(),
             "jax_version": jax.__version__,
         }
-
-
-def step_outputs(out: Any, *, first: bool) -> tuple[Any, Any, Any]:
-    """``(params, opt_state, loss)`` from what ``train_step`` returned, the loss as a scalar.
-
-    The loss's shape is checked on the ``first`` step only (no per-step work after it).
-
-    Raises:
-        TypeError: If ``out`` is not a 3-tuple.
-        ValueError: If the first step's loss is not a scalar.
-    """
-    if not isinstance(out, tuple) or len(out) != 3:
-        raise TypeError(
-            f"train_step must return a tuple (params, opt_state, loss) (got {type(out).__name__})"
-        )
-    params, opt_state, loss = out
-    if first and jnp.shape(loss) not in ((), (1,)):
-        raise ValueError(
-            f"train_step must return a scalar loss (got loss of shape {jnp.shape(loss)})"
-        )
-    return params, opt_state, jnp.reshape(loss, ())
 
 
 def _float32_lrs(rt: RangeTest) -> list[Any]:

@@ -25,7 +25,7 @@ from ..rangetest.confirm import (
     conclude,
     evaluation_steps,
 )
-from .rangetest import _compiled, _next_batch, _Snapshot, _SweepLR, _unpack
+from ._training import Snapshot, SweepLR, compiled, next_batch, unpack
 
 __all__ = ["confirm", "held_out_batches"]
 
@@ -74,14 +74,14 @@ def confirm(
             too few batches.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    optimizer, inner = _compiled(model, "confirm")
+    optimizer, inner = compiled(model, "confirm")
     candidates = candidate_lrs(lr, offsets)
     k = check_count("steps", steps)
     check_batches(data)
     held = held_out_batches(held_out)
     stream = BatchStream(data, fewer="steps")
     try:
-        batches = [_next_batch(stream) for _ in range(k)]
+        batches = [next_batch(stream) for _ in range(k)]
     finally:
         stream.close()
     if not model.built:
@@ -89,7 +89,7 @@ def confirm(
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     marks = set(evaluation_steps(k))
-    snapshot = _Snapshot(model, optimizer)
+    snapshot = Snapshot(model, optimizer)
     original_lr = inner._learning_rate
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
     runs: list[tuple[list[float], bool]] = []
@@ -97,7 +97,7 @@ def confirm(
     try:
         for candidate in candidates:
             snapshot.restore()
-            constant = _SweepLR(np.full(k, candidate), first_step)
+            constant = SweepLR(np.full(k, candidate), first_step)
             object.__setattr__(inner, "_learning_rate", constant)
             model.make_train_function(force=True)
             finite, curve = True, []
@@ -126,7 +126,7 @@ def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
         ValueError: If it holds no batch, or a batch without targets.
     """
     check_batches(held_out, refuse=(np.ndarray,), name="held_out")
-    held = [_unpack(b) for b in held_out]
+    held = [unpack(b) for b in held_out]
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
     for i, (_, y, _) in enumerate(held):

@@ -20,105 +20,20 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._validate import check_count, check_type
+from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
+from ._training import Snapshot, SweepLR, compiled, next_batch
+from .confirm import confirm, held_out_batches
 
 __all__ = ["range_test"]
 
 MetricFn = Callable[[Any], Any]
-
-
-class _SweepLR(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
-    """The range test's LRs as a schedule: ``table[step - first_step]``, held at the ends.
-
-    Read inside the (possibly compiled) train step from the optimizer's own counter, so
-    no variable has to be added to the optimizer and nothing is baked in at tracing.
-    """
-
-    def __init__(self, lrs: np.ndarray[Any, Any], first_step: int) -> None:
-        self.lrs = np.asarray(lrs, dtype=np.float32)
-        self.first_step = int(first_step)
-
-    def __call__(self, step: Any) -> Any:
-        table = ops.convert_to_tensor(self.lrs, "float32")
-        index = ops.cast(step, "int32") - self.first_step
-        index = ops.clip(index, 0, self.lrs.shape[0] - 1)
-        return ops.take(table, index)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"lrs": self.lrs.tolist(), "first_step": self.first_step}
-
-
-class _Snapshot:
-    """Copies of a model's, its optimizer's and its metrics' variables, restored exactly."""
-
-    def __init__(self, model: Any, optimizer: Any) -> None:
-        self.model = model
-        self.variables = list(model.variables) + [
-            v for v in optimizer.variables if all(v is not w for w in model.variables)
-        ]
-        self.values = [np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.variables]
-        self.metric_variables = list(model.metrics_variables)
-        self.metric_values = [
-            np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.metric_variables
-        ]
-        self.torch_rng = _torch_rng_state()
-
-    def restore(self) -> None:
-        for variable, value in zip(self.variables, self.values, strict=True):
-            variable.assign(value)
-        self.model.reset_metrics()
-        for variable, value in zip(self.metric_variables, self.metric_values, strict=True):
-            variable.assign(value)
-        _set_torch_rng_state(self.torch_rng)
-
-
-def _torch_rng_state() -> Any:
-    """PyTorch's global RNG states, which Keras' unseeded dropout draws from on that backend."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-    return torch.get_rng_state(), cuda
-
-
-def _set_torch_rng_state(state: Any) -> None:
-    if state is None:
-        return
-    import torch
-
-    cpu, cuda = state
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
-
-
-def _inner(optimizer: Any) -> Any:
-    """The optimizer whose ``_learning_rate`` the update reads (unwraps loss scaling)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
-def _compiled(model: Any, before: str) -> tuple[Any, Any]:
-    """``(optimizer, inner optimizer)`` of a compiled ``keras.Model``; refused otherwise."""
-    check_type("model", model, keras.Model, "a keras.Model")
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) or optimizer is None:
-        raise ValueError(
-            f"model must be compiled with an optimizer and a loss before {before} "
-            "(call model.compile(optimizer=..., loss=...))"
-        )
-    inner = _inner(optimizer)
-    if not hasattr(inner, "_learning_rate"):
-        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to set")
-    return optimizer, inner
 
 
 def range_test(  # noqa: D417  (the shared settings are documented on RangeTestSpec)
@@ -234,9 +149,6 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
-    # Imported here: .confirm imports this module's helpers.
-    from .confirm import confirm, held_out_batches
-
     runner = _KerasRunner(spec, model, data)
     check_count("confirm_steps", confirm_steps)
     held = None if held_out is None else held_out_batches(held_out)
@@ -256,7 +168,7 @@ class _KerasRunner(Runner):
 
     def __init__(self, spec: RangeTestSpec, model: Any, data: Iterable[Any]) -> None:
         super().__init__(spec)
-        optimizer, inner = _compiled(model, "the range test")
+        optimizer, inner = compiled(model, "the range test")
         if getattr(optimizer, "gradient_accumulation_steps", None):
             raise ValueError(
                 "optimizer.gradient_accumulation_steps must be None for the range test: each "
@@ -270,22 +182,22 @@ class _KerasRunner(Runner):
     def session(self, rt: RangeTest) -> Iterator[Step]:
         model, optimizer, inner = self.model, self.optimizer, self.inner
         stream = BatchStream(self.data)
-        first = _next_batch(stream)
+        first = next_batch(stream)
         if not model.built:
             model(first[0])
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        snapshot = _Snapshot(model, optimizer)
+        snapshot = Snapshot(model, optimizer)
         original_lr = inner._learning_rate
         first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
 
         def step(i: int, lrs: tuple[float, ...]) -> float:
-            x, y, sample_weight = first if i == 0 else _next_batch(stream)
+            x, y, sample_weight = first if i == 0 else next_batch(stream)
             logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
             return float(logs["loss"])
 
         try:
-            object.__setattr__(inner, "_learning_rate", _SweepLR(rt.sweep.lrs(), first_step))
+            object.__setattr__(inner, "_learning_rate", SweepLR(rt.sweep.lrs(), first_step))
             model.make_train_function(force=True)
             yield step
         finally:
@@ -307,15 +219,3 @@ class _KerasRunner(Runner):
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
         }
-
-
-def _next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:
-    return _unpack(stream.next())
-
-
-def _unpack(batch: Any) -> tuple[Any, Any, Any]:
-    """``(x, y, sample_weight)`` of a batch, as ``fit`` reads it."""
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
-        tuple(batch) if isinstance(batch, list) else batch
-    )
-    return x, y, sample_weight

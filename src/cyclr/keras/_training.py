@@ -1,0 +1,112 @@
+"""What the Keras range test and confirmation share: the LR table, the snapshot, batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .._batches import BatchStream
+from .._validate import check_type
+
+__all__ = ["Snapshot", "SweepLR", "compiled", "next_batch", "unpack"]
+
+
+class SweepLR(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[misc]
+    """The range test's LRs as a schedule: ``table[step - first_step]``, held at the ends.
+
+    Read inside the (possibly compiled) train step from the optimizer's own counter, so
+    no variable has to be added to the optimizer and nothing is baked in at tracing.
+    """
+
+    def __init__(self, lrs: np.ndarray[Any, Any], first_step: int) -> None:
+        self.lrs = np.asarray(lrs, dtype=np.float32)
+        self.first_step = int(first_step)
+
+    def __call__(self, step: Any) -> Any:
+        table = ops.convert_to_tensor(self.lrs, "float32")
+        index = ops.cast(step, "int32") - self.first_step
+        index = ops.clip(index, 0, self.lrs.shape[0] - 1)
+        return ops.take(table, index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lrs": self.lrs.tolist(), "first_step": self.first_step}
+
+
+class Snapshot:
+    """Copies of a model's, its optimizer's and its metrics' variables, restored exactly."""
+
+    def __init__(self, model: Any, optimizer: Any) -> None:
+        self.model = model
+        self.variables = list(model.variables) + [
+            v for v in optimizer.variables if all(v is not w for w in model.variables)
+        ]
+        self.values = [np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.variables]
+        self.metric_variables = list(model.metrics_variables)
+        self.metric_values = [
+            np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.metric_variables
+        ]
+        self.torch_rng = _torch_rng_state()
+
+    def restore(self) -> None:
+        for variable, value in zip(self.variables, self.values, strict=True):
+            variable.assign(value)
+        self.model.reset_metrics()
+        for variable, value in zip(self.metric_variables, self.metric_values, strict=True):
+            variable.assign(value)
+        _set_torch_rng_state(self.torch_rng)
+
+
+def _torch_rng_state() -> Any:
+    """PyTorch's global RNG states, which Keras' unseeded dropout draws from on that backend."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
+    return torch.get_rng_state(), cuda
+
+
+def _set_torch_rng_state(state: Any) -> None:
+    if state is None:
+        return
+    import torch
+
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _inner(optimizer: Any) -> Any:
+    """The optimizer whose ``_learning_rate`` the update reads (unwraps loss scaling)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def compiled(model: Any, before: str) -> tuple[Any, Any]:
+    """``(optimizer, inner optimizer)`` of a compiled ``keras.Model``; refused otherwise."""
+    check_type("model", model, keras.Model, "a keras.Model")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        raise ValueError(
+            f"model must be compiled with an optimizer and a loss before {before} "
+            "(call model.compile(optimizer=..., loss=...))"
+        )
+    inner = _inner(optimizer)
+    if not hasattr(inner, "_learning_rate"):
+        raise TypeError(f"optimizer {type(inner).__name__} keeps no Keras learning rate to set")
+    return optimizer, inner
+
+
+def next_batch(stream: BatchStream) -> tuple[Any, Any, Any]:
+    return unpack(stream.next())
+
+
+def unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` of a batch, as ``fit`` reads it."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+        tuple(batch) if isinstance(batch, list) else batch
+    )
+    return x, y, sample_weight
