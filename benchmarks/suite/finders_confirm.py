@@ -1,0 +1,165 @@
+"""The ``cyclr-confirm`` finder family: the library's one-call path with a validation split.
+
+``range_test(model, opt, fit_loader, criterion, held_out=val_batches)`` runs the sweep,
+then confirms the curve's default suggestion (five candidates around it, 40 steps each,
+scored on the held-out batches' loss) and answers from that confirmation. This family
+measures exactly that call, on the data split the confirmation prototypes used
+(:mod:`benchmarks.suite.proto_val`):
+
+* the range test and the confirmation train on the *fit* part of
+  :func:`~benchmarks.suite.proto_val.val_split` (the training examples less the
+  validation fifth), in batches of the task's size shuffled per seed exactly as the
+  prototype's candidate runs are (:func:`~benchmarks.suite.proto_val.train_batches`,
+  wrapped so every ``iter()`` starts the seed's stream again, as a ``DataLoader`` does);
+* ``held_out`` is the validation part (at most 1,000 examples) in ``ceil(n / batch
+  size)`` batches of near-equal size (at most the task's batch size; one batch when the
+  part is smaller). The library scores a candidate by the plain mean of the batches'
+  losses, so equal batches make that the mean over the examples, as the prototype
+  scored. A ``DataLoader``'s short last batch would weigh more than its examples: on
+  diabetes (68 examples, batch 32) a last batch of 4 counts for a third of the score,
+  and it changed the confirmation's choice on some seeds there and on friedman1.
+
+Method ``cyclr-confirmed`` is ``result.suggest().lr``; ``cyclr-confirmed-base`` and
+``cyclr-confirmed-max`` are ``result.clr_bounds()`` (the confirmation's bounds, recorded
+as ``cyclr-clr-base``/``-max`` are: bounds, not trained at); ``steps`` is
+``result.steps_spent`` (sweep, its reruns and the confirmation); the curve is the sweep's.
+
+Unlike the ``cyclr`` family's records, these are not re-read from the stored curve: the
+confirmation needs training, so the record's cache key carries a hash of every cyclr
+module the call runs and of the modules that build its data (:func:`source_files`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from .finders import START_LR, FinderRecord, _criterion
+from .proto_val import train_batches, val_split
+from .tasks import Task
+
+FAMILY = "cyclr-confirm"
+METHOD = "cyclr-confirmed"
+BOUNDS = (f"{METHOD}-base", f"{METHOD}-max")
+SOURCE_DIRS = ("rangetest", "torch")
+"""cyclr sub-packages the call runs (every module in them is hashed)."""
+SOURCE_MODULES = ("__init__.py", "_batches.py", "_validate.py", "_progress.py", "errors.py")
+"""cyclr's top-level modules the call runs."""
+HERE = Path(__file__).resolve().parent
+BENCH_SOURCES = (HERE / "finders_confirm.py", HERE / "proto_val.py")
+"""This family's own code and the split and batches it reuses."""
+
+
+class FitBatches:
+    """The seed's endless stream of fit-part batches; each ``iter()`` starts it again.
+
+    A generator would be consumed by the sweep, so the confirmation would train on later
+    batches than the prototype's candidates; re-iterable like a ``DataLoader``, the sweep
+    and every confirmation candidate start from the same first batches.
+    """
+
+    def __init__(self, task: Task, seed: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.task, self.seed, self.x, self.y = task, seed, x, y
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iter(train_batches(self.task, self.seed, self.x, self.y))
+
+
+def held_out_batches(task: Task) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The validation part in ``ceil(n / batch_size)`` batches whose sizes differ by <= 1.
+
+    Every example weighs (nearly) the same in the library's mean over batches; batches of
+    exactly ``batch_size`` with a short last one would not (``diabetes-mlp-adam``: 68
+    examples as 32 + 32 + 4, the 4 weighing a third).
+    """
+    _, _, x_val, y_val = val_split(task)
+    n = -(-len(x_val) // task.batch_size)
+    return list(zip(torch.tensor_split(x_val, n), torch.tensor_split(y_val, n), strict=True))
+
+
+def source_files() -> list[Path]:
+    """Every cyclr source file the one-call path runs (found without importing cyclr)."""
+    spec = importlib.util.find_spec("cyclr")
+    if spec is None or spec.origin is None:
+        return []
+    root = Path(spec.origin).parent
+    files = [root / name for name in SOURCE_MODULES]
+    for sub in SOURCE_DIRS:
+        files += sorted((root / sub).glob("*.py"))
+    return [f for f in files if f.is_file()]
+
+
+def version() -> str:
+    """A tag that changes when cyclr's :func:`source_files` or this family's code change."""
+    files = source_files()
+    if not files:
+        return "no-cyclr"
+    h = hashlib.sha256()
+    for f in (*files, *BENCH_SOURCES):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:10]
+
+
+def check() -> str | None:
+    """Why the family cannot run here, else ``None``."""
+    try:
+        from cyclr.torch import range_test
+    except Exception as exc:
+        return f"import failed: {type(exc).__name__}: {exc}"
+    if "held_out" not in inspect.signature(range_test).parameters:
+        return "cyclr.torch.range_test takes no held_out= (cyclr without the confirmation)"
+    return None
+
+
+def run_cyclr_confirm(
+    task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
+) -> FinderRecord:
+    """``range_test(..., held_out=...)`` on the fit part; read as a user reads it."""
+    from cyclr.torch import range_test
+
+    x_fit, y_fit, _, _ = val_split(task)
+    model = task.make_model(seed)
+    opt = task.make_optimizer(model.parameters(), START_LR)
+    fit = FitBatches(task, seed, x_fit, y_fit)
+    held = held_out_batches(task)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = range_test(
+            model, opt, fit, _criterion(task, scale, shift), held_out=held, progress=False
+        )
+    suggestions: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    unconfirmed = "" if result.confirmation is not None else "no confirmation"
+    notes = "; ".join(str(w.message) for w in caught)
+    try:
+        suggestions[METHOD] = float(result.suggest().lr)
+        if unconfirmed:  # not expected: without a confirmation the curve had no suggestion
+            errors[METHOD] = f"{unconfirmed}: {notes}"
+    except Exception as exc:
+        suggestions[METHOD] = None
+        errors[METHOD] = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
+    try:
+        base, peak = result.clr_bounds()
+        suggestions[BOUNDS[0]], suggestions[BOUNDS[1]] = float(base), float(peak)
+    except Exception as exc:
+        suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
+        errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
+    wall = time.perf_counter() - t0
+    return FinderRecord(
+        FAMILY,
+        suggestions,
+        errors,
+        int(result.steps_spent),
+        wall,
+        [float(x) for x in result.lrs[:, 0]],
+        [float(x) for x in result.losses],
+        "raw",
+    )
