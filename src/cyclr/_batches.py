@@ -12,7 +12,48 @@ from typing import Any
 
 from ._validate import describe
 
-__all__ = ["BatchStream", "check_batches"]
+__all__ = ["BatchStream", "batch_weights", "check_batches"]
+
+
+def _leading_size(batch: Any) -> int | None:
+    """The leading dimension of the first array in ``batch`` (tuples, lists, dicts walked)."""
+    shape = getattr(batch, "shape", None)
+    if shape is not None:
+        try:
+            return int(shape[0]) if len(shape) >= 1 else None
+        except (TypeError, ValueError):  # a shape with an unknown size
+            return None
+    items = batch.values() if isinstance(batch, Mapping) else batch
+    if isinstance(items, (tuple, list)) or isinstance(batch, Mapping):
+        for item in items:
+            size = _leading_size(item)
+            if size is not None:
+                return size
+    return None
+
+
+def batch_weights(batches: list[Any]) -> list[float]:
+    """Weights that turn per-batch mean losses into the mean over the batches' examples.
+
+    Each batch weighs its number of examples, read as the leading dimension of its first
+    array (in a tuple, list or dict, walked in order), so a short last batch of a
+    validation loader counts for what it holds. If any batch has no such array, every
+    batch weighs the same.
+
+    Example:
+        >>> import numpy as np
+        >>> batch_weights([(np.zeros((32, 4)), np.zeros(32)), (np.zeros((4, 4)), np.zeros(4))])
+        [0.8888888888888888, 0.1111111111111111]
+        >>> batch_weights([{"ids": [1, 2]}, {"ids": [3]}])  # no array: equal weights
+        [0.5, 0.5]
+    """
+    sizes = [_leading_size(b) for b in batches]
+    if not batches:
+        return []
+    if any(size is None or size <= 0 for size in sizes):
+        return [1.0 / len(batches)] * len(batches)
+    total = float(sum(s for s in sizes if s is not None))
+    return [s / total for s in sizes if s is not None]
 
 
 def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") -> None:

@@ -227,3 +227,20 @@ def test_refuses_to_run_on_several_processes(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(torch.distributed, "get_world_size", lambda *a, **k: 2)
     with pytest.raises(ValueError, match=r"confirm runs on one process.*world_size=2"):
         _call()
+
+
+def test_the_held_out_loss_is_the_mean_over_examples_not_batches() -> None:
+    # A validation loader's short last batch counts for the examples it holds.
+    model = rs.make_model()
+    model.eval()
+    x, y = rs.make_tensors(36, seed=3)
+    held = [(x[:32], y[:32]), (x[32:], y[32:])]
+    training = TrainingStep(
+        model, torch.optim.SGD(model.parameters()), rs.loss_fn, None, 1, None, None
+    )
+    with torch.no_grad():
+        want = float(rs.loss_fn(model(x), y))
+        per_batch = sum(float(rs.loss_fn(model(a), b)) for a, b in held) / 2
+    got = training.held_out_loss(held)
+    assert got == pytest.approx(want, rel=1e-6)
+    assert abs(got - per_batch) > 1e-4  # the two means differ on these batches

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._batches import BatchStream, check_batches
+from .._batches import BatchStream, batch_weights, check_batches
 from .._validate import check_count
 from ..rangetest.confirm import (
     CONFIRM_OFFSETS,
@@ -51,7 +51,8 @@ def confirm(
     ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does,
     with ``lr`` a float32 scalar array) on the same ``steps`` batches, drawn once from
     ``batches``. Every 10 steps and after the last, the mean of ``eval_loss(params,
-    batch)`` over ``held_out`` is measured; the candidate's score is the last of these
+    batch)`` over ``held_out`` is measured (each batch weighing its number of examples,
+    the leading dimension of its first array); the candidate's score is the last of these
     plus their largest rise above their running minimum
     (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
     (ties: the smaller LR); a candidate whose training loss turns non-finite scores
@@ -106,6 +107,7 @@ def confirm(
     lrs32 = _float32(candidates, lr, offsets)
     check_batches(batches, name="batches")
     held = held_out_batches(held_out, eval_loss)
+    weights = jnp.asarray(batch_weights(held), jnp.float32)  # the mean over examples
     stream = BatchStream(batches, fewer="steps")
     try:
         train = [stream.next() for _ in range(k)]
@@ -114,7 +116,8 @@ def confirm(
     marks = set(evaluation_steps(k))
 
     def held_out_loss(p: Any) -> float:
-        mean = float(jax.device_get(jnp.mean(jnp.stack([eval_loss(p, b) for b in held]))))
+        losses = jnp.stack([jnp.reshape(eval_loss(p, b), ()) for b in held])
+        mean = float(jax.device_get(jnp.dot(losses, weights)))
         return mean if math.isfinite(mean) else math.inf
 
     runs: list[tuple[list[float], bool]] = []

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from .._batches import BatchStream, check_batches
+from .._batches import BatchStream, batch_weights, check_batches
 from .._validate import check_count
 from ..rangetest.confirm import (
     CONFIRM_OFFSETS,
@@ -44,9 +44,9 @@ def confirm(
     Every candidate starts from the same saved state and trains with
     ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``.
     Every 10 steps and after the last, the mean ``model.test_on_batch`` loss over
-    ``held_out`` is measured; the candidate's score is the last of these plus their
-    largest rise above their running minimum
-    (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
+    ``held_out``'s examples is measured (each batch weighs its number of rows); the
+    candidate's score is the last of these plus their largest rise above their running
+    minimum (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
     (ties: the smaller LR); a candidate whose training loss turns non-finite scores
     ``inf`` and stops. When the call returns or raises (``KeyboardInterrupt``
     included), the model's, optimizer's and metrics' variables and the LR are exactly
@@ -139,10 +139,13 @@ def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
 
 
 def _held_out_loss(model: Any, held: list[tuple[Any, Any, Any]]) -> float:
-    """Mean ``test_on_batch`` loss over the held-out batches (``inf`` if not finite)."""
+    """Mean ``test_on_batch`` loss over the held-out examples (``inf`` if not finite).
+
+    Each batch's loss weighs its number of examples (:func:`cyclr._batches.batch_weights`).
+    """
     losses = [
         float(model.test_on_batch(x, y, sample_weight=w, return_dict=True)["loss"])
         for x, y, w in held
     ]
-    mean = float(np.mean(losses))
+    mean = float(np.dot(losses, batch_weights([x for x, _, _ in held])))
     return mean if math.isfinite(mean) else math.inf

@@ -48,7 +48,8 @@ def confirm(
     Every candidate starts from the same saved state (parameters, gradients, buffers,
     module modes, optimizer state, scaler, RNG) and trains on the same ``steps *
     accumulation_steps`` batches, drawn once from ``data``. Every 10 steps and after the
-    last, the mean loss over ``held_out`` is measured in eval mode under ``no_grad``;
+    last, the mean loss over ``held_out``'s examples is measured in eval mode under
+    ``no_grad`` (each batch weighs the leading dimension of its first tensor);
     the candidate's score is the last of these plus their largest rise above their
     running minimum (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss
     that bounced back up, on the edge of stability or starting to overfit, pays for the

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .._batches import BatchStream
+from .._batches import BatchStream, batch_weights
 from .._validate import check_callable, check_int, check_type, describe
 
 __all__ = ["LossFn", "MetricFn", "StepFn", "TrainingStep", "derive_group_scales"]
@@ -249,11 +249,14 @@ class TrainingStep:
     def held_out_loss(self, batches: Sequence[Any]) -> float:
         """Mean loss over ``batches`` in eval mode under ``no_grad`` (``inf`` if not finite).
 
-        Every module's train/eval mode is restored afterwards.
+        Each batch's loss weighs its number of examples (:func:`cyclr._batches.batch_weights`),
+        so the mean is over examples. Every module's train/eval mode is restored afterwards.
         """
+        weights = torch.tensor(batch_weights(list(batches)), dtype=torch.float64)
         with self._evaluating():
             losses = [self._loss(b, need_grad=False).detach().reshape(()) for b in batches]
-            mean = float(torch.stack(losses).double().mean())  # one host read
+            stacked = torch.stack(losses).double()
+            mean = float((stacked * weights.to(stacked.device)).sum())  # one host read
         return mean if math.isfinite(mean) else math.inf
 
     def metric(self, metric_fn: MetricFn) -> float:
