@@ -11,13 +11,10 @@ measures exactly that call, on the data split the confirmation prototypes used
   validation fifth), in batches of the task's size shuffled per seed exactly as the
   prototype's candidate runs are (:func:`~benchmarks.suite.proto_val.train_batches`,
   wrapped so every ``iter()`` starts the seed's stream again, as a ``DataLoader`` does);
-* ``held_out`` is the validation part (at most 1,000 examples) in ``ceil(n / batch
-  size)`` batches of near-equal size (at most the task's batch size; one batch when the
-  part is smaller). The library scores a candidate by the plain mean of the batches'
-  losses, so equal batches make that the mean over the examples, as the prototype
-  scored. A ``DataLoader``'s short last batch would weigh more than its examples: on
-  diabetes (68 examples, batch 32) a last batch of 4 counts for a third of the score,
-  and it changed the confirmation's choice on some seeds there and on friedman1.
+* ``held_out`` is the validation part (at most 1,000 examples) in batches of the task's
+  size, the last one short, as a ``DataLoader`` gives them; the library weighs each
+  batch's loss by its number of examples, so the score is the mean over the examples,
+  as the prototype scored.
 
 Method ``cyclr-confirmed`` is ``result.suggest().lr``; ``cyclr-confirmed-base`` and
 ``cyclr-confirmed-max`` are ``result.clr_bounds()`` (the confirmation's bounds, recorded
@@ -73,15 +70,10 @@ class FitBatches:
 
 
 def held_out_batches(task: Task) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The validation part in ``ceil(n / batch_size)`` batches whose sizes differ by <= 1.
-
-    Every example weighs (nearly) the same in the library's mean over batches; batches of
-    exactly ``batch_size`` with a short last one would not (``diabetes-mlp-adam``: 68
-    examples as 32 + 32 + 4, the 4 weighing a third).
-    """
+    """The validation part in batches of the task's size, the last one short."""
     _, _, x_val, y_val = val_split(task)
-    n = -(-len(x_val) // task.batch_size)
-    return list(zip(torch.tensor_split(x_val, n), torch.tensor_split(y_val, n), strict=True))
+    size = task.batch_size
+    return [(x_val[i : i + size], y_val[i : i + size]) for i in range(0, len(x_val), size)]
 
 
 def source_files() -> list[Path]:
