@@ -136,8 +136,9 @@ def range_test(
     ``"confirmed"``), ``result.clr_bounds()`` and ``result.schedule()`` use the
     confirmation's bounds, ``result.confirmation`` holds every candidate's held-out
     losses, and ``result.steps_spent`` counts the steps of both stages (about 300 by
-    default). On the benchmark suite this took the median regret from 2.5 target units
-    to 0.01 and the worst task from 11.2 to 10.7 (``benchmarks/RESULTS.md``). The
+    default). On the benchmark suite it took the median regret from 2.5 target units
+    to 1.3 and the worst task from 11.2 to 6.4 (``benchmarks/RESULTS.md``, "The one
+    call, measured end to end"). The
     state is restored after the confirmation too. A curve with no suggestion is
     returned unconfirmed, with a warning. Not available under ``torch.distributed``
     with more than one process.
