@@ -103,11 +103,18 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
         f"range test: {result.num_recorded} steps, lr {fmt(float(lrs[0]))} to "
         f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'still running'}"
     ]
+    confirmation = result.confirmation
+    if confirmation is not None:
+        lines.append(
+            f"confirmation: {len(confirmation.candidates)} candidates around "
+            f"{fmt(confirmation.anchor)}, {confirmation.steps} steps each on held-out data; "
+            f"{result.steps_spent:,} training steps in all"
+        )
     lines.append("suggestions (lr, then the interval about as good by the same rule):")
     answers: dict[str, Suggestion | str] = dict(result.reading.answers)
     default = DEFAULT_METHOD
-    if result.confirmation is not None:
-        answers = {"confirmed": result.confirmation.suggestion(), **answers}
+    if confirmation is not None:
+        answers = {"confirmed": confirmation.suggestion(), **answers}
         default = "confirmed"
     width = max(len(m) for m in answers)
     for method, answer in answers.items():
