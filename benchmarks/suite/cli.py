@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import data as datasets
-from .clr import CLR_RULES, CLR_SOURCES
+from .clr import CLR_RULES, CLR_SOURCES, DEFAULT_CLR_RULES
 from .report import render
 from .rules import PROTOTYPES
 from .run import ALL_FAMILIES, Config, run_suite
@@ -51,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--clr-rules",
         type=_csv,
-        default=list(CLR_SOURCES),
-        help=f"bounds rules of the CLR phase, from {list(CLR_RULES)} (default {list(CLR_SOURCES)})",
+        default=list(DEFAULT_CLR_RULES),
+        help=f"bounds rules of the CLR phase, from {list(CLR_RULES)} (default "
+        f"{list(DEFAULT_CLR_RULES)}); a rule runs when its finder family is in --families "
+        f"({', '.join(f'{r}: {s.family}' for r, s in CLR_SOURCES.items())})",
     )
     p.add_argument(
         "--prototypes",

@@ -2,7 +2,11 @@
 
 Every schedule comes from :func:`cyclr.rangetest.plan.schedule_from_bounds`, the function
 behind ``RangeTestResult.schedule(kind, steps_per_epoch=..., total_steps=...)``, with the
-bounds ``clr_bounds(rule=...)`` of the seed's default range test. So the cycle length is
+bounds a rule reads from one finder family's record (:data:`CLR_SOURCES`): ``smith`` and
+``bottom`` are ``clr_bounds(rule=...)`` of the seed's default range test (``cyclr``
+family); ``confirmed`` is ``result.clr_bounds()`` of ``range_test(..., held_out=...)``
+(``cyclr-confirm`` family), the confirmation's bounds, so its schedules are exactly what
+``result.schedule(kind, ...)`` gives a user of the one call. So the cycle length is
 the one the library fits to the run (whole cycles of 2 to 10 epochs per half cycle, one
 cycle over the run when it is shorter than 4 epochs), not one chosen for the benchmark:
 
@@ -28,21 +32,40 @@ import math
 import statistics
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .store import NotCachedError, Store
 from .tasks import Task, tolerance
 from .train import RunResult, steps_to_reach, train
 
-CLR_SOURCES = {"smith": "cyclr-clr", "bottom": "cyclr-clr-bottom"}
-"""``clr_bounds(rule=...)`` rules whose bounds drive the CLR runs, and their method prefix."""
-CLR_METHODS = (
-    *(f"{p}-{end}" for p in CLR_SOURCES.values() for end in ("base", "max")),
-    "cyclr-confirmed-base",
-    "cyclr-confirmed-max",
+
+@dataclass(frozen=True)
+class BoundsSource:
+    """Where a CLR rule's bounds live: ``family``'s record, ``{prefix}-base``/``-max``."""
+
+    family: str
+    prefix: str
+
+
+CLR_SOURCES = {
+    "smith": BoundsSource("cyclr", "cyclr-clr"),
+    "bottom": BoundsSource("cyclr", "cyclr-clr-bottom"),
+    "confirmed": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
+}
+"""Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
+
+The ``cyclr`` family's rules are ``clr_bounds(rule=...)`` re-read from the stored curve
+(the rule name is the library's ``rule=``); ``confirmed`` is the ``cyclr-confirm``
+family's ``result.clr_bounds()``, the confirmation's bounds."""
+CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
+"""Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
+DEFAULT_CLR_RULES = ("smith", "bottom")
+"""The rules the CLR phase runs unless told otherwise."""
+CLR_METHODS = tuple(
+    f"{src.prefix}-{end}" for src in CLR_SOURCES.values() for end in ("base", "max")
 )
-"""Records' bounds, not LRs to train at: the CLR sources' and the ``cyclr-confirm`` family's
-``result.clr_bounds()`` (recorded for the report's record; no CLR rule reads them)."""
+"""Records' bounds, not LRs to train at (recorded for the report's record)."""
 LAGGED = {"smith-lag": "smith", "bottom-lag": "bottom"}
 """Bounds moved back by the momentum lag (see :func:`lag_factor`), by source rule."""
 CLR_RULES = (*CLR_SOURCES, *LAGGED)
@@ -84,10 +107,17 @@ def lag_factor(task: Task, lrs: Sequence[float]) -> float:
     return float(10.0 ** (-(beta / (1.0 - beta)) * dx))
 
 
+def source_of(rule: str) -> BoundsSource:
+    """The record ``rule``'s bounds are read from (a lagged rule's: its source rule's)."""
+    return CLR_SOURCES[LAGGED.get(rule, rule)]
+
+
 def bounds_of(task: Task, rec: Any, rule: str) -> tuple[float, float] | None:
-    """``(base_lr, max_lr)`` of a range-test record under ``rule`` (``None``: no bounds)."""
-    source = LAGGED.get(rule, rule)
-    prefix = CLR_SOURCES[source]
+    """``(base_lr, max_lr)`` of a range-test record under ``rule`` (``None``: no bounds).
+
+    ``rec`` is the record of ``source_of(rule).family`` for the seed.
+    """
+    prefix = source_of(rule).prefix
     base, peak = rec.suggestions.get(f"{prefix}-base"), rec.suggestions.get(f"{prefix}-max")
     if base is None or peak is None:
         return None
@@ -179,8 +209,11 @@ def clr_table(results: dict[str, Any], add: Callable[[str], None]) -> None:
     add("")
     add(
         "Each schedule is what `RangeTestResult.schedule(kind, steps_per_epoch, "
-        "total_steps=budget)` builds from `clr_bounds(rule=...)` of the seed's default range "
-        "test (see `benchmarks/suite/clr.py`): cyclical kinds in whole cycles fitted to the "
+        "total_steps=budget)` builds from the seed's bounds under each rule (`bounds`; see "
+        "`benchmarks/suite/clr.py`): `smith` and `bottom` are `clr_bounds(rule=...)` of the "
+        "default range test, `confirmed` is `result.clr_bounds()` of `range_test(..., "
+        "held_out=...)` (the confirmation's bounds), `-lag` moves a rule's bounds back by the "
+        "momentum lag. Cyclical kinds in whole cycles fitted to the "
         "run (`cycles`), ending at `base_lr`; exp_range with Smith's decay per half cycle "
         "(`gamma = 0.99994 ** (2000 / step_size_up)`); one-cycle with `div_factor = "
         "max_lr / base_lr`, pct_start 0.3, momentum 0.95 -> 0.85 -> 0.95. `-half`: the "

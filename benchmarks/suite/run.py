@@ -23,7 +23,16 @@ from typing import Any
 import numpy as np
 
 from . import finders
-from .clr import CLR_KINDS, CLR_METHODS, CLR_SOURCES, bounds_of, schedule_run
+from .clr import (
+    CLR_KINDS,
+    CLR_METHODS,
+    CLR_SOURCES,
+    CURVE_RULES,
+    DEFAULT_CLR_RULES,
+    bounds_of,
+    schedule_run,
+    source_of,
+)
 from .store import NotCachedError, Store
 from .tasks import ALL_TASKS, Task
 from .train import RunResult, steps_to_reach, train
@@ -44,7 +53,8 @@ class Config:
         oracle_seeds: seeds of the fixed-LR grid.
         seeds: seeds of each finder's range test and of the run at its suggestion.
         clr_seeds: seeds of the CLR schedule runs.
-        clr_rules: ``clr_bounds`` rules whose bounds drive the CLR runs.
+        clr_rules: bounds rules whose bounds drive the CLR runs (:data:`.clr.CLR_RULES`);
+            a rule runs when its finder family is in ``families``.
         phases: subset of ``oracle, finders, suggest, invariance, clr, timing``.
         quick: tiny budgets and grid (the test-suite path).
         steps: budget override (quick mode).
@@ -60,7 +70,7 @@ class Config:
     oracle_seeds: tuple[int, ...] = (0, 1, 2)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     clr_seeds: tuple[int, ...] = (0, 1, 2)
-    clr_rules: tuple[str, ...] = tuple(CLR_SOURCES)
+    clr_rules: tuple[str, ...] = DEFAULT_CLR_RULES
     phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr", "timing")
     quick: bool = False
     steps: int | None = None
@@ -315,7 +325,8 @@ def reread_cyclr(rec: finders.FinderRecord, cfg: Config) -> finders.FinderRecord
         except Exception as exc:
             sugg[key] = None
             errors[key] = f"{type(exc).__name__}: {exc}"
-    for rule, prefix in CLR_SOURCES.items():
+    for rule in CURVE_RULES:
+        prefix = CLR_SOURCES[rule].prefix
         try:
             base, peak = _suggest.clr_bounds(lrs, losses, rule=rule)
             sugg[f"{prefix}-base"], sugg[f"{prefix}-max"] = float(base), float(peak)
@@ -409,12 +420,14 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
         for task in tasks:
             tr = results[task.name]
             cfg.log(f"clr: {task.name}")
-            if "cyclr" not in cfg.families:
-                continue
             for rule in cfg.clr_rules:
+                family = source_of(rule).family
+                if family not in cfg.families:
+                    cfg.log(f"  clr rule {rule} skipped: family {family} is not run")
+                    continue
                 for seed in cfg.clr_seeds:
                     with _skip_missing():
-                        rec = finder_record(store, task, "cyclr", seed, cfg)
+                        rec = finder_record(store, task, family, seed, cfg)
                         bounds = bounds_of(task, rec, rule)
                         if bounds is None:
                             continue

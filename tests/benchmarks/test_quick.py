@@ -120,3 +120,42 @@ def test_quick_suite_scores_the_one_call_confirmation(
     invariance = report.split("## Loss scale and shift", 1)[1]
     cells = _row(invariance, "digits-mlp-sgd")
     assert cells[1] == "cyclr-confirmed" and cells[3] == "1.00"  # a shift never moves it
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_quick_suite_runs_clr_between_the_confirmed_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CLR rule `confirmed`: the schedules between result.clr_bounds() of
+    # range_test(..., held_out=...), read from the cyclr-confirm family's record, next to
+    # smith's bounds read from the cyclr family's record.
+    cache, out = tmp_path / "cache", tmp_path / "suite.md"
+    args = ("--cache-dir", str(cache), "--out", str(out), "--phases", "oracle,clr")
+    _run(capsys, "--families", "cyclr,cyclr-confirm", "--clr-rules", "smith,confirmed", *args)
+    clr = out.read_text().split("## CLR claim", 1)[1]
+    rows = {}
+    for line in clr.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "digits-mlp-sgd":
+            rows[(cells[1], cells[5])] = cells
+    kinds = ("triangular2", "exp_range", "onecycle")
+    assert set(rows) == {
+        (r, k + h) for r in ("smith", "confirmed") for k in kinds for h in ("", "-half")
+    }
+
+    # The bounds are the cyclr-confirm record's, exactly as the user's result gives them.
+    (path,) = cache.rglob("finder/cyclr-confirm-*-seed=0-scale=1.0-shift=0.0.json")
+    sugg = json.loads(path.read_text())["suggestions"]
+    base, peak = sugg["cyclr-confirmed-base"], sugg["cyclr-confirmed-max"]
+    assert 0 < base < peak
+    assert {rows[("confirmed", k)][2] for k in kinds} == {f"{base:.3g} .. {peak:.3g}"}
+    assert rows[("confirmed", "onecycle")][2] != rows[("smith", "onecycle")][2]
+    assert float(rows[("confirmed", "onecycle")][7].split()[0]) > 20.0  # beats chance
+    assert re.search(r"\| confirmed \| \d+/1: ", clr)  # in the claim's two figures
+    assert re.search(r"\| confirmed \| onecycle \| 1 \| ", clr)  # and in the summary
+
+    # Without its family the rule is skipped, said so, and nothing is trained.
+    log = _run(capsys, "--families", "cyclr", "--clr-rules", "confirmed", *args, "--report-only")
+    assert "clr rule confirmed skipped: family cyclr-confirm is not run" in log
+    assert "| confirmed |" not in out.read_text()
