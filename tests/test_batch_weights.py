@@ -48,3 +48,23 @@ def test_weighted_batch_means_are_the_example_mean(sizes: list[int]) -> None:
 def test_batches_without_an_array_weigh_the_same() -> None:
     assert batch_weights([[1, 2, 3], "text", (torch.zeros(()),)]) == [1 / 3] * 3
     assert batch_weights([]) == []
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        # sequence-first inputs (T, B, F) with batch-first targets (B,): no size to trust
+        [(torch.zeros(50, 32, 3), torch.zeros(32)), (torch.zeros(50, 4, 3), torch.zeros(4))],
+        # a list of per-example tensors of different lengths
+        [{"seqs": [torch.zeros(7), torch.zeros(50)]}, {"seqs": [torch.zeros(100)]}],
+    ],
+    ids=["sequence-first", "per-example-list"],
+)
+def test_batches_whose_arrays_disagree_weigh_the_same(batches: list[Any]) -> None:
+    assert batch_weights(batches) == [0.5, 0.5]
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
+def test_a_ragged_nested_tensor_weighs_the_same() -> None:
+    ragged = torch.nested.nested_tensor([torch.zeros(3), torch.zeros(5)])
+    assert batch_weights([(ragged,), (torch.zeros(2, 4),)]) == [0.5, 0.5]

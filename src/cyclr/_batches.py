@@ -15,30 +15,44 @@ from ._validate import describe
 __all__ = ["BatchStream", "batch_weights", "check_batches"]
 
 
+_CONFLICT = -1
+""":func:`_leading_size` of a batch whose arrays disagree on their leading dimension."""
+
+
 def _leading_size(batch: Any) -> int | None:
-    """The leading dimension of the first array in ``batch`` (tuples, lists, dicts walked)."""
-    shape = getattr(batch, "shape", None)
-    if shape is not None:
-        try:
+    """The number of examples in ``batch``: the leading dimension its arrays agree on.
+
+    Tuples, lists and mappings are walked; their arrays (at any depth) must agree, else
+    the batch has no size that can be trusted (:data:`_CONFLICT`): sequence-first inputs
+    with batch-first targets, or a list of per-example tensors of different lengths.
+    ``None`` when the batch holds no array.
+    """
+    try:
+        shape = getattr(batch, "shape", None)
+        if shape is not None and not isinstance(batch, type):
             return int(shape[0]) if len(shape) >= 1 else None
-        except (TypeError, ValueError):  # a shape with an unknown size
-            return None
-    items = batch.values() if isinstance(batch, Mapping) else batch
-    if isinstance(items, (tuple, list)) or isinstance(batch, Mapping):
-        for item in items:
-            size = _leading_size(item)
-            if size is not None:
-                return size
-    return None
+    except Exception:  # an unknown or ragged size (a strided nested tensor has no sizes)
+        return _CONFLICT
+    if isinstance(batch, Mapping):
+        items: Iterable[Any] = batch.values()
+    elif isinstance(batch, (tuple, list)):
+        items = batch
+    else:
+        return None
+    sizes = {size for size in map(_leading_size, items) if size is not None}
+    if not sizes:
+        return None
+    return sizes.pop() if len(sizes) == 1 else _CONFLICT
 
 
 def batch_weights(batches: list[Any]) -> list[float]:
     """Weights that turn per-batch mean losses into the mean over the batches' examples.
 
-    Each batch weighs its number of examples, read as the leading dimension of its first
-    array (in a tuple, list or dict, walked in order), so a short last batch of a
-    validation loader counts for what it holds. If any batch has no such array, every
-    batch weighs the same.
+    Each batch weighs its number of examples, the leading dimension that all its arrays
+    (in tuples, lists and dicts, at any depth) agree on, so a short last batch of a
+    validation loader counts for what it holds. If any batch has no array, or arrays
+    that disagree (sequence-first inputs with batch-first targets, per-example tensors
+    of different lengths), every batch weighs the same.
 
     Example:
         >>> import numpy as np
@@ -50,7 +64,7 @@ def batch_weights(batches: list[Any]) -> list[float]:
     sizes = [_leading_size(b) for b in batches]
     if not batches:
         return []
-    if any(size is None or size <= 0 for size in sizes):
+    if any(size is None or size <= 0 for size in sizes):  # no size, or _CONFLICT
         return [1.0 / len(batches)] * len(batches)
     total = float(sum(s for s in sizes if s is not None))
     return [s / total for s in sizes if s is not None]

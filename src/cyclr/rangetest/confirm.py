@@ -45,7 +45,9 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -265,6 +267,14 @@ def conclude(
     )
 
 
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float (NaN read as ``inf``: a score or loss that is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {name}={value!r})")
+    result = float(value)
+    return math.inf if math.isnan(result) else result
+
+
 def confirm_result(
     result: RangeTestResult, run: Callable[[float], Confirmation]
 ) -> RangeTestResult:
@@ -284,6 +294,11 @@ def confirm_result(
     Returns:
         The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
         ``result`` itself.
+
+    Raises:
+        Exception: Whatever ``run`` raises (every candidate diverged, data ran out, a
+            held-out batch the model cannot read), with the sweep's unconfirmed result
+            on its ``.result`` and a note saying so: the sweep is never lost.
     """
     try:
         anchor = result.reading.suggestion().lr
@@ -295,7 +310,18 @@ def confirm_result(
             stacklevel=3,
         )
         return result
-    return dataclasses.replace(result, confirmation=run(anchor))
+    try:
+        confirmation = run(anchor)
+    except Exception as exc:  # the sweep finished: keep it for the caller
+        exc.result = result  # type: ignore[attr-defined]
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(
+                "cyclr: the LR sweep finished before the confirmation failed; its "
+                "(unconfirmed) result is this exception's .result"
+            )
+        raise
+    return dataclasses.replace(result, confirmation=confirmation)
 
 
 @dataclass(frozen=True)
@@ -326,23 +352,42 @@ class Confirmation:
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
+        check_positive("anchor", self.anchor)
         check_int("steps", self.steps)
         check_int("steps_spent", self.steps_spent, minimum=0)
-        if len(self.candidates) != len(self.scores):
+        candidates = tuple(
+            check_positive(f"candidates[{i}]", c) for i, c in enumerate(self.candidates)
+        )
+        if not candidates or any(b <= a for a, b in itertools.pairwise(candidates)):
             raise ValueError(
-                f"candidates and scores must have the same length (got "
-                f"{len(self.candidates)} and {len(self.scores)})"
-            )
-        if self.lr not in self.candidates:
-            raise ValueError(
-                f"lr must be one of the candidates (got lr={self.lr!r}, candidates="
+                f"candidates must be one or more LRs in increasing order (got candidates="
                 f"{list(self.candidates)!r})"
             )
-        if self.held_out_losses and len(self.held_out_losses) != len(self.candidates):
+        scores = tuple(_real(f"scores[{i}]", v) for i, v in enumerate(self.scores))
+        if len(candidates) != len(scores):
+            raise ValueError(
+                f"candidates and scores must have the same length (got "
+                f"{len(candidates)} and {len(scores)})"
+            )
+        if self.lr not in candidates:
+            raise ValueError(
+                f"lr must be one of the candidates (got lr={self.lr!r}, candidates="
+                f"{list(candidates)!r})"
+            )
+        runs = tuple(
+            tuple(_real(f"held_out_losses[{i}][{j}]", v) for j, v in enumerate(run))
+            for i, run in enumerate(self.held_out_losses)
+        )
+        if runs and len(runs) != len(candidates):
             raise ValueError(
                 f"held_out_losses must hold one sequence per candidate (got "
-                f"{len(self.held_out_losses)} for {len(self.candidates)} candidates)"
+                f"{len(runs)} for {len(candidates)} candidates)"
             )
+        object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "anchor", float(self.anchor))
+        object.__setattr__(self, "candidates", candidates)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "held_out_losses", runs)
 
     @property
     def index(self) -> int:

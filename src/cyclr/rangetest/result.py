@@ -24,11 +24,12 @@ import numpy.typing as npt
 
 from .._validate import check_type
 from . import storage
+from .bounds import BOUND_RULES
 from .confirm import Confirmation
 from .fit import MIN_POINTS
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
-from .rules import Suggestion
+from .rules import METHODS, Suggestion
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -249,6 +250,9 @@ class RangeTestResult:
         """
         if method == "confirmed" or (method is None and self.confirmation is not None):
             return self._confirmed("method").suggestion()
+        if method is not None and method not in METHODS:
+            listed = ", ".join(repr(m) for m in (*METHODS, "confirmed"))
+            raise ValueError(f"method must be one of {listed} or None (got method={method!r})")
         return self.reading.suggestion(method)
 
     def _confirmed(self, parameter: str) -> Confirmation:
@@ -260,7 +264,10 @@ class RangeTestResult:
         return self.confirmation
 
     def suggestions(self) -> dict[str, Suggestion]:
-        """Return every method's suggestion; methods with no reliable answer are omitted.
+        """Return every curve rule's suggestion; rules with no reliable answer are omitted.
+
+        The confirmed LR is not among them: it is :meth:`suggest`'s default when there is
+        a :attr:`confirmation`.
 
         ``result.reading.reasons`` says why each omitted method has none.
         """
@@ -304,7 +311,8 @@ class RangeTestResult:
                 metric when one was recorded at :data:`~cyclr.rangetest.fit.MIN_POINTS`
                 or more steps, else the loss. Not read by ``"confirmed"``.
             rule: ``"confirmed"``, ``"smith"``, ``"bottom"``, or ``None``:
-                ``"confirmed"`` when there is a confirmation, else ``"smith"``.
+                ``"confirmed"`` when there is a confirmation and ``curve="auto"``, else
+                ``"smith"`` (a curve named explicitly is read with Smith's rule).
 
         Returns:
             ``(base_lr, max_lr)`` with ``base_lr < max_lr``.
@@ -315,8 +323,14 @@ class RangeTestResult:
             ValueError: If ``curve`` or ``rule`` is unknown, ``"metric"`` without
                 metrics, or ``"confirmed"`` without a confirmation.
         """
-        if rule == "confirmed" or (rule is None and self.confirmation is not None):
+        self.bounds_curve(curve)  # checks curve whichever rule answers
+        if rule == "confirmed" or (
+            rule is None and self.confirmation is not None and curve == "auto"
+        ):
             return self._confirmed("rule").bounds()
+        if rule is not None and rule not in BOUND_RULES:
+            listed = ", ".join(repr(r) for r in (*BOUND_RULES, "confirmed"))
+            raise ValueError(f"rule must be one of {listed} or None (got rule={rule!r})")
         return self._bounds_reading(curve).clr_bounds("smith" if rule is None else rule)
 
     def schedule(
@@ -459,7 +473,8 @@ class RangeTestResult:
         """Read a curve written by :meth:`to_csv`.
 
         The CSV holds the curve only: ``stop_reason`` and ``elapsed_s`` come back as
-        ``None`` and ``settings`` as ``{}``; ``lrs``, ``losses``, ``smoothed`` and
+        ``None``, ``settings`` as ``{}`` and ``confirmation`` as ``None`` (so
+        ``suggest()`` reads the curve again); ``lrs``, ``losses``, ``smoothed`` and
         ``metrics`` are exact.
 
         Raises:
