@@ -252,3 +252,30 @@ def test_an_empty_validation_loader_fails_before_any_step(
     with pytest.raises(ValueError, match=r"confirm=True needs at least one validation batch"):
         make_trainer(tmp_path, [callback]).fit(module, make_loader(), empty)
     assert calls == [] and module.seen == []
+
+
+class AugmentingModule(ValModule):
+    """Shifts the inputs a little in ``on_after_batch_transfer`` while training only."""
+
+    augmented = 0
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        x, y = batch
+        if not self.trainer.training:
+            return x, y
+        self.augmented += 1
+        return x + 1e-3, y
+
+
+def test_held_out_batches_are_moved_in_the_validating_stage(
+    tmp_path: Path, calls: list[dict[str, Any]]
+) -> None:
+    # A module that augments in its transfer hook only while training must not have its
+    # held-out batches augmented: they are validation data.
+    callback = RangeTestCallback(confirm=True, held_out_batches=2, **SWEEP)
+    module = AugmentingModule()
+    make_trainer(tmp_path, [callback]).fit(module, make_loader(), make_val_loader())
+    val_x = torch.cat([x for x, _ in make_val_loader()])
+    held_x = torch.cat([batch[0] for batch, _ in calls[0]["held_out"]])
+    assert torch.equal(held_x, val_x[: len(held_x)])
+    assert module.augmented > 0  # the training batches still went through it

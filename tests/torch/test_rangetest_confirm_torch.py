@@ -10,6 +10,7 @@ import pytest
 import torch
 from tests.torch import rangetest_support as rs
 
+from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest import RangeTestResult
 from cyclr.torch import confirm, range_test
 
@@ -142,4 +143,71 @@ def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
             held_out=rs.make_batches()[:1],
             **flat,
         )
-    assert got.confirmation is None and calls["n"] == 60
+    assert got.confirmation is None and calls["n"] == 1 + 60  # the held-out probe, the sweep
+
+
+def test_a_held_out_batch_the_loss_cannot_read_is_named_before_the_first_step() -> None:
+    model, opt = _setup()
+    calls = {"n": 0}
+    x, y = rs.make_tensors(64, seed=7)
+    with pytest.raises((TypeError, ValueError), match=r"held_out\[0\] cannot be scored: "):
+        range_test(  # (x, y) instead of [(x, y)]: each "batch" is a tensor
+            model, opt, rs.make_batches(), rs.loss_fn, held_out=(x, y), **SWEEP
+        )
+    with pytest.raises((TypeError, ValueError), match=r"held_out\[0\] cannot be scored"):
+        range_test(
+            model, opt, rs.make_batches(), step_fn=_counting_step(calls), held_out=[x], **SWEEP
+        )
+    assert calls["n"] == 1  # the one held-out probe, no training step
+
+
+def test_a_held_out_data_loader_leaves_the_rng_as_it_was() -> None:
+    x, y = rs.make_tensors(64, seed=7)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    model, opt = _setup()
+    before = torch.get_rng_state()
+    range_test(model, opt, rs.make_batches(), rs.loss_fn, held_out=loader, confirm_steps=3, **SWEEP)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_confirmation_keeps_the_sweeps_group_scales() -> None:
+    model = rs.make_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD([{"params": params[:2]}, {"params": params[2:]}], lr=0.01)
+    ratios: set[float] = set()
+    hook = opt.register_step_pre_hook(
+        lambda o, a, k: ratios.add(round(o.param_groups[1]["lr"] / o.param_groups[0]["lr"], 9))
+    )
+    try:
+        got = range_test(
+            model,
+            opt,
+            rs.make_batches(),
+            rs.loss_fn,
+            group_scales=[1.0, 0.1],
+            held_out=rs.make_batches(seed=7)[:1],
+            confirm_steps=3,
+            **SWEEP,
+        )
+    finally:
+        hook.remove()
+    assert got.confirmation is not None and ratios == {0.1}
+
+
+def test_a_failed_confirmation_keeps_the_sweep_on_the_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cyclr.torch.rangetest as module
+
+    def diverging(*args: Any, **kwargs: Any) -> Any:
+        raise NoReliableSuggestionError("every candidate diverged")
+
+    monkeypatch.setattr(module, "confirm", diverging)
+    model, opt = _setup()
+    with pytest.raises(NoReliableSuggestionError) as info:
+        range_test(
+            model, opt, rs.make_batches(), rs.loss_fn, held_out=rs.make_batches()[:1], **SWEEP
+        )
+    sweep = info.value.result  # type: ignore[attr-defined]
+    assert isinstance(sweep, RangeTestResult) and sweep.confirmation is None
+    assert sweep.suggest().method == "bottom"

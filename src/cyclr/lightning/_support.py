@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -16,6 +14,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from .._validate import describe
 from ..rangetest import RangeTestResult
 from ..schedules import Schedule
+from ..torch.state import rng_preserved
 
 _FROM_TRAINER = ("steps_per_epoch", "total_steps")
 
@@ -82,8 +81,10 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
     The validation loop's data are set up as Lightning sets them up before the sanity
     check (the same ``val_dataloader()`` call, samplers, ``limit_val_batches``), so the
     loop reuses them; the batches come as ``(batch, batch_idx)`` from a fresh
-    :class:`CombinedLoader` over them, fewer than ``count`` if there are fewer. The RNG
-    states the loaders draw from are put back afterwards.
+    :class:`CombinedLoader` over them, fewer than ``count`` if there are fewer, moved to
+    the device with the trainer in its validating stage (so transfer hooks that augment
+    only in training leave them alone). The RNG states the loaders draw from are put
+    back afterwards.
 
     Raises:
         ValueError: If there is no validation dataloader or it holds no batch.
@@ -109,11 +110,16 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
     combined = CombinedLoader(loaders.iterables, loaders._mode)
     combined.limits = val_loop.max_batches
     held: list[tuple[Any, int]] = []
-    with _rng_preserved():
-        for batch, batch_idx, dataloader_idx in combined:
-            held.append((_to_device(trainer, batch, dataloader_idx), batch_idx))
-            if len(held) >= count:
-                break
+    stage = trainer.state.stage
+    trainer.validating = True  # transfer hooks see the validating stage, as in validation
+    try:
+        with rng_preserved():
+            for batch, batch_idx, dataloader_idx in combined:
+                held.append((_to_device(trainer, batch, dataloader_idx), batch_idx))
+                if len(held) >= count:
+                    break
+    finally:
+        trainer.state.stage = stage
     if not held:
         raise ValueError(
             "confirm=True needs at least one validation batch to score the candidates on "
@@ -136,26 +142,6 @@ def _why_no_validation(trainer: pl.Trainer) -> str:
             "val_dataloader() in the module or datamodule"
         )
     return "; ".join(reasons)
-
-
-@contextlib.contextmanager
-def _rng_preserved() -> Iterator[None]:
-    """Put the torch (CPU, CUDA), NumPy and Python RNG states back after the block.
-
-    Starting a ``DataLoader`` iterator draws a seed from torch's generator; reading the
-    validation batches must not shift what training draws afterwards.
-    """
-    cpu, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
-    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
-    try:
-        yield
-    finally:
-        torch.set_rng_state(cpu)
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
-        if cuda_states is not None:
-            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def _loss_of(output: Any) -> torch.Tensor:

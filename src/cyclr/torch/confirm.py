@@ -24,7 +24,7 @@ from ..rangetest.spec import DEFAULTS
 from . import state as _state
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
-__all__ = ["confirm", "held_out_batches"]
+__all__ = ["check_held_out", "check_single_process", "confirm", "held_out_batches"]
 
 
 def confirm(
@@ -42,6 +42,7 @@ def confirm(
     scaler: torch.amp.GradScaler | None = None,
     device: str | torch.device | None = None,
     snapshot: str = "memory",
+    group_scales: Sequence[float] | None = None,
 ) -> Confirmation:
     r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
 
@@ -89,6 +90,8 @@ def confirm(
         scaler: A ``torch.amp.GradScaler`` for float16 mixed precision.
         device: Where batches go (default: the model's first parameter's device).
         snapshot: Where the saved state lives, ``"memory"`` or ``"disk"``.
+        group_scales: Each param group's LR as a multiple of group 0's, as in
+            :func:`cyclr.torch.range_test` (default: the optimizer's current ratios).
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
@@ -123,7 +126,7 @@ def confirm(
     training = TrainingStep(model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device)
     check_batches(data, refuse=(torch.Tensor,))
     held = held_out_batches(held_out)
-    scales = derive_group_scales(optimizer, None)
+    scales = derive_group_scales(optimizer, group_scales)
     marks = set(evaluation_steps(k))
     runs: list[tuple[list[float], bool]] = []
     spent = 0
@@ -156,23 +159,43 @@ def confirm(
 def held_out_batches(held_out: Iterable[Any]) -> list[Any]:
     """``held_out`` read into a list, checked to be batches and not empty.
 
+    Reading it leaves the RNG states as they were (:func:`cyclr.torch.state.rng_preserved`).
+
     Raises:
         TypeError: If ``held_out`` is a tensor or not an iterable of batches.
         ValueError: If it holds no batch.
     """
     check_batches(held_out, refuse=(torch.Tensor,), name="held_out")
-    held = list(held_out)
+    with _state.rng_preserved():  # starting a DataLoader iterator draws a seed
+        held = list(held_out)
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
     return held
 
 
-def check_single_process() -> None:
+def check_held_out(training: TrainingStep, held: list[Any]) -> None:
+    """Evaluate the loss on ``held[0]`` once, so a batch the model cannot read is named now.
+
+    In eval mode under ``no_grad``, module modes and RNG states put back: before any
+    training step, instead of after the sweep.
+
+    Raises:
+        TypeError, ValueError: What computing the loss raised, prefixed with
+            ``held_out[0]``.
+    """
+    try:
+        with _state.rng_preserved():
+            training.held_out_loss(held[:1])
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"held_out[0] cannot be scored: {exc}") from exc
+
+
+def check_single_process(what: str = "confirm") -> None:
     """Refuse a confirmation under ``torch.distributed`` with more than one process."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         raise ValueError(
-            "confirm runs on one process: under torch.distributed each rank would score its "
+            f"{what} runs on one process: under torch.distributed each rank would score its "
             f"own batches and could keep a different LR (got world_size="
             f"{dist.get_world_size()}); run it before the process group starts, or on rank 0 "
             "and broadcast the LR"

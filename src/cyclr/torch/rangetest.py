@@ -32,7 +32,7 @@ from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
-from .confirm import check_single_process, confirm, held_out_batches
+from .confirm import check_held_out, check_single_process, confirm, held_out_batches
 from .distributed import Comm, RangeTestAbortedError, comm_for_current_job
 from .training import LossFn, MetricFn, StepFn, TrainingStep, derive_group_scales
 
@@ -193,7 +193,7 @@ def range_test(
         A :class:`~cyclr.rangetest.RangeTestResult`: ``lrs`` (steps x groups), ``losses``,
         ``smoothed``, ``metrics``, ``stop_reason``, ``settings`` (the sweep plus the
         runner's settings, JSON-safe) and ``elapsed_s`` (the whole call, restoring
-        included; the confirmation's time is not in it) and, with ``held_out``, the
+        included, the confirmation's time excepted) and, with ``held_out``, the
         ``confirmation``.
 
     Raises:
@@ -201,8 +201,9 @@ def range_test(
         ValueError: For an argument out of range, empty or exhausted ``data``, a loss
             that is not a scalar or does not require grad, a model without trainable
             parameters, ``group_scales`` that do not match the param groups, an empty
-            ``held_out``, or ``held_out`` under ``torch.distributed`` with more than
-            one process (all checked before the first step).
+            ``held_out``, a held-out batch the loss cannot be computed on, or
+            ``held_out`` under ``torch.distributed`` with more than one process (all
+            checked before the first step).
         RangeTestAbortedError: If another rank of a distributed run raised.
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
@@ -239,8 +240,9 @@ def range_test(
             check_count("confirm_steps", confirm_steps)
             held = None
             if held_out is not None:
-                check_single_process()
+                check_single_process("held_out= (the confirmation)")
                 held = held_out_batches(held_out)
+                check_held_out(training, held)
             runner = _TorchRunner(
                 spec,
                 training,
@@ -272,6 +274,7 @@ def range_test(
             scaler=scaler,
             device=device,
             snapshot=snapshot,
+            group_scales=group_scales,
         ),
     )
 

@@ -55,7 +55,7 @@ import torch
 from .._files import atomic_writer, saving_error
 from .._validate import check_choice, check_type
 
-__all__ = ["STORAGES", "Snapshot", "preserved", "snapshot"]
+__all__ = ["STORAGES", "Snapshot", "preserved", "rng_preserved", "snapshot"]
 
 STORAGES = ("memory", "disk")
 """Where a snapshot can keep its tensors (the ``storage`` / ``snapshot`` argument)."""
@@ -489,3 +489,23 @@ def preserved(
             snap.restore()
         finally:
             snap.close()
+
+
+@contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Put the torch (CPU, CUDA), NumPy and Python RNG states back after the block.
+
+    Starting a ``DataLoader`` iterator draws a seed from torch's generator; reading
+    held-out batches must not shift what training draws afterwards. MPS is left alone.
+    """
+    cpu, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
