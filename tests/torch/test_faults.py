@@ -66,6 +66,8 @@ def make_setup() -> Setup:
 
 
 CONFIRM_STEPS = 6
+CONFIRM_FIRST = 1 + NUM_STEPS
+"""The first ``step_fn`` call of the confirmation: after one held-out probe and the sweep."""
 CONFIRM_CALLS = 5 * (CONFIRM_STEPS + 1)
 """``step_fn`` calls of the confirmation: per candidate its steps and one held-out batch."""
 CONFIRM_FAULTS = ("exception", "interrupt", "data_raises")
@@ -160,7 +162,7 @@ def test_any_fault_at_any_step_restores_everything(fault: str, at: int, storage:
 @settings(max_examples=10, deadline=None)
 @given(
     fault=st.sampled_from(CONFIRM_FAULTS),
-    at=st.integers(NUM_STEPS, NUM_STEPS + CONFIRM_CALLS - 1),
+    at=st.integers(CONFIRM_FIRST, CONFIRM_FIRST + CONFIRM_CALLS - 1),
     storage=st.sampled_from(["memory", "disk"]),
 )
 def test_any_fault_during_the_confirmation_restores_everything(
@@ -670,7 +672,7 @@ def _report() -> str:
     confirm_grid = [
         (f, at, s)
         for f in CONFIRM_FAULTS
-        for at in range(NUM_STEPS, NUM_STEPS + CONFIRM_CALLS, 3)
+        for at in range(CONFIRM_FIRST, CONFIRM_FIRST + CONFIRM_CALLS, 3)
         if f != "data_raises" or at < NUM_STEPS + CONFIRM_STEPS  # the batches it draws
         for s in ("memory", "disk")
     ]
@@ -716,10 +718,11 @@ def _report() -> str:
         "",
         "## Faults during the confirmation (`held_out=`)",
         "",
-        "The same test with `held_out=` and `end_lr=0.1` confirms its suggestion after the",
-        f"sweep: 5 candidates x {CONFIRM_STEPS} steps, each followed by one held-out batch",
-        f"({CONFIRM_CALLS} calls of `step_fn`). Faults: {', '.join(CONFIRM_FAULTS)}, injected",
-        f"at call {NUM_STEPS}, {NUM_STEPS + 3}, ... of the whole run (`data_raises` only",
+        "The same test with `held_out=` and `end_lr=0.1` scores one held-out batch before the",
+        f"first step, then confirms its suggestion after the sweep: 5 candidates x {CONFIRM_STEPS}",
+        f"steps, each followed by one held-out batch ({CONFIRM_CALLS} calls of `step_fn`).",
+        f"Faults: {', '.join(CONFIRM_FAULTS)}, injected at call {CONFIRM_FIRST},",
+        f"{CONFIRM_FIRST + 3}, ... of the whole run (`data_raises` at batch {NUM_STEPS} on, only",
         "where the confirmation draws its batches), with both snapshots.",
         "",
         "| runs | outcome as expected | state restored bit for bit | no temporary file left |",
