@@ -124,6 +124,17 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
             r"held_out and eval_loss go together.*held_out=None with eval_loss=",
         ),
         ({"eval_loss": 3}, TypeError, r"eval_loss must be callable \(got eval_loss=3\)"),
+        ({"held_out": HELD[0][0]}, TypeError, r"held_out must be an iterable of batches"),
+        (
+            {"eval_loss": lambda p, b: (b[0] @ p["w"] - b[1]) ** 2},  # per-example losses
+            ValueError,
+            r"eval_loss must return a scalar.*of shape \(16,\)",
+        ),
+        (
+            {"held_out": HELD[0]},  # (x, y) instead of [(x, y)]
+            (TypeError, ValueError),
+            r"held_out\[0\] cannot be scored by eval_loss",
+        ),
     ],
 )
 def test_bad_confirmation_input_is_named_before_the_first_step(

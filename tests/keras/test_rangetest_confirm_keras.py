@@ -101,6 +101,11 @@ NOT_BATCHES = r"held_out must be an iterable of batches .*\(got held_out="
         ({"held_out": {"x": HELD[0][0]}}, TypeError, NOT_BATCHES + r"\{'x'"),
         ({"held_out": np.zeros((4, 2))}, TypeError, NOT_BATCHES + r"array"),
         ({"held_out": [HELD[0][0]]}, ValueError, r"held_out\[0\] must be an \(x, y\)"),
+        (
+            {"held_out": [(HELD[0][0][:, :10], HELD[0][1])]},  # 10 features, the model takes 64
+            (TypeError, ValueError, RuntimeError),
+            r"held_out\[0\] cannot be scored",
+        ),
     ],
 )
 def test_bad_confirmation_input_is_named_before_the_first_step(

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "report", "snippet"]
 
 EPILOG = """\
-Prints every method's suggestion (bottom, steepest, valley, minimum, consensus) with its
-interval and evidence, the CLR bounds (base_lr, max_lr), and Python that builds the
-triangular2 and one-cycle schedules from them. RESULT is a file written by
-RangeTestResult.to_json or to_csv.
+Prints every method's suggestion (bottom, steepest, valley, minimum, consensus; first,
+as the default, the confirmed LR of a test run with held_out=) with its interval and
+evidence, the CLR bounds (base_lr, max_lr), and Python that builds the triangular2 and
+one-cycle schedules from them. RESULT is a file written by RangeTestResult.to_json or
+to_csv.
 
 examples:
   cyclr suggest cyclr-demo/range_test.json
@@ -107,7 +108,8 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
     if confirmation is not None:
         lines.append(
             f"confirmation: {len(confirmation.candidates)} candidates around "
-            f"{fmt(confirmation.anchor)}, {confirmation.steps} steps each on held-out data; "
+            f"{fmt(confirmation.anchor)}, {confirmation.steps} training steps each, scored on "
+            "held-out data; "
             f"{result.steps_spent:,} training steps in all"
         )
     lines.append("suggestions (lr, then the interval about as good by the same rule):")

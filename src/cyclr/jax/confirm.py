@@ -28,7 +28,7 @@ from ..rangetest.confirm import (
 from ..rangetest.spec import DEFAULTS
 from ._steps import TrainStep, copy_tree, step_outputs
 
-__all__ = ["confirm", "held_out_batches"]
+__all__ = ["check_eval_loss", "confirm", "held_out_batches"]
 
 EvalLoss = Callable[[Any, Any], Any]
 
@@ -107,6 +107,7 @@ def confirm(
     lrs32 = _float32(candidates, lr, offsets)
     check_batches(batches, name="batches")
     held = held_out_batches(held_out, eval_loss)
+    check_eval_loss(eval_loss, params, held)
     weights = jnp.asarray(batch_weights(held), jnp.float32)  # the mean over examples
     stream = BatchStream(batches, fewer="steps")
     try:
@@ -149,7 +150,7 @@ def held_out_batches(held_out: Iterable[Any] | None, eval_loss: EvalLoss | None)
 
     Raises:
         TypeError: If ``eval_loss`` is not callable or ``held_out`` is not an iterable
-            of batches.
+            of batches (a bare array is refused: it iterates over rows, not batches).
         ValueError: If only one of ``held_out`` and ``eval_loss`` is given, or
             ``held_out`` holds no batch.
     """
@@ -165,11 +166,29 @@ def held_out_batches(held_out: Iterable[Any] | None, eval_loss: EvalLoss | None)
         )
     if not callable(eval_loss):
         raise TypeError(f"eval_loss must be callable (got eval_loss={eval_loss!r})")
-    check_batches(held_out, name="held_out")
+    check_batches(held_out, refuse=(jax.Array, np.ndarray), name="held_out")
     held = list(held_out)
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
     return held
+
+
+def check_eval_loss(eval_loss: EvalLoss, params: Any, held: list[Any]) -> None:
+    """Score ``held[0]`` once, so a batch ``eval_loss`` cannot read is named before any step.
+
+    Raises:
+        TypeError, ValueError: What ``eval_loss`` raised, prefixed with ``held_out[0]``.
+        ValueError: If ``eval_loss`` does not return a scalar.
+    """
+    try:
+        value = eval_loss(params, held[0])
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"held_out[0] cannot be scored by eval_loss: {exc}") from exc
+    if jnp.shape(value) not in ((), (1,)):
+        raise ValueError(
+            "eval_loss must return a scalar, the mean loss of one batch (got "
+            f"eval_loss(params, held_out[0]) of shape {jnp.shape(value)})"
+        )
 
 
 def _float32(candidates: tuple[float, ...], lr: Any, offsets: Any) -> list[Any]:

@@ -32,7 +32,7 @@ from ..rangetest.driver import callable_name
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._steps import TrainStep, copy_tree, step_outputs
-from .confirm import confirm, held_out_batches
+from .confirm import check_eval_loss, confirm, held_out_batches
 
 __all__ = ["range_test"]
 
@@ -181,6 +181,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     held = None
     if held_out is not None or eval_loss is not None:
         held = held_out_batches(held_out, eval_loss)
+        check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
     if held is None or eval_loss is None:
         return result

@@ -27,7 +27,7 @@ from ..rangetest.confirm import (
 )
 from ._training import Snapshot, SweepLR, compiled, next_batch, unpack
 
-__all__ = ["confirm", "held_out_batches"]
+__all__ = ["check_held_out", "confirm", "held_out_batches"]
 
 
 def confirm(
@@ -136,6 +136,28 @@ def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
                 "loss needs targets (got a batch without y); pass e.g. [(x_val, y_val)]"
             )
     return held
+
+
+def check_held_out(model: Any, held: list[tuple[Any, Any, Any]]) -> None:
+    """Score ``held[0]`` once, so a batch the model cannot read is named before any step.
+
+    Only for a built model (an unbuilt one is built by the first training step); every
+    variable, metrics included, is put back afterwards.
+
+    Raises:
+        TypeError, ValueError, RuntimeError: What ``test_on_batch`` raised, prefixed with
+            ``held_out[0]``.
+    """
+    if not model.built:
+        return
+    snapshot = Snapshot(model, model.optimizer)
+    x, y, w = held[0]
+    try:
+        model.test_on_batch(x, y, sample_weight=w)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise type(exc)(f"held_out[0] cannot be scored: {exc}") from exc
+    finally:
+        snapshot.restore()
 
 
 def _held_out_loss(model: Any, held: list[tuple[Any, Any, Any]]) -> float:

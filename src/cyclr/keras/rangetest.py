@@ -29,7 +29,7 @@ from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._training import Snapshot, SweepLR, compiled, next_batch
-from .confirm import confirm, held_out_batches
+from .confirm import check_held_out, confirm, held_out_batches
 
 __all__ = ["range_test"]
 
@@ -153,6 +153,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     runner = _KerasRunner(spec, model, data)
     check_count("confirm_steps", confirm_steps)
     held = None if held_out is None else held_out_batches(held_out)
+    if held is not None:
+        check_held_out(model, held)
     result = runner.run()
     if held is None:
         return result
