@@ -1,0 +1,242 @@
+"""The outcome of a confirmation stage (:class:`Confirmation`) and the bounce it reads.
+
+:mod:`cyclr.rangetest.confirm` trains and scores the candidates; this module holds what
+comes out: the chosen LR, every candidate's score and held-out losses, the suggestion,
+the bounds and the schedule they give.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._validate import check_int, check_positive
+from .bounds import BASE_DIVISOR
+from .plan import schedule_from_bounds
+from .rules import Suggestion
+
+if TYPE_CHECKING:
+    from ..schedules import Schedule
+
+__all__ = ["Confirmation", "largest_rise"]
+
+
+def largest_rise(losses: Sequence[float]) -> float:
+    r"""How far the losses rose above their running minimum at most.
+
+    .. math:: \max_m \Big(v_m - \min_{i \le m} v_i\Big)
+
+    0 for losses that never rose (and for an empty sequence).
+
+    Example:
+        >>> largest_rise([2.0, 0.5, 1.5, 1.0])
+        1.0
+    """
+    low, rise = math.inf, 0.0
+    for v in losses:
+        low = min(low, float(v))
+        rise = max(rise, float(v) - low)
+    return rise
+
+
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float (NaN read as ``inf``: a score or loss that is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {name}={value!r})")
+    result = float(value)
+    return math.inf if math.isnan(result) else result
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The outcome of a confirmation stage.
+
+    Attributes:
+        lr: The chosen LR (for parameter group 0; other groups keep their ratio to it).
+        anchor: The LR the candidates were spread around.
+        candidates: The candidate LRs, increasing.
+        scores: Each candidate's :func:`held_out_score` (``inf``: its training loss
+            became non-finite, or the held-out loss did).
+        steps: Optimizer steps each candidate trained (``k``).
+        steps_spent: Optimizer steps trained in all (fewer than ``k * len(candidates)``
+            when a candidate stopped early on a non-finite loss).
+        held_out_losses: Each candidate's held-out losses after the steps of
+            :func:`evaluation_steps` (shorter for a candidate that stopped early), the
+            evidence behind its score; empty when not recorded.
+    """
+
+    lr: float
+    anchor: float
+    candidates: tuple[float, ...]
+    scores: tuple[float, ...]
+    steps: int
+    steps_spent: int
+    held_out_losses: tuple[tuple[float, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_positive("lr", self.lr)
+        check_positive("anchor", self.anchor)
+        check_int("steps", self.steps)
+        check_int("steps_spent", self.steps_spent, minimum=0)
+        candidates = tuple(
+            check_positive(f"candidates[{i}]", c) for i, c in enumerate(self.candidates)
+        )
+        if not candidates or any(b <= a for a, b in itertools.pairwise(candidates)):
+            raise ValueError(
+                f"candidates must be one or more LRs in increasing order (got candidates="
+                f"{list(self.candidates)!r})"
+            )
+        scores = tuple(_real(f"scores[{i}]", v) for i, v in enumerate(self.scores))
+        if len(candidates) != len(scores):
+            raise ValueError(
+                f"candidates and scores must have the same length (got "
+                f"{len(candidates)} and {len(scores)})"
+            )
+        if self.lr not in candidates:
+            raise ValueError(
+                f"lr must be one of the candidates (got lr={self.lr!r}, candidates="
+                f"{list(candidates)!r})"
+            )
+        runs = tuple(
+            tuple(_real(f"held_out_losses[{i}][{j}]", v) for j, v in enumerate(run))
+            for i, run in enumerate(self.held_out_losses)
+        )
+        if runs and len(runs) != len(candidates):
+            raise ValueError(
+                f"held_out_losses must hold one sequence per candidate (got "
+                f"{len(runs)} for {len(candidates)} candidates)"
+            )
+        object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "anchor", float(self.anchor))
+        object.__setattr__(self, "candidates", candidates)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "held_out_losses", runs)
+
+    @property
+    def index(self) -> int:
+        """Position of :attr:`lr` among :attr:`candidates`."""
+        return self.candidates.index(self.lr)
+
+    @property
+    def steady(self) -> tuple[bool, ...]:
+        """Per candidate: whether it stayed finite and its held-out loss never rose.
+
+        All ``False`` when :attr:`held_out_losses` was not recorded.
+        """
+        if not self.held_out_losses:
+            return tuple(False for _ in self.candidates)
+        return tuple(
+            bool(losses) and math.isfinite(score) and largest_rise(losses) == 0.0
+            for score, losses in zip(self.scores, self.held_out_losses, strict=True)
+        )
+
+    def suggestion(self) -> Suggestion:
+        """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
+
+        The interval runs from the candidate below the chosen one to the candidate above
+        it (the chosen one itself at an end of the grid): the grid's resolution, which is
+        as close as the confirmation can place the best LR. The evidence holds the
+        candidates, their scores (``None`` for one that diverged), the steps each
+        trained and the steps spent in all.
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
+            >>> s = c.suggestion()
+            >>> s.method, s.lr, s.interval
+            ('confirmed', 0.02, (0.01, 0.04))
+        """
+        i = self.index
+        low = self.candidates[max(i - 1, 0)]
+        high = self.candidates[min(i + 1, len(self.candidates) - 1)]
+        evidence = {
+            "anchor": self.anchor,
+            "candidates": list(self.candidates),
+            "scores": [s if math.isfinite(s) else None for s in self.scores],
+            "steps": self.steps,
+            "steps_spent": self.steps_spent,
+        }
+        return Suggestion(self.lr, "confirmed", evidence, (low, high))
+
+    def bounds(self) -> tuple[float, float]:
+        """``(base_lr, max_lr)`` for a schedule: ``(peak / 4, peak)``.
+
+        ``peak`` is the largest candidate that trained steadily (finite, its held-out
+        loss never rising: :attr:`steady`), or :attr:`lr` if that is larger. A cyclical
+        schedule spends most of its steps below its peak, so the peak may go past the
+        best fixed LR as far as training stayed steady, and no further. ``base_lr`` is
+        Smith's rule of thumb, "1/3 or 1/4 of max_lr" (section 3.3),
+        :data:`~cyclr.rangetest.bounds.BASE_DIVISOR`. Measured on the benchmark suite
+        (``benchmarks/results/schedules_pick_val.md``).
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120,
+            ...                  ((1.0, 0.6), (1.0, 0.5), (0.4, 0.9)))
+            >>> c.steady, c.bounds()
+            ((True, True, False), (0.005, 0.02))
+        """
+        steady = [c for c, ok in zip(self.candidates, self.steady, strict=True) if ok]
+        peak = max([self.lr, *steady])
+        return peak / BASE_DIVISOR, peak
+
+    def schedule(
+        self,
+        kind: str,
+        steps_per_epoch: int,
+        *,
+        epochs_per_half_cycle: float | None = None,
+        total_steps: int | None = None,
+        **overrides: Any,
+    ) -> Schedule:
+        """A schedule between :meth:`bounds`, fitted to the run.
+
+        The same call as :meth:`RangeTestResult.schedule
+        <cyclr.rangetest.RangeTestResult.schedule>` (whole cycles of 2 to 10 epochs per
+        half cycle when ``total_steps`` is given; one-cycle over ``total_steps``,
+        starting at ``base_lr``), with the bounds from the confirmation instead of the
+        curve. Measured on the benchmark suite (``benchmarks/results/
+        schedules_pick_val.md``).
+
+        Args:
+            kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
+            steps_per_epoch: Optimizer steps per epoch, a positive integer.
+            epochs_per_half_cycle: Epochs from ``base_lr`` to ``max_lr``, in ``[2, 10]``.
+            total_steps: Steps of the whole run (required for ``"onecycle"``).
+            **overrides: Keyword arguments for the schedule, overriding the computed ones.
+
+        Returns:
+            The schedule.
+
+        Raises:
+            ValueError: For an unknown kind, an out-of-range argument, a missing
+                ``total_steps`` for one-cycle, or a ``total_steps`` that fits no whole
+                number of cycles.
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40)
+            >>> s = c.schedule("triangular2", steps_per_epoch=100, total_steps=1600)
+            >>> s.base_lr, s.max_lr, s.step_size_up
+            (0.005, 0.02, 400)
+        """
+        return schedule_from_bounds(
+            kind,
+            self.bounds,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            overrides=overrides,
+        )
+
+    def __str__(self) -> str:
+        rows = ", ".join(
+            f"{c:.3g}: {s:.4g}" if math.isfinite(s) else f"{c:.3g}: diverged"
+            for c, s in zip(self.candidates, self.scores, strict=True)
+        )
+        return (
+            f"confirmed lr={self.lr:.3g} (around {self.anchor:.3g}; held-out loss after "
+            f"{self.steps} steps plus its largest rise: {rows}; {self.steps_spent} steps "
+            "spent)"
+        )
