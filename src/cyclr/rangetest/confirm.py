@@ -25,8 +25,8 @@ Measured on the benchmark suite's 13 tasks with a validation split the candidate
 train on (``benchmarks/results/confirm_val.md``): leave-one-task-out over the
 validation-scored rules, median regret 0.28 target units against the single-pass
 default's 2.50, worst task 10.7 against 11.2, 5 tasks over target against 7; the
-library's ``range_test(..., held_out=...)`` measured end to end on another draw of the
-sweeps: median 1.33, worst task 6.4 (``benchmarks/RESULTS.md``). The rise
+library's ``range_test(..., held_out=...)`` measured end to end with five seeds: worst
+task 5.8 against 8.7, median 1.33 against 0.66 (``benchmarks/RESULTS.md``). The rise
 term changed one task's choice (a small regression whose best LR is set by overfitting:
 7.4 to 3.3 units) and no other. Over 40-epoch runs the chosen LR held fixed can
 still be too high (a batch-16 MLP steady for 40 steps collapses over 3,560), while the
