@@ -131,3 +131,12 @@ def test_the_interval_is_the_chosen_candidates_neighbours(n: int, pick: int, lr:
     low, high = s.suggestion().interval
     assert low <= s.lr <= high
     assert low == candidates[max(i - 1, 0)] and high == candidates[min(i + 1, n - 1)]
+
+
+def test_schedule_can_read_the_curve_on_a_confirmed_result() -> None:
+    confirmed = _curve(confirmation=_confirmation())
+    smith = confirmed.schedule("onecycle", steps_per_epoch=10, total_steps=100, rule="smith")
+    assert smith.max_lr == confirmed.clr_bounds(rule="smith")[1]  # type: ignore[attr-defined]
+    assert confirmed.schedule("onecycle", 10, total_steps=100).max_lr == 2e-3  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"rule must be one of 'smith', 'bottom', 'confirmed'"):
+        confirmed.schedule("onecycle", 10, total_steps=100, rule="edge")

@@ -340,12 +340,14 @@ class RangeTestResult:
         *,
         epochs_per_half_cycle: float | None = None,
         total_steps: int | None = None,
+        rule: str | None = None,
         **overrides: Any,
     ) -> Schedule:
         """Build a training schedule between :meth:`clr_bounds`, fitted to the run.
 
-        The bounds are the default ones: the confirmation's when there is one
-        (``range_test(..., held_out=...)``), else Smith's reading of the curve.
+        The bounds are :meth:`clr_bounds`'s for ``rule``: by default the confirmation's
+        when there is one (``range_test(..., held_out=...)``), else Smith's reading of
+        the curve; ``rule="smith"`` or ``"bottom"`` reads the curve even then.
 
         * ``"triangular"``, ``"triangular2"``, ``"exp_range"``: ``base_lr`` and ``max_lr``
           from the bounds. Without ``total_steps``, ``step_size_up =
@@ -366,6 +368,7 @@ class RangeTestResult:
             epochs_per_half_cycle: Epochs from ``base_lr`` to ``max_lr``, in ``[2, 10]``
                 (Smith's advice). Not used by ``"onecycle"``.
             total_steps: Steps of the whole run (required for ``"onecycle"``).
+            rule: The bounds rule, as in :meth:`clr_bounds` (``None``: the default).
             **overrides: Keyword arguments passed on to the schedule, overriding the
                 computed ones (``step_size_up``, ``step_size_down``, ``gamma``,
                 ``pct_start``, ``base_lr``, ...).
@@ -392,7 +395,7 @@ class RangeTestResult:
         """
         return schedule_from_bounds(
             kind,
-            self.clr_bounds,
+            lambda: self.clr_bounds(rule=rule),
             steps_per_epoch,
             epochs_per_half_cycle=epochs_per_half_cycle,
             total_steps=total_steps,
