@@ -9,10 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["TrainStep", "copy_tree", "step_outputs"]
+__all__ = ["EvalLoss", "TrainStep", "copy_tree", "step_outputs"]
 
 TrainStep = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 """``train_step(params, opt_state, batch, lr) -> (params, opt_state, loss)``."""
+
+EvalLoss = Callable[[Any, Any], Any]
+"""``eval_loss(params, batch) -> scalar``: the mean loss of one held-out batch."""
 
 
 def _copy_leaf(leaf: Any) -> Any:

@@ -8,7 +8,7 @@ touched and nothing needs restoring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import jax
@@ -26,11 +26,9 @@ from ..rangetest.confirm import (
     evaluation_steps,
 )
 from ..rangetest.spec import DEFAULTS
-from ._steps import TrainStep, copy_tree, step_outputs
+from ._steps import EvalLoss, TrainStep, copy_tree, step_outputs
 
 __all__ = ["check_eval_loss", "confirm", "held_out_batches"]
-
-EvalLoss = Callable[[Any, Any], Any]
 
 
 def confirm(

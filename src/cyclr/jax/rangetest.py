@@ -31,13 +31,12 @@ from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
 from ..rangetest.driver import callable_name
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
-from ._steps import TrainStep, copy_tree, step_outputs
+from ._steps import EvalLoss, TrainStep, copy_tree, step_outputs
 from .confirm import check_eval_loss, confirm, held_out_batches
 
 __all__ = ["range_test"]
 
 MetricFn = Callable[[Any], Any]
-EvalLoss = Callable[[Any, Any], Any]
 
 
 def range_test(  # noqa: D417  (the shared settings are documented on RangeTestSpec)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_type
+from .._validate import check_choice, check_type
 from . import storage
 from .bounds import BOUND_RULES
 from .confirm import Confirmation
@@ -250,9 +250,8 @@ class RangeTestResult:
         """
         if method == "confirmed" or (method is None and self.confirmation is not None):
             return self._confirmed("method").suggestion()
-        if method is not None and method not in METHODS:
-            listed = ", ".join(repr(m) for m in (*METHODS, "confirmed"))
-            raise ValueError(f"method must be one of {listed} or None (got method={method!r})")
+        if method is not None:
+            check_choice("method", method, (*METHODS, "confirmed"))
         return self.reading.suggestion(method)
 
     def _confirmed(self, parameter: str) -> Confirmation:
@@ -328,9 +327,8 @@ class RangeTestResult:
             rule is None and self.confirmation is not None and curve == "auto"
         ):
             return self._confirmed("rule").bounds()
-        if rule is not None and rule not in BOUND_RULES:
-            listed = ", ".join(repr(r) for r in (*BOUND_RULES, "confirmed"))
-            raise ValueError(f"rule must be one of {listed} or None (got rule={rule!r})")
+        if rule is not None:
+            check_choice("rule", rule, (*BOUND_RULES, "confirmed"))
         return self._bounds_reading(curve).clr_bounds("smith" if rule is None else rule)
 
     def schedule(

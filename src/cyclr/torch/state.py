@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import os
-import random
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -49,11 +48,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from .._files import atomic_writer, saving_error
 from .._validate import check_choice, check_type
+from ._rng import rng_preserved, rng_states, set_rng_states
 
 __all__ = ["STORAGES", "Snapshot", "preserved", "rng_preserved", "snapshot"]
 
@@ -285,17 +284,7 @@ class Snapshot:
                 "per_optimizer": copy.deepcopy(getattr(sc, "_per_optimizer_states", None)),
             }
 
-        self._rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
-            self._rng["cuda"] = torch.cuda.get_rng_state_all()
-        mps = getattr(torch, "mps", None)
-        mps_backend = getattr(torch.backends, "mps", None)
-        if mps is not None and mps_backend is not None and mps_backend.is_available():
-            self._rng["mps"] = mps.get_rng_state()
+        self._rng = rng_states()
 
     # ----------------------------------------------------------------- restore
     def restore(self) -> None:
@@ -333,13 +322,7 @@ class Snapshot:
         if self._scaler_state is not None and self._scaler is not None:
             self._restore_scaler(self._scaler, self._scaler_state)
 
-        torch.set_rng_state(self._rng["torch"])
-        np.random.set_state(self._rng["numpy"])
-        random.setstate(self._rng["python"])
-        if "cuda" in self._rng:
-            torch.cuda.set_rng_state_all(self._rng["cuda"])
-        if "mps" in self._rng:
-            torch.mps.set_rng_state(self._rng["mps"])
+        set_rng_states(self._rng)
 
     def _restore_optimizer(
         self, optimizer: torch.optim.Optimizer, saved: Mapping[str, torch.Tensor]
@@ -489,23 +472,3 @@ def preserved(
             snap.restore()
         finally:
             snap.close()
-
-
-@contextmanager
-def rng_preserved() -> Iterator[None]:
-    """Put the torch (CPU, CUDA), NumPy and Python RNG states back after the block.
-
-    Starting a ``DataLoader`` iterator draws a seed from torch's generator; reading
-    held-out batches must not shift what training draws afterwards. MPS is left alone.
-    """
-    cpu, numpy_state, python_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
-    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
-    try:
-        yield
-    finally:
-        torch.set_rng_state(cpu)
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
-        if cuda_states is not None:
-            torch.cuda.set_rng_state_all(cuda_states)

@@ -1,0 +1,54 @@
+"""Every random-number generator a training step can draw from, captured and put back."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["rng_preserved", "rng_states", "set_rng_states"]
+
+
+@contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Put the torch (CPU, CUDA, MPS), NumPy and Python RNG states back after the block.
+
+    Starting a ``DataLoader`` iterator draws a seed from torch's generator; reading
+    held-out batches must not shift what training draws afterwards.
+    """
+    states = rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(states)
+
+
+def rng_states() -> dict[str, Any]:
+    """Every RNG state a snapshot restores: torch (CPU, CUDA, MPS), NumPy, Python."""
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    mps = getattr(torch, "mps", None)
+    mps_backend = getattr(torch.backends, "mps", None)
+    if mps is not None and mps_backend is not None and mps_backend.is_available():
+        states["mps"] = mps.get_rng_state()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Write back what :func:`rng_states` captured."""
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states:
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if "mps" in states:
+        torch.mps.set_rng_state(states["mps"])
