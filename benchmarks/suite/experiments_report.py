@@ -43,6 +43,11 @@ def _is_peer(m: str) -> bool:
     return m.startswith(PEER_PREFIXES)
 
 
+MAX_SHOWN = 10
+"""Per-task tables list every prototype rule when a run scores at most this many (else
+only those leave-one-task-out chose)."""
+
+
 def write_report(
     command: str,
     trs: dict[str, TaskResults],
@@ -169,12 +174,9 @@ def write_report(
 
     add("## Per task: median / worst regret (task units), LR spread, steps")
     add("")
-    show = [
-        m
-        for m in rows
-        if not m.startswith("confirm-")
-        or m in {res[t][0] for res in results.values() for t in tasks}
-    ]
+    chosen = {res[t][0] for res in results.values() for t in tasks}
+    few = len(scored) <= MAX_SHOWN
+    show = [m for m in rows if not m.startswith("confirm-") or few or m in chosen]
     for t in tasks:
         tr = trs[t]
         o = tr.oracle

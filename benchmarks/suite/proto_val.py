@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from cyclr.rangetest.confirm import largest_rise
@@ -246,6 +247,58 @@ def extended(k: int = 40) -> Rule:
     return rule
 
 
+def vertex(points: list[tuple[float, float]]) -> float | None:
+    """The minimum of the least-squares parabola through ``(x, score)`` points.
+
+    A response surface: the scores of the candidates, in log-LR, fitted by
+    ``a x**2 + b x + c``; the vertex ``-b / 2a`` is clipped to the candidates' range.
+    Every candidate's score informs the estimate, where the argmin reads only the
+    smallest (and so inherits its noise: the winner's curse). ``None`` when fewer than
+    three scores are finite or the fit is not convex (no interior minimum to read).
+    """
+    pts = [(x, y) for x, y in points if math.isfinite(y)]
+    if len(pts) < 3:
+        return None
+    xs = [p[0] for p in pts]
+    a, b, _ = np.polyfit(xs, [p[1] for p in pts], 2)
+    if a <= 0:
+        return None
+    return float(min(max(-b / (2 * a), min(xs)), max(xs)))
+
+
+def fitted(offsets: tuple[float, ...], k: int, how: str = "rise") -> Rule:
+    """Every candidate ``k`` steps; the vertex of the parabola through their scores.
+
+    Falls back to the best candidate (:func:`_best`) when :func:`vertex` has no answer.
+    """
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
+        x = vertex([(math.log10(r["lr"]), score(ctx.task, r, k, how)) for r in recs])
+        if x is None:
+            return float(_best(ctx.task, recs, k, how)["lr"]), k * len(cands)
+        return float(f"{10.0**x:.3g}"), k * len(cands)
+
+    return rule
+
+
+def shrunk(offsets: tuple[float, ...], k: int, weight: float = 0.5) -> Rule:
+    """The geometric mean of the curve's reading and the confirmed candidate.
+
+    ``lr = bottom ** (1 - w) * pick ** w``: two estimates of the best LR with different
+    errors (the sweep's and the window's), combined.
+    """
+    pick_rule = one_round(offsets, k, "rise")
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        pick, steps = pick_rule(ctx)
+        lr = ctx.bottom() ** (1.0 - weight) * pick**weight
+        return float(f"{lr:.3g}"), steps
+
+    return rule
+
+
 def val_rules() -> dict[str, Rule]:
     """Every rule of this module, by name."""
     rules: dict[str, Rule] = {}
@@ -263,6 +316,11 @@ def val_rules() -> dict[str, Rule]:
             if k * len(offs) <= EXTRA_BUDGET:
                 rules[f"confirm-vback-{gname}-k{k}"] = backed_off(offs, k)
     rules["confirm-vext-q5-k40"] = extended(40)
+    for gname in ("q5", "h5"):
+        for k in (20, 40):
+            rules[f"confirm-vfit-{gname}-k{k}"] = fitted(GRIDS[gname], k)
+    rules["confirm-vfitval-q5-k40"] = fitted(GRIDS["q5"], 40, "val")
+    rules["confirm-vshrink-q5-k40"] = shrunk(GRIDS["q5"], 40)
     return rules
 
 
