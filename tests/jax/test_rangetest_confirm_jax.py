@@ -18,6 +18,7 @@ from tests.jax.jax_support import HELD, OPTIMIZER, TRAIN, mse
 from tests.jax.jax_support import train_step as step_fn
 
 from cyclr.jax import confirm, range_test
+from cyclr.rangetest.confirm import fitted_lr
 
 SWEEP: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 60, "progress": False}
 
@@ -67,7 +68,8 @@ def test_held_out_confirms_the_curves_suggestion_and_leaves_the_state_untouched(
     assert c.anchor == got.suggest("bottom").lr
     suggestion = got.suggest()
     assert suggestion.method == "confirmed" and suggestion.lr == c.lr
-    assert suggestion.lr in c.candidates
+    fitted = fitted_lr(c.candidates, c.scores)
+    assert suggestion.lr == (c.candidates[c.best] if fitted is None else fitted)
     assert got.clr_bounds() == c.bounds()
     assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
 

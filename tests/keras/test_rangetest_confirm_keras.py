@@ -18,6 +18,7 @@ import pytest
 from tests.keras import keras_probe
 
 from cyclr.keras import confirm, range_test
+from cyclr.rangetest.confirm import fitted_lr
 
 BATCHES = keras_probe.digits_batches()
 TRAIN, HELD = BATCHES[:8], BATCHES[8:]
@@ -63,7 +64,8 @@ def test_held_out_confirms_the_curves_suggestion_and_restores_everything(
     assert c.anchor == got.suggest("bottom").lr
     suggestion = got.suggest()
     assert suggestion.method == "confirmed" and suggestion.lr == c.lr
-    assert suggestion.lr in c.candidates
+    fitted = fitted_lr(c.candidates, c.scores)
+    assert suggestion.lr == (c.candidates[c.best] if fitted is None else fitted)
     assert got.clr_bounds() == c.bounds() != got.clr_bounds(rule="smith")
     assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
     assert calls["n"] == got.steps_spent

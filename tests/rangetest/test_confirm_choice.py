@@ -19,6 +19,7 @@ from cyclr.rangetest.confirm import (
     choose,
     conclude,
     evaluation_steps,
+    fitted_lr,
     held_out_score,
 )
 
@@ -87,7 +88,7 @@ def test_choice_is_never_beaten(scores: list[float]) -> None:
 
 def test_confirmation_reports_its_choice_and_cost() -> None:
     c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (1.0, 0.5, math.inf), 40, 95)
-    assert c.index == 1
+    assert c.best == 1
     text = str(c)
     assert "confirmed lr=0.02" in text and "0.04: diverged" in text and "95 steps spent" in text
     with pytest.raises(ValueError, match="same length"):
@@ -215,3 +216,68 @@ def test_a_candidate_without_held_out_losses_is_not_steady() -> None:
     c = Confirmation(0.02, 0.02, (0.02, 0.04), (0.5, 0.4), 40, 80, ((0.9, 0.5), ()))
     assert c.steady == (True, False)
     assert Confirmation(0.02, 0.02, (0.02,), (0.5,), 40, 40).steady == (False,)
+
+
+# -- the fitted vertex ------------------------------------------------------------------
+
+GRID = candidate_lrs(0.01)
+
+
+@given(
+    vertex=st.floats(-2.45, -1.55),
+    curvature=st.floats(0.1, 100.0),
+    shift=st.floats(-1e3, 1e3),
+)
+def test_fitted_lr_recovers_the_vertex_of_exact_parabola_scores(
+    vertex: float, curvature: float, shift: float
+) -> None:
+    scores = [curvature * (math.log10(c) - vertex) ** 2 + shift for c in GRID]
+    assert math.log10(fitted_lr(GRID, scores)) == pytest.approx(vertex, abs=1e-6)
+
+
+@given(
+    scores=st.lists(st.one_of(st.floats(-1e3, 1e3), st.just(math.inf)), min_size=5, max_size=5),
+    shift=st.floats(-1e3, 1e3),
+    scale=st.floats(1e-3, 1e3),
+)
+def test_fitted_lr_ignores_the_losss_units_and_stays_in_the_finite_range(
+    scores: list[float], shift: float, scale: float
+) -> None:
+    got = fitted_lr(GRID, scores)
+    moved = fitted_lr(GRID, [scale * s + shift for s in scores])
+    finite = [c for c, s in zip(GRID, scores, strict=True) if math.isfinite(s)]
+    if got is None:
+        assert moved is None or len(finite) >= 3
+        return
+    assert moved is not None and math.log10(moved) == pytest.approx(math.log10(got), abs=1e-6)
+    assert len(finite) >= 3 and finite[0] <= got <= finite[-1]
+
+
+def test_fitted_lr_has_no_answer_without_a_minimum_to_read() -> None:
+    assert fitted_lr(GRID, [1.0, 0.5, math.inf, math.inf, math.inf]) is None  # two finite
+    assert fitted_lr(GRID, [1.0, 2.0, 3.0, 2.0, 1.0]) is None  # opens downwards
+    assert fitted_lr(GRID, [1.0] * 5) is None  # flat
+    assert fitted_lr(GRID, [5.0, 4.0, 3.0, 2.0, 1.0]) is None  # a line: no curvature
+    # A vertex past an end is the end candidate itself, exactly.
+    assert fitted_lr(GRID, [(math.log10(c) + 1.0) ** 2 for c in GRID]) == GRID[-1]
+    assert fitted_lr(GRID, [(math.log10(c) + 3.0) ** 2 for c in GRID]) == GRID[0]
+
+
+def test_conclude_reads_the_vertex_and_falls_back_to_the_lowest_score() -> None:
+    losses = [(2.0, 1.6), (2.0, 1.1), (2.0, 0.9), (2.0, 0.9), (2.0, 1.3)]
+    c = conclude(0.01, GRID, [(v, True) for v in losses], 40, 200)
+    scores = [held_out_score(v) for v in losses]
+    assert c.lr == fitted_lr(GRID, scores) and GRID[2] < c.lr < GRID[3]
+    s = c.suggestion()
+    assert s.interval == (GRID[2], GRID[3]) and s.evidence["chosen_by"] == "fitted"
+    assert s.evidence["best_candidate"] == GRID[2] and "vertex of the parabola" in str(c)
+    # Two finite scores: no parabola, the lowest score wins.
+    runs = [((2.0, 1.0), True), ((2.0, 0.8), True)] + [((), False)] * 3
+    c = conclude(0.01, GRID, runs, 40, 90)
+    assert c.lr == GRID[1] and c.suggestion().evidence["chosen_by"] == "lowest score"
+
+
+def test_a_confirmation_lr_must_lie_within_its_candidates() -> None:
+    Confirmation(0.015, 0.02, (0.01, 0.02), (1.0, 0.5), 40, 80)
+    with pytest.raises(ValueError, match=r"lr must lie between the smallest and the largest"):
+        Confirmation(0.03, 0.02, (0.01, 0.02), (1.0, 0.5), 40, 80)

@@ -83,7 +83,7 @@ def test_the_confirmation_is_stored_exactly_and_a_plain_file_is_unchanged() -> N
     [
         (lambda c: c.pop("steps"), r"field 'confirmation' must be an object with the keys"),
         (lambda c: c.update(steps=2.5), r"field 'confirmation'\['steps'\] must be an integer"),
-        (lambda c: c.update(lr=0.5), r"lr must be one of the candidates"),
+        (lambda c: c.update(lr=0.5), r"lr must lie between the smallest and the largest candidate"),
         (lambda c: c.update(scores=[1.0]), r"candidates and scores must have the same length"),
         (lambda c: c.update(held_out_losses=5), r"held_out_losses'\] must be a list"),
         (lambda c: c.update(candidates=["x"]), r"confirmation.candidates'\[0\] must be a number"),

@@ -46,16 +46,17 @@ def confirm(
     r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
 
     Every candidate starts from a copy of ``params`` and ``opt_state`` and calls
-    ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does,
-    with ``lr`` a float32 scalar array) on the same ``steps`` batches, drawn once from
-    ``batches``. Every 10 steps and after the last, the mean of ``eval_loss(params,
-    batch)`` over ``held_out`` is measured (each batch weighing its number of examples,
-    the leading dimension of its first array); the candidate's score is the last of these
-    plus their largest rise above their running minimum
-    (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
-    (ties: the smaller LR); a candidate whose training loss turns non-finite scores
-    ``inf`` and stops at the next check (the losses stay on the device and are read
-    every 10 steps).
+    ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does, with
+    ``lr`` a float32 scalar array) on the same ``steps`` batches, drawn once from
+    ``batches``. Every 10 steps and after the last, the mean of ``eval_loss(params, batch)``
+    over ``held_out`` is measured (each batch weighing its number of examples, the leading
+    dimension of its first array); the candidate's score is the last of these plus their
+    largest rise above their running minimum
+    (:func:`~cyclr.rangetest.confirm.held_out_score`). The LR is the vertex of the parabola
+    fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the
+    lowest finite score's when they give none (ties: the smaller LR); a candidate whose
+    training loss turns non-finite scores ``inf`` and stops at the next check (the losses
+    stay on the device and are read every 10 steps).
 
     Args:
         train_step: ``train_step(params, opt_state, batch, lr) -> (params, opt_state,
@@ -95,7 +96,7 @@ def confirm(
         ...     return w - lr * grad, state, loss
         >>> c = confirm(jax.jit(train_step), jnp.zeros(()), None, batches[:3], lr=0.3,
         ...             held_out=batches[3:], eval_loss=jax.jit(mse), steps=20)
-        >>> c.steps_spent, c.lr in c.candidates
+        >>> c.steps_spent, c.candidates[0] <= c.lr <= c.candidates[-1]
         (100, True)
     """
     if not callable(train_step):

@@ -42,15 +42,16 @@ def confirm(
     r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
 
     Every candidate starts from the same saved state and trains with
-    ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``.
-    Every 10 steps and after the last, the mean ``model.test_on_batch`` loss over
-    ``held_out``'s examples is measured (each batch weighs its number of rows); the
-    candidate's score is the last of these plus their largest rise above their running
-    minimum (:func:`~cyclr.rangetest.confirm.held_out_score`). The lowest finite score wins
-    (ties: the smaller LR); a candidate whose training loss turns non-finite scores
-    ``inf`` and stops. When the call returns or raises (``KeyboardInterrupt``
-    included), the model's, optimizer's and metrics' variables and the LR are exactly
-    as before; set the LR yourself from the result.
+    ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``. Every
+    10 steps and after the last, the mean ``model.test_on_batch`` loss over ``held_out``'s
+    examples is measured (each batch weighs its number of rows); the candidate's score is
+    the last of these plus their largest rise above their running minimum
+    (:func:`~cyclr.rangetest.confirm.held_out_score`). The LR is the vertex of the parabola
+    fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the
+    lowest finite score's when they give none (ties: the smaller LR); a candidate whose
+    training loss turns non-finite scores ``inf`` and stops. When the call returns or raises
+    (``KeyboardInterrupt`` included), the model's, optimizer's and metrics' variables and
+    the LR are exactly as before; set the LR yourself from the result.
 
     Args:
         model: A ``keras.Model`` compiled with an optimizer and a loss.

@@ -16,23 +16,34 @@ one plus the largest rise above its running minimum (:func:`held_out_score`):
 The rise is 0 for a held-out loss that only fell; it is the size of the bounce for one
 that went back up, which is how an LR on the edge of stability, or one that starts to
 overfit, looks within a few dozen steps. It is in the loss's own units, so the sum needs
-no constant and scaling the loss scales every score alike. The lowest finite score wins;
-ties go to the smaller LR; a candidate whose training loss became non-finite scores
-``inf``. The state is restored afterwards. Cyclical LR's own idea: measure the thing you
-care about, briefly.
+no constant and scaling the loss scales every score alike. A candidate whose training
+loss became non-finite scores ``inf``.
+
+The chosen LR is read from every score, not only the lowest (:func:`fitted_lr`): a
+parabola is fitted by least squares to the finite scores in log-LR,
+
+.. math:: s_j \approx a x_j^2 + b x_j + c, \qquad x_j = \log_{10} lr_j,
+
+and, when it opens upwards (:math:`a > 0`) through at least three finite scores, its
+vertex :math:`x^* = -b / 2a`, clipped to the finite candidates' range, gives
+:math:`lr = 10^{x^*}`. Otherwise the candidate with the lowest score wins (ties: the
+smaller LR). The lowest of five noisy scores is biased towards whichever candidate's
+noise happened to be lowest (the winner's curse); the fitted vertex averages the noise
+of all five, as a response surface does. Shifting or scaling the loss moves no vertex.
+The state is restored afterwards. Cyclical LR's own idea: measure the thing you care
+about, briefly.
 
 Measured on the benchmark suite's 13 tasks with a validation split the candidates never
-train on (``benchmarks/results/confirm_val.md``): leave-one-task-out over the
-validation-scored rules, median regret 0.28 target units against the single-pass
-default's 2.50, worst task 10.7 against 11.2, 5 tasks over target against 7; the
-library's ``range_test(..., held_out=...)`` measured end to end with five seeds: worst
-task 5.8 against 8.7, median 1.33 against 0.66 (``benchmarks/RESULTS.md``). The rise
-term changed one task's choice (a small regression whose best LR is set by overfitting:
-7.4 to 3.3 units) and no other. Over 40-epoch runs the chosen LR held fixed can
-still be too high (a batch-16 MLP steady for 40 steps collapses over 3,560), while the
-schedules between :meth:`Confirmation.bounds` stayed within 2 units of the best fixed LR
-(``benchmarks/results/schedules_confirmed_long.md``). It costs ``k * len(offsets)``
-training steps (200 by default) and ``ceil(k / 10)`` held-out passes per candidate.
+train on, five seeds (``benchmarks/results/suggest_vfit_5seeds.md``): the fitted vertex
+has a worst task of 2.9 target units against 5.1 for the lowest score (a batch-16 MLP
+whose best-scoring candidate at 40 steps becomes unstable later: 0.9 against 5.1) at
+about the same median (0.32 against 0.28); on another draw of the sweeps, three seeds
+(``benchmarks/results/suggest_vfit.md``), 2.6 against 10.7. The one call measured end
+to end: ``benchmarks/RESULTS.md``. Over 40-epoch runs the chosen LR held fixed can
+still be too high, while the schedules between :meth:`Confirmation.bounds` stayed within
+1 unit of the best fixed LR (``benchmarks/results/clr_long_confirmed.md``). It costs
+``k * len(offsets)`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
+per candidate.
 
 The framework adapters run the training (:func:`cyclr.torch.confirm`); this module
 holds the candidates, the score, the choice and the result.
@@ -49,6 +60,8 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
@@ -67,6 +80,7 @@ __all__ = [
     "conclude",
     "confirm_result",
     "evaluation_steps",
+    "fitted_lr",
     "held_out_score",
     "largest_rise",
 ]
@@ -79,6 +93,9 @@ CONFIRM_STEPS = 40
 
 EVALUATE_EVERY = 10
 """Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
+
+_NO_CURVATURE = 1e-9
+"""Curvature of the scores (scaled to a largest deviation of 1) read as none."""
 
 MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
@@ -205,6 +222,56 @@ def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
     return best
 
 
+def fitted_lr(candidates: Sequence[float], scores: Sequence[float]) -> float | None:
+    r"""The LR at the vertex of the least-squares parabola through the scores, if any.
+
+    .. math:: x^* = \operatorname{clip}\Big(-\frac{b}{2a},\ \min_j x_j,\ \max_j x_j\Big),
+              \qquad (a, b, c) = \arg\min \sum_j \big(a x_j^2 + b x_j + c - s_j\big)^2
+
+    over the candidates with a finite score, :math:`x_j = \log_{10} lr_j`.
+
+    Args:
+        candidates: Candidate LRs, increasing.
+        scores: One score per candidate, lower is better; ``inf`` or NaN for a
+            candidate that diverged.
+
+    Returns:
+        :math:`10^{x^*}` (the candidate itself when the vertex is clipped to an end), or
+        ``None`` when fewer than three scores are finite or the parabola does not open
+        upwards (no minimum to read).
+
+    Example:
+        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 2.0]):.3g}"
+        '0.1'
+        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 1.5]):.3g}"
+        '0.147'
+        >>> fitted_lr([0.01, 0.1, 1.0], [1.0, 2.0, 1.0]) is None   # opens downwards
+        True
+    """
+    points = [
+        (math.log10(c), float(s))
+        for c, s in zip(candidates, scores, strict=True)
+        if math.isfinite(float(s))
+    ]
+    if len(points) < 3:
+        return None
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    scale = float(np.max(np.abs(y - y.mean())))
+    if scale == 0.0:  # every score equal: no minimum to read
+        return None
+    a, b, _ = np.polyfit(x - x.mean(), (y - y.mean()) / scale, 2)
+    if not a > _NO_CURVATURE:  # a line (to rounding) has no vertex either
+        return None
+    vertex = x.mean() - b / (2.0 * a)
+    finite = [c for c, s in zip(candidates, scores, strict=True) if math.isfinite(float(s))]
+    if vertex <= x[0]:
+        return float(finite[0])
+    if vertex >= x[-1]:
+        return float(finite[-1])
+    return float(10.0**vertex)
+
+
 def conclude(
     anchor: float,
     candidates: tuple[float, ...],
@@ -213,6 +280,8 @@ def conclude(
     steps_spent: int,
 ) -> Confirmation:
     """Score every candidate's run, choose, and say what was found.
+
+    The LR is :func:`fitted_lr`'s, or, when the scores give no vertex, :func:`choose`'s.
 
     The one ending every framework's confirmation shares.
 
@@ -232,8 +301,9 @@ def conclude(
     """
     scores = tuple(held_out_score(losses) if finite else math.inf for losses, finite in runs)
     best = choose(candidates, scores)
+    fitted = fitted_lr(candidates, scores)
     return Confirmation(
-        lr=candidates[best],
+        lr=candidates[best] if fitted is None else fitted,
         anchor=float(anchor),
         candidates=candidates,
         scores=scores,

@@ -56,7 +56,10 @@ class Confirmation:
     """The outcome of a confirmation stage.
 
     Attributes:
-        lr: The chosen LR (for parameter group 0; other groups keep their ratio to it).
+        lr: The chosen LR (for parameter group 0; other groups keep their ratio to it):
+            the vertex of the parabola through the scores
+            (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the best-scoring candidate;
+            between the smallest and the largest candidate.
         anchor: The LR the candidates were spread around.
         candidates: The candidate LRs, increasing.
         scores: Each candidate's :func:`held_out_score` (``inf``: its training loss
@@ -96,10 +99,10 @@ class Confirmation:
                 f"candidates and scores must have the same length (got "
                 f"{len(candidates)} and {len(scores)})"
             )
-        if self.lr not in candidates:
+        if not candidates[0] <= self.lr <= candidates[-1]:
             raise ValueError(
-                f"lr must be one of the candidates (got lr={self.lr!r}, candidates="
-                f"{list(candidates)!r})"
+                f"lr must lie between the smallest and the largest candidate (got lr="
+                f"{self.lr!r}, candidates={list(candidates)!r})"
             )
         runs = tuple(
             tuple(_real(f"held_out_losses[{i}][{j}]", v) for j, v in enumerate(run))
@@ -117,9 +120,13 @@ class Confirmation:
         object.__setattr__(self, "held_out_losses", runs)
 
     @property
-    def index(self) -> int:
-        """Position of :attr:`lr` among :attr:`candidates`."""
-        return self.candidates.index(self.lr)
+    def best(self) -> int | None:
+        """Position of the best-scoring candidate (ties: the smaller LR), or ``None``.
+
+        ``None`` when no score is finite.
+        """
+        finite = [i for i, s in enumerate(self.scores) if math.isfinite(s)]
+        return min(finite, key=lambda i: self.scores[i]) if finite else None
 
     @property
     def steady(self) -> tuple[bool, ...]:
@@ -137,25 +144,32 @@ class Confirmation:
     def suggestion(self) -> Suggestion:
         """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
 
-        The interval runs from the candidate below the chosen one to the candidate above
-        it (the chosen one itself at an end of the grid): the grid's resolution, which is
-        as close as the confirmation can place the best LR. The evidence holds the
-        candidates, their scores (``None`` for one that diverged), the steps each
-        trained and the steps spent in all.
+        The interval runs from the nearest candidate below the chosen LR to the nearest
+        above it (the chosen LR itself at an end of the grid): the grid's resolution,
+        which is as close as the confirmation can place the best LR. The evidence holds
+        the candidates, their scores (``None`` for one that diverged), the
+        best-scoring candidate, how the LR was read (``"fitted"``: the vertex of the
+        parabola through the scores; ``"lowest score"``: that candidate), the steps
+        each trained and the steps spent in all.
 
         Example:
             >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
             >>> s = c.suggestion()
-            >>> s.method, s.lr, s.interval
-            ('confirmed', 0.02, (0.01, 0.04))
+            >>> s.method, s.lr, s.interval, s.evidence["chosen_by"]
+            ('confirmed', 0.02, (0.01, 0.04), 'lowest score')
         """
-        i = self.index
-        low = self.candidates[max(i - 1, 0)]
-        high = self.candidates[min(i + 1, len(self.candidates) - 1)]
+        below = [c for c in self.candidates if c < self.lr]
+        above = [c for c in self.candidates if c > self.lr]
+        low = below[-1] if below else self.lr
+        high = above[0] if above else self.lr
+        best = self.best
+        best_lr = None if best is None else self.candidates[best]
         evidence = {
             "anchor": self.anchor,
             "candidates": list(self.candidates),
             "scores": [s if math.isfinite(s) else None for s in self.scores],
+            "best_candidate": best_lr,
+            "chosen_by": "lowest score" if self.lr == best_lr else "fitted",
             "steps": self.steps,
             "steps_spent": self.steps_spent,
         }
@@ -235,8 +249,14 @@ class Confirmation:
             f"{c:.3g}: {s:.4g}" if math.isfinite(s) else f"{c:.3g}: diverged"
             for c, s in zip(self.candidates, self.scores, strict=True)
         )
+        best = self.best
+        how = (
+            ""
+            if best is None or self.lr == self.candidates[best]
+            else "; the vertex of the parabola through the scores"
+        )
         return (
             f"confirmed lr={self.lr:.3g} (around {self.anchor:.3g}; held-out loss after "
-            f"{self.steps} steps plus its largest rise: {rows}; {self.steps_spent} steps "
-            "spent)"
+            f"{self.steps} steps plus its largest rise: {rows}{how}; {self.steps_spent} "
+            "steps spent)"
         )

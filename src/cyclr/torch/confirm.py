@@ -46,21 +46,22 @@ def confirm(
 ) -> Confirmation:
     r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
 
-    Every candidate starts from the same saved state (parameters, gradients, buffers,
-    module modes, optimizer state, scaler, RNG) and trains on the same ``steps *
+    Every candidate starts from the same saved state (parameters, gradients, buffers, module
+    modes, optimizer state, scaler, RNG) and trains on the same ``steps *
     accumulation_steps`` batches, drawn once from ``data``. Every 10 steps and after the
     last, the mean loss over ``held_out``'s examples is measured in eval mode under
-    ``no_grad`` (each batch weighs the leading dimension of its first tensor);
-    the candidate's score is the last of these plus their largest rise above their
-    running minimum (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss
-    that bounced back up, on the edge of stability or starting to overfit, pays for the
-    bounce). The lowest finite score wins (ties: the smaller LR); a candidate whose
-    training loss turns non-finite scores ``inf`` and stops at the next check (the
-    losses stay on the device and are read every 10 steps, as in the range test).
-    Parameter group ``g`` trains at ``candidate * (lr_g / lr_0)``, the optimizer's own
-    ratios. When the call returns, raises or is interrupted (``KeyboardInterrupt``), the
-    model, optimizer, scaler and RNG are exactly as before
-    (:func:`cyclr.torch.state.preserved`); set the LR yourself from the result.
+    ``no_grad`` (each batch weighs the leading dimension of its first tensor); the
+    candidate's score is the last of these plus their largest rise above their running
+    minimum (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss that bounced
+    back up, on the edge of stability or starting to overfit, pays for the bounce). The LR
+    is the vertex of the parabola fitted to the scores in log-LR
+    (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the lowest finite score's when they
+    give none (ties: the smaller LR); a candidate whose training loss turns non-finite
+    scores ``inf`` and stops at the next check (the losses stay on the device and are read
+    every 10 steps, as in the range test). Parameter group ``g`` trains at ``candidate *
+    (lr_g / lr_0)``, the optimizer's own ratios. When the call returns, raises or is
+    interrupted (``KeyboardInterrupt``), the model, optimizer, scaler and RNG are exactly as
+    before (:func:`cyclr.torch.state.preserved`); set the LR yourself from the result.
 
     Batches and losses work as in :func:`cyclr.torch.range_test`: ``(inputs, targets)``
     pairs with ``loss_fn``, dict batches with ``model(**batch).loss``, or ``step_fn(model,
@@ -116,7 +117,7 @@ def confirm(
         >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
         >>> c = confirm(model, opt, batches[:6], torch.nn.functional.mse_loss, lr=0.1,
         ...             held_out=batches[6:], steps=10)
-        >>> c.candidates.index(c.lr) >= 0, c.steps_spent
+        >>> c.candidates[0] <= c.lr <= c.candidates[-1], c.steps_spent
         (True, 50)
     """
     check_single_process()
