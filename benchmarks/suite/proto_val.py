@@ -283,6 +283,39 @@ def fitted(offsets: tuple[float, ...], k: int, how: str = "rise") -> Rule:
     return rule
 
 
+def fitted_extended(k: int = 40, extra: int = 2) -> Rule:
+    """:func:`fitted` over ``q5``; when the vertex is clipped to an end, ``extra`` more
+    candidates a quarter decade apart beyond that end, and the vertex of all of them.
+
+    A line search's step: a parabola whose minimum lies past the window says the best
+    LR may lie there. Costs ``extra * k`` more steps when it happens.
+    """
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        b = ctx.bottom()
+        offsets = sorted(GRIDS["q5"])
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, b * 10.0**o) for o in offsets]
+
+        def pick(rs: list[dict[str, Any]]) -> tuple[float | None, list[dict[str, Any]]]:
+            rs = sorted(rs, key=lambda r: r["lr"])
+            x = vertex([(math.log10(r["lr"]), score(ctx.task, r, k, "rise")) for r in rs])
+            return (None if x is None else 10.0**x), rs
+
+        lr, recs = pick(recs)
+        finite = [r["lr"] for r in recs if math.isfinite(score(ctx.task, r, k, "rise"))]
+        if lr is not None and finite and (lr >= finite[-1] * 0.999 or lr <= finite[0] * 1.001):
+            sign = 1.0 if lr >= finite[-1] * 0.999 else -1.0
+            end = offsets[-1] if sign > 0 else offsets[0]
+            more = [b * 10.0 ** (end + sign * 0.25 * (i + 1)) for i in range(extra)]
+            recs += [cached_val_run(ctx.store, ctx.task, ctx.seed, v) for v in more]
+            lr, recs = pick(recs)
+        if lr is None:
+            return float(_best(ctx.task, recs, k, "rise")["lr"]), k * len(recs)
+        return float(f"{lr:.3g}"), k * len(recs)
+
+    return rule
+
+
 def shrunk(offsets: tuple[float, ...], k: int, weight: float = 0.5) -> Rule:
     """The geometric mean of the curve's reading and the confirmed candidate.
 
@@ -321,6 +354,7 @@ def val_rules() -> dict[str, Rule]:
             rules[f"confirm-vfit-{gname}-k{k}"] = fitted(GRIDS[gname], k)
     rules["confirm-vfitval-q5-k40"] = fitted(GRIDS["q5"], 40, "val")
     rules["confirm-vshrink-q5-k40"] = shrunk(GRIDS["q5"], 40)
+    rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
     return rules
 
 
