@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import data as datasets
-from .clr import CLR_RULES, CLR_SOURCES, DEFAULT_CLR_RULES
+from .clr import ALL_CLR_KINDS, CLR_KINDS, CLR_RULES, CLR_SOURCES, DEFAULT_CLR_RULES
 from .report import render
 from .rules import PROTOTYPES
 from .run import ALL_FAMILIES, Config, run_suite
@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"({', '.join(f'{r}: {s.family}' for r, s in CLR_SOURCES.items())})",
     )
     p.add_argument(
+        "--clr-kinds",
+        type=_csv,
+        default=list(CLR_KINDS),
+        help=f"schedules of the CLR phase, from {list(ALL_CLR_KINDS)} (default {list(CLR_KINDS)})",
+    )
+    p.add_argument(
         "--prototypes",
         action="store_true",
         help="also score the prototype suggestion rules of benchmarks/suite/rules.py",
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=(0,),
             clr_seeds=(0,),
             clr_rules=tuple(args.clr_rules),
+            clr_kinds=tuple(args.clr_kinds),
             phases=tuple(args.phases),
             quick=True,
             steps=60,
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=tuple(range(args.seeds)),
             clr_seeds=tuple(range(args.oracle_seeds)),
             clr_rules=tuple(args.clr_rules),
+            clr_kinds=tuple(args.clr_kinds),
             phases=tuple(args.phases),
         )
         out = args.out or DEFAULT_OUT
@@ -116,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     bad_rules = [r for r in cfg.clr_rules if r not in CLR_RULES]
     if bad_rules:
         print(f"unknown --clr-rules {bad_rules}; choose from {list(CLR_RULES)}", file=sys.stderr)
+        return 2
+    bad_kinds = [k for k in cfg.clr_kinds if k not in ALL_CLR_KINDS]
+    if bad_kinds:
+        print(
+            f"unknown --clr-kinds {bad_kinds}; choose from {list(ALL_CLR_KINDS)}", file=sys.stderr
+        )
         return 2
     unknown = [t for t in cfg.tasks if t not in ALL_TASKS]
     if unknown:

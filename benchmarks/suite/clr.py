@@ -19,6 +19,8 @@ cycle over the run when it is shorter than 4 epochs), not one chosen for the ben
   momentum or Adam's beta1) cycled 0.95 -> 0.85 -> 0.95 as Smith advises for one-cycle.
 * ``-half``: the same schedule fitted to half the budget, trained for half the budget:
   does it reach the fixed LR's final metric in half the steps?
+* ``onecycle-fixedmom`` (only with ``--clr-kinds``): one-cycle with the optimizer's own
+  momentum, the control for the momentum cycling.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -79,6 +81,13 @@ CLR_KINDS = (
     "onecycle-half",
 )
 """The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
+FIXED_MOMENTUM = "-fixedmom"
+"""Suffix of a one-cycle run whose momentum is left at the optimizer's own (the control
+for Smith's momentum cycling)."""
+EXTRA_KINDS = ("onecycle" + FIXED_MOMENTUM,)
+"""Kinds run only when asked for (``--clr-kinds``)."""
+ALL_CLR_KINDS = (*CLR_KINDS, *EXTRA_KINDS)
+"""Every kind the CLR phase can run."""
 ONECYCLE_MOMENTUM = (0.85, 0.95)
 """One-cycle's momentum range (low at the LR peak, high at both ends)."""
 HALF_UNIT = {"accuracy": 0.5, "loss": 3.0, "mse": 5.0}
@@ -134,7 +143,8 @@ def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
     """The schedule ``RangeTestResult.schedule`` builds for this run (see the module doc)."""
     from cyclr.rangetest.plan import schedule_from_bounds
 
-    total, name, spe = clr_steps(task, kind), kind.removesuffix("-half"), steps_per_epoch(task)
+    name = kind.removesuffix("-half").removesuffix(FIXED_MOMENTUM)
+    total, spe = clr_steps(task, kind), steps_per_epoch(task)
     with warnings.catch_warnings():  # a run under 4 epochs gets one cycle, as documented
         warnings.simplefilter("ignore", UserWarning)
         return schedule_from_bounds(
@@ -167,7 +177,7 @@ def schedule_run(
         raise NotCachedError(key)
     sched = make_schedule(task, kind, base, peak)
     momentum = None
-    if kind.startswith("onecycle") and task.momentum > 0:
+    if kind.startswith("onecycle") and FIXED_MOMENTUM not in kind and task.momentum > 0:
         mom = sched.momentum(*ONECYCLE_MOMENTUM)
         momentum = lambda step: float(mom(step))  # noqa: E731
     res = train(

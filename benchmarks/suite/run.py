@@ -55,6 +55,7 @@ class Config:
         clr_seeds: seeds of the CLR schedule runs.
         clr_rules: bounds rules whose bounds drive the CLR runs (:data:`.clr.CLR_RULES`);
             a rule runs when its finder family is in ``families``.
+        clr_kinds: the schedules each rule's bounds train (:data:`.clr.ALL_CLR_KINDS`).
         phases: subset of ``oracle, finders, suggest, invariance, clr, timing``.
         quick: tiny budgets and grid (the test-suite path).
         steps: budget override (quick mode).
@@ -71,6 +72,7 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     clr_seeds: tuple[int, ...] = (0, 1, 2)
     clr_rules: tuple[str, ...] = DEFAULT_CLR_RULES
+    clr_kinds: tuple[str, ...] = CLR_KINDS
     phases: tuple[str, ...] = ("oracle", "finders", "suggest", "invariance", "clr", "timing")
     quick: bool = False
     steps: int | None = None
@@ -433,7 +435,7 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
                             continue
                         base, peak = bounds
                         tr.clr_bounds.setdefault(rule, {})[seed] = (base, peak)
-                        for kind in CLR_KINDS:
+                        for kind in cfg.clr_kinds:
                             tr.clr.setdefault((rule, kind), {})[seed] = schedule_run(
                                 store, task, kind, base, peak, seed, cfg.read_only, cfg.log
                             )

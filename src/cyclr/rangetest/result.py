@@ -101,37 +101,9 @@ class RangeTestResult:
     confirmation: Confirmation | None = None
 
     def __post_init__(self) -> None:
-        lrs = storage.float_array("lrs", self.lrs, None)
-        if lrs.ndim == 1:
-            lrs = lrs.reshape(-1, 1)
-            lrs.setflags(write=False)
-        if lrs.ndim != 2:
-            raise ValueError(f"lrs must be (steps, groups) or (steps,) (got shape {lrs.shape})")
-        n, groups = lrs.shape
-        if groups < 1:
-            raise ValueError(f"lrs must have at least one parameter group (got shape {lrs.shape})")
-        if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-            raise ValueError("lrs must be positive and finite everywhere")
-        if n > 1 and not np.all(np.diff(lrs[:, 0]) > 0):
-            raise ValueError("lrs of group 0 must increase strictly from step to step")
-        losses = storage.float_array("losses", self.losses, 1)
-        smoothed = storage.float_array("smoothed", self.smoothed, 1)
-        for name, array in (("losses", losses), ("smoothed", smoothed)):
-            if array.shape[0] != n:
-                raise ValueError(
-                    f"{name} must have one value per step (got {array.shape[0]} values for "
-                    f"{n} steps)"
-                )
-        metrics = None
-        if self.metrics is not None:
-            metrics = storage.float_array("metrics", self.metrics, 1)
-            if metrics.shape[0] != n:
-                raise ValueError(
-                    f"metrics must have one value per step, NaN where not evaluated "
-                    f"(got {metrics.shape[0]} values for {n} steps)"
-                )
-            if np.any(np.isinf(metrics)):
-                raise ValueError("metrics must be finite, or NaN where not evaluated")
+        lrs, losses, smoothed, metrics = storage.curve_arrays(
+            self.lrs, self.losses, self.smoothed, self.metrics
+        )
         if self.stop_reason is not None and self.stop_reason not in get_args(StopReason):
             allowed = ", ".join(repr(r) for r in get_args(StopReason))
             raise ValueError(

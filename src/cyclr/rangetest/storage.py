@@ -52,6 +52,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "csv_fields",
     "csv_text",
+    "curve_arrays",
     "json_fields",
     "json_text",
     "read_file",
@@ -102,6 +103,51 @@ def float_array(name: str, value: Any, ndim: int | None) -> FloatArray:
         raise ValueError(f"{name} must be {ndim}-dimensional (got shape {array.shape})")
     array.setflags(write=False)
     return array
+
+
+def curve_arrays(
+    lrs: Any, losses: Any, smoothed: Any, metrics: Any
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+    """A result's curve as read-only float64 arrays, checked: ``lrs`` as ``(steps, groups)``.
+
+    Raises:
+        ValueError: If ``lrs`` is not ``(steps, groups)`` or ``(steps,)``, not positive
+            and finite, or group 0 does not increase strictly; if ``losses``,
+            ``smoothed`` or ``metrics`` has not one value per step; if ``metrics``
+            holds an infinity (NaN marks a step not evaluated).
+        TypeError: If an array holds something that is not a number.
+    """
+    lr_array = float_array("lrs", lrs, None)
+    if lr_array.ndim == 1:
+        lr_array = lr_array.reshape(-1, 1)
+        lr_array.setflags(write=False)
+    if lr_array.ndim != 2:
+        raise ValueError(f"lrs must be (steps, groups) or (steps,) (got shape {lr_array.shape})")
+    n, groups = lr_array.shape
+    if groups < 1:
+        raise ValueError(f"lrs must have at least one parameter group (got shape {lr_array.shape})")
+    if not np.all(np.isfinite(lr_array)) or np.any(lr_array <= 0):
+        raise ValueError("lrs must be positive and finite everywhere")
+    if n > 1 and not np.all(np.diff(lr_array[:, 0]) > 0):
+        raise ValueError("lrs of group 0 must increase strictly from step to step")
+    loss_array = float_array("losses", losses, 1)
+    smoothed_array = float_array("smoothed", smoothed, 1)
+    for name, array in (("losses", loss_array), ("smoothed", smoothed_array)):
+        if array.shape[0] != n:
+            raise ValueError(
+                f"{name} must have one value per step (got {array.shape[0]} values for {n} steps)"
+            )
+    metric_array = None
+    if metrics is not None:
+        metric_array = float_array("metrics", metrics, 1)
+        if metric_array.shape[0] != n:
+            raise ValueError(
+                f"metrics must have one value per step, NaN where not evaluated "
+                f"(got {metric_array.shape[0]} values for {n} steps)"
+            )
+        if np.any(np.isinf(metric_array)):
+            raise ValueError("metrics must be finite, or NaN where not evaluated")
+    return lr_array, loss_array, smoothed_array, metric_array
 
 
 def json_safe(name: str, value: Any) -> Any:
