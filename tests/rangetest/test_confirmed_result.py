@@ -133,6 +133,23 @@ def test_the_interval_is_the_chosen_candidates_neighbours(n: int, pick: int, lr:
     assert low == candidates[max(i - 1, 0)] and high == candidates[min(i + 1, n - 1)]
 
 
+@given(n=st.integers(2, 8), where=st.floats(0.0, 1.0), lr=st.floats(1e-6, 1.0))
+def test_a_fitted_lr_between_candidates_is_stored_exactly_and_bracketed(
+    n: int, where: float, lr: float
+) -> None:
+    candidates = tuple(lr * 10.0 ** (0.25 * i) for i in range(n))
+    fitted = min(
+        max(candidates[0] * 10.0 ** (0.25 * (n - 1) * where), candidates[0]), candidates[-1]
+    )
+    c = Confirmation(fitted, lr, candidates, tuple(1.0 for _ in candidates), 5, 5 * n)
+    low, high = c.suggestion().interval
+    assert low <= fitted <= high
+    assert low in candidates and high in candidates
+    assert not any(low < v < high for v in candidates if v != fitted)
+    result = _curve(confirmation=c)
+    assert RangeTestResult.from_json_text(result.to_json()) == result
+
+
 def test_schedule_can_read_the_curve_on_a_confirmed_result() -> None:
     confirmed = _curve(confirmation=_confirmation())
     smith = confirmed.schedule("onecycle", steps_per_epoch=10, total_steps=100, rule="smith")
