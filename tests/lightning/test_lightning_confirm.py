@@ -244,6 +244,18 @@ def test_state_dict_round_trips_the_confirmation(tmp_path: Path) -> None:
     assert second.result is not None and second.result.confirmation is not None
 
 
+def test_method_confirmed_refuses_an_unconfirmed_checkpoint_by_name(tmp_path: Path) -> None:
+    first = RangeTestCallback(**SWEEP)  # no confirmation in its result
+    make_trainer(tmp_path, [first]).fit(ValModule(), make_loader(), make_val_loader())
+    second = RangeTestCallback(confirm=True, method="confirmed")
+    with pytest.raises(ValueError, match=r"cannot resume from this checkpoint: its range-test"):
+        second.load_state_dict(first.state_dict())
+    assert second.result is None and second.suggestion is None
+    third = RangeTestCallback(confirm=True)  # the default method reads what is there
+    third.load_state_dict(first.state_dict())
+    assert third.suggestion == first.suggestion
+
+
 @pytest.mark.filterwarnings("ignore:Total length of `DataLoader` across ranks is zero")
 def test_an_empty_validation_loader_fails_before_any_step(
     tmp_path: Path, calls: list[dict[str, Any]]

@@ -403,6 +403,13 @@ confirm=True, held_out_batches=4)
         text = state_dict.get("result")
         if text is None:
             return
-        self.result = RangeTestResult.from_json_text(text)
-        self.suggestion = self.result.suggest(self.method)
+        result = RangeTestResult.from_json_text(text)
+        if self.method == "confirmed" and result.confirmation is None:
+            raise ValueError(
+                "method='confirmed' cannot resume from this checkpoint: its range-test "
+                "result has no confirmation (it was saved by a RangeTestCallback without "
+                "confirm=True); resume with the callback that saved it, or start a new fit"
+            )
+        self.result = result
+        self.suggestion = result.suggest(self.method)
         self._resumed = True
