@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import cyclr
@@ -243,6 +244,12 @@ def test_fitted_lr_recovers_the_vertex_of_exact_parabola_scores(
 def test_fitted_lr_ignores_the_losss_units_and_stays_in_the_finite_range(
     scores: list[float], shift: float, scale: float
 ) -> None:
+    finite_scores = [s for s in scores if math.isfinite(s)]
+    if finite_scores:  # differences the shift would round away are not a curve
+        assume(
+            max(finite_scores) - min(finite_scores) in (0.0,)
+            or max(finite_scores) - min(finite_scores) > 1e-6 * (1.0 + abs(shift) / scale)
+        )
     got = fitted_lr(GRID, scores)
     moved = fitted_lr(GRID, [scale * s + shift for s in scores])
     finite = [c for c, s in zip(GRID, scores, strict=True) if math.isfinite(s)]
@@ -270,11 +277,17 @@ def test_conclude_reads_the_vertex_and_falls_back_to_the_lowest_score() -> None:
     assert c.lr == fitted_lr(GRID, scores) and GRID[2] < c.lr < GRID[3]
     s = c.suggestion()
     assert s.interval == (GRID[2], GRID[3]) and s.evidence["chosen_by"] == "fitted"
+    assert c.chosen_by == "fitted" and dataclasses.replace(c, lr=0.011).chosen_by == "given"
     assert s.evidence["best_candidate"] == GRID[2] and "vertex of the parabola" in str(c)
     # Two finite scores: no parabola, the lowest score wins.
     runs = [((2.0, 1.0), True), ((2.0, 0.8), True)] + [((), False)] * 3
     c = conclude(0.01, GRID, runs, 40, 90)
     assert c.lr == GRID[1] and c.suggestion().evidence["chosen_by"] == "lowest score"
+    # Scores falling to the largest candidate: the vertex is clipped to it.
+    runs = [((9.0, (math.log10(c) + 1.0) ** 2), True) for c in GRID]
+    c = conclude(0.01, GRID, runs, 40, 200)
+    assert c.lr == GRID[-1] and c.chosen_by == "fitted, at an end"
+    assert "falls to this end" in str(c)
 
 
 def test_a_confirmation_lr_must_lie_within_its_candidates() -> None:

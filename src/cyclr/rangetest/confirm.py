@@ -61,11 +61,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
-from .confirmation import Confirmation, largest_rise
+from .confirmation import Confirmation, fitted_lr, largest_rise
 
 if TYPE_CHECKING:
     from .result import RangeTestResult
@@ -93,9 +91,6 @@ CONFIRM_STEPS = 40
 
 EVALUATE_EVERY = 10
 """Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
-
-_NO_CURVATURE = 1e-9
-"""Curvature of the scores (scaled to a largest deviation of 1) read as none."""
 
 MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
@@ -220,56 +215,6 @@ def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
             f"{[float(f'{c:.4g}') for c in candidates]}); confirm a smaller lr"
         )
     return best
-
-
-def fitted_lr(candidates: Sequence[float], scores: Sequence[float]) -> float | None:
-    r"""The LR at the vertex of the least-squares parabola through the scores, if any.
-
-    .. math:: x^* = \operatorname{clip}\Big(-\frac{b}{2a},\ \min_j x_j,\ \max_j x_j\Big),
-              \qquad (a, b, c) = \arg\min \sum_j \big(a x_j^2 + b x_j + c - s_j\big)^2
-
-    over the candidates with a finite score, :math:`x_j = \log_{10} lr_j`.
-
-    Args:
-        candidates: Candidate LRs, increasing.
-        scores: One score per candidate, lower is better; ``inf`` or NaN for a
-            candidate that diverged.
-
-    Returns:
-        :math:`10^{x^*}` (the candidate itself when the vertex is clipped to an end), or
-        ``None`` when fewer than three scores are finite or the parabola does not open
-        upwards (no minimum to read).
-
-    Example:
-        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 2.0]):.3g}"
-        '0.1'
-        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 1.5]):.3g}"
-        '0.147'
-        >>> fitted_lr([0.01, 0.1, 1.0], [1.0, 2.0, 1.0]) is None   # opens downwards
-        True
-    """
-    points = [
-        (math.log10(c), float(s))
-        for c, s in zip(candidates, scores, strict=True)
-        if math.isfinite(float(s))
-    ]
-    if len(points) < 3:
-        return None
-    x = np.array([p[0] for p in points])
-    y = np.array([p[1] for p in points])
-    scale = float(np.max(np.abs(y - y.mean())))
-    if scale == 0.0:  # every score equal: no minimum to read
-        return None
-    a, b, _ = np.polyfit(x - x.mean(), (y - y.mean()) / scale, 2)
-    if not a > _NO_CURVATURE:  # a line (to rounding) has no vertex either
-        return None
-    vertex = x.mean() - b / (2.0 * a)
-    finite = [c for c, s in zip(candidates, scores, strict=True) if math.isfinite(float(s))]
-    if vertex <= x[0]:
-        return float(finite[0])
-    if vertex >= x[-1]:
-        return float(finite[-1])
-    return float(10.0**vertex)
 
 
 def conclude(

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._validate import check_int, check_positive
 from .bounds import BASE_DIVISOR
 from .plan import schedule_from_bounds
@@ -22,7 +24,10 @@ from .rules import Suggestion
 if TYPE_CHECKING:
     from ..schedules import Schedule
 
-__all__ = ["Confirmation", "largest_rise"]
+__all__ = ["Confirmation", "fitted_lr", "largest_rise"]
+
+_NO_CURVATURE = 1e-9
+"""Curvature of the scores (scaled to a largest deviation of 1) read as none."""
 
 
 def largest_rise(losses: Sequence[float]) -> float:
@@ -41,6 +46,56 @@ def largest_rise(losses: Sequence[float]) -> float:
         low = min(low, float(v))
         rise = max(rise, float(v) - low)
     return rise
+
+
+def fitted_lr(candidates: Sequence[float], scores: Sequence[float]) -> float | None:
+    r"""The LR at the vertex of the least-squares parabola through the scores, if any.
+
+    .. math:: x^* = \operatorname{clip}\Big(-\frac{b}{2a},\ \min_j x_j,\ \max_j x_j\Big),
+              \qquad (a, b, c) = \arg\min \sum_j \big(a x_j^2 + b x_j + c - s_j\big)^2
+
+    over the candidates with a finite score, :math:`x_j = \log_{10} lr_j`.
+
+    Args:
+        candidates: Candidate LRs, increasing.
+        scores: One score per candidate, lower is better; ``inf`` or NaN for a
+            candidate that diverged.
+
+    Returns:
+        :math:`10^{x^*}` (the candidate itself when the vertex is clipped to an end), or
+        ``None`` when fewer than three scores are finite or the parabola does not open
+        upwards (no minimum to read).
+
+    Example:
+        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 2.0]):.3g}"
+        '0.1'
+        >>> f"{fitted_lr([0.01, 0.1, 1.0], [2.0, 1.0, 1.5]):.3g}"
+        '0.147'
+        >>> fitted_lr([0.01, 0.1, 1.0], [1.0, 2.0, 1.0]) is None   # opens downwards
+        True
+    """
+    points = [
+        (math.log10(c), float(s))
+        for c, s in zip(candidates, scores, strict=True)
+        if math.isfinite(float(s))
+    ]
+    if len(points) < 3:
+        return None
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    scale = float(np.max(np.abs(y - y.mean())))
+    if scale == 0.0:  # every score equal: no minimum to read
+        return None
+    a, b, _ = np.polyfit(x - x.mean(), (y - y.mean()) / scale, 2)
+    if not a > _NO_CURVATURE:  # a line (to rounding) has no vertex either
+        return None
+    vertex = x.mean() - b / (2.0 * a)
+    finite = [c for c, s in zip(candidates, scores, strict=True) if math.isfinite(float(s))]
+    if vertex <= x[0]:
+        return float(finite[0])
+    if vertex >= x[-1]:
+        return float(finite[-1])
+    return float(10.0**vertex)
 
 
 def _real(name: str, value: Any) -> float:
@@ -129,6 +184,25 @@ class Confirmation:
         return min(finite, key=lambda i: self.scores[i]) if finite else None
 
     @property
+    def chosen_by(self) -> str:
+        """How :attr:`lr` was read from the scores.
+
+        ``"fitted"``: the vertex of the parabola through them (:func:`fitted_lr`);
+        ``"fitted, at an end"``: the same, clipped to the smallest or largest candidate;
+        ``"lowest score"``: the best-scoring candidate (when the scores give no vertex,
+        and in files written before the vertex was read); ``"given"``: neither (a
+        confirmation built by hand).
+        """
+        fitted = fitted_lr(self.candidates, self.scores)
+        if fitted is not None and math.isclose(self.lr, fitted, rel_tol=1e-9):
+            ends = (self.candidates[0], self.candidates[-1])
+            return "fitted, at an end" if fitted in ends else "fitted"
+        best = self.best
+        if best is not None and self.lr == self.candidates[best]:
+            return "lowest score"
+        return "given"
+
+    @property
     def steady(self) -> tuple[bool, ...]:
         """Per candidate: whether it stayed finite and its held-out loss never rose.
 
@@ -148,9 +222,8 @@ class Confirmation:
         above it (the chosen LR itself at an end of the grid): the grid's resolution,
         which is as close as the confirmation can place the best LR. The evidence holds
         the candidates, their scores (``None`` for one that diverged), the
-        best-scoring candidate, how the LR was read (``"fitted"``: the vertex of the
-        parabola through the scores; ``"lowest score"``: that candidate), the steps
-        each trained and the steps spent in all.
+        best-scoring candidate, how the LR was read (:attr:`chosen_by`), the steps each
+        trained and the steps spent in all.
 
         Example:
             >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
@@ -169,7 +242,7 @@ class Confirmation:
             "candidates": list(self.candidates),
             "scores": [s if math.isfinite(s) else None for s in self.scores],
             "best_candidate": best_lr,
-            "chosen_by": "lowest score" if self.lr == best_lr else "fitted",
+            "chosen_by": self.chosen_by,
             "steps": self.steps,
             "steps_spent": self.steps_spent,
         }
@@ -249,12 +322,10 @@ class Confirmation:
             f"{c:.3g}: {s:.4g}" if math.isfinite(s) else f"{c:.3g}: diverged"
             for c, s in zip(self.candidates, self.scores, strict=True)
         )
-        best = self.best
-        how = (
-            ""
-            if best is None or self.lr == self.candidates[best]
-            else "; the vertex of the parabola through the scores"
-        )
+        how = {
+            "fitted": "; the vertex of the parabola through the scores",
+            "fitted, at an end": "; the parabola through the scores falls to this end",
+        }.get(self.chosen_by, "")
         return (
             f"confirmed lr={self.lr:.3g} (around {self.anchor:.3g}; held-out loss after "
             f"{self.steps} steps plus its largest rise: {rows}{how}; {self.steps_spent} "
