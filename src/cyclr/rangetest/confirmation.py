@@ -188,15 +188,17 @@ class Confirmation:
         """How :attr:`lr` was read from the scores.
 
         ``"fitted"``: the vertex of the parabola through them (:func:`fitted_lr`);
-        ``"fitted, at an end"``: the same, clipped to the smallest or largest candidate;
+        ``"fitted, at an end"``: the same, clipped to the smallest or largest candidate
+        that stayed finite;
         ``"lowest score"``: the best-scoring candidate (when the scores give no vertex,
         and in files written before the vertex was read); ``"given"``: neither (a
         confirmation built by hand).
         """
         fitted = fitted_lr(self.candidates, self.scores)
         if fitted is not None and math.isclose(self.lr, fitted, rel_tol=1e-9):
-            ends = (self.candidates[0], self.candidates[-1])
-            return "fitted, at an end" if fitted in ends else "fitted"
+            pairs = zip(self.candidates, self.scores, strict=True)
+            finite = [c for c, s in pairs if math.isfinite(s)]
+            return "fitted, at an end" if fitted in (finite[0], finite[-1]) else "fitted"
         best = self.best
         if best is not None and self.lr == self.candidates[best]:
             return "lowest score"
