@@ -121,6 +121,7 @@ def test_a_confirmed_result_lists_its_confirmation_first_as_the_default(
     assert first == 3 and lines[first].endswith("(default)")
     assert lines[1].startswith("confirmation: 3 candidates around")
     assert "40 training steps each" in out
+    assert "the LR is the best-scoring candidate" in lines[1]  # two finite scores: no vertex
     assert "bottom" in out and "(default)" not in out.split("bottom", 1)[1].split("\n")[0]
     assert "scores=[0.4, 0.5, diverged]" in lines[first + 1]
     _, peak = confirmation.bounds()

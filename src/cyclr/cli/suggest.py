@@ -25,6 +25,15 @@ examples:
 """
 
 
+_READ_BY = {
+    "fitted": "the LR is the vertex of the parabola through the scores",
+    "fitted, at an end": "the parabola through the scores falls to the end candidate",
+    "lowest score": "the LR is the best-scoring candidate",
+    "given": "the LR was set by hand",
+}
+"""How ``cyclr suggest`` words :attr:`~cyclr.rangetest.confirm.Confirmation.chosen_by`."""
+
+
 def snippet(base_lr: float, max_lr: float, steps_per_epoch: int | None = None) -> str:
     """Python that builds the triangular2 and one-cycle schedules for these bounds.
 
@@ -109,7 +118,7 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
         lines.append(
             f"confirmation: {len(confirmation.candidates)} candidates around "
             f"{fmt(confirmation.anchor)}, {confirmation.steps} training steps each, scored on "
-            "held-out data; "
+            f"held-out data; {_READ_BY[confirmation.chosen_by]}; "
             f"{result.steps_spent:,} training steps in all"
         )
     lines.append("suggestions (lr, then the interval about as good by the same rule):")
