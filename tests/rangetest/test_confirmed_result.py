@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cyclr.rangetest import RangeTestResult
-from cyclr.rangetest.confirm import Confirmation, confirm_result
+from cyclr.rangetest.confirm import Confirmation, confirm_result, learned
 
 LRS = np.logspace(-6, 0, 61)
 LOSSES = 2.0 - np.tanh(np.log10(LRS) + 3.0) + 0.5 * (LRS > 0.1)
@@ -102,20 +103,80 @@ def test_a_confirmation_must_be_a_confirmation() -> None:
 
 
 def test_confirm_result_confirms_the_default_reading() -> None:
-    seen: list[float] = []
+    seen: list[tuple[float, int]] = []
 
-    def run(lr: float) -> Confirmation:
-        seen.append(lr)
-        return Confirmation(lr, lr, (lr,), (1.0,), 3, 3)
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append((lr, steps))
+        return Confirmation(lr, lr, (lr,), (1.0,), steps, steps)
 
-    got = confirm_result(_curve(), run)
-    assert seen == [_curve().suggest().lr] and got.suggest().lr == seen[0]
+    got = confirm_result(_curve(), run, 3)
+    assert seen == [(_curve().suggest().lr, 3)] and got.suggest().lr == seen[0][0]
+    assert got.confirmation is not None and learned(_curve(), got.confirmation)
+
+
+def _stuck_until(steps_needed: int, seen: list[int]) -> Any:
+    """A confirmation whose candidates learn only with ``steps_needed`` steps or more."""
+    untrained = float(np.mean(LOSSES[:10]))
+
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append(steps)
+        score = 1.0 if steps >= steps_needed else untrained
+        return Confirmation(lr, lr, (lr,), (score,), steps, 5 * steps)
+
+    return run
+
+
+def test_a_confirmation_where_nothing_learned_runs_again_three_times_longer() -> None:
+    seen: list[int] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = confirm_result(_curve(), _stuck_until(30, seen), 10)
+    assert seen == [10, 30]
+    c = got.confirmation
+    assert c is not None and c.steps == 30 and c.steps_spent == 5 * 10 + 5 * 30
+    assert got.steps_spent == 61 + 200
+
+
+def test_a_confirmation_that_never_learns_says_its_lr_is_a_guess() -> None:
+    seen: list[int] = []
+    with pytest.warns(RuntimeWarning, match=r"no candidate's held-out loss fell clearly.*guess"):
+        got = confirm_result(_curve(), _stuck_until(1000, seen), 10)
+    assert seen == [10, 30] and got.confirmation is not None
+    assert got.confirmation.steps_spent == 200
+
+
+def test_a_failed_longer_confirmation_keeps_the_first_on_the_exception() -> None:
+    def run(lr: float, steps: int) -> Confirmation:
+        if steps > 10:
+            raise ValueError("data ran out")
+        return Confirmation(lr, lr, (lr,), (float(np.mean(LOSSES[:10])),), steps, steps)
+
+    with pytest.raises(ValueError, match="data ran out") as info:
+        confirm_result(_curve(), run, 10)
+    kept = info.value.result  # type: ignore[attr-defined]
+    assert kept.confirmation is not None and kept.confirmation.steps == 10
+    assert "result, confirmed" in "".join(getattr(info.value, "__notes__", []))
+
+
+@given(
+    shift=st.floats(-1e3, 1e3),
+    scale=st.floats(1e-3, 1e3),
+    score=st.floats(-5.0, 5.0),
+)
+def test_learned_ignores_the_losss_units(shift: float, scale: float, score: float) -> None:
+    moved = _curve(losses=scale * LOSSES + shift, smoothed=scale * LOSSES + shift)
+    c = Confirmation(0.1, 0.1, (0.1,), (score,), 5, 5)
+    c_moved = Confirmation(0.1, 0.1, (0.1,), (scale * score + shift,), 5, 5)
+    first = LOSSES[:10]
+    margin = float(np.mean(first) - 2.0 * np.std(first, ddof=1)) - score
+    assume(abs(margin) > 1e-6)
+    assert learned(_curve(), c) == learned(moved, c_moved) == (margin > 0)
 
 
 def test_confirm_result_warns_and_keeps_a_curve_with_no_suggestion() -> None:
     flat = _curve(losses=np.ones(61), smoothed=np.ones(61))
     with pytest.warns(RuntimeWarning, match="no suggestion to confirm.*flat"):
-        got = confirm_result(flat, lambda lr: pytest.fail("nothing to confirm"))
+        got = confirm_result(flat, lambda lr, steps: pytest.fail("nothing to confirm"), 10)
     assert got is flat
 
 

@@ -41,6 +41,20 @@ def make_batches(n: int = 256, batch: int = 32, seed: int = 1) -> list[tuple[tor
     return [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
 
 
+def make_held_out(n: int = 64, batch: int = 32) -> list[tuple[torch.Tensor, ...]]:
+    """Batches labelled by the same rule as :func:`make_batches`' (seed 1), on new inputs.
+
+    Validation data for a range test on :func:`make_batches`: a model that learns the
+    training batches lowers its loss on these too.
+    """
+    g = torch.Generator().manual_seed(1)
+    torch.randn(256, N_FEATURES, generator=g)  # the training inputs, skipped
+    w = torch.randn(N_FEATURES, N_CLASSES, generator=g)
+    x = torch.randn(n, N_FEATURES, generator=torch.Generator().manual_seed(7))
+    y = (x @ w).argmax(dim=1)
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
+
+
 def make_loader(
     n: int = 256, batch: int = 32, seed: int = 1, shuffle: bool = True
 ) -> torch.utils.data.DataLoader[Any]:

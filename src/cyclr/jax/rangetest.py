@@ -188,7 +188,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     score = eval_loss
     return confirm_result(
         result,
-        lambda lr: confirm(
+        lambda lr, steps: confirm(
             train_step,
             params,
             opt_state,
@@ -196,8 +196,9 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             lr=lr,
             held_out=held,
             eval_loss=score,
-            steps=confirm_steps,
+            steps=steps,
         ),
+        confirm_steps,
     )
 
 

@@ -161,7 +161,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         return result
     return confirm_result(
         result,
-        lambda lr: confirm(model, data, lr=lr, held_out=held, steps=confirm_steps),
+        lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
+        confirm_steps,
     )
 
 

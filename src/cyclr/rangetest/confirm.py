@@ -61,9 +61,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
 from .confirmation import Confirmation, fitted_lr, largest_rise
+from .spec import EXTEND_FACTOR
 
 if TYPE_CHECKING:
     from .result import RangeTestResult
@@ -81,6 +84,7 @@ __all__ = [
     "fitted_lr",
     "held_out_score",
     "largest_rise",
+    "learned",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -91,6 +95,12 @@ CONFIRM_STEPS = 40
 
 EVALUATE_EVERY = 10
 """Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
+
+UNTRAINED_STEPS = 10
+"""The sweep's first steps, whose losses give the untrained loss and its noise."""
+
+Z_LEARNED = 2.0
+"""Standard deviations below the untrained loss a score must be to count as learning."""
 
 MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
@@ -258,8 +268,39 @@ def conclude(
     )
 
 
+def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
+    r"""Whether the best candidate's held-out score fell clearly below the untrained loss.
+
+    .. math:: \min_j s_j < \bar L_0 - z \, \sigma_0
+
+    :math:`\bar L_0` and :math:`\sigma_0` are the mean and standard deviation of the
+    sweep's first :data:`UNTRAINED_STEPS` losses (at LRs too small to train, so the
+    untrained model's loss and its batch-to-batch noise), :math:`z =`
+    :data:`Z_LEARNED`. A model on a plateau (a recurrent network before it finds the
+    signal) can leave every candidate's held-out loss at the untrained level for 40
+    steps; then the scores differ by noise alone and no reading of them means anything.
+    Both sides are in the loss's units, so scaling or shifting the loss changes nothing.
+    ``True`` when the sweep has too few finite first losses to tell.
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> stuck = Confirmation(0.01, 0.01, (0.01,), (2.299,), 40, 40)
+        >>> learned(r, stuck), learned(r, Confirmation(0.01, 0.01, (0.01,), (1.2,), 40, 40))
+        (False, True)
+    """
+    first = np.asarray(result.losses[:UNTRAINED_STEPS], dtype=np.float64)
+    first = first[np.isfinite(first)]
+    scores = [s for s in confirmation.scores if math.isfinite(s)]
+    if first.size < 2 or not scores:
+        return True
+    return min(scores) < float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
+
+
 def confirm_result(
-    result: RangeTestResult, run: Callable[[float], Confirmation]
+    result: RangeTestResult, run: Callable[[float, int], Confirmation], steps: int
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
@@ -270,9 +311,17 @@ def confirm_result(
     suggestion has nothing to confirm: the result comes back as it is, with a warning
     that gives the curve's reason (``result.suggest()`` raises it).
 
+    If no candidate learned within ``steps`` steps (:func:`learned`), the confirmation
+    runs once more from the same state with :data:`EXTEND_FACTOR` times the steps, as
+    the sweep reruns a curve it cannot read; if still none learned, a
+    ``RuntimeWarning`` says the confirmed LR is a guess. The steps of both runs count
+    in ``steps_spent``.
+
     Args:
         result: The range test's result, without a confirmation.
-        run: ``run(lr) -> Confirmation``: the framework's confirmation around ``lr``.
+        run: ``run(lr, steps) -> Confirmation``: the framework's confirmation around
+            ``lr``, ``steps`` steps per candidate.
+        steps: Steps per candidate of the first run (``confirm_steps``).
 
     Returns:
         The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
@@ -280,8 +329,9 @@ def confirm_result(
 
     Raises:
         Exception: Whatever ``run`` raises (every candidate diverged, data ran out, a
-            held-out batch the model cannot read), with the sweep's unconfirmed result
-            on its ``.result`` and a note saying so: the sweep is never lost.
+            held-out batch the model cannot read), with the sweep's result on its
+            ``.result`` (confirmed by the first run if the longer one failed) and a note
+            saying so: the sweep is never lost.
     """
     try:
         anchor = result.reading.suggestion().lr
@@ -293,15 +343,35 @@ def confirm_result(
             stacklevel=3,
         )
         return result
+    confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
+    if learned(result, confirmation):
+        return dataclasses.replace(result, confirmation=confirmation)
+    first = dataclasses.replace(result, confirmation=confirmation)
+    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
+    longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
+    if not learned(result, longer):
+        warnings.warn(
+            f"held_out: no candidate's held-out loss fell clearly below the untrained "
+            f"model's in {steps} or {longer.steps} steps (best score "
+            f"{min(s for s in longer.scores if math.isfinite(s)):.4g}); the confirmed LR "
+            f"{longer.lr:.3g} is a guess: train longer per candidate (confirm_steps=) or "
+            "read the curve (result.suggest('bottom'))",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(result, confirmation=longer)
+
+
+def _kept(kept: RangeTestResult, run: Callable[[], Confirmation], what: str) -> Confirmation:
+    """``run()``; if it raises, ``kept`` goes on the exception as ``.result``, with a note."""
     try:
-        confirmation = run(anchor)
+        return run()
     except Exception as exc:  # the sweep finished: keep it for the caller
-        exc.result = result  # type: ignore[attr-defined]
+        exc.result = kept  # type: ignore[attr-defined]
         add_note = getattr(exc, "add_note", None)  # Python 3.11+
         if add_note is not None:
             add_note(
-                "cyclr: the LR sweep finished before the confirmation failed; its "
-                "(unconfirmed) result is this exception's .result"
+                f"cyclr: the LR sweep finished before the confirmation failed; its {what} "
+                "is this exception's .result"
             )
         raise
-    return dataclasses.replace(result, confirmation=confirmation)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from .._validate import check_choice, check_type
 from . import storage
 from .bounds import BOUND_RULES
-from .confirm import Confirmation
+from .confirmation import Confirmation
 from .fit import MIN_POINTS
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve

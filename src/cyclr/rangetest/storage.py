@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._validate import check_type
-from .confirm import Confirmation
+from .confirmation import Confirmation
 
 if TYPE_CHECKING:
     from .result import RangeTestResult

@@ -261,14 +261,14 @@ def range_test(
         return result
     return confirm_result(
         result,
-        lambda lr: confirm(
+        lambda lr, steps: confirm(
             model,
             optimizer,
             data,
             loss_fn,
             lr=lr,
             held_out=held,
-            steps=confirm_steps,
+            steps=steps,
             step_fn=step_fn,
             accumulation_steps=accumulation_steps,
             scaler=scaler,
@@ -276,6 +276,7 @@ def range_test(
             snapshot=snapshot,
             group_scales=group_scales,
         ),
+        confirm_steps,
     )
 
 
