@@ -45,6 +45,14 @@ still be too high, while the schedules between :meth:`Confirmation.bounds` staye
 ``k * len(offsets)`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
 per candidate.
 
+A model on a plateau can leave every candidate's held-out loss at the untrained level
+for ``k`` steps (a recurrent network before it finds the signal: on the benchmark's GRU,
+on two seeds of four, all five scores within 0.002 of ``ln 10``). The scores then differ
+by noise, and any reading of them is a guess. :func:`confirm_result` tells
+(:func:`learned`: the best score at least two standard deviations of the sweep's first
+losses below their mean) and runs the confirmation again with three times the steps, as
+the sweep does with a curve it cannot read; the steps of both runs count.
+
 The framework adapters run the training (:func:`cyclr.torch.confirm`); this module
 holds the candidates, the score, the choice and the result.
 
