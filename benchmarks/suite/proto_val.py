@@ -33,6 +33,7 @@ every rule is a read of the same runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -266,14 +267,24 @@ def vertex(points: list[tuple[float, float]]) -> float | None:
     return float(min(max(-b / (2 * a), min(xs)), max(xs)))
 
 
-def fitted(offsets: tuple[float, ...], k: int, how: str = "rise") -> Rule:
+ANCHORS: dict[str, Callable[[Context], float]] = {
+    "bottom": lambda ctx: ctx.bottom(),
+    "valley": lambda ctx: ctx.sugg().get("valley", ctx.bottom()),
+    "mid": lambda ctx: math.sqrt(ctx.bottom() * ctx.sugg().get("valley", ctx.bottom())),
+}
+"""Where a confirmation window is centred: the curve's ``bottom`` reading (the library),
+its ``valley`` reading (``bottom`` when it has none), or their geometric mean."""
+
+
+def fitted(offsets: tuple[float, ...], k: int, how: str = "rise", anchor: str = "bottom") -> Rule:
     """Every candidate ``k`` steps; the vertex of the parabola through their scores.
 
     Falls back to the best candidate (:func:`_best`) when :func:`vertex` has no answer.
     """
+    centre = ANCHORS[anchor]
 
     def rule(ctx: Context) -> tuple[float, int]:
-        cands = sorted(ctx.bottom() * 10.0**o for o in offsets)
+        cands = sorted(centre(ctx) * 10.0**o for o in offsets)
         recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
         x = vertex([(math.log10(r["lr"]), score(ctx.task, r, k, how)) for r in recs])
         if x is None:
@@ -353,6 +364,8 @@ def val_rules() -> dict[str, Rule]:
         for k in (20, 40):
             rules[f"confirm-vfit-{gname}-k{k}"] = fitted(GRIDS[gname], k)
     rules["confirm-vfitval-q5-k40"] = fitted(GRIDS["q5"], 40, "val")
+    for name in ("valley", "mid"):
+        rules[f"confirm-vfit{name}-q5-k40"] = fitted(GRIDS["q5"], 40, anchor=name)
     rules["confirm-vshrink-q5-k40"] = shrunk(GRIDS["q5"], 40)
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
     return rules
