@@ -43,7 +43,7 @@ def confirm(
     steps: int = CONFIRM_STEPS,
     offsets: Sequence[float] = CONFIRM_OFFSETS,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
 
     Every candidate starts from a copy of ``params`` and ``opt_state`` and calls
     ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does, with

@@ -39,7 +39,7 @@ def confirm(
     steps: int = CONFIRM_STEPS,
     offsets: Sequence[float] = CONFIRM_OFFSETS,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
 
     Every candidate starts from the same saved state and trains with
     ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``. Every

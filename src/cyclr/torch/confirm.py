@@ -1,4 +1,4 @@
-"""Confirm a suggested LR on a PyTorch model: train a few candidates briefly, keep the best.
+"""Confirm a suggested LR on a PyTorch model: train a few candidates briefly, read the LR.
 
 See :mod:`cyclr.rangetest.confirm` for the rule and what it measured.
 """
@@ -44,7 +44,7 @@ def confirm(
     snapshot: str = "memory",
     group_scales: Sequence[float] | None = None,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps and keep the best one.
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
 
     Every candidate starts from the same saved state (parameters, gradients, buffers, module
     modes, optimizer state, scaler, RNG) and trains on the same ``steps *
