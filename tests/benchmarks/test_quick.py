@@ -36,6 +36,16 @@ def _row(report: str, first_cell: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+def _clr_rows(clr: str) -> dict[tuple[str, str], list[str]]:
+    """The CLR table's digits-mlp-sgd rows, by (bounds rule, schedule)."""
+    rows = {}
+    for line in clr.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "digits-mlp-sgd":
+            rows[(cells[1], cells[5])] = cells
+    return rows
+
+
 def test_quick_suite_runs_and_resumes_from_cache(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -61,11 +71,7 @@ def test_quick_suite_runs_and_resumes_from_cache(
     # Both CLR schedules ran between clr_bounds() of both rules, over the oracle's budget
     # and over half of it; one-cycle beats chance at least.
     clr = report.split("## CLR claim", 1)[1]
-    rows = {}
-    for line in clr.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == "digits-mlp-sgd":
-            rows[(cells[1], cells[5])] = cells
+    rows = _clr_rows(clr)
     kinds = ("triangular2", "exp_range", "onecycle")
     assert set(rows) == {
         (r, k + h) for r in ("smith", "bottom") for k in kinds for h in ("", "-half")
@@ -134,11 +140,7 @@ def test_quick_suite_runs_clr_between_the_confirmed_bounds(
     args = ("--cache-dir", str(cache), "--out", str(out), "--phases", "oracle,clr")
     _run(capsys, "--families", "cyclr,cyclr-confirm", "--clr-rules", "smith,confirmed", *args)
     clr = out.read_text().split("## CLR claim", 1)[1]
-    rows = {}
-    for line in clr.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == "digits-mlp-sgd":
-            rows[(cells[1], cells[5])] = cells
+    rows = _clr_rows(clr)
     kinds = ("triangular2", "exp_range", "onecycle")
     assert set(rows) == {
         (r, k + h) for r in ("smith", "confirmed") for k in kinds for h in ("", "-half")
