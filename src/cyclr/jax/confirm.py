@@ -17,14 +17,8 @@ import numpy as np
 
 from .._batches import BatchStream, batch_weights, check_batches
 from .._validate import check_count
-from ..rangetest.confirm import (
-    CONFIRM_OFFSETS,
-    CONFIRM_STEPS,
-    Confirmation,
-    candidate_lrs,
-    conclude,
-    evaluation_steps,
-)
+from ..rangetest.confirm import CONFIRM_STEPS, Confirmation, evaluation_steps
+from ..rangetest.search import CandidateSearch
 from ..rangetest.spec import DEFAULTS
 from ._steps import EvalLoss, TrainStep, copy_tree, step_outputs
 
@@ -41,9 +35,14 @@ def confirm(
     held_out: Iterable[Any],
     eval_loss: EvalLoss,
     steps: int = CONFIRM_STEPS,
-    offsets: Sequence[float] = CONFIRM_OFFSETS,
+    offsets: Sequence[float] | None = None,
+    learned_below: float | None = None,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
+    r"""Train candidates around ``lr`` for ``steps`` steps each; read the LR.
+
+    The candidates ``lr * 10 ** o`` come from a line search in log-LR
+    (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in ``(-0.5, 0, 0.5)``, then
+    two more placed by the scores), or from fixed ``offsets``.
 
     Every candidate starts from a copy of ``params`` and ``opt_state`` and calls
     ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does, with
@@ -71,7 +70,11 @@ def confirm(
         eval_loss: ``eval_loss(params, batch) -> scalar``, the mean loss on one batch in
             inference mode (jit it).
         steps: Training steps per candidate (``k``).
-        offsets: Candidate offsets in decades around ``lr``.
+        offsets: Fixed candidate offsets in decades around ``lr`` (1 to 16), or
+            ``None`` for the line search (five candidates).
+        learned_below: The held-out score a candidate must beat before the line search
+            moves away from ``lr`` (``range_test`` passes
+            :func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no such bar.
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
@@ -101,9 +104,8 @@ def confirm(
     """
     if not callable(train_step):
         raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
-    candidates = candidate_lrs(lr, offsets)
+    search = CandidateSearch(lr, offsets, learned_below=learned_below)
     k = check_count("steps", steps)
-    lrs32 = _float32(candidates, lr, offsets)
     check_batches(batches, name="batches")
     held = held_out_batches(held_out, eval_loss)
     check_eval_loss(eval_loss, params, held)
@@ -120,9 +122,9 @@ def confirm(
         mean = float(jax.device_get(jnp.dot(losses, weights)))
         return mean if math.isfinite(mean) else math.inf
 
-    runs: list[tuple[list[float], bool]] = []
     spent = 0
-    for lr32 in lrs32:
+    for candidate in search:
+        lr32 = _float32(candidate, lr)
         state = [copy_tree(params), copy_tree(opt_state)]
         finite, pending, curve = True, [], []
         for step, batch in enumerate(train, start=1):
@@ -137,8 +139,8 @@ def confirm(
                     break
             if step in marks:
                 curve.append(held_out_loss(state[0]))
-        runs.append((curve, finite))
-    return conclude(lr, candidates, runs, k, spent)
+        search.record(curve, finite)
+    return search.conclude(k, spent)
 
 
 def held_out_batches(held_out: Iterable[Any] | None, eval_loss: EvalLoss | None) -> list[Any]:
@@ -190,12 +192,12 @@ def check_eval_loss(eval_loss: EvalLoss, params: Any, held: list[Any]) -> None:
         )
 
 
-def _float32(candidates: tuple[float, ...], lr: Any, offsets: Any) -> list[Any]:
-    """The candidates as float32 device scalars; refused when float32 cannot hold one."""
-    single = np.asarray(candidates, dtype=np.float32)
-    if not np.all(np.isfinite(single) & (single > 0)):
+def _float32(candidate: float, lr: Any) -> Any:
+    """The candidate as a float32 device scalar; refused when float32 cannot hold it."""
+    single = np.float32(candidate)
+    if not (np.isfinite(single) and single > 0):
         raise ValueError(
-            "train_step gets float32 LRs, and a candidate lr * 10**offset over- or "
-            f"underflows in float32 (got lr={lr!r}, offsets={list(offsets)!r})"
+            f"train_step gets float32 LRs, and the candidate {candidate!r} around lr={lr!r} "
+            "over- or underflows in float32"
         )
-    return [jnp.asarray(v) for v in single]
+    return jnp.asarray(single)

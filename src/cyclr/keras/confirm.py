@@ -17,14 +17,8 @@ from keras import ops
 
 from .._batches import BatchStream, batch_weights, check_batches
 from .._validate import check_count
-from ..rangetest.confirm import (
-    CONFIRM_OFFSETS,
-    CONFIRM_STEPS,
-    Confirmation,
-    candidate_lrs,
-    conclude,
-    evaluation_steps,
-)
+from ..rangetest.confirm import CONFIRM_STEPS, Confirmation, evaluation_steps
+from ..rangetest.search import CandidateSearch
 from ._training import Snapshot, SweepLR, compiled, next_batch, unpack
 
 __all__ = ["check_held_out", "confirm", "held_out_batches"]
@@ -37,9 +31,14 @@ def confirm(
     lr: float,
     held_out: Iterable[Any],
     steps: int = CONFIRM_STEPS,
-    offsets: Sequence[float] = CONFIRM_OFFSETS,
+    offsets: Sequence[float] | None = None,
+    learned_below: float | None = None,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
+    r"""Train candidates around ``lr`` for ``steps`` steps each; read the LR.
+
+    The candidates ``lr * 10 ** o`` come from a line search in log-LR
+    (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in ``(-0.5, 0, 0.5)``, then
+    two more placed by the scores), or from fixed ``offsets``.
 
     Every candidate starts from the same saved state and trains with
     ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``. Every
@@ -61,7 +60,11 @@ def confirm(
         held_out: Batches to score each candidate on: validation data the model does
             not train on (a few batches). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
-        offsets: Candidate offsets in decades around ``lr``.
+        offsets: Fixed candidate offsets in decades around ``lr`` (1 to 16), or
+            ``None`` for the line search (five candidates).
+        learned_below: The held-out score a candidate must beat before the line search
+            moves away from ``lr`` (``range_test`` passes
+            :func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no such bar.
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
@@ -76,7 +79,7 @@ def confirm(
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
     optimizer, inner = compiled(model, "confirm")
-    candidates = candidate_lrs(lr, offsets)
+    search = CandidateSearch(lr, offsets, learned_below=learned_below)
     k = check_count("steps", steps)
     check_batches(data)
     held = held_out_batches(held_out)
@@ -93,10 +96,9 @@ def confirm(
     snapshot = Snapshot(model, optimizer)
     original_lr = inner._learning_rate
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
-    runs: list[tuple[list[float], bool]] = []
     spent = 0
     try:
-        for candidate in candidates:
+        for candidate in search:
             snapshot.restore()
             constant = SweepLR(np.full(k, candidate), first_step)
             object.__setattr__(inner, "_learning_rate", constant)
@@ -110,12 +112,12 @@ def confirm(
                     break
                 if step in marks:
                     curve.append(_held_out_loss(model, held))
-            runs.append((curve, finite))
+            search.record(curve, finite)
     finally:
         object.__setattr__(inner, "_learning_rate", original_lr)
         snapshot.restore()
         model.make_train_function(force=True)
-    return conclude(lr, candidates, runs, k, spent)
+    return search.conclude(k, spent)
 
 
 def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:

@@ -1,12 +1,17 @@
 r"""Confirming a suggestion by training a few candidates briefly: the framework-free part.
 
 A range test sees each LR for a step or two. Whether an LR is good for sustained
-training shows only after some steps at it, so the confirmation stage trains each
-candidate
+training shows only after some steps at it, so the confirmation stage trains a few
+candidates
 
-.. math:: lr_j = lr \cdot 10^{o_j}, \qquad o = (-0.5, -0.25, 0, 0.25, 0.5)
+.. math:: lr_j = lr \cdot 10^{o_j}
 
-for ``k`` steps (40 by default) from the same saved state, on the same batches. Every
+for ``k`` steps (40 by default) each, from the same saved state, on the same batches.
+The offsets come from a line search in log-LR (:class:`~cyclr.rangetest.search.
+CandidateSearch`): :math:`o = (-0.5, 0, 0.5)` first, then two more placed by the scores
+(half a decade past the better end, or between the best and its better neighbour), so
+the window follows the evidence when the curve's reading is off by more than its
+half-decade reach; the same five trainings as a fixed window. Every
 :data:`EVALUATE_EVERY` steps (and after step ``k``) it measures the mean loss on
 held-out batches, :math:`v_{j,1}, \dots, v_{j,n}`, and scores the candidate by the last
 one plus the largest rise above its running minimum (:func:`held_out_score`):
@@ -42,7 +47,7 @@ about the same median (0.32 against 0.28); on another draw of the sweeps, three 
 to end: ``benchmarks/RESULTS.md``. Over 40-epoch runs the chosen LR held fixed can
 still be too high, while the schedules between :meth:`Confirmation.bounds` stayed within
 1 unit of the best fixed LR (``benchmarks/results/clr_long_confirmed.md``). It costs
-``k * len(offsets)`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
+``5 k`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
 per candidate.
 
 A model on a plateau can leave every candidate's held-out loss at the untrained level
@@ -93,10 +98,11 @@ __all__ = [
     "held_out_score",
     "largest_rise",
     "learned",
+    "learning_bar",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
-"""Candidate offsets in decades around the LR being confirmed."""
+"""A fixed window's offsets in decades: the line search's when no candidate learned."""
 
 CONFIRM_STEPS = 40
 """Training steps per candidate."""
@@ -299,16 +305,31 @@ def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
         >>> learned(r, stuck), learned(r, Confirmation(0.01, 0.01, (0.01,), (1.2,), 40, 40))
         (False, True)
     """
+    bar = learning_bar(result)
+    scores = [s for s in confirmation.scores if math.isfinite(s)]
+    if bar is None or not scores:
+        return True
+    return min(scores) < bar
+
+
+def learning_bar(result: RangeTestResult) -> float | None:
+    r"""The score below which a candidate has learned: :math:`\bar L_0 - z\,\sigma_0`.
+
+    The mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
+    :data:`Z_LEARNED` of their standard deviations (see :func:`learned`); ``None`` when
+    fewer than two are finite.
+    """
     first = np.asarray(result.losses[:UNTRAINED_STEPS], dtype=np.float64)
     first = first[np.isfinite(first)]
-    scores = [s for s in confirmation.scores if math.isfinite(s)]
-    if first.size < 2 or not scores:
-        return True
-    return min(scores) < float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
+    if first.size < 2:
+        return None
+    return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
 
 
 def confirm_result(
-    result: RangeTestResult, run: Callable[[float, int], Confirmation], steps: int
+    result: RangeTestResult,
+    run: Callable[[float, int, float | None], Confirmation],
+    steps: int,
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
@@ -327,8 +348,9 @@ def confirm_result(
 
     Args:
         result: The range test's result, without a confirmation.
-        run: ``run(lr, steps) -> Confirmation``: the framework's confirmation around
-            ``lr``, ``steps`` steps per candidate.
+        run: ``run(lr, steps, learned_below) -> Confirmation``: the framework's
+            confirmation around ``lr``, ``steps`` steps per candidate, its search moving
+            on scores below ``learned_below`` (:func:`learning_bar`).
         steps: Steps per candidate of the first run (``confirm_steps``).
 
     Returns:
@@ -351,11 +373,12 @@ def confirm_result(
             stacklevel=3,
         )
         return result
-    confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
+    bar = learning_bar(result)
+    confirmation = _kept(result, lambda: run(anchor, steps, bar), "(unconfirmed) result")
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)
     first = dataclasses.replace(result, confirmation=confirmation)
-    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
+    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR, bar), "result, confirmed")
     longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
     if not learned(result, longer):
         warnings.warn(

@@ -12,14 +12,8 @@ import torch
 
 from .._batches import BatchStream, check_batches
 from .._validate import check_choice, check_count
-from ..rangetest.confirm import (
-    CONFIRM_OFFSETS,
-    CONFIRM_STEPS,
-    Confirmation,
-    candidate_lrs,
-    conclude,
-    evaluation_steps,
-)
+from ..rangetest.confirm import CONFIRM_STEPS, Confirmation, evaluation_steps
+from ..rangetest.search import CandidateSearch
 from ..rangetest.spec import DEFAULTS
 from . import state as _state
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
@@ -36,7 +30,8 @@ def confirm(
     lr: float,
     held_out: Iterable[Any],
     steps: int = CONFIRM_STEPS,
-    offsets: Sequence[float] = CONFIRM_OFFSETS,
+    offsets: Sequence[float] | None = None,
+    learned_below: float | None = None,
     step_fn: StepFn | None = None,
     accumulation_steps: int = 1,
     scaler: torch.amp.GradScaler | None = None,
@@ -44,7 +39,12 @@ def confirm(
     snapshot: str = "memory",
     group_scales: Sequence[float] | None = None,
 ) -> Confirmation:
-    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
+    r"""Train candidates around ``lr`` for ``steps`` steps each; read the LR.
+
+    The candidates ``lr * 10 ** o`` come from a line search in log-LR
+    (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in ``(-0.5, 0, 0.5)``, then
+    two more placed by the scores, half a decade past the better end or between the
+    best and its better neighbour), or from fixed ``offsets``.
 
     Every candidate starts from the same saved state (parameters, gradients, buffers, module
     modes, optimizer state, scaler, RNG) and trains on the same ``steps *
@@ -85,7 +85,11 @@ def confirm(
             not train on (a few batches; each is evaluated ``ceil(steps / 10)`` times
             per candidate). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
-        offsets: Candidate offsets in decades around ``lr``.
+        offsets: Fixed candidate offsets in decades around ``lr`` (1 to 16), or
+            ``None`` for the line search (five candidates).
+        learned_below: The held-out score a candidate must beat before the line search
+            moves away from ``lr`` (``range_test`` passes
+            :func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no such bar.
         step_fn: ``step_fn(model, batch) -> loss`` instead of ``loss_fn``.
         accumulation_steps: Batches per optimizer step.
         scaler: A ``torch.amp.GradScaler`` for float16 mixed precision.
@@ -97,7 +101,7 @@ def confirm(
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
         candidate's score and held-out losses, and the steps spent (``steps *
-        len(offsets)`` at most).
+        number of candidates`` at most).
 
     Raises:
         ValueError: For a bad argument (named, with its value), an empty ``held_out``,
@@ -121,7 +125,7 @@ def confirm(
         (True, 50)
     """
     check_single_process()
-    candidates = candidate_lrs(lr, offsets)
+    search = CandidateSearch(lr, offsets, learned_below=learned_below)
     k = check_count("steps", steps)
     storage = check_choice("snapshot", snapshot, _state.STORAGES)
     training = TrainingStep(model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device)
@@ -129,7 +133,6 @@ def confirm(
     held = held_out_batches(held_out)
     scales = derive_group_scales(optimizer, group_scales)
     marks = set(evaluation_steps(k))
-    runs: list[tuple[list[float], bool]] = []
     spent = 0
     with _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved:
         stream = BatchStream(data, fewer="steps * accumulation_steps")
@@ -137,7 +140,7 @@ def confirm(
             batches = [stream.next() for _ in range(k * training.accumulation_steps)]
         finally:
             stream.close()
-        for j, candidate in enumerate(candidates):
+        for j, candidate in enumerate(search):
             if j:
                 saved.restore()
             training.set_lrs(tuple(candidate * s for s in scales))
@@ -153,8 +156,8 @@ def confirm(
                         break
                 if step in marks:
                     curve.append(training.held_out_loss(held))
-            runs.append((curve, finite))
-    return conclude(lr, candidates, runs, k, spent)
+            search.record(curve, finite)
+    return search.conclude(k, spent)
 
 
 def held_out_batches(held_out: Iterable[Any]) -> list[Any]:
