@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cyclr.rangetest.confirm import fitted_lr
+from cyclr.rangetest import RangeTestResult
+from cyclr.rangetest.confirm import fitted_lr, learning_bar
 from cyclr.rangetest.search import (
     SEARCH_FILL,
     SEARCH_MOVES,
@@ -119,3 +121,13 @@ def test_the_search_ends_next_to_a_bowls_minimum_within_its_reach(
     assert nearest <= SEARCH_STRIDE / 2 + 1e-9
     got = search.conclude(10, 50)
     assert got.candidates[0] <= got.lr <= got.candidates[-1]
+
+
+def test_learning_bar_is_the_untrained_loss_less_two_standard_deviations() -> None:
+    losses = 2.3 + 0.01 * np.sin(np.arange(20))
+    result = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+    first = losses[:10]
+    assert learning_bar(result) == pytest.approx(first.mean() - 2 * first.std(ddof=1))
+    losses[1:] = np.inf
+    blank = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+    assert learning_bar(blank) is None

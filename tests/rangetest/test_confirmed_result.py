@@ -14,7 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cyclr.rangetest import RangeTestResult
-from cyclr.rangetest.confirm import Confirmation, confirm_result, learned, learning_bar
+from cyclr.rangetest.confirm import Confirmation, confirm_result, learned
 
 LRS = np.logspace(-6, 0, 61)
 LOSSES = 2.0 - np.tanh(np.log10(LRS) + 3.0) + 0.5 * (LRS > 0.1)
@@ -103,16 +103,14 @@ def test_a_confirmation_must_be_a_confirmation() -> None:
 
 
 def test_confirm_result_confirms_the_default_reading() -> None:
-    seen: list[tuple[float, int, float | None]] = []
+    seen: list[tuple[float, int]] = []
 
-    def run(lr: float, steps: int, bar: float | None) -> Confirmation:
-        seen.append((lr, steps, bar))
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append((lr, steps))
         return Confirmation(lr, lr, (lr,), (1.0,), steps, steps)
 
     got = confirm_result(_curve(), run, 3)
-    bar = float(np.mean(LOSSES[:10]) - 2.0 * np.std(LOSSES[:10], ddof=1))
-    assert seen == [(_curve().suggest().lr, 3, pytest.approx(bar))]
-    assert got.suggest().lr == seen[0][0] and learning_bar(_curve()) == pytest.approx(bar)
+    assert seen == [(_curve().suggest().lr, 3)] and got.suggest().lr == seen[0][0]
     assert got.confirmation is not None and learned(_curve(), got.confirmation)
 
 
@@ -120,7 +118,7 @@ def _stuck_until(steps_needed: int, seen: list[int]) -> Any:
     """A confirmation whose candidates learn only with ``steps_needed`` steps or more."""
     untrained = float(np.mean(LOSSES[:10]))
 
-    def run(lr: float, steps: int, bar: float | None) -> Confirmation:
+    def run(lr: float, steps: int) -> Confirmation:
         seen.append(steps)
         score = 1.0 if steps >= steps_needed else untrained
         return Confirmation(lr, lr, (lr,), (score,), steps, 5 * steps)
@@ -148,7 +146,7 @@ def test_a_confirmation_that_never_learns_says_its_lr_is_a_guess() -> None:
 
 
 def test_a_failed_longer_confirmation_keeps_the_first_on_the_exception() -> None:
-    def run(lr: float, steps: int, bar: float | None) -> Confirmation:
+    def run(lr: float, steps: int) -> Confirmation:
         if steps > 10:
             raise ValueError("data ran out")
         return Confirmation(lr, lr, (lr,), (float(np.mean(LOSSES[:10])),), steps, steps)
@@ -178,7 +176,7 @@ def test_learned_ignores_the_losss_units(shift: float, scale: float, score: floa
 def test_confirm_result_warns_and_keeps_a_curve_with_no_suggestion() -> None:
     flat = _curve(losses=np.ones(61), smoothed=np.ones(61))
     with pytest.warns(RuntimeWarning, match="no suggestion to confirm.*flat"):
-        got = confirm_result(flat, lambda lr, steps, bar: pytest.fail("nothing to confirm"), 10)
+        got = confirm_result(flat, lambda lr, steps: pytest.fail("nothing to confirm"), 10)
     assert got is flat
 
 

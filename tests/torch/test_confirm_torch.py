@@ -14,6 +14,7 @@ from tests.torch import rangetest_support as rs
 
 from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest.confirm import fitted_lr, held_out_score
+from cyclr.rangetest.search import CandidateSearch
 from cyclr.torch import confirm
 from cyclr.torch.training import TrainingStep
 
@@ -246,3 +247,22 @@ def test_the_held_out_loss_is_the_mean_over_examples_not_batches() -> None:
     got = training.held_out_loss(held)
     assert got == pytest.approx(want, rel=1e-6)
     assert abs(got - per_batch) > 1e-4  # the two means differ on these batches
+
+
+def test_the_line_search_places_candidates_from_the_scores_and_restores_the_state() -> None:
+    model, opt, _ = _setup()
+    before = rs.capture(model, opt)
+    held = rs.make_batches(seed=7)[:2]
+    got = confirm(
+        model, opt, rs.make_batches(), rs.loss_fn, lr=0.05, held_out=held, steps=12, offsets=None
+    )
+    rs.assert_same(before, rs.capture(model, opt))
+    assert len(got.candidates) == 5 and got.steps_spent <= 60
+    replay = CandidateSearch(0.05)  # the same scores place the same candidates
+    for lr in replay:
+        i = min(range(5), key=lambda j: abs(math.log(got.candidates[j] / lr)))
+        assert got.candidates[i] == pytest.approx(lr, rel=1e-12)
+        replay.record(got.held_out_losses[i], math.isfinite(got.scores[i]))
+    assert replay.candidates == pytest.approx(got.candidates, rel=1e-12)
+    for lr, losses in zip(got.candidates, got.held_out_losses, strict=True):
+        assert losses == pytest.approx(_reference_losses(lr, 12, held), rel=1e-5, abs=1e-6)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._batches import BatchStream, batch_weights, check_batches
 from .._validate import check_count
-from ..rangetest.confirm import CONFIRM_STEPS, Confirmation, evaluation_steps
+from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
 from ..rangetest.spec import DEFAULTS
 from ._steps import EvalLoss, TrainStep, copy_tree, step_outputs
@@ -35,14 +35,14 @@ def confirm(
     held_out: Iterable[Any],
     eval_loss: EvalLoss,
     steps: int = CONFIRM_STEPS,
-    offsets: Sequence[float] | None = None,
+    offsets: Sequence[float] | None = CONFIRM_OFFSETS,
     learned_below: float | None = None,
 ) -> Confirmation:
-    r"""Train candidates around ``lr`` for ``steps`` steps each; read the LR.
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
 
-    The candidates ``lr * 10 ** o`` come from a line search in log-LR
-    (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in ``(-0.5, 0, 0.5)``, then
-    two more placed by the scores), or from fixed ``offsets``.
+    ``o`` runs over ``offsets``; with ``offsets=None`` a line search in log-LR places
+    five candidates instead (:class:`~cyclr.rangetest.search.CandidateSearch`; not the
+    default: it lost the worst case on the benchmark suite).
 
     Every candidate starts from a copy of ``params`` and ``opt_state`` and calls
     ``train_step(params, opt_state, batch, lr)`` (as :func:`cyclr.jax.range_test` does, with
@@ -70,11 +70,12 @@ def confirm(
         eval_loss: ``eval_loss(params, batch) -> scalar``, the mean loss on one batch in
             inference mode (jit it).
         steps: Training steps per candidate (``k``).
-        offsets: Fixed candidate offsets in decades around ``lr`` (1 to 16), or
-            ``None`` for the line search (five candidates).
-        learned_below: The held-out score a candidate must beat before the line search
-            moves away from ``lr`` (``range_test`` passes
-            :func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no such bar.
+        offsets: Candidate offsets in decades around ``lr`` (1 to 16), or ``None`` for
+            the line search.
+        learned_below: With the line search, the held-out score a candidate must beat
+            before the search moves away from ``lr`` (e.g.
+            :func:`~cyclr.rangetest.confirm.learning_bar` of the range test's result);
+            ``None``: no such bar. Not used with ``offsets``.
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every

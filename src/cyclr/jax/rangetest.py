@@ -99,13 +99,12 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
 
     **Confirmation** (``held_out=`` with ``eval_loss=``, recommended whenever validation
     batches are at hand). A range test sees each LR for a step or two, so after the sweep
-    the curve's suggestion ``lr`` is confirmed: five candidates ``lr * 10 ** o``
-    placed by a line search in log-LR (``o = -0.5, 0, 0.5``, then two more where the scores
-    point: :class:`~cyclr.rangetest.search.CandidateSearch`) each train ``confirm_steps``
-    steps from a copy of ``params`` and ``opt_state`` on the same batches, and the LR is
-    read from their held-out losses (the mean of ``eval_loss`` over ``held_out``): each
-    scores its last loss plus its largest bounce, and the parabola through the scores gives
-    the LR (:func:`cyclr.jax.confirm`, :mod:`cyclr.rangetest.confirm`).
+    the curve's suggestion ``lr`` is confirmed: five candidates ``lr * 10 ** o``, ``o =
+    -0.5, -0.25, 0, 0.25, 0.5``, each train ``confirm_steps`` steps from a copy of
+    ``params`` and ``opt_state`` on the same batches, and the LR is read from their held-out
+    losses (the mean of ``eval_loss`` over ``held_out``): each scores its last loss plus its
+    largest bounce, and the parabola through the scores gives the LR (:func:`cyclr.jax.confirm`,
+    :mod:`cyclr.rangetest.confirm`).
     ``result.suggest()`` then returns it (method ``"confirmed"``), ``result.clr_bounds()``
     and ``result.schedule()`` use the confirmation's bounds, ``result.confirmation`` holds
     every candidate's held-out losses, and ``result.steps_spent`` counts the steps of both
@@ -190,7 +189,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     score = eval_loss
     return confirm_result(
         result,
-        lambda lr, steps, bar: confirm(
+        lambda lr, steps: confirm(
             train_step,
             params,
             opt_state,
@@ -199,7 +198,6 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             held_out=held,
             eval_loss=score,
             steps=steps,
-            learned_below=bar,
         ),
         confirm_steps,
     )

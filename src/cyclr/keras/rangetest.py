@@ -83,10 +83,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
 
     **Confirmation** (``held_out=``, recommended whenever validation batches are at hand). A
     range test sees each LR for a step or two, so after the sweep the curve's suggestion
-    ``lr`` is confirmed: five candidates ``lr * 10 ** o``
-    placed by a line search in log-LR (``o = -0.5, 0, 0.5``, then two more where the scores
-    point: :class:`~cyclr.rangetest.search.CandidateSearch`) each train
-    ``confirm_steps`` steps from the restored state on the same batches,
+    ``lr`` is confirmed: five candidates ``lr * 10 ** o``, ``o = -0.5, -0.25, 0, 0.25,
+    0.5``, each train ``confirm_steps`` steps from the restored state on the same batches,
     and the LR is read from their held-out losses: each scores its last loss plus its largest
     bounce, and the parabola through the scores gives the LR (:func:`cyclr.keras.confirm`,
     :mod:`cyclr.rangetest.confirm`).
@@ -164,9 +162,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         return result
     return confirm_result(
         result,
-        lambda lr, steps, bar: confirm(
-            model, data, lr=lr, held_out=held, steps=steps, learned_below=bar
-        ),
+        lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
         confirm_steps,
     )
 

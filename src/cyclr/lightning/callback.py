@@ -69,10 +69,10 @@ class RangeTestCallback(pl.Callback):
 
     **Confirmation** (``confirm=True``). A range test sees each LR for a step or two;
     :func:`cyclr.torch.range_test` with ``held_out=`` then trains five candidates around
-    the curve's suggestion (a line search in log-LR) for 40 steps each, from the restored
-    state, and reads the LR from their held-out losses (see :mod:`cyclr.rangetest.confirm`).
-    The held-out batches are the first ``held_out_batches`` batches of the trainer's
-    validation dataloader(s) (all of them if there are fewer), set up as the validation loop sets
+    the curve's suggestion for 40 steps each, from the restored state, and reads the LR
+    from their held-out losses (see :mod:`cyclr.rangetest.confirm`). The held-out
+    batches are the first ``held_out_batches`` batches of the trainer's validation
+    dataloader(s) (all of them if there are fewer), set up as the validation loop sets
     them up (``limit_val_batches`` and the batch transfer hooks apply) and reused by it;
     their loss is the ``training_step`` loss, in eval mode under ``no_grad``, with
     ``self.log`` muted. The module needs a ``validation_step`` and the trainer

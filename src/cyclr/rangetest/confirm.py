@@ -1,20 +1,20 @@
 r"""Confirming a suggestion by training a few candidates briefly: the framework-free part.
 
 A range test sees each LR for a step or two. Whether an LR is good for sustained
-training shows only after some steps at it, so the confirmation stage trains a few
-candidates
+training shows only after some steps at it, so the confirmation stage trains each
+candidate
 
-.. math:: lr_j = lr \cdot 10^{o_j}
+.. math:: lr_j = lr \cdot 10^{o_j}, \qquad o = (-0.5, -0.25, 0, 0.25, 0.5)
 
-for ``k`` steps (40 by default) each, from the same saved state, on the same batches.
-The offsets come from a line search in log-LR (:class:`~cyclr.rangetest.search.
-CandidateSearch`): :math:`o = (-0.5, 0, 0.5)` first, then two more placed by the scores
-(half a decade past the better end, or between the best and its better neighbour), so
-the window follows the evidence when the curve's reading is off by more than its
-half-decade reach; the same five trainings as a fixed window. Every
-:data:`EVALUATE_EVERY` steps (and after step ``k``) it measures the mean loss on
-held-out batches, :math:`v_{j,1}, \dots, v_{j,n}`, and scores the candidate by the last
-one plus the largest rise above its running minimum (:func:`held_out_score`):
+for ``k`` steps (40 by default) from the same saved state, on the same batches. (A line
+search that lets the scores move the window is there too,
+:class:`~cyclr.rangetest.search.CandidateSearch`, ``offsets=None`` in the adapters'
+``confirm``; measured end to end it cut the largest seed spread from 15x to 9x but lost
+the worst case, so it is not the default: ``benchmarks/RESULTS.md``, "The confirmation
+as a line search".) Every :data:`EVALUATE_EVERY` steps (and after step ``k``) it
+measures the mean loss on held-out batches, :math:`v_{j,1}, \dots, v_{j,n}`, and
+scores the candidate by the last one plus the largest rise above its running minimum
+(:func:`held_out_score`):
 
 .. math:: s_j = v_{j,n} + \max_m \Big(v_{j,m} - \min_{i \le m} v_{j,i}\Big)
 
@@ -102,7 +102,8 @@ __all__ = [
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
-"""A fixed window's offsets in decades: the line search's when no candidate learned."""
+"""Candidate offsets in decades around the LR being confirmed (the line search's first
+three and its fill when no candidate learned)."""
 
 CONFIRM_STEPS = 40
 """Training steps per candidate."""
@@ -327,9 +328,7 @@ def learning_bar(result: RangeTestResult) -> float | None:
 
 
 def confirm_result(
-    result: RangeTestResult,
-    run: Callable[[float, int, float | None], Confirmation],
-    steps: int,
+    result: RangeTestResult, run: Callable[[float, int], Confirmation], steps: int
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
@@ -348,9 +347,8 @@ def confirm_result(
 
     Args:
         result: The range test's result, without a confirmation.
-        run: ``run(lr, steps, learned_below) -> Confirmation``: the framework's
-            confirmation around ``lr``, ``steps`` steps per candidate, its search moving
-            on scores below ``learned_below`` (:func:`learning_bar`).
+        run: ``run(lr, steps) -> Confirmation``: the framework's confirmation around
+            ``lr``, ``steps`` steps per candidate.
         steps: Steps per candidate of the first run (``confirm_steps``).
 
     Returns:
@@ -373,12 +371,11 @@ def confirm_result(
             stacklevel=3,
         )
         return result
-    bar = learning_bar(result)
-    confirmation = _kept(result, lambda: run(anchor, steps, bar), "(unconfirmed) result")
+    confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)
     first = dataclasses.replace(result, confirmation=confirmation)
-    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR, bar), "result, confirmed")
+    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
     longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
     if not learned(result, longer):
         warnings.warn(

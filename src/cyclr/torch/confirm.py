@@ -12,7 +12,7 @@ import torch
 
 from .._batches import BatchStream, check_batches
 from .._validate import check_choice, check_count
-from ..rangetest.confirm import CONFIRM_STEPS, Confirmation, evaluation_steps
+from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
 from ..rangetest.spec import DEFAULTS
 from . import state as _state
@@ -30,7 +30,7 @@ def confirm(
     lr: float,
     held_out: Iterable[Any],
     steps: int = CONFIRM_STEPS,
-    offsets: Sequence[float] | None = None,
+    offsets: Sequence[float] | None = CONFIRM_OFFSETS,
     learned_below: float | None = None,
     step_fn: StepFn | None = None,
     accumulation_steps: int = 1,
@@ -39,12 +39,13 @@ def confirm(
     snapshot: str = "memory",
     group_scales: Sequence[float] | None = None,
 ) -> Confirmation:
-    r"""Train candidates around ``lr`` for ``steps`` steps each; read the LR.
+    r"""Train each candidate ``lr * 10 ** o`` for ``steps`` steps; read the LR.
 
-    The candidates ``lr * 10 ** o`` come from a line search in log-LR
-    (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in ``(-0.5, 0, 0.5)``, then
-    two more placed by the scores, half a decade past the better end or between the
-    best and its better neighbour), or from fixed ``offsets``.
+    ``o`` runs over ``offsets``; with ``offsets=None`` a line search in log-LR places
+    five candidates instead (:class:`~cyclr.rangetest.search.CandidateSearch`: ``o`` in
+    ``(-0.5, 0, 0.5)``, then two more half a decade past the better end or between the
+    best and its better neighbour; not the default: it lost the worst case on the
+    benchmark suite).
 
     Every candidate starts from the same saved state (parameters, gradients, buffers, module
     modes, optimizer state, scaler, RNG) and trains on the same ``steps *
@@ -85,11 +86,12 @@ def confirm(
             not train on (a few batches; each is evaluated ``ceil(steps / 10)`` times
             per candidate). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
-        offsets: Fixed candidate offsets in decades around ``lr`` (1 to 16), or
-            ``None`` for the line search (five candidates).
-        learned_below: The held-out score a candidate must beat before the line search
-            moves away from ``lr`` (``range_test`` passes
-            :func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no such bar.
+        offsets: Candidate offsets in decades around ``lr`` (1 to 16), or ``None`` for
+            the line search.
+        learned_below: With the line search, the held-out score a candidate must beat
+            before the search moves away from ``lr`` (e.g.
+            :func:`~cyclr.rangetest.confirm.learning_bar` of the range test's result);
+            ``None``: no such bar. Not used with ``offsets``.
         step_fn: ``step_fn(model, batch) -> loss`` instead of ``loss_fn``.
         accumulation_steps: Batches per optimizer step.
         scaler: A ``torch.amp.GradScaler`` for float16 mixed precision.
