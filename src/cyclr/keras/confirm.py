@@ -60,12 +60,8 @@ def confirm(
         held_out: Batches to score each candidate on: validation data the model does
             not train on (a few batches). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
-        offsets: Candidate offsets in decades around ``lr`` (1 to 16), or ``None`` for
-            the line search.
-        learned_below: With the line search, the held-out score a candidate must beat
-            before the search moves away from ``lr`` (e.g.
-            :func:`~cyclr.rangetest.confirm.learning_bar` of the range test's result);
-            ``None``: no such bar. Not used with ``offsets``.
+        offsets: Candidate offsets in decades (1 to 16), or ``None`` for the search.
+        learned_below: The line search's bar (as in :func:`cyclr.torch.confirm`).
 
     Returns:
         The :class:`~cyclr.rangetest.confirm.Confirmation`: the chosen LR, every
