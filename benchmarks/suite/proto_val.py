@@ -276,10 +276,19 @@ ANCHORS: dict[str, Callable[[Context], float]] = {
 its ``valley`` reading (``bottom`` when it has none), or their geometric mean."""
 
 
-def fitted(offsets: tuple[float, ...], k: int, how: str = "rise", anchor: str = "bottom") -> Rule:
+def fitted(
+    offsets: tuple[float, ...],
+    k: int,
+    how: str = "rise",
+    anchor: str = "bottom",
+    horizon: float = 0.0,
+) -> Rule:
     """Every candidate ``k`` steps; the vertex of the parabola through their scores.
 
     Falls back to the best candidate (:func:`_best`) when :func:`vertex` has no answer.
+    ``horizon = a`` scales the answer by ``(T / k) ** -a``, ``T`` the task's budget: the
+    best constant LR for ``T`` steps taken as a power law of the horizon below the best
+    for ``k`` (budget awareness from ``total_steps``; ``a = 0`` is the library).
     """
     centre = ANCHORS[anchor]
 
@@ -287,9 +296,8 @@ def fitted(offsets: tuple[float, ...], k: int, how: str = "rise", anchor: str = 
         cands = sorted(centre(ctx) * 10.0**o for o in offsets)
         recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, lr) for lr in cands]
         x = vertex([(math.log10(r["lr"]), score(ctx.task, r, k, how)) for r in recs])
-        if x is None:
-            return float(_best(ctx.task, recs, k, how)["lr"]), k * len(cands)
-        return float(f"{10.0**x:.3g}"), k * len(cands)
+        lr = float(_best(ctx.task, recs, k, how)["lr"]) if x is None else 10.0**x
+        return float(f"{lr * (ctx.task.steps / k) ** -horizon:.3g}"), k * len(cands)
 
     return rule
 
@@ -367,6 +375,8 @@ def val_rules() -> dict[str, Rule]:
     for name in ("valley", "mid"):
         rules[f"confirm-vfit{name}-q5-k40"] = fitted(GRIDS["q5"], 40, anchor=name)
     rules["confirm-vshrink-q5-k40"] = shrunk(GRIDS["q5"], 40)
+    for a in (0.2, 0.4):
+        rules[f"confirm-vfithz{a:g}-q5-k40"] = fitted(GRIDS["q5"], 40, horizon=a)
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
     return rules
 

@@ -34,7 +34,9 @@ it moved the window where the sweep's reading was low (an MLP at batch 512: 0.98
 target units; the largest seed spread 15.4x to 9.3x) but also past LRs steady for 40
 steps that fail over the whole run (one seed of a LeNet diverged; worst run 27 to 85
 units) and lower on the overfitting regression (23% to 38% MSE). Schedules from its
-bounds put ``max_lr`` up to 12x the confirmed LR (``benchmarks/results/clr_search.md``).
+bounds put ``max_lr`` up to 12x the confirmed LR (``benchmarks/results/clr_search.md``):
+with the search, build a schedule around the confirmed LR itself rather than from
+:meth:`Confirmation.bounds`.
 See ``benchmarks/RESULTS.md``, "The confirmation as a line search".
 """
 
