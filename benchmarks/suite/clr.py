@@ -15,12 +15,16 @@ cycle over the run when it is shorter than 4 epochs), not one chosen for the ben
   cycle, ``0.99994 ** 2000`` (CIFAR-10, ``step_size_up = 2000``), spread over the fitted
   half cycle: ``gamma = 0.99994 ** (2000 / step_size_up)``.
 * ``onecycle``: ``max_lr`` the upper bound, ``div_factor = max_lr / base_lr``, the
-  library's ``pct_start = 0.3``, cosine, final ``lr = base_lr / 1e4``; momentum (SGD
-  momentum or Adam's beta1) cycled 0.95 -> 0.85 -> 0.95 as Smith advises for one-cycle.
+  library's ``pct_start = 0.3``, cosine, final ``lr = base_lr / 1e4``; the optimizer's
+  own momentum, as ``Scheduler(optimizer, result.schedule("onecycle", ...))`` leaves it
+  (cyclr changes momentum only when asked).
 * ``-half``: the same schedule fitted to half the budget, trained for half the budget:
   does it reach the fixed LR's final metric in half the steps?
-* ``onecycle-fixedmom`` (only with ``--clr-kinds``): one-cycle with the optimizer's own
-  momentum, the control for the momentum cycling.
+* ``onecycle-cycledmom`` (only with ``--clr-kinds``): one-cycle with momentum (SGD
+  momentum or Adam's beta1) cycled 0.95 -> 0.85 -> 0.95 as Smith advises, what
+  ``Scheduler(..., momentum=schedule.momentum(0.85, 0.95))`` does. (Before this kind
+  existed, ``onecycle`` cycled momentum and ``onecycle-fixedmom`` held it; the cache
+  keys keep those names, see :func:`cache_kind`.)
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -81,10 +85,9 @@ CLR_KINDS = (
     "onecycle-half",
 )
 """The CLR runs: each schedule over the oracle's budget, and over half of it (``-half``)."""
-FIXED_MOMENTUM = "-fixedmom"
-"""Suffix of a one-cycle run whose momentum is left at the optimizer's own (the control
-for Smith's momentum cycling)."""
-EXTRA_KINDS = ("onecycle" + FIXED_MOMENTUM,)
+CYCLED_MOMENTUM = "-cycledmom"
+"""Suffix of a one-cycle run whose momentum is cycled as Smith advises."""
+EXTRA_KINDS = ("onecycle" + CYCLED_MOMENTUM,)
 """Kinds run only when asked for (``--clr-kinds``)."""
 ALL_CLR_KINDS = (*CLR_KINDS, *EXTRA_KINDS)
 """Every kind the CLR phase can run."""
@@ -143,7 +146,7 @@ def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
     """The schedule ``RangeTestResult.schedule`` builds for this run (see the module doc)."""
     from cyclr.rangetest.plan import schedule_from_bounds
 
-    name = kind.removesuffix("-half").removesuffix(FIXED_MOMENTUM)
+    name = kind.removesuffix("-half").removesuffix(CYCLED_MOMENTUM)
     total, spe = clr_steps(task, kind), steps_per_epoch(task)
     with warnings.catch_warnings():  # a run under 4 epochs gets one cycle, as documented
         warnings.simplefilter("ignore", UserWarning)
@@ -158,6 +161,21 @@ def cycles_of(task: Task, kind: str, schedule: Any) -> float:
     return 1.0 if cycle is None else clr_steps(task, kind) / int(cycle)
 
 
+def cache_kind(kind: str) -> str:
+    """The name a run of ``kind`` is cached under.
+
+    One-cycle runs were once cached as ``onecycle`` (momentum cycled) and
+    ``onecycle-fixedmom`` (held); the names stay, so cached runs are read as what they
+    are: ``onecycle`` is now the held kind, ``onecycle-cycledmom`` the cycled one.
+    """
+    if not kind.startswith("onecycle"):
+        return kind
+    half = "-half" if kind.endswith("-half") else ""
+    if CYCLED_MOMENTUM in kind:
+        return "onecycle" + half
+    return "onecycle-fixedmom" + half
+
+
 def schedule_run(
     store: Store,
     task: Task,
@@ -169,7 +187,7 @@ def schedule_run(
     log: Callable[[str], None],
 ) -> RunResult:
     """Train with a CLR schedule between the bounds (cached)."""
-    key = f"fit-{kind}-base={base!r}-max={peak!r}-seed={seed}"
+    key = f"fit-{cache_kind(kind)}-base={base!r}-max={peak!r}-seed={seed}"
     rec = store.get(task, "clr", key)
     if rec is not None:
         return RunResult.from_dict(rec)
@@ -177,7 +195,7 @@ def schedule_run(
         raise NotCachedError(key)
     sched = make_schedule(task, kind, base, peak)
     momentum = None
-    if kind.startswith("onecycle") and FIXED_MOMENTUM not in kind and task.momentum > 0:
+    if CYCLED_MOMENTUM in kind and task.momentum > 0:
         mom = sched.momentum(*ONECYCLE_MOMENTUM)
         momentum = lambda step: float(mom(step))  # noqa: E731
     res = train(
