@@ -58,12 +58,15 @@ CLR_SOURCES = {
     "smith": BoundsSource("cyclr", "cyclr-clr"),
     "bottom": BoundsSource("cyclr", "cyclr-clr-bottom"),
     "confirmed": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
+    "confirmed-end": BoundsSource("cyclr-confirm", "cyclr-confirmed-end"),
 }
 """Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
 
 The ``cyclr`` family's rules are ``clr_bounds(rule=...)`` re-read from the stored curve
 (the rule name is the library's ``rule=``); ``confirmed`` is the ``cyclr-confirm``
-family's ``result.clr_bounds()``, the confirmation's bounds."""
+family's ``result.clr_bounds()``, the confirmation's bounds; ``confirmed-end`` a prototype:
+those bounds moved up half a decade when the confirmed LR is the largest candidate
+(:data:`.finders_confirm.END_BOUNDS`)."""
 CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
 DEFAULT_CLR_RULES = ("smith", "bottom")

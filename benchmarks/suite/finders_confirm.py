@@ -31,10 +31,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import math
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -45,6 +47,10 @@ from .tasks import Task
 FAMILY = "cyclr-confirm"
 METHOD = "cyclr-confirmed"
 BOUNDS = (f"{METHOD}-base", f"{METHOD}-max")
+END_BOUNDS = (f"{METHOD}-end-base", f"{METHOD}-end-max")
+"""A prototype's bounds: ``clr_bounds()`` moved up half a decade when the confirmed LR is
+the largest finite candidate (the scores say the best LR may lie past the window)."""
+END_STRIDE = 10.0**0.5
 SOURCE_DIRS = ("rangetest", "torch")
 """cyclr sub-packages the call runs (every module in them is hashed)."""
 SOURCE_MODULES = ("__init__.py", "_batches.py", "_validate.py", "_progress.py", "errors.py")
@@ -144,6 +150,7 @@ def run_cyclr_confirm(
     except Exception as exc:
         suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
         errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
+    _end_bounds(result.confirmation, suggestions)
     wall = time.perf_counter() - t0
     return FinderRecord(
         FAMILY,
@@ -155,3 +162,15 @@ def run_cyclr_confirm(
         [float(x) for x in result.losses],
         "raw",
     )
+
+
+def _end_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None:
+    """Record :data:`END_BOUNDS` next to the confirmation's bounds (prototype)."""
+    base, peak = suggestions.get(BOUNDS[0]), suggestions.get(BOUNDS[1])
+    if confirmation is None or base is None or peak is None:
+        suggestions[END_BOUNDS[0]] = suggestions[END_BOUNDS[1]] = None
+        return
+    pairs = zip(confirmation.candidates, confirmation.scores, strict=True)
+    finite = [c for c, score in pairs if math.isfinite(score)]
+    up = END_STRIDE if finite and confirmation.lr >= finite[-1] * (1 - 1e-9) else 1.0
+    suggestions[END_BOUNDS[0]], suggestions[END_BOUNDS[1]] = base * up, peak * up
