@@ -302,6 +302,38 @@ def fitted(
     return rule
 
 
+def verified(k: int, k2: int, tolerance: float) -> Rule:
+    """:func:`fitted` over ``q5``, then the candidate nearest the LR trains on to ``k2``.
+
+    If its held-out loss rises over the longer run by more than ``tolerance`` of the
+    progress it made (``rise > tolerance * (untrained - min)``, the untrained loss the mean
+    of the sweep's first 10 losses: scale-free), the LR is read again from the candidates
+    below it, and so on down. Late instability and overfitting show after step ``k``; this
+    looks for them at the one LR about to be returned. Costs ``k2 - k`` more steps.
+    """
+    first = fitted(GRIDS["q5"], k)
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        lr, steps = first(ctx)
+        recs = [
+            cached_val_run(ctx.store, ctx.task, ctx.seed, ctx.bottom() * 10.0**o)
+            for o in GRIDS["q5"]
+        ]
+        untrained = float(np.mean(ctx.losses[:10]))
+        while True:
+            j = min(range(len(recs)), key=lambda i: abs(math.log(recs[i]["lr"] / lr)))
+            values = [recs[j]["val"].get(str(s), math.inf) for s in range(EVERY, k2 + 1, EVERY)]
+            progress = untrained - min(values)
+            if j == 0 or not (progress > 0 and largest_rise(values) > tolerance * progress):
+                return float(f"{lr:.3g}"), steps + (k2 - k)
+            recs = recs[:j]
+            pts = [(math.log10(r["lr"]), score(ctx.task, r, k, "rise")) for r in recs]
+            x = vertex(pts)
+            lr = float(_best(ctx.task, recs, k, "rise")["lr"]) if x is None else 10.0**x
+
+    return rule
+
+
 def fitted_extended(k: int = 40, extra: int = 2) -> Rule:
     """:func:`fitted` over ``q5``; when the vertex is clipped to an end, ``extra`` more
     candidates a quarter decade apart beyond that end, and the vertex of all of them.
@@ -375,6 +407,8 @@ def val_rules() -> dict[str, Rule]:
     for name in ("valley", "mid"):
         rules[f"confirm-vfit{name}-q5-k40"] = fitted(GRIDS["q5"], 40, anchor=name)
     rules["confirm-vshrink-q5-k40"] = shrunk(GRIDS["q5"], 40)
+    for k2, tol in ((80, 0.02), (80, 0.05), (100, 0.02)):
+        rules[f"confirm-vver{k2}-t{tol:g}-q5-k40"] = verified(40, k2, tol)
     for a in (0.2, 0.4):
         rules[f"confirm-vfithz{a:g}-q5-k40"] = fitted(GRIDS["q5"], 40, horizon=a)
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
