@@ -82,11 +82,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     out; an iterator that runs out raises ``ValueError``.
 
     **Confirmation** (``held_out=``, recommended whenever validation batches are at hand). A
-    range test sees each LR for a step or two, so after the sweep the curve's suggestion
-    ``lr`` is confirmed: five candidates ``lr * 10 ** o``, ``o = -0.5, -0.25, 0, 0.25,
-    0.5``, each train ``confirm_steps`` steps from the restored state on the same batches,
-    and the LR is read from their held-out losses: each scores its last loss plus its largest
-    bounce, and the parabola through the scores gives the LR (:func:`cyclr.keras.confirm`,
+    range test sees each LR for a step or two, so after the sweep the curve's suggestion is
+    confirmed by :func:`cyclr.keras.confirm`: a few candidates around it train
+    ``confirm_steps`` steps each from the restored state on the same batches, and the LR is
+    read from their held-out losses (the candidates, the score and the reading:
     :mod:`cyclr.rangetest.confirm`).
     ``result.suggest()`` then returns it (method ``"confirmed"``), ``result.clr_bounds()``
     and ``result.schedule()`` use the confirmation's bounds, ``result.confirmation`` holds
