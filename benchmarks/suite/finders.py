@@ -396,7 +396,7 @@ FAMILIES: dict[str, Callable[..., FinderRecord]] = {
 }
 
 FAMILY_METHODS: dict[str, tuple[str, ...]] = {
-    "cyclr-confirm": ("cyclr-confirmed",),
+    "cyclr-confirm": ("cyclr-confirmed", "cyclr-confirmed-window"),
     "torch-lr-finder": ("torch-lr-finder",),
     "fastai": tuple(f"fastai-{m}" for m in FASTAI_METHODS),
     "lightning": ("lightning",),

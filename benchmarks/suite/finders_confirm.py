@@ -16,7 +16,9 @@ measures exactly that call, on the data split the confirmation prototypes used
   batch's loss by its number of examples, so the score is the mean over the examples,
   as the prototype scored.
 
-Method ``cyclr-confirmed`` is ``result.suggest().lr``; ``cyclr-confirmed-base`` and
+Method ``cyclr-confirmed`` is ``result.suggest(total_steps=task.steps).lr`` (the
+confirmed LR fitted to the run's length, :mod:`cyclr.rangetest.horizon`),
+``cyclr-confirmed-window`` the same without ``total_steps``; ``cyclr-confirmed-base`` and
 ``cyclr-confirmed-max`` are ``result.clr_bounds()`` (the confirmation's bounds, recorded
 as ``cyclr-clr-base``/``-max`` are: bounds, not trained at); ``steps`` is
 ``result.steps_spent`` (sweep, its reruns and the confirmation); the curve is the sweep's.
@@ -46,6 +48,8 @@ from .tasks import Task
 
 FAMILY = "cyclr-confirm"
 METHOD = "cyclr-confirmed"
+WINDOW_METHOD = f"{METHOD}-window"
+"""``result.suggest().lr`` without the run's length: the confirmation window's LR."""
 BOUNDS = (f"{METHOD}-base", f"{METHOD}-max")
 END_BOUNDS = (f"{METHOD}-end-base", f"{METHOD}-end-max")
 """A prototype's bounds: ``clr_bounds()`` moved up half a decade when the confirmed LR is
@@ -137,13 +141,14 @@ def run_cyclr_confirm(
     errors: dict[str, str] = {}
     unconfirmed = "" if result.confirmation is not None else "no confirmation"
     notes = "; ".join(str(w.message) for w in caught)
-    try:
-        suggestions[METHOD] = float(result.suggest().lr)
-        if unconfirmed:  # not expected: without a confirmation the curve had no suggestion
-            errors[METHOD] = f"{unconfirmed}: {notes}"
-    except Exception as exc:
-        suggestions[METHOD] = None
-        errors[METHOD] = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
+    for method, length in ((METHOD, task.steps), (WINDOW_METHOD, None)):
+        try:
+            suggestions[method] = float(result.suggest(total_steps=length).lr)
+            if unconfirmed:  # not expected: without a confirmation the curve had no suggestion
+                errors[method] = f"{unconfirmed}: {notes}"
+        except Exception as exc:
+            suggestions[method] = None
+            errors[method] = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
     try:
         base, peak = result.clr_bounds()
         suggestions[BOUNDS[0]], suggestions[BOUNDS[1]] = float(base), float(peak)

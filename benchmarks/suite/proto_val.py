@@ -334,6 +334,36 @@ def verified(k: int, k2: int, tolerance: float) -> Rule:
     return rule
 
 
+def run_length(k: int = 40, use_bar: bool = True) -> Rule:
+    """:func:`fitted` over ``q5``, then ``min(lr, lr_T)`` from the candidates that overfit.
+
+    :func:`cyclr.rangetest.horizon.run_length_lr` on the held-out losses the library's
+    confirmation would have (steps 10 to ``k``), with ``T`` the task's budget and the
+    learning bar of the sweep's first losses (``use_bar=False``: no bar). No extra cost.
+    """
+    from cyclr.rangetest.horizon import run_length_lr
+
+    first = fitted(GRIDS["q5"], k)
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        lr, steps = first(ctx)
+        cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
+        at = tuple(range(EVERY, k + 1, EVERY))
+        losses = [
+            [r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs
+        ]
+        first_losses = np.asarray(ctx.losses[:10], dtype=float)
+        first_losses = first_losses[np.isfinite(first_losses)]
+        bar = float(first_losses.mean() - 2.0 * first_losses.std(ddof=1)) if use_bar else None
+        h = run_length_lr([r["lr"] for r in recs], losses, at, bar, ctx.task.steps)
+        if h.lr is not None and h.lr < lr:
+            lr = float(f"{h.lr:.3g}")
+        return lr, steps
+
+    return rule
+
+
 def fitted_extended(k: int = 40, extra: int = 2) -> Rule:
     """:func:`fitted` over ``q5``; when the vertex is clipped to an end, ``extra`` more
     candidates a quarter decade apart beyond that end, and the vertex of all of them.
@@ -400,8 +430,8 @@ def val_rules() -> dict[str, Rule]:
             if k * len(offs) <= EXTRA_BUDGET:
                 rules[f"confirm-vback-{gname}-k{k}"] = backed_off(offs, k)
     rules["confirm-vext-q5-k40"] = extended(40)
-    for gname in ("q5", "h5"):
-        for k in (20, 40):
+    for gname in ("q5", "h5", "h3"):
+        for k in (20, 40, 60, 80, 100):
             rules[f"confirm-vfit-{gname}-k{k}"] = fitted(GRIDS[gname], k)
     rules["confirm-vfitval-q5-k40"] = fitted(GRIDS["q5"], 40, "val")
     for name in ("valley", "mid"):
@@ -412,6 +442,8 @@ def val_rules() -> dict[str, Rule]:
     for a in (0.2, 0.4):
         rules[f"confirm-vfithz{a:g}-q5-k40"] = fitted(GRIDS["q5"], 40, horizon=a)
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
+    rules["confirm-vfitrun-q5-k40"] = run_length(40)
+    rules["confirm-vfitrunnobar-q5-k40"] = run_length(40, use_bar=False)
     return rules
 
 

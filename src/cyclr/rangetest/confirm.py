@@ -78,7 +78,7 @@ import numpy as np
 
 from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
-from .confirmation import Confirmation, fitted_lr, largest_rise
+from .confirmation import EVALUATE_EVERY, Confirmation, evaluation_steps, fitted_lr, largest_rise
 from .spec import EXTEND_FACTOR
 
 if TYPE_CHECKING:
@@ -108,9 +108,6 @@ three and its fill when no candidate learned)."""
 CONFIRM_STEPS = 40
 """Training steps per candidate."""
 
-EVALUATE_EVERY = 10
-"""Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
-
 UNTRAINED_STEPS = 10
 """The sweep's first steps, whose losses give the untrained loss and its noise."""
 
@@ -119,24 +116,6 @@ Z_LEARNED = 2.0
 
 MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
-
-
-def evaluation_steps(steps: int) -> tuple[int, ...]:
-    """The steps after which a candidate trained ``steps`` steps is evaluated.
-
-    Every :data:`EVALUATE_EVERY` steps, and after the last step.
-
-    Example:
-        >>> evaluation_steps(25)
-        (10, 20, 25)
-        >>> evaluation_steps(40)
-        (10, 20, 30, 40)
-    """
-    k = check_int("steps", steps)
-    marks = list(range(EVALUATE_EVERY, k + 1, EVALUATE_EVERY))
-    if not marks or marks[-1] != k:
-        marks.append(k)
-    return tuple(marks)
 
 
 def held_out_score(losses: Sequence[float]) -> float:

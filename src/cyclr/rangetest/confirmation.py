@@ -18,16 +18,38 @@ import numpy as np
 
 from .._validate import check_int, check_positive
 from .bounds import BASE_DIVISOR
+from .horizon import Horizon, run_length_lr
 from .plan import schedule_from_bounds
 from .rules import Suggestion
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
 
-__all__ = ["Confirmation", "fitted_lr", "largest_rise"]
+__all__ = ["EVALUATE_EVERY", "Confirmation", "evaluation_steps", "fitted_lr", "largest_rise"]
+
+EVALUATE_EVERY = 10
+"""Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
 
 _NO_CURVATURE = 1e-9
 """Curvature of the scores (scaled to a largest deviation of 1) read as none."""
+
+
+def evaluation_steps(steps: int) -> tuple[int, ...]:
+    """The steps after which a candidate trained ``steps`` steps is evaluated.
+
+    Every :data:`EVALUATE_EVERY` steps, and after the last step.
+
+    Example:
+        >>> evaluation_steps(25)
+        (10, 20, 25)
+        >>> evaluation_steps(40)
+        (10, 20, 30, 40)
+    """
+    k = check_int("steps", steps)
+    marks = list(range(EVALUATE_EVERY, k + 1, EVALUATE_EVERY))
+    if not marks or marks[-1] != k:
+        marks.append(k)
+    return tuple(marks)
 
 
 def largest_rise(losses: Sequence[float]) -> float:
@@ -217,7 +239,27 @@ class Confirmation:
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 
-    def suggestion(self) -> Suggestion:
+    def horizon(self, total_steps: int, bar: float | None) -> Horizon:
+        """The run's length read against the held-out losses (:mod:`~cyclr.rangetest.horizon`).
+
+        Args:
+            total_steps: Optimizer steps of the whole run at a fixed LR.
+            bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`);
+                ``None``: none.
+
+        Returns:
+            The :class:`~cyclr.rangetest.horizon.Horizon`: the LR whose run reaches the
+            held-out minimum at its end, when enough candidates overfit.
+        """
+        return run_length_lr(
+            self.candidates,
+            self.held_out_losses or [() for _ in self.candidates],
+            evaluation_steps(self.steps),
+            bar,
+            total_steps,
+        )
+
+    def suggestion(self, total_steps: int | None = None, bar: float | None = None) -> Suggestion:
         """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
 
         The interval runs from the nearest candidate below the chosen LR to the nearest
@@ -227,6 +269,23 @@ class Confirmation:
         best-scoring candidate, how the LR was read (:attr:`chosen_by`), the steps each
         trained and the steps spent in all.
 
+        With ``total_steps`` (the length of the run the LR is for), the LR is
+        ``min(lr, lr_T)``, :math:`lr_T` the LR whose run reaches the held-out minimum at
+        its end when the candidates overfit within the window (:meth:`horizon`); the
+        evidence adds ``total_steps``, the candidates' ``overfitting_times`` and
+        ``run_length_lr``, and when :math:`lr_T` is the smaller, ``chosen_by`` is
+        ``"the run's length"`` and the interval spans the candidates' estimates.
+
+        Args:
+            total_steps: Optimizer steps of the whole run at a fixed LR, or ``None``.
+            bar: The learning bar a candidate must have gone below
+                (:func:`~cyclr.rangetest.confirm.learning_bar`), used with
+                ``total_steps``.
+
+        Raises:
+            TypeError: If ``total_steps`` is not an integer.
+            ValueError: If ``total_steps`` is not positive.
+
         Example:
             >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
             >>> s = c.suggestion()
@@ -235,11 +294,11 @@ class Confirmation:
         """
         below = [c for c in self.candidates if c < self.lr]
         above = [c for c in self.candidates if c > self.lr]
-        low = below[-1] if below else self.lr
+        lr, low = self.lr, (below[-1] if below else self.lr)
         high = above[0] if above else self.lr
         best = self.best
         best_lr = None if best is None else self.candidates[best]
-        evidence = {
+        evidence: dict[str, Any] = {
             "anchor": self.anchor,
             "candidates": list(self.candidates),
             "scores": [s if math.isfinite(s) else None for s in self.scores],
@@ -248,7 +307,17 @@ class Confirmation:
             "steps": self.steps,
             "steps_spent": self.steps_spent,
         }
-        return Suggestion(self.lr, "confirmed", evidence, (low, high))
+        if total_steps is not None:
+            horizon = self.horizon(total_steps, bar)
+            evidence["total_steps"] = horizon.total_steps
+            evidence["overfitting_times"] = list(horizon.times)
+            evidence["run_length_lr"] = horizon.lr
+            if horizon.lr is not None and horizon.lr < self.lr:
+                lr = horizon.lr
+                low = min(horizon.times) / horizon.total_steps
+                high = max(horizon.times) / horizon.total_steps
+                evidence["chosen_by"] = "the run's length"
+        return Suggestion(lr, "confirmed", evidence, (low, high))
 
     def bounds(self) -> tuple[float, float]:
         """``(base_lr, max_lr)`` for a schedule: ``(peak / 4, peak)``.

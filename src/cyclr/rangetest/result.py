@@ -191,11 +191,11 @@ class RangeTestResult:
             return None
         return read_curve(self.lrs[:, 0], self.metrics, higher_is_better=True)
 
-    def suggest(self, method: str | None = None) -> Suggestion:
+    def suggest(self, method: str | None = None, *, total_steps: int | None = None) -> Suggestion:
         """Suggest one learning rate: the confirmed one, or a reading of the loss curve.
 
         With a :attr:`confirmation` (``range_test(..., held_out=...)``), ``method=None``
-        gives the candidate that scored best on the held-out data
+        gives the LR the candidates' held-out scores chose
         (:meth:`Confirmation.suggestion
         <cyclr.rangetest.confirm.Confirmation.suggestion>`, method ``"confirmed"``).
         Otherwise, and for a named rule, the curve is read: see
@@ -204,11 +204,20 @@ class RangeTestResult:
         the curve's own drop or noise, so scaling or shifting the loss never moves a
         suggestion.
 
+        Pass ``total_steps``, the length of the run you will train at the LR, and the
+        confirmed LR is fitted to it: where several candidates' held-out losses turned
+        up within the confirmation (overfitting), the LR is lowered so that the run
+        reaches the held-out minimum at its end, by the gradient-flow time
+        ``lr * steps`` of those minima (:mod:`cyclr.rangetest.horizon`); otherwise it is
+        unchanged. It is never raised.
+
         Args:
             method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``,
                 ``"consensus"``, ``"confirmed"`` (needs a confirmation), or ``None``:
                 ``"confirmed"`` when there is a confirmation, else
                 :data:`~cyclr.rangetest.rules.DEFAULT_METHOD`.
+            total_steps: Optimizer steps of the whole run at a fixed LR (no early
+                stopping), or ``None``. Needs the confirmed LR.
 
         Returns:
             The :class:`~cyclr.rangetest.rules.Suggestion` (LR, method, evidence,
@@ -217,13 +226,30 @@ class RangeTestResult:
         Raises:
             cyclr.errors.NoReliableSuggestionError: If the curve is too short, never
                 falls clearly, is flat or is not finite.
-            ValueError: If ``method`` is unknown, or ``"confirmed"`` without a
-                confirmation.
+            ValueError: If ``method`` is unknown, ``"confirmed"`` without a
+                confirmation, ``total_steps`` is not positive or is given for a curve
+                reading.
+            TypeError: If ``total_steps`` is not an integer.
         """
         if method == "confirmed" or (method is None and self.confirmation is not None):
-            return self._confirmed("method").suggestion()
+            if total_steps is None:
+                return self._confirmed("method").suggestion()
+            from .confirm import learning_bar
+
+            confirmation = self._confirmed("method")
+            return confirmation.suggestion(total_steps, learning_bar(self))
         if method is not None:
             check_choice("method", method, (*METHODS, "confirmed"))
+        if total_steps is not None:
+            raise ValueError(
+                f"total_steps fits the confirmed LR to the run and needs a confirmed "
+                f"result (got total_steps={total_steps!r} for method={method!r} without "
+                "a confirmation): pass held_out= (validation batches) to range_test"
+                if self.confirmation is None
+                else f"total_steps fits the confirmed LR to the run, not a curve reading "
+                f"(got total_steps={total_steps!r} with method={method!r}): leave "
+                "method=None"
+            )
         return self.reading.suggestion(method)
 
     def _confirmed(self, parameter: str) -> Confirmation:
