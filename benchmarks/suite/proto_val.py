@@ -350,9 +350,7 @@ def run_length(k: int = 40, use_bar: bool = True) -> Rule:
         cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
         recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
         at = tuple(range(EVERY, k + 1, EVERY))
-        losses = [
-            [r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs
-        ]
+        losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
         first_losses = np.asarray(ctx.losses[:10], dtype=float)
         first_losses = first_losses[np.isfinite(first_losses)]
         bar = float(first_losses.mean() - 2.0 * first_losses.std(ddof=1)) if use_bar else None

@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_finite, check_int, check_positive
+from .._validate import check_finite, check_positive
 from ..errors import NoReliableSuggestionError
 from .confirmation import EVALUATE_EVERY, Confirmation, evaluation_steps, fitted_lr, largest_rise
 from .spec import EXTEND_FACTOR

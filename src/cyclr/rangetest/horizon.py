@@ -109,12 +109,12 @@ def overfitting_times(
 
 @dataclass(frozen=True)
 class Horizon:
-    """The run's length read against the confirmation.
+    r"""The run's length read against the confirmation.
 
     Attributes:
         total_steps: The run's length ``T``.
         times: :math:`lr_j t_j` of each candidate that overfit (:func:`overfitting_times`).
-        lr: :math:`\\hat\\tau / T`, the LR whose run reaches the held-out minimum at its
+        lr: :math:`\hat\tau / T`, the LR whose run reaches the held-out minimum at its
             end; ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit.
     """
 
