@@ -58,6 +58,7 @@ CLR_SOURCES = {
     "smith": BoundsSource("cyclr", "cyclr-clr"),
     "bottom": BoundsSource("cyclr", "cyclr-clr-bottom"),
     "confirmed": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
+    "confirmed-window": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
     "confirmed-end": BoundsSource("cyclr-confirm", "cyclr-confirmed-end"),
 }
 """Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
@@ -66,7 +67,11 @@ The ``cyclr`` family's rules are ``clr_bounds(rule=...)`` re-read from the store
 (the rule name is the library's ``rule=``); ``confirmed`` is the ``cyclr-confirm``
 family's ``result.clr_bounds()``, the confirmation's bounds; ``confirmed-end`` a prototype:
 those bounds moved up half a decade when the confirmed LR is the largest candidate
-(:data:`.finders_confirm.END_BOUNDS`)."""
+(:data:`.finders_confirm.END_BOUNDS`). ``confirmed`` is fitted to the run's length as
+``result.schedule(..., total_steps=budget)`` fits it (:func:`run_bounds`);
+``confirmed-window`` is the same bounds unscaled, as before that fitting existed."""
+RUN_LENGTH_RULES = ("confirmed",)
+"""Rules whose bounds the run's length scales (:func:`run_bounds`)."""
 CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
 DEFAULT_CLR_RULES = ("smith", "bottom")
@@ -156,6 +161,26 @@ def make_schedule(task: Task, kind: str, base: float, peak: float) -> Any:
         return schedule_from_bounds(
             name, lambda: (base, peak), spe, total_steps=total, overrides={}
         )
+
+
+def run_bounds(
+    task: Task, kind: str, rule: str, base: float, peak: float, flow_time: float | None
+) -> tuple[float, float]:
+    """The bounds ``result.schedule(kind, ..., total_steps=...)`` trains between.
+
+    For :data:`RUN_LENGTH_RULES`, both bounds scaled by
+    :func:`cyclr.rangetest.horizon.flow_time_factor` when the confirmation saw the
+    held-out loss turn up (``flow_time``, the record's ``cyclr-confirmed-flow-time``);
+    otherwise unchanged.
+    """
+    if rule not in RUN_LENGTH_RULES or flow_time is None:
+        return base, peak
+    from cyclr.rangetest.horizon import flow_time_factor
+
+    factor = flow_time_factor(
+        make_schedule(task, kind, base, peak), clr_steps(task, kind), flow_time
+    )
+    return base * factor, peak * factor
 
 
 def cycles_of(task: Task, kind: str, schedule: Any) -> float:

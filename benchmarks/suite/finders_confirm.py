@@ -50,6 +50,10 @@ FAMILY = "cyclr-confirm"
 METHOD = "cyclr-confirmed"
 WINDOW_METHOD = f"{METHOD}-window"
 """``result.suggest().lr`` without the run's length: the confirmation window's LR."""
+FLOW_TIME = f"{METHOD}-flow-time"
+"""Not an LR: the gradient-flow time of the held-out minimum, ``Horizon.lr * T`` (``None``
+when too few candidates overfit), by which ``result.schedule(..., total_steps=T)``
+scales the confirmed bounds (:func:`cyclr.rangetest.horizon.flow_time_factor`)."""
 BOUNDS = (f"{METHOD}-base", f"{METHOD}-max")
 END_BOUNDS = (f"{METHOD}-end-base", f"{METHOD}-end-max")
 """A prototype's bounds: ``clr_bounds()`` moved up half a decade when the confirmed LR is
@@ -156,6 +160,7 @@ def run_cyclr_confirm(
         suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
         errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
     _end_bounds(result.confirmation, suggestions)
+    suggestions[FLOW_TIME] = _flow_time(result, task.steps)
     wall = time.perf_counter() - t0
     return FinderRecord(
         FAMILY,
@@ -167,6 +172,16 @@ def run_cyclr_confirm(
         [float(x) for x in result.losses],
         "raw",
     )
+
+
+def _flow_time(result: Any, total_steps: int) -> float | None:
+    """:data:`FLOW_TIME` of a result (``None`` without a confirmation or the evidence)."""
+    from cyclr.rangetest.confirm import learning_bar
+
+    if result.confirmation is None:
+        return None
+    horizon = result.confirmation.horizon(total_steps, learning_bar(result))
+    return None if horizon.lr is None else horizon.lr * total_steps
 
 
 def _end_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None:

@@ -30,9 +30,11 @@ from .clr import (
     CURVE_RULES,
     DEFAULT_CLR_RULES,
     bounds_of,
+    run_bounds,
     schedule_run,
     source_of,
 )
+from .finders_confirm import FLOW_TIME
 from .store import NotCachedError, Store
 from .tasks import ALL_TASKS, Task
 from .train import RunResult, steps_to_reach, train
@@ -435,9 +437,11 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
                             continue
                         base, peak = bounds
                         tr.clr_bounds.setdefault(rule, {})[seed] = (base, peak)
+                        flow_time = rec.suggestions.get(FLOW_TIME)
                         for kind in cfg.clr_kinds:
+                            lo, hi = run_bounds(task, kind, rule, base, peak, flow_time)
                             tr.clr.setdefault((rule, kind), {})[seed] = schedule_run(
-                                store, task, kind, base, peak, seed, cfg.read_only, cfg.log
+                                store, task, kind, lo, hi, seed, cfg.read_only, cfg.log
                             )
     if "timing" in cfg.phases and not cfg.read_only:
         # Wall times measured back to back (not cached): the cached runs may have been

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from .common import add_command, fmt, load_result, positive_int
+from .common import CliError, add_command, fmt, load_result, positive_int
 
 if TYPE_CHECKING:
     from ..rangetest import RangeTestResult
@@ -19,9 +19,14 @@ evidence, the CLR bounds (base_lr, max_lr), and Python that builds the triangula
 one-cycle schedules from them. RESULT is a file written by RangeTestResult.to_json or
 to_csv.
 
+With --total-steps (the length of the run at a fixed LR), a confirmed LR is fitted to
+the run: lowered where the candidates' held-out losses turned up within the
+confirmation, so that the run reaches the held-out minimum at its end.
+
 examples:
   cyclr suggest cyclr-demo/range_test.json
   cyclr suggest lr.json --steps-per-epoch 391
+  cyclr suggest lr.json --total-steps 12000
 """
 
 
@@ -91,7 +96,9 @@ def _evidence_text(evidence: Any) -> str:
     )
 
 
-def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[str]:
+def report(
+    result: RangeTestResult, steps_per_epoch: int | None = None, total_steps: int | None = None
+) -> list[str]:
     """The lines ``cyclr suggest`` prints: the test, each suggestion, bounds, a snippet.
 
     Everything is read from the result's one reading of its curve
@@ -101,9 +108,14 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
     Args:
         result: A range-test result with at least one step.
         steps_per_epoch: Filled into the snippet when given.
+        total_steps: The run's length, which the confirmed LR is fitted to
+            (:meth:`~cyclr.rangetest.RangeTestResult.suggest`).
 
     Returns:
         The lines, without trailing newlines.
+
+    Raises:
+        CliError: If ``total_steps`` is given for a result without a confirmation.
     """
     from ..errors import NoReliableSuggestionError
     from ..rangetest.rules import DEFAULT_METHOD, Suggestion
@@ -114,6 +126,11 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
         f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'still running'}"
     ]
     confirmation = result.confirmation
+    if total_steps is not None and confirmation is None:
+        raise CliError(
+            f"--total-steps fits a confirmed LR to the run, and this result has no "
+            f"confirmation (got --total-steps {total_steps}): run range_test with held_out="
+        )
     if confirmation is not None:
         lines.append(
             f"confirmation: {len(confirmation.candidates)} candidates around "
@@ -125,7 +142,7 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
     answers: dict[str, Suggestion | str] = dict(result.reading.answers)
     default = DEFAULT_METHOD
     if confirmation is not None:
-        answers = {"confirmed": confirmation.suggestion(), **answers}
+        answers = {"confirmed": result.suggest(total_steps=total_steps), **answers}
         default = "confirmed"
     width = max(len(m) for m in answers)
     for method, answer in answers.items():
@@ -156,7 +173,7 @@ def report(result: RangeTestResult, steps_per_epoch: int | None = None) -> list[
 def run(args: argparse.Namespace) -> int:
     """Run ``cyclr suggest``."""
     result = load_result(args.result)
-    for line in report(result, args.steps_per_epoch):
+    for line in report(result, args.steps_per_epoch, args.total_steps):
         print(line)
     return 0
 
@@ -179,4 +196,10 @@ def add_parser(commands: Any) -> None:
     summary = "suggestions, CLR bounds and a snippet"
     sub = add_command(commands, "suggest", summary, summary.capitalize() + ".", EPILOG)
     add_result_arguments(sub)
+    sub.add_argument(
+        "--total-steps",
+        type=positive_int,
+        metavar="T",
+        help="the run's length at a fixed LR: fit the confirmed LR to it",
+    )
     sub.set_defaults(func=run)

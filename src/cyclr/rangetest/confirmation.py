@@ -272,9 +272,10 @@ class Confirmation:
         With ``total_steps`` (the length of the run the LR is for), the LR is
         ``min(lr, lr_T)``, :math:`lr_T` the LR whose run reaches the held-out minimum at
         its end when the candidates overfit within the window (:meth:`horizon`); the
-        evidence adds ``total_steps``, the candidates' ``overfitting_times`` and
-        ``run_length_lr``, and when :math:`lr_T` is the smaller, ``chosen_by`` is
-        ``"the run's length"`` and the interval spans the candidates' estimates.
+        evidence adds ``total_steps``, the candidates' ``overfitting_times`` and, when
+        enough of them overfit, ``run_length_lr``; when :math:`lr_T` is the smaller,
+        ``chosen_by`` is ``"the run's length"`` and the interval spans the candidates'
+        estimates.
 
         Args:
             total_steps: Optimizer steps of the whole run at a fixed LR, or ``None``.
@@ -311,7 +312,8 @@ class Confirmation:
             horizon = self.horizon(total_steps, bar)
             evidence["total_steps"] = horizon.total_steps
             evidence["overfitting_times"] = list(horizon.times)
-            evidence["run_length_lr"] = horizon.lr
+            if horizon.lr is not None:
+                evidence["run_length_lr"] = horizon.lr
             if horizon.lr is not None and horizon.lr < self.lr:
                 lr = horizon.lr
                 low = min(horizon.times) / horizon.total_steps

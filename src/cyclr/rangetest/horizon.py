@@ -24,8 +24,9 @@ minimum, and the LR that puts the minimum at the run's end is
 where :math:`t_j` is the evaluation step of candidate :math:`j`'s lowest held-out
 loss. A candidate counts only when the evidence is unambiguous: it learned (its lowest
 held-out loss is below :func:`~cyclr.rangetest.confirm.learning_bar`: a plateau's
-noise is not overfitting), its minimum came before its last evaluation, and every
-later held-out loss stayed above it (a rise, not a bounce). At least
+noise is not overfitting), and its held-out loss stayed above its minimum at the
+:data:`RISING_EVALUATIONS` or more evaluations after it (a rise, not a bounce: a
+minimum at the last evaluation or the one before it counts for nothing). At least
 :data:`MIN_OVERFITTING` candidates must agree, so one noisy run changes nothing. With
 ``total_steps=T``, :meth:`RangeTestResult.suggest
 <cyclr.rangetest.RangeTestResult.suggest>` returns :math:`\min(lr, lr_T)`: the run's
@@ -37,7 +38,10 @@ or shifting the loss moves no minimum. It assumes the run trains at a fixed LR t
 end without early stopping (with early stopping the confirmed LR is the better
 choice), and it extrapolates from the window to the run along the gradient-flow time,
 which holds while the LR is small enough to follow the flow (below the edge of
-stability). Measured on the benchmark suite: ``benchmarks/RESULTS.md``, "The run's
+stability). A schedule over the run follows the same argument with its own time,
+:math:`\sum_t lr(t)`: :func:`flow_time_factor` is the factor that brings it down to
+:math:`\hat\tau` (``result.schedule(..., total_steps=T)`` applies it to the confirmed
+bounds). Measured on the benchmark suite: ``benchmarks/RESULTS.md``, "The run's
 length: the held-out minimum moved to the end of the run".
 
 References:
@@ -55,13 +59,30 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .._validate import check_int
 
-__all__ = ["MIN_OVERFITTING", "Horizon", "overfitting_times", "run_length_lr"]
+if TYPE_CHECKING:
+    from ..schedules import Schedule
+
+__all__ = [
+    "MIN_OVERFITTING",
+    "RISING_EVALUATIONS",
+    "Horizon",
+    "flow_time_factor",
+    "overfitting_times",
+    "run_length_lr",
+]
 
 MIN_OVERFITTING = 2
 """Candidates whose held-out loss must have turned up before the run's length counts."""
+
+RISING_EVALUATIONS = 2
+"""Evaluations after a candidate's held-out minimum that must all lie above it: a rise
+seen once may be a bounce; seen at two evaluations in a row it is a trend."""
 
 
 def overfitting_times(
@@ -82,8 +103,8 @@ def overfitting_times(
 
     Returns:
         :math:`lr_j t_j` for each candidate that learned, reached its lowest held-out
-        loss before its last evaluation and stayed above it at every later one; in the
-        candidates' order.
+        loss at least :data:`RISING_EVALUATIONS` evaluations before its last and stayed
+        above it at every later one; in the candidates' order.
 
     Example:
         >>> overfitting_times(
@@ -101,7 +122,8 @@ def overfitting_times(
             continue
         lowest = min(range(len(values)), key=values.__getitem__)
         learned = bar is None or values[lowest] < bar
-        rose = lowest < len(values) - 1 and all(v > values[lowest] for v in values[lowest + 1 :])
+        later = values[lowest + 1 :]
+        rose = len(later) >= RISING_EVALUATIONS and all(v > values[lowest] for v in later)
         if learned and rose:
             times.append(float(lr) * evaluated_at[lowest])
     return tuple(times)
@@ -159,3 +181,32 @@ def run_length_lr(
     times = overfitting_times(candidates, held_out_losses, evaluated_at, bar)
     lr = statistics.median(times) / steps if len(times) >= MIN_OVERFITTING else None
     return Horizon(steps, times, lr)
+
+
+def flow_time_factor(schedule: Schedule, total_steps: int, flow_time: float) -> float:
+    r"""The factor ``f <= 1`` that keeps a schedule's gradient-flow time within ``flow_time``.
+
+    .. math:: f = \min\Big(1, \frac{\hat\tau}{\sum_{t=0}^{T-1} lr(t)}\Big)
+
+    Every kind of schedule is linear in its bounds, so scaling both bounds by ``f``
+    scales its time by ``f``: the run then reaches the held-out minimum no earlier than
+    its end.
+
+    Args:
+        schedule: The schedule of the run.
+        total_steps: The run's length ``T``, a positive integer.
+        flow_time: :math:`\hat\tau`, the gradient-flow time of the held-out minimum
+            (:attr:`Horizon.lr` times ``T``), positive.
+
+    Returns:
+        The factor, in ``(0, 1]``.
+
+    Example:
+        >>> from cyclr.schedules import Triangular
+        >>> s = Triangular(0.01, 0.03, step_size_up=50)
+        >>> round(flow_time_factor(s, 100, 1.0), 6), flow_time_factor(s, 100, 5.0)
+        (0.5, 1.0)
+    """
+    steps = check_int("total_steps", total_steps)
+    area = float(np.sum(schedule(np.arange(steps, dtype=np.int64))))
+    return min(1.0, float(flow_time) / area) if area > 0 else 1.0

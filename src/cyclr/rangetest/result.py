@@ -27,6 +27,7 @@ from . import storage
 from .bounds import BOUND_RULES
 from .confirmation import Confirmation
 from .fit import MIN_POINTS
+from .horizon import flow_time_factor
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
 from .rules import METHODS, Suggestion
@@ -339,7 +340,7 @@ class RangeTestResult:
         rule: str | None = None,
         **overrides: Any,
     ) -> Schedule:
-        """Build a training schedule between :meth:`clr_bounds`, fitted to the run.
+        r"""Build a training schedule between :meth:`clr_bounds`, fitted to the run.
 
         The bounds are :meth:`clr_bounds`'s for ``rule``: by default the confirmation's
         when there is one (``range_test(..., held_out=...)``), else Smith's reading of
@@ -357,6 +358,13 @@ class RangeTestResult:
         * ``"onecycle"``: ``max_lr`` is the upper bound and ``div_factor =
           max_lr / base_lr``, so the run starts at the lower bound (also when ``max_lr``
           is overridden); ``total_steps`` is required.
+
+        With the confirmation's bounds and ``total_steps``, where the candidates'
+        held-out losses turned up within the confirmation (overfitting), both bounds
+        are scaled down so that the run's gradient-flow time :math:`\sum_t lr(t)` is
+        at most that of the held-out minimum (:func:`~cyclr.rangetest.horizon.
+        flow_time_factor`; as :meth:`suggest` does for a fixed LR). Not when
+        ``base_lr`` or ``max_lr`` is overridden.
 
         Args:
             kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
@@ -389,14 +397,32 @@ class RangeTestResult:
             >>> r.schedule("triangular2", steps_per_epoch=100, total_steps=3000).cycle_steps
             750
         """
-        return schedule_from_bounds(
-            kind,
-            lambda: self.clr_bounds(rule=rule),
-            steps_per_epoch,
-            epochs_per_half_cycle=epochs_per_half_cycle,
-            total_steps=total_steps,
-            overrides=overrides,
-        )
+
+        def build(factor: float) -> Schedule:
+            def bounds() -> tuple[float, float]:
+                base, peak = self.clr_bounds(rule=rule)
+                return base * factor, peak * factor
+
+            return schedule_from_bounds(
+                kind,
+                bounds,
+                steps_per_epoch,
+                epochs_per_half_cycle=epochs_per_half_cycle,
+                total_steps=total_steps,
+                overrides=overrides,
+            )
+
+        schedule = build(1.0)
+        confirmed = rule == "confirmed" or (rule is None and self.confirmation is not None)
+        if total_steps is None or not confirmed or {"base_lr", "max_lr"} & set(overrides):
+            return schedule
+        from .confirm import learning_bar
+
+        horizon = self._confirmed("rule").horizon(total_steps, learning_bar(self))
+        if horizon.lr is None:
+            return schedule
+        factor = flow_time_factor(schedule, total_steps, horizon.lr * total_steps)
+        return schedule if factor >= 1.0 else build(factor)
 
     # -- files -----------------------------------------------------------------------
 
