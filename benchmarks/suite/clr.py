@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .finders_confirm import FLOW_TIME
 from .store import NotCachedError, Store
 from .tasks import Task, tolerance
 from .train import RunResult, steps_to_reach, train
@@ -76,10 +77,14 @@ CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr"
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
 DEFAULT_CLR_RULES = ("smith", "bottom")
 """The rules the CLR phase runs unless told otherwise."""
-CLR_METHODS = tuple(
-    f"{src.prefix}-{end}" for src in CLR_SOURCES.values() for end in ("base", "max")
+CLR_METHODS = (
+    *dict.fromkeys(
+        f"{src.prefix}-{end}" for src in CLR_SOURCES.values() for end in ("base", "max")
+    ),
+    FLOW_TIME,
 )
-"""Records' bounds, not LRs to train at (recorded for the report's record)."""
+"""Records' entries that are not LRs to train at: bounds (recorded for the report's
+record) and the confirmation's flow time (which scales the ``confirmed`` bounds)."""
 LAGGED = {"smith-lag": "smith", "bottom-lag": "bottom"}
 """Bounds moved back by the momentum lag (see :func:`lag_factor`), by source rule."""
 CLR_RULES = (*CLR_SOURCES, *LAGGED)

@@ -158,9 +158,9 @@ def test_the_run_s_length_never_raises_the_lr_or_acts_without_evidence() -> None
 
 def test_total_steps_needs_the_confirmed_lr() -> None:
     plain = dataclasses.replace(_result(OVERFIT), confirmation=None)
-    with pytest.raises(ValueError, match=r"total_steps .*needs a confirmed result.*held_out="):
+    with pytest.raises(ValueError, match=r"needs a confirmed result .*held_out=.*confirmed=False"):
         plain.suggest(total_steps=300)
-    with pytest.raises(ValueError, match=r"got total_steps=300 with method='bottom'"):
+    with pytest.raises(ValueError, match=r"got total_steps=300, method='bottom', confirmed=True"):
         _result(OVERFIT).suggest("bottom", total_steps=300)
 
 
@@ -186,3 +186,30 @@ def test_cyclr_suggest_fits_the_confirmed_lr_to_total_steps(
     assert cli_main(["suggest", str(path), "--total-steps", "700"]) == 2
     err = capsys.readouterr().err
     assert "--total-steps" in err and "no confirmation" in err and "700" in err
+
+
+@pytest.mark.parametrize("kind", ["triangular2", "exp_range", "onecycle"])
+def test_a_schedule_s_flow_time_is_brought_down_to_the_held_out_minimum_s(kind: str) -> None:
+    result = _result(OVERFIT)
+    window = result.confirmation.schedule(kind, steps_per_epoch=10, total_steps=600)  # type: ignore[union-attr]
+    fitted = result.schedule(kind, steps_per_epoch=10, total_steps=600)
+    steps = np.arange(600)
+    assert float(np.sum(window(steps))) > 0.45
+    assert float(np.sum(fitted(steps))) == pytest.approx(0.45, rel=1e-9)
+    ratio = fitted.max_lr / window.max_lr  # type: ignore[attr-defined]
+    assert ratio < 1 and fitted(0) == pytest.approx(window(0) * ratio, rel=1e-12)
+
+
+def test_a_schedule_is_left_alone_without_evidence_or_when_its_bounds_are_given() -> None:
+    def peak(result: RangeTestResult, kind: str = "onecycle", **kw: Any) -> float:
+        schedule = result.schedule(kind, steps_per_epoch=10, total_steps=600, **kw)
+        return float(schedule.max_lr)  # type: ignore[attr-defined]
+
+    overfit, steady = _result(OVERFIT), _result(STEADY)
+    window_peak = overfit.confirmation.bounds()[1]  # type: ignore[union-attr]
+    assert peak(steady) == steady.confirmation.bounds()[1]  # type: ignore[union-attr]
+    assert peak(overfit, max_lr=0.03) == 0.03
+    assert peak(overfit, "triangular2", base_lr=0.001) == window_peak
+    assert peak(overfit, rule="smith") == overfit.clr_bounds(rule="smith")[1]
+    short = overfit.schedule("onecycle", steps_per_epoch=10, total_steps=20)
+    assert short.max_lr == window_peak  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validate import check_int, check_positive
 from .bounds import BASE_DIVISOR
-from .horizon import Horizon, run_length_lr
+from .horizon import Horizon, flow_time_factor, run_length_lr
 from .plan import schedule_from_bounds
 from .rules import Suggestion
 
@@ -259,7 +259,7 @@ class Confirmation:
             total_steps,
         )
 
-    def suggestion(self, total_steps: int | None = None, bar: float | None = None) -> Suggestion:
+    def suggestion(self, horizon: Horizon | None = None) -> Suggestion:
         """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
 
         The interval runs from the nearest candidate below the chosen LR to the nearest
@@ -269,23 +269,16 @@ class Confirmation:
         best-scoring candidate, how the LR was read (:attr:`chosen_by`), the steps each
         trained and the steps spent in all.
 
-        With ``total_steps`` (the length of the run the LR is for), the LR is
-        ``min(lr, lr_T)``, :math:`lr_T` the LR whose run reaches the held-out minimum at
-        its end when the candidates overfit within the window (:meth:`horizon`); the
-        evidence adds ``total_steps``, the candidates' ``overfitting_times`` and, when
-        enough of them overfit, ``run_length_lr``; when :math:`lr_T` is the smaller,
+        With a ``horizon`` (:meth:`horizon`: the run's length read against the held-out
+        losses), the LR is ``min(lr, horizon.lr)``: lowered to the LR whose run reaches
+        the held-out minimum at its end when the candidates overfit within the window.
+        The evidence adds ``total_steps``, the candidates' ``overfitting_times`` and,
+        when enough of them overfit, ``run_length_lr``; when that is the smaller LR,
         ``chosen_by`` is ``"the run's length"`` and the interval spans the candidates'
         estimates.
 
         Args:
-            total_steps: Optimizer steps of the whole run at a fixed LR, or ``None``.
-            bar: The learning bar a candidate must have gone below
-                (:func:`~cyclr.rangetest.confirm.learning_bar`), used with
-                ``total_steps``.
-
-        Raises:
-            TypeError: If ``total_steps`` is not an integer.
-            ValueError: If ``total_steps`` is not positive.
+            horizon: The run's length read against the confirmation, or ``None``.
 
         Example:
             >>> c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
@@ -308,8 +301,7 @@ class Confirmation:
             "steps": self.steps,
             "steps_spent": self.steps_spent,
         }
-        if total_steps is not None:
-            horizon = self.horizon(total_steps, bar)
+        if horizon is not None:
             evidence["total_steps"] = horizon.total_steps
             evidence["overfitting_times"] = list(horizon.times)
             if horizon.lr is not None:
@@ -349,22 +341,30 @@ class Confirmation:
         *,
         epochs_per_half_cycle: float | None = None,
         total_steps: int | None = None,
+        horizon: Horizon | None = None,
         **overrides: Any,
     ) -> Schedule:
-        """A schedule between :meth:`bounds`, fitted to the run.
+        r"""A schedule between :meth:`bounds`, fitted to the run.
 
         The same call as :meth:`RangeTestResult.schedule
         <cyclr.rangetest.RangeTestResult.schedule>` (whole cycles of 2 to 10 epochs per
         half cycle when ``total_steps`` is given; one-cycle over ``total_steps``,
         starting at ``base_lr``), with the bounds from the confirmation instead of the
         curve. Measured on the benchmark suite (``benchmarks/results/
-        schedules_pick_val.md``).
+        schedules_pick_val.md``). With a ``horizon`` whose ``lr`` is known (the
+        candidates overfit), both bounds are scaled down so that the run's
+        gradient-flow time :math:`\sum_t lr(t)` is at most the held-out minimum's,
+        ``horizon.lr * total_steps``
+        (:func:`~cyclr.rangetest.horizon.flow_time_factor`); not when ``base_lr`` or
+        ``max_lr`` is overridden.
 
         Args:
             kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
             steps_per_epoch: Optimizer steps per epoch, a positive integer.
             epochs_per_half_cycle: Epochs from ``base_lr`` to ``max_lr``, in ``[2, 10]``.
-            total_steps: Steps of the whole run (required for ``"onecycle"``).
+            total_steps: Steps of the whole run (required for ``"onecycle"``, and for
+                ``horizon``).
+            horizon: :meth:`horizon` for ``total_steps``, or ``None``.
             **overrides: Keyword arguments for the schedule, overriding the computed ones.
 
         Returns:
@@ -373,7 +373,7 @@ class Confirmation:
         Raises:
             ValueError: For an unknown kind, an out-of-range argument, a missing
                 ``total_steps`` for one-cycle, or a ``total_steps`` that fits no whole
-                number of cycles.
+                number of cycles, or that differs from the ``horizon``'s.
 
         Example:
             >>> c = Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40)
@@ -381,14 +381,28 @@ class Confirmation:
             >>> s.base_lr, s.max_lr, s.step_size_up
             (0.005, 0.02, 400)
         """
-        return schedule_from_bounds(
-            kind,
-            self.bounds,
-            steps_per_epoch,
-            epochs_per_half_cycle=epochs_per_half_cycle,
-            total_steps=total_steps,
-            overrides=overrides,
-        )
+
+        def build(factor: float) -> Schedule:
+            base, peak = self.bounds()
+            return schedule_from_bounds(
+                kind,
+                lambda: (base * factor, peak * factor),
+                steps_per_epoch,
+                epochs_per_half_cycle=epochs_per_half_cycle,
+                total_steps=total_steps,
+                overrides=overrides,
+            )
+
+        schedule = build(1.0)
+        if horizon is None or horizon.lr is None or {"base_lr", "max_lr"} & set(overrides):
+            return schedule
+        if total_steps != horizon.total_steps:
+            raise ValueError(
+                f"horizon must be read for the schedule's total_steps (got total_steps="
+                f"{total_steps!r}, horizon.total_steps={horizon.total_steps!r})"
+            )
+        factor = flow_time_factor(schedule, total_steps, horizon.lr * total_steps)
+        return schedule if factor >= 1.0 else build(factor)
 
     def __str__(self) -> str:
         rows = ", ".join(

@@ -27,7 +27,7 @@ from . import storage
 from .bounds import BOUND_RULES
 from .confirmation import Confirmation
 from .fit import MIN_POINTS
-from .horizon import flow_time_factor
+from .horizon import Horizon
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
 from .rules import METHODS, Suggestion
@@ -205,12 +205,9 @@ class RangeTestResult:
         the curve's own drop or noise, so scaling or shifting the loss never moves a
         suggestion.
 
-        Pass ``total_steps``, the length of the run you will train at the LR, and the
-        confirmed LR is fitted to it: where several candidates' held-out losses turned
-        up within the confirmation (overfitting), the LR is lowered so that the run
-        reaches the held-out minimum at its end, by the gradient-flow time
-        ``lr * steps`` of those minima (:mod:`cyclr.rangetest.horizon`); otherwise it is
-        unchanged. It is never raised.
+        ``total_steps`` (the run's length) fits the confirmed LR to the run: where
+        candidates' held-out losses turned up (overfitting), it is lowered so that the
+        run reaches the held-out minimum at its end (:mod:`cyclr.rangetest.horizon`).
 
         Args:
             method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``,
@@ -233,25 +230,24 @@ class RangeTestResult:
             TypeError: If ``total_steps`` is not an integer.
         """
         if method == "confirmed" or (method is None and self.confirmation is not None):
-            if total_steps is None:
-                return self._confirmed("method").suggestion()
-            from .confirm import learning_bar
-
             confirmation = self._confirmed("method")
-            return confirmation.suggestion(total_steps, learning_bar(self))
+            if total_steps is None:
+                return confirmation.suggestion()
+            return confirmation.suggestion(self._horizon(total_steps))
         if method is not None:
             check_choice("method", method, (*METHODS, "confirmed"))
         if total_steps is not None:
             raise ValueError(
-                f"total_steps fits the confirmed LR to the run and needs a confirmed "
-                f"result (got total_steps={total_steps!r} for method={method!r} without "
-                "a confirmation): pass held_out= (validation batches) to range_test"
-                if self.confirmation is None
-                else f"total_steps fits the confirmed LR to the run, not a curve reading "
-                f"(got total_steps={total_steps!r} with method={method!r}): leave "
-                "method=None"
+                f"total_steps fits the confirmed LR to the run: it needs a confirmed result "
+                f"(range_test(..., held_out=...)) and method=None (got total_steps="
+                f"{total_steps!r}, method={method!r}, confirmed={self.confirmation is not None})"
             )
         return self.reading.suggestion(method)
+
+    def _horizon(self, total_steps: int) -> Horizon:
+        from .confirm import learning_bar
+
+        return self._confirmed("total_steps").horizon(total_steps, learning_bar(self))
 
     def _confirmed(self, parameter: str) -> Confirmation:
         if self.confirmation is None:
@@ -346,25 +342,21 @@ class RangeTestResult:
         when there is one (``range_test(..., held_out=...)``), else Smith's reading of
         the curve; ``rule="smith"`` or ``"bottom"`` reads the curve even then.
 
-        * ``"triangular"``, ``"triangular2"``, ``"exp_range"``: ``base_lr`` and ``max_lr``
-          from the bounds. Without ``total_steps``, ``step_size_up =
-          round(epochs_per_half_cycle * steps_per_epoch)`` (4 epochs by default). With
-          ``total_steps``, the run is split into whole cycles whose half cycle is
-          closest to ``epochs_per_half_cycle`` within Smith's 2 to 10 epochs, so that
-          training ends at a cycle's end, back at ``base_lr`` (a run too short for that
-          gets one cycle and a warning; see :mod:`cyclr.rangetest.plan`). ``exp_range``
-          decays as in Smith's run unless ``gamma=`` is given: ``0.99994 ** (2000 /
-          step_size_up)`` per step.
-        * ``"onecycle"``: ``max_lr`` is the upper bound and ``div_factor =
-          max_lr / base_lr``, so the run starts at the lower bound (also when ``max_lr``
-          is overridden); ``total_steps`` is required.
+        Cyclical kinds: without ``total_steps``, ``step_size_up =
+        round(epochs_per_half_cycle * steps_per_epoch)`` (4 epochs by default); with it,
+        whole cycles whose half cycle is closest to ``epochs_per_half_cycle`` within
+        Smith's 2 to 10 epochs, ending back at ``base_lr`` (a run too short for that
+        gets one cycle and a warning); ``exp_range`` decays ``0.99994 ** (2000 /
+        step_size_up)`` per step unless ``gamma=`` is given. ``"onecycle"``: ``max_lr``
+        the upper bound, ``div_factor = max_lr / base_lr`` (the run starts at the lower
+        bound), ``total_steps`` required. See :mod:`cyclr.rangetest.plan`.
 
         With the confirmation's bounds and ``total_steps``, where the candidates'
-        held-out losses turned up within the confirmation (overfitting), both bounds
-        are scaled down so that the run's gradient-flow time :math:`\sum_t lr(t)` is
-        at most that of the held-out minimum (:func:`~cyclr.rangetest.horizon.
-        flow_time_factor`; as :meth:`suggest` does for a fixed LR). Not when
-        ``base_lr`` or ``max_lr`` is overridden.
+        held-out losses turned up (overfitting), both bounds are scaled down so that the
+        run's gradient-flow time :math:`\sum_t lr(t)` is at most the held-out minimum's
+        (:meth:`Confirmation.schedule <cyclr.rangetest.confirm.Confirmation.schedule>`),
+        as :meth:`suggest` does for a fixed LR; not when ``base_lr`` or ``max_lr`` is
+        overridden.
 
         Args:
             kind: ``"triangular"``, ``"triangular2"``, ``"exp_range"`` or ``"onecycle"``.
@@ -397,32 +389,25 @@ class RangeTestResult:
             >>> r.schedule("triangular2", steps_per_epoch=100, total_steps=3000).cycle_steps
             750
         """
-
-        def build(factor: float) -> Schedule:
-            def bounds() -> tuple[float, float]:
-                base, peak = self.clr_bounds(rule=rule)
-                return base * factor, peak * factor
-
+        confirmed = rule == "confirmed" or (rule is None and self.confirmation is not None)
+        if not confirmed:
             return schedule_from_bounds(
                 kind,
-                bounds,
+                lambda: self.clr_bounds(rule=rule),
                 steps_per_epoch,
                 epochs_per_half_cycle=epochs_per_half_cycle,
                 total_steps=total_steps,
                 overrides=overrides,
             )
-
-        schedule = build(1.0)
-        confirmed = rule == "confirmed" or (rule is None and self.confirmation is not None)
-        if total_steps is None or not confirmed or {"base_lr", "max_lr"} & set(overrides):
-            return schedule
-        from .confirm import learning_bar
-
-        horizon = self._confirmed("rule").horizon(total_steps, learning_bar(self))
-        if horizon.lr is None:
-            return schedule
-        factor = flow_time_factor(schedule, total_steps, horizon.lr * total_steps)
-        return schedule if factor >= 1.0 else build(factor)
+        confirmation = self._confirmed("rule")
+        return confirmation.schedule(
+            kind,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            horizon=None if total_steps is None else self._horizon(total_steps),
+            **overrides,
+        )
 
     # -- files -----------------------------------------------------------------------
 
