@@ -58,6 +58,10 @@ by noise, and any reading of them is a guess. :func:`confirm_result` tells
 losses below their mean) and runs the confirmation again with three times the steps, as
 the sweep does with a curve it cannot read; the steps of both runs count.
 
+The chosen LR is the best for ``k`` steps. ``result.suggest(total_steps=T)`` fits it to
+a whole run of ``T`` steps from the same held-out losses, lowering it where the
+candidates overfit within the window (:mod:`cyclr.rangetest.horizon`).
+
 The framework adapters run the training (:func:`cyclr.torch.confirm`); this module
 holds the candidates, the score, the choice and the result.
 
@@ -74,11 +78,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .._validate import check_finite, check_positive
 from ..errors import NoReliableSuggestionError
-from .confirmation import EVALUATE_EVERY, Confirmation, evaluation_steps, fitted_lr, largest_rise
+from .confirmation import (
+    EVALUATE_EVERY,
+    UNTRAINED_STEPS,
+    Z_LEARNED,
+    Confirmation,
+    evaluation_steps,
+    fitted_lr,
+    largest_rise,
+    untrained_bar,
+)
 from .spec import EXTEND_FACTOR
 
 if TYPE_CHECKING:
@@ -88,6 +99,8 @@ __all__ = [
     "CONFIRM_OFFSETS",
     "CONFIRM_STEPS",
     "EVALUATE_EVERY",
+    "UNTRAINED_STEPS",
+    "Z_LEARNED",
     "Confirmation",
     "candidate_lrs",
     "choose",
@@ -107,12 +120,6 @@ three and its fill when no candidate learned)."""
 
 CONFIRM_STEPS = 40
 """Training steps per candidate."""
-
-UNTRAINED_STEPS = 10
-"""The sweep's first steps, whose losses give the untrained loss and its noise."""
-
-Z_LEARNED = 2.0
-"""Standard deviations below the untrained loss a score must be to count as learning."""
 
 MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
@@ -297,13 +304,9 @@ def learning_bar(result: RangeTestResult) -> float | None:
 
     The mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
     :data:`Z_LEARNED` of their standard deviations (see :func:`learned`); ``None`` when
-    fewer than two are finite.
+    fewer than two are finite (:func:`~cyclr.rangetest.confirmation.untrained_bar`).
     """
-    first = np.asarray(result.losses[:UNTRAINED_STEPS], dtype=np.float64)
-    first = first[np.isfinite(first)]
-    if first.size < 2:
-        return None
-    return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
+    return untrained_bar(result.losses)
 
 
 def confirm_result(

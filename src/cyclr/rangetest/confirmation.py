@@ -25,10 +25,25 @@ from .rules import Suggestion
 if TYPE_CHECKING:
     from ..schedules import Schedule
 
-__all__ = ["EVALUATE_EVERY", "Confirmation", "evaluation_steps", "fitted_lr", "largest_rise"]
+__all__ = [
+    "EVALUATE_EVERY",
+    "UNTRAINED_STEPS",
+    "Z_LEARNED",
+    "Confirmation",
+    "evaluation_steps",
+    "fitted_lr",
+    "largest_rise",
+    "untrained_bar",
+]
 
 EVALUATE_EVERY = 10
 """Steps between two held-out evaluations of a candidate (the last is after step ``k``)."""
+
+UNTRAINED_STEPS = 10
+"""The sweep's first steps, whose losses give the untrained loss and its noise."""
+
+Z_LEARNED = 2.0
+"""Standard deviations below the untrained loss a score must be to count as learning."""
 
 _NO_CURVATURE = 1e-9
 """Curvature of the scores (scaled to a largest deviation of 1) read as none."""
@@ -50,6 +65,25 @@ def evaluation_steps(steps: int) -> tuple[int, ...]:
     if not marks or marks[-1] != k:
         marks.append(k)
     return tuple(marks)
+
+
+def untrained_bar(losses: Any) -> float | None:
+    r"""The loss below which a model has learned: :math:`\bar L_0 - z\,\sigma_0`.
+
+    :math:`\bar L_0` and :math:`\sigma_0` are the mean and standard deviation of the
+    first :data:`UNTRAINED_STEPS` finite values of ``losses`` (a sweep's, at LRs too
+    small to train: the untrained model's loss and its batch-to-batch noise),
+    :math:`z =` :data:`Z_LEARNED`. ``None`` when fewer than two are finite.
+
+    Example:
+        >>> untrained_bar([2.0, 2.2, 1.8, 2.0])
+        1.6734...
+    """
+    first = np.asarray(losses[:UNTRAINED_STEPS], dtype=np.float64)
+    first = first[np.isfinite(first)]
+    if first.size < 2:
+        return None
+    return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
 
 
 def largest_rise(losses: Sequence[float]) -> float:

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from .._validate import check_choice, check_type
 from . import storage
 from .bounds import BOUND_RULES
-from .confirmation import Confirmation
+from .confirmation import Confirmation, untrained_bar
 from .fit import MIN_POINTS
 from .horizon import Horizon
 from .plan import schedule_from_bounds
@@ -245,9 +245,8 @@ class RangeTestResult:
         return self.reading.suggestion(method)
 
     def _horizon(self, total_steps: int) -> Horizon:
-        from .confirm import learning_bar
-
-        return self._confirmed("total_steps").horizon(total_steps, learning_bar(self))
+        bar = untrained_bar(self.losses)
+        return self._confirmed("total_steps").horizon(total_steps, bar)
 
     def _confirmed(self, parameter: str) -> Confirmation:
         if self.confirmation is None:
