@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning
+import numpy as np
 import pytest
 import torch
 from tests.lightning.lightning_support import (
@@ -26,6 +27,8 @@ from tests.lightning.lightning_support import (
 import cyclr.lightning.callback
 from cyclr import OneCycle, RangeTestResult
 from cyclr.lightning import RangeTestCallback
+from cyclr.lightning._support import _scaled_schedule
+from cyclr.rangetest.confirm import Confirmation
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
@@ -292,3 +295,48 @@ def test_held_out_batches_are_moved_in_the_validating_stage(
     held_x = torch.cat([batch[0] for batch, _ in calls[0]["held_out"]])
     assert torch.equal(held_x, val_x[: len(held_x)])
     assert module.augmented > 0  # the training batches still went through it
+
+
+def _overfitting_result() -> RangeTestResult:
+    """A confirmed result whose candidates at 0.02 and 0.05 overfit within the window."""
+    lrs = np.logspace(-6, 0, 61)
+    losses = 2.0 - np.tanh(np.log10(lrs) + 3.0)
+    held = ((1.5, 1.3, 1.2, 1.1), (1.4, 1.0, 1.1, 1.2), (1.2, 1.3, 1.4, 1.5))
+    scores = tuple(run[-1] for run in held)
+    confirmation = Confirmation(0.02, 0.02, (0.01, 0.02, 0.05), scores, 40, 120, held)
+    settings = {"steps_run_total": 61}
+    return RangeTestResult(lrs, losses, losses, None, "num_steps", settings, 1.0, confirmation)
+
+
+def test_a_confirmed_lr_is_fitted_to_the_trainers_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _overfitting_result()
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", lambda *a, **k: result)
+    module, callback = ValModule(lr=0.5), RangeTestCallback(confirm=True, **SWEEP)
+    make_trainer(tmp_path, [callback], max_epochs=5).fit(module, make_loader(), make_val_loader())
+    total = 5 * BATCHES_PER_EPOCH
+    fitted = result.suggest(total_steps=total)
+    assert fitted.lr == pytest.approx(0.45 / total) and fitted.lr < result.suggest().lr
+    assert callback.total_steps == total and callback.suggestion == fitted
+    assert module.seen == [fitted.lr] * total
+    state = callback.state_dict()
+    assert state["total_steps"] == total
+    resumed = RangeTestCallback(confirm=True, **SWEEP)
+    resumed.load_state_dict(state)
+    assert resumed.suggestion == fitted
+    named = RangeTestCallback(confirm=True, method="bottom", **SWEEP)
+    named.load_state_dict(state)
+    assert named.suggestion == result.suggest("bottom")
+
+
+@pytest.mark.parametrize("kind", ["triangular2", "onecycle"])
+def test_every_param_group_gets_group_zeros_fitted_schedule_times_its_scale(kind: str) -> None:
+    result = _overfitting_result()
+    options = {"total_steps": 400} if kind == "onecycle" else {}
+    first = _scaled_schedule(result, kind, 100, options, 1.0)
+    other = _scaled_schedule(result, kind, 100, options, 0.5)
+    steps = np.arange(400)
+    assert np.allclose(other(steps), 0.5 * first(steps), rtol=1e-12, atol=0)
+    if kind == "onecycle":  # fitted to the run's length: below the window's bounds
+        assert first.max_lr < result.confirmation.bounds()[1]  # type: ignore[attr-defined,union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -225,16 +226,27 @@ def _clip_hook(
 def _scaled_schedule(
     result: RangeTestResult, kind: str, steps_per_epoch: int, kwargs: dict[str, Any], scale: float
 ) -> Schedule:
-    """``result.schedule(...)`` with its LRs multiplied by a param group's ``scale``."""
+    """``result.schedule(...)`` with its LRs multiplied by a param group's ``scale``.
+
+    Group 0's schedule is built first (with the bounds ``result.schedule`` chooses, fitted
+    to the run's length where it applies); another group's is the same schedule with
+    both bounds times ``scale``.
+    """
+    first = result.schedule(kind, steps_per_epoch, **kwargs)
     if scale == 1.0:
-        return result.schedule(kind, steps_per_epoch, **kwargs)
-    base, peak = result.clr_bounds()
+        return first
     own = dict(kwargs)
+    own["max_lr"] = first.max_lr * scale  # type: ignore[attr-defined]
     if kind == "onecycle":
-        top = own.pop("max_lr", peak)
-        own.setdefault("div_factor", top / base)
-        own["max_lr"] = top * scale
+        own["div_factor"] = first.div_factor  # type: ignore[attr-defined]
     else:
-        own["base_lr"] = own.get("base_lr", base) * scale
-        own["max_lr"] = own.get("max_lr", peak) * scale
+        own["base_lr"] = first.base_lr * scale  # type: ignore[attr-defined]
     return result.schedule(kind, steps_per_epoch, **own)
+
+
+def _run_length(trainer: Any) -> int | None:
+    """``trainer.estimated_stepping_batches`` as a positive int, or ``None`` if unknown."""
+    total = trainer.estimated_stepping_batches
+    if isinstance(total, (int, float)) and math.isfinite(total) and total >= 1:
+        return int(total)
+    return None

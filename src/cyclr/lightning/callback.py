@@ -27,6 +27,7 @@ from ._support import (
     _clip_hook,
     _loss_of,
     _range_test_mode,
+    _run_length,
     _scaled_schedule,
     _single_optimizer,
     _TrainBatches,
@@ -59,7 +60,10 @@ class RangeTestCallback(pl.Callback):
     3. sets ``result.suggest(method).lr`` into the optimizer (each param group keeps
        its ratio to group 0) and into the module's ``attr_name`` (``lr`` or
        ``learning_rate`` by default, in the module or its ``hparams``, when it has
-       one), as Lightning's tuner does;
+       one), as Lightning's tuner does. A confirmed LR is fitted to the run's length,
+       ``result.suggest(method, total_steps=trainer.estimated_stepping_batches)``
+       (:mod:`cyclr.rangetest.horizon`: lowered only where the candidates overfit
+       within the confirmation), when that length is known;
     4. with ``schedule=kind``, installs ``cyclr.torch.Scheduler(optimizer,
        result.schedule(kind, steps_per_epoch, total_steps=..., **schedule_kwargs))``
        stepping after every optimizer step (``interval="step"``), where
@@ -132,6 +136,8 @@ class RangeTestCallback(pl.Callback):
     Attributes:
         result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
         suggestion: The :class:`~cyclr.Suggestion` applied, or ``None``.
+        total_steps: The run's length the confirmed LR was fitted to
+            (``trainer.estimated_stepping_batches``), or ``None`` when it is unknown.
         scheduler: The installed :class:`cyclr.torch.Scheduler`, or ``None``.
         path: Where the result was written (global rank 0), or ``None``.
 
@@ -224,6 +230,7 @@ confirm=True, held_out_batches=4)
         self.confirm = confirm
         self.result: RangeTestResult | None = None
         self.suggestion: Suggestion | None = None
+        self.total_steps: int | None = None
         self.scheduler: Scheduler | None = None
         self.path: Path | None = None
         self._resumed = False
@@ -251,7 +258,8 @@ confirm=True, held_out_batches=4)
         else:
             self.result = self._run(trainer, pl_module, optimizer)
             self.path = self._save(trainer, self.result)
-            self.suggestion = self.result.suggest(self.method)
+            self.total_steps = _run_length(trainer)
+            self.suggestion = self._suggest(self.result)
             self._apply_lr(pl_module, optimizer, self.suggestion.lr, self.result)
             rank_zero_info(f"cyclr range test: learning rate set to {self.suggestion.lr:.4g}")
         if self.schedule_kind is not None:
@@ -320,6 +328,13 @@ confirm=True, held_out_batches=4)
             path.parent.mkdir(parents=True, exist_ok=True)
             result.to_json(path)
         return path
+
+    def _suggest(self, result: RangeTestResult) -> Suggestion:
+        """``result.suggest(method)``; a confirmed LR fitted to :attr:`total_steps`."""
+        confirmed = result.confirmation is not None and self.method in (None, "confirmed")
+        if confirmed and self.total_steps is not None:
+            return result.suggest(self.method, total_steps=self.total_steps)
+        return result.suggest(self.method)
 
     def _apply_lr(
         self,
@@ -396,6 +411,7 @@ confirm=True, held_out_batches=4)
             "result": None if self.result is None else self.result.to_json(),
             "lr": None if self.suggestion is None else self.suggestion.lr,
             "schedule": self.schedule_kind,
+            "total_steps": self.total_steps,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -411,5 +427,7 @@ confirm=True, held_out_batches=4)
                 "confirm=True); resume with the callback that saved it, or start a new fit"
             )
         self.result = result
-        self.suggestion = result.suggest(self.method)
+        total = state_dict.get("total_steps")
+        self.total_steps = total if isinstance(total, int) and total > 0 else None
+        self.suggestion = self._suggest(result)
         self._resumed = True
