@@ -6,7 +6,9 @@ file (:meth:`~RangeTestResult.to_json`, read back exactly by
 :meth:`~RangeTestResult.from_csv`), plots itself, and turns its curve into a learning
 rate (:meth:`~RangeTestResult.suggest`), a CLR range (:meth:`~RangeTestResult.clr_bounds`)
 or a ready schedule (:meth:`~RangeTestResult.schedule`). The curve is fitted once and the
-reading cached (:attr:`~RangeTestResult.reading`). File formats: :mod:`cyclr.rangetest.storage`.
+reading cached (:attr:`~RangeTestResult.reading`). Writing and reading files:
+:class:`~cyclr.rangetest.result_files.ResultFiles`; their formats:
+:mod:`cyclr.rangetest.storage`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import dataclasses
 import functools
 import math
 import numbers
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -30,6 +31,7 @@ from .fit import MIN_POINTS
 from .horizon import Horizon
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
+from .result_files import ResultFiles
 from .rules import METHODS, Suggestion
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ _CURVES = ("auto", "loss", "metric")
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class RangeTestResult:
+class RangeTestResult(ResultFiles):
     """The curve of one LR range test, frozen: arrays are read-only.
 
     Args:
@@ -407,103 +409,6 @@ class RangeTestResult:
             horizon=None if total_steps is None else self._horizon(total_steps),
             **overrides,
         )
-
-    # -- files -----------------------------------------------------------------------
-
-    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """Return the result as JSON (:mod:`~cyclr.rangetest.storage`); write it to ``path``.
-
-        The file is replaced atomically: a reader sees the old file or the new one,
-        never part of one, and a failed write leaves the old file as it was.
-
-        Args:
-            path: Where to write the JSON, or ``None`` to only return it.
-
-        Returns:
-            The JSON text (what is written to ``path``, less the final newline).
-
-        Raises:
-            OSError: If the file cannot be written (the message names the path and the
-                cause).
-        """
-        text = storage.json_text(self)
-        if path is not None:
-            from .._files import atomic_write_text
-
-            atomic_write_text(path, text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> RangeTestResult:
-        """Read a result file written by :meth:`to_json`, checking every field.
-
-        Args:
-            path: The file (for JSON text in a string, use :meth:`from_json_text`).
-
-        Returns:
-            The result, equal to the one that was saved.
-
-        Raises:
-            ValueError: If the file is empty, not UTF-8, not valid JSON (for example
-                truncated), not a cyclr range-test result, of another schema version,
-                or a field is missing, unknown or malformed.
-            FileNotFoundError: If there is no such file.
-            TypeError: If ``path`` is not a path.
-        """
-        text, origin = storage.read_file(path, "from_json")
-        return cls(**storage.json_fields(text, origin))
-
-    @classmethod
-    def from_json_text(cls, text: str) -> RangeTestResult:
-        """Read a result from the JSON text :meth:`to_json` returns.
-
-        Raises:
-            ValueError: As :meth:`from_json`.
-            TypeError: If ``text`` is not a string.
-        """
-        check_type("text", text, str, "a str")
-        if not text.strip():
-            raise ValueError("text must be JSON (got an empty string)")
-        return cls(**storage.json_fields(text, "JSON text"))
-
-    def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write the curve as CSV: ``step``, one LR column per group, ``loss``, ``smoothed``.
-
-        LR columns are ``lr`` for a single group, else ``lr_0``, ``lr_1``, ...; a
-        ``metric`` column follows when metrics were recorded. Floats are written with
-        their round-trip repr; NaN as ``nan``. Replaced atomically, like :meth:`to_json`.
-        """
-        from .._files import atomic_write_text
-
-        atomic_write_text(path, storage.csv_text(self))
-
-    @classmethod
-    def from_csv(cls, path: str | os.PathLike[str]) -> RangeTestResult:
-        """Read a curve written by :meth:`to_csv`.
-
-        The CSV holds the curve only: ``stop_reason`` and ``elapsed_s`` come back as
-        ``None``, ``settings`` as ``{}`` and ``confirmation`` as ``None`` (so
-        ``suggest()`` reads the curve again); ``lrs``, ``losses``, ``smoothed`` and
-        ``metrics`` are exact.
-
-        Raises:
-            ValueError: If the file is empty, not UTF-8, or its header or a row is
-                malformed.
-            FileNotFoundError: If there is no such file.
-        """
-        text, origin = storage.read_file(path, "from_csv")
-        return cls(**storage.csv_fields(text, origin))
-
-    @classmethod
-    def from_csv_text(cls, text: str) -> RangeTestResult:
-        """Read a curve from CSV text in the form :meth:`to_csv` writes.
-
-        Raises:
-            ValueError: As :meth:`from_csv`.
-            TypeError: If ``text`` is not a string.
-        """
-        check_type("text", text, str, "a str")
-        return cls(**storage.csv_fields(text, "CSV text"))
 
     def plot(self, ax: Any = None) -> Any:
         """Plot the curve with every suggestion and the CLR bounds marked.
