@@ -1,8 +1,9 @@
 """The ``cyclr-confirm`` finder family: the library's one-call path with a validation split.
 
-``range_test(model, opt, fit_loader, criterion, held_out=val_batches)`` runs the sweep,
-then confirms the curve's default suggestion (five candidates around it, 40 steps each,
-scored on the held-out batches' loss) and answers from that confirmation. This family
+``range_test(model, opt, fit_loader, criterion, held_out=val_batches, total_steps=budget)``
+runs the sweep, then confirms the curve's default suggestion (five candidates around it,
+40 steps each, scored on the held-out batches' loss) and answers from that confirmation,
+fitted to the run's length. This family
 measures exactly that call, on the data split the confirmation prototypes used
 (:mod:`benchmarks.suite.proto_val`):
 
@@ -16,12 +17,14 @@ measures exactly that call, on the data split the confirmation prototypes used
   batch's loss by its number of examples, so the score is the mean over the examples,
   as the prototype scored.
 
-Method ``cyclr-confirmed`` is ``result.suggest(total_steps=task.steps).lr`` (the
-confirmed LR fitted to the run's length, :mod:`cyclr.rangetest.horizon`),
-``cyclr-confirmed-window`` the same without ``total_steps``; ``cyclr-confirmed-base`` and
-``cyclr-confirmed-max`` are ``result.clr_bounds()`` (the confirmation's bounds, recorded
-as ``cyclr-clr-base``/``-max`` are: bounds, not trained at); ``steps`` is
-``result.steps_spent`` (sweep, its reruns and the confirmation); the curve is the sweep's.
+The call passes ``total_steps=task.steps`` (the run the LR is for). Method
+``cyclr-confirmed`` is ``result.suggest().lr`` (the confirmed LR fitted to the run's
+length, :mod:`cyclr.rangetest.horizon`), ``cyclr-confirmed-window`` the confirmation's
+own LR (``result.confirmation.suggestion()``, without the run's length);
+``cyclr-confirmed-base`` and ``cyclr-confirmed-max`` are ``result.clr_bounds()`` (the
+confirmation's bounds, recorded as ``cyclr-clr-base``/``-max`` are: bounds, not trained
+at); ``steps`` is ``result.steps_spent`` (sweep, its reruns and the confirmation); the
+curve is the sweep's.
 
 Unlike the ``cyclr`` family's records, these are not re-read from the stored curve: the
 confirmation needs training, so the record's cache key carries a hash of every cyclr
@@ -127,7 +130,7 @@ def check() -> str | None:
 def run_cyclr_confirm(
     task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
 ) -> FinderRecord:
-    """``range_test(..., held_out=...)`` on the fit part; read as a user reads it."""
+    """``range_test(..., held_out=..., total_steps=...)`` on the fit part, read as a user would."""
     from cyclr.torch import range_test
 
     x_fit, y_fit, _, _ = val_split(task)
@@ -139,15 +142,25 @@ def run_cyclr_confirm(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = range_test(
-            model, opt, fit, _criterion(task, scale, shift), held_out=held, progress=False
+            model,
+            opt,
+            fit,
+            _criterion(task, scale, shift),
+            held_out=held,
+            total_steps=task.steps,
+            progress=False,
         )
     suggestions: dict[str, float | None] = {}
     errors: dict[str, str] = {}
     unconfirmed = "" if result.confirmation is not None else "no confirmation"
     notes = "; ".join(str(w.message) for w in caught)
-    for method, length in ((METHOD, task.steps), (WINDOW_METHOD, None)):
+    answers = {
+        METHOD: result.suggest,
+        WINDOW_METHOD: lambda: result.confirmation.suggestion(),  # without the run's length
+    }
+    for method, answer in answers.items():
         try:
-            suggestions[method] = float(result.suggest(total_steps=length).lr)
+            suggestions[method] = float(answer().lr)
             if unconfirmed:  # not expected: without a confirmation the curve had no suggestion
                 errors[method] = f"{unconfirmed}: {notes}"
         except Exception as exc:

@@ -137,6 +137,13 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
             (TypeError, ValueError),
             r"held_out\[0\] cannot be scored by eval_loss",
         ),
+        ({"total_steps": 0}, ValueError, r"total_steps must be positive \(got total_steps=0\)"),
+        ({"total_steps": 300.0}, TypeError, r"total_steps must be an integer"),
+        (
+            {"held_out": None, "eval_loss": None, "total_steps": 300},
+            ValueError,
+            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+        ),
     ],
 )
 def test_bad_confirmation_input_is_named_before_the_first_step(
@@ -167,3 +174,21 @@ def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
             counting(calls), params, opt_state, TRAIN, held_out=HELD, eval_loss=EVAL_LOSS, **flat
         )
     assert got.confirmation is None and calls["n"] == 60
+
+
+def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
+    params, opt_state = initial()
+    got = range_test(
+        train_step,
+        params,
+        opt_state,
+        TRAIN,
+        held_out=HELD,
+        eval_loss=EVAL_LOSS,
+        confirm_steps=12,
+        total_steps=900,
+        **SWEEP,
+    )
+    assert got.settings["total_steps"] == 900
+    assert got.suggest() == got.suggest(total_steps=900)
+    assert got.suggest().evidence["total_steps"] == 900

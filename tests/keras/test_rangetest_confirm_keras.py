@@ -108,6 +108,13 @@ NOT_BATCHES = r"held_out must be an iterable of batches .*\(got held_out="
             (TypeError, ValueError, RuntimeError),
             r"held_out\[0\] cannot be scored",
         ),
+        ({"total_steps": 0}, ValueError, r"total_steps must be positive \(got total_steps=0\)"),
+        ({"total_steps": 300.0}, TypeError, r"total_steps must be an integer"),
+        (
+            {"held_out": None, "total_steps": 300},
+            ValueError,
+            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+        ),
     ],
 )
 def test_bad_confirmation_input_is_named_before_the_first_step(
@@ -145,3 +152,10 @@ def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning(
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras")
         got = range_test(model, TRAIN, held_out=HELD, **flat)
     assert got.confirmation is None and calls["n"] == 60
+
+
+def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
+    got = range_test(make_model(), TRAIN, held_out=HELD, confirm_steps=12, total_steps=900, **SWEEP)
+    assert got.settings["total_steps"] == 900
+    assert got.suggest() == got.suggest(total_steps=900)
+    assert got.suggest().evidence["total_steps"] == 900

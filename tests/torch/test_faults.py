@@ -241,6 +241,18 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         r"confirm_steps must be positive \(got confirm_steps=0\)",
     ),
     (
+        "total_steps-without-held_out",
+        {"total_steps": 300},
+        ValueError,
+        r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+    ),
+    (
+        "total_steps-zero",
+        {"held_out": make_batches()[:1], "total_steps": 0},
+        ValueError,
+        r"total_steps must be positive \(got total_steps=0\)",
+    ),
+    (
         "model-str",
         {"model": "net"},
         TypeError,

@@ -107,6 +107,13 @@ def test_an_interrupt_anywhere_restores_everything(fail_at: int) -> None:
         ({"confirm_steps": 1.5}, TypeError, r"confirm_steps must be an integer"),
         ({"held_out": []}, ValueError, r"held_out must hold at least one batch"),
         ({"held_out": torch.zeros(3)}, TypeError, r"held_out"),
+        ({"total_steps": 0}, ValueError, r"total_steps must be positive \(got total_steps=0\)"),
+        ({"total_steps": 300.0}, TypeError, r"total_steps must be an integer"),
+        (
+            {"held_out": None, "total_steps": 300},
+            ValueError,
+            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+        ),
     ],
 )
 def test_bad_confirmation_input_is_named_before_the_first_step(

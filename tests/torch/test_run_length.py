@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 
+from cyclr.cli.main import main as cli_main
 from cyclr.rangetest.confirm import evaluation_steps, learning_bar
 from cyclr.torch import range_test
 
@@ -90,3 +91,27 @@ def test_a_run_at_the_fitted_lr_bottoms_out_at_its_end_and_ends_lower(fitted: An
     assert run.index(min(run)) >= len(run) * 0.8  # the held-out minimum at the run's end
     assert window.index(min(window)) < len(window) * 0.2  # the window's LR overfits early
     assert run[-1] < window[-1]
+
+
+def test_range_test_keeps_the_run_s_length_for_suggest_its_file_and_the_cli(
+    fitted: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, by_hand = fitted
+    model = _model()
+    result = range_test(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-3),
+        [(data[0], data[1])],
+        torch.nn.functional.mse_loss,
+        held_out=[(data[2], data[3])],
+        confirm_steps=80,
+        total_steps=RUN,
+        progress=False,
+    )
+    assert result.settings["total_steps"] == RUN
+    assert result.suggest() == by_hand.suggest(total_steps=RUN) == result.suggest(total_steps=RUN)
+    assert result.suggest(total_steps=10).lr == by_hand.suggest().lr  # an explicit length wins
+    path = tmp_path / "lr.json"
+    result.to_json(path)
+    assert cli_main(["suggest", str(path)]) == 0
+    assert "chosen_by=the run's length" in capsys.readouterr().out

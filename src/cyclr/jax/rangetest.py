@@ -27,7 +27,7 @@ import numpy as np
 from .._batches import BatchStream, check_batches
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
+from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
 from ..rangetest.driver import callable_name
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -59,6 +59,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     held_out: Iterable[Any] | None = None,
     eval_loss: EvalLoss | None = None,
     confirm_steps: int = CONFIRM_STEPS,
+    total_steps: int | None = None,
 ) -> RangeTestResult:
     r"""Run an LR range test with a pure JAX training step.
 
@@ -138,6 +139,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         eval_loss: ``eval_loss(params, batch) -> scalar``, the mean loss on one
             held-out batch in inference mode (jit it); needs ``held_out``.
         confirm_steps: Optimizer steps per confirmation candidate.
+        total_steps: Optimizer steps of the run you will train at the suggested LR
+            (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
+            ``result.suggest()`` fits the confirmed LR to it
+            (:mod:`cyclr.rangetest.horizon`); ``None``: the window's LR.
 
     Returns:
         A :class:`~cyclr.rangetest.RangeTestResult`, the same as the PyTorch and Keras
@@ -150,8 +155,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             does not return a 3-tuple.
         ValueError: For an argument out of range, empty or exhausted ``batches``, a loss
             that is not a scalar, an empty ``held_out``, or ``held_out`` without
-            ``eval_loss`` or ``eval_loss`` without ``held_out`` (the arguments all
-            checked before the first step).
+            ``eval_loss`` or ``eval_loss`` without ``held_out``, or ``total_steps``
+            without ``held_out`` (the arguments all checked before the first step).
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
 
@@ -178,6 +183,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
 
     runner = _JaxRunner(spec, train_step, params, opt_state, batches)
     check_count("confirm_steps", confirm_steps)
+    run_length = check_run_length(total_steps, held_out)
     held = None
     if held_out is not None or eval_loss is not None:
         held = held_out_batches(held_out, eval_loss)
@@ -199,6 +205,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             steps=steps,
         ),
         confirm_steps,
+        run_length,
     )
 
 

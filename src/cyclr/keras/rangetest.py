@@ -25,7 +25,7 @@ from keras import ops
 from .._batches import BatchStream, check_batches
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
+from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._training import Snapshot, SweepLR, compiled, next_batch
@@ -52,6 +52,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     progress: bool | None = None,
     held_out: Iterable[Any] | None = None,
     confirm_steps: int = CONFIRM_STEPS,
+    total_steps: int | None = None,
 ) -> RangeTestResult:
     r"""Run an LR range test on a compiled Keras model and restore it exactly afterwards.
 
@@ -114,6 +115,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         held_out: Validation batches the model does not train on (a few; read once,
             kept in memory), to confirm the suggestion on; ``None``: the curve alone.
         confirm_steps: Optimizer steps per confirmation candidate.
+        total_steps: Optimizer steps of the run you will train at the suggested LR
+            (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
+            ``result.suggest()`` fits the confirmed LR to it
+            (:mod:`cyclr.rangetest.horizon`); ``None``: the window's LR.
 
     Returns:
         A :class:`~cyclr.rangetest.RangeTestResult`, the same as the PyTorch runner's:
@@ -125,7 +130,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             not an integer.
         ValueError: If the model is not compiled with an optimizer, uses gradient
             accumulation, an argument is out of range, ``data`` is empty or exhausted,
-            or ``held_out`` is empty (all checked before the first step).
+            ``held_out`` is empty, or ``total_steps`` is given without ``held_out``
+            (all checked before the first step).
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
 
@@ -153,6 +159,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
     runner = _KerasRunner(spec, model, data)
     check_count("confirm_steps", confirm_steps)
+    run_length = check_run_length(total_steps, held_out)
     held = None if held_out is None else held_out_batches(held_out)
     if held is not None:
         check_held_out(model, held)
@@ -163,6 +170,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         result,
         lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
         confirm_steps,
+        run_length,
     )
 
 

@@ -78,7 +78,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._validate import check_finite, check_positive
+from .._validate import check_finite, check_int, check_positive
 from ..errors import NoReliableSuggestionError
 from .confirmation import (
     EVALUATE_EVERY,
@@ -103,6 +103,7 @@ __all__ = [
     "Z_LEARNED",
     "Confirmation",
     "candidate_lrs",
+    "check_run_length",
     "choose",
     "conclude",
     "confirm_result",
@@ -309,8 +310,36 @@ def learning_bar(result: RangeTestResult) -> float | None:
     return untrained_bar(result.losses)
 
 
+def check_run_length(total_steps: Any, held_out: Any) -> int | None:
+    """Check a ``range_test``'s ``total_steps`` before the first step.
+
+    Args:
+        total_steps: The run's length the confirmed LR is fitted to, or ``None``.
+        held_out: The ``held_out`` argument (``total_steps`` needs a confirmation).
+
+    Returns:
+        ``total_steps`` as an int, or ``None``.
+
+    Raises:
+        TypeError: If ``total_steps`` is not an integer.
+        ValueError: If it is not positive, or is given without ``held_out``.
+    """
+    if total_steps is None:
+        return None
+    steps = check_int("total_steps", total_steps)
+    if held_out is None:
+        raise ValueError(
+            f"total_steps fits the confirmed LR to the run and needs held_out= (validation "
+            f"batches) to confirm on (got total_steps={total_steps!r}, held_out=None)"
+        )
+    return steps
+
+
 def confirm_result(
-    result: RangeTestResult, run: Callable[[float, int], Confirmation], steps: int
+    result: RangeTestResult,
+    run: Callable[[float, int], Confirmation],
+    steps: int,
+    total_steps: int | None = None,
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
@@ -332,6 +361,9 @@ def confirm_result(
         run: ``run(lr, steps) -> Confirmation``: the framework's confirmation around
             ``lr``, ``steps`` steps per candidate.
         steps: Steps per candidate of the first run (``confirm_steps``).
+        total_steps: The run's length (``range_test(..., total_steps=...)``), kept in
+            ``result.settings["total_steps"]``, which ``result.suggest()`` then fits the
+            confirmed LR to (:mod:`cyclr.rangetest.horizon`); ``None``: none.
 
     Returns:
         The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
@@ -353,6 +385,10 @@ def confirm_result(
             stacklevel=3,
         )
         return result
+    if total_steps is not None:
+        result = dataclasses.replace(
+            result, settings={**result.settings, "total_steps": total_steps}
+        )
     confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)

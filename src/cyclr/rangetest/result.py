@@ -217,7 +217,8 @@ class RangeTestResult(ResultFiles):
                 ``"confirmed"`` when there is a confirmation, else
                 :data:`~cyclr.rangetest.rules.DEFAULT_METHOD`.
             total_steps: Optimizer steps of the whole run at a fixed LR (no early
-                stopping), or ``None``. Needs the confirmed LR.
+                stopping). Needs the confirmed LR. ``None``: the ``total_steps`` given
+                to ``range_test`` (``settings["total_steps"]``), if any.
 
         Returns:
             The :class:`~cyclr.rangetest.rules.Suggestion` (LR, method, evidence,
@@ -233,9 +234,10 @@ class RangeTestResult(ResultFiles):
         """
         if method == "confirmed" or (method is None and self.confirmation is not None):
             confirmation = self._confirmed("method")
-            if total_steps is None:
+            length = self._run_length() if total_steps is None else total_steps
+            if length is None:
                 return confirmation.suggestion()
-            return confirmation.suggestion(self._horizon(total_steps))
+            return confirmation.suggestion(self._horizon(length))
         if method is not None:
             check_choice("method", method, (*METHODS, "confirmed"))
         if total_steps is not None:
@@ -245,6 +247,11 @@ class RangeTestResult(ResultFiles):
                 f"{total_steps!r}, method={method!r}, confirmed={self.confirmation is not None})"
             )
         return self.reading.suggestion(method)
+
+    def _run_length(self) -> int | None:
+        """``range_test(..., total_steps=...)``, kept in the settings, or ``None``."""
+        length = self.settings.get("total_steps")
+        return length if isinstance(length, int) and not isinstance(length, bool) else None
 
     def _horizon(self, total_steps: int) -> Horizon:
         bar = untrained_bar(self.losses)

@@ -28,7 +28,7 @@ import torch
 from .._batches import BatchStream, check_batches
 from .._validate import check_choice, check_count
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.confirm import CONFIRM_STEPS, confirm_result
+from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
@@ -64,6 +64,7 @@ def range_test(
     sync_every: int = DEFAULTS.sync_every,
     held_out: Iterable[Any] | None = None,
     confirm_steps: int = CONFIRM_STEPS,
+    total_steps: int | None = None,
 ) -> RangeTestResult:
     r"""Run an LR range test on a PyTorch model and restore its training state afterwards.
 
@@ -189,6 +190,10 @@ def range_test(
         held_out: Validation batches the model does not train on (a few; read once,
             kept in memory), to confirm the suggestion on; ``None``: the curve alone.
         confirm_steps: Optimizer steps per confirmation candidate.
+        total_steps: Optimizer steps of the run you will train at the suggested LR
+            (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
+            ``result.suggest()`` fits the confirmed LR to it
+            (:mod:`cyclr.rangetest.horizon`); ``None``: the window's LR.
 
     Returns:
         A :class:`~cyclr.rangetest.RangeTestResult`: ``lrs`` (steps x groups), ``losses``,
@@ -203,8 +208,8 @@ def range_test(
             that is not a scalar or does not require grad, a model without trainable
             parameters, ``group_scales`` that do not match the param groups, an empty
             ``held_out``, a held-out batch the loss cannot be computed on, or
-            ``held_out`` under ``torch.distributed`` with more than one process (all
-            checked before the first step).
+            ``held_out`` under ``torch.distributed`` with more than one process, or
+            ``total_steps`` without ``held_out`` (all checked before the first step).
         RangeTestAbortedError: If another rank of a distributed run raised.
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
@@ -239,6 +244,7 @@ def range_test(
             )
             check_batches(data, refuse=(torch.Tensor,))
             check_count("confirm_steps", confirm_steps)
+            run_length = check_run_length(total_steps, held_out)
             held = None
             if held_out is not None:
                 check_single_process("held_out= (the confirmation)")
@@ -278,6 +284,7 @@ def range_test(
             group_scales=group_scales,
         ),
         confirm_steps,
+        run_length,
     )
 
 
