@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -311,23 +312,29 @@ def _overfitting_result() -> RangeTestResult:
 def test_a_confirmed_lr_is_fitted_to_the_trainers_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _overfitting_result()
-    monkeypatch.setattr(cyclr.lightning.callback, "range_test", lambda *a, **k: result)
+    plain = _overfitting_result()
+    asked: list[Any] = []
+
+    def fake_range_test(*args: Any, total_steps: Any = None, **kwargs: Any) -> RangeTestResult:
+        asked.append(total_steps)
+        return dataclasses.replace(plain, settings={**plain.settings, "total_steps": total_steps})
+
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", fake_range_test)
     module, callback = ValModule(lr=0.5), RangeTestCallback(confirm=True, **SWEEP)
     make_trainer(tmp_path, [callback], max_epochs=5).fit(module, make_loader(), make_val_loader())
     total = 5 * BATCHES_PER_EPOCH
-    fitted = result.suggest(total_steps=total)
-    assert fitted.lr == pytest.approx(0.45 / total) and fitted.lr < result.suggest().lr
-    assert callback.total_steps == total and callback.suggestion == fitted
-    assert module.seen == [fitted.lr] * total
-    state = callback.state_dict()
-    assert state["total_steps"] == total
+    fitted = plain.suggest(total_steps=total)
+    assert asked == [total] and callback.total_steps == total
+    assert fitted.lr == pytest.approx(0.45 / total) and fitted.lr < plain.suggest().lr
+    assert callback.suggestion == fitted and module.seen == [fitted.lr] * total
+    assert callback.path is not None  # the saved file gives the same answer
+    assert RangeTestResult.from_json(callback.path).suggest() == fitted
     resumed = RangeTestCallback(confirm=True, **SWEEP)
-    resumed.load_state_dict(state)
+    resumed.load_state_dict(callback.state_dict())
     assert resumed.suggestion == fitted
     named = RangeTestCallback(confirm=True, method="bottom", **SWEEP)
-    named.load_state_dict(state)
-    assert named.suggestion == result.suggest("bottom")
+    named.load_state_dict(callback.state_dict())
+    assert named.suggestion == plain.suggest("bottom")
 
 
 @pytest.mark.parametrize("kind", ["triangular2", "onecycle"])

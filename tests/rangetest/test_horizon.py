@@ -182,6 +182,7 @@ def test_cyclr_suggest_fits_the_confirmed_lr_to_total_steps(
     confirmed = next(line for line in out.splitlines() if line.strip().startswith("confirmed"))
     assert "0.001 " in confirmed and "(default)" in confirmed
     assert "chosen_by=the run's length" in out and "total_steps=450" in out
+    assert "result.schedule(kind, steps_per_epoch, total_steps=450) scales both bounds" in out
     dataclasses.replace(_result(OVERFIT), confirmation=None).to_json(path)
     assert cli_main(["suggest", str(path), "--total-steps", "700"]) == 2
     err = capsys.readouterr().err
@@ -213,3 +214,42 @@ def test_a_schedule_is_left_alone_without_evidence_or_when_its_bounds_are_given(
     assert peak(overfit, rule="smith") == overfit.clr_bounds(rule="smith")[1]
     short = overfit.schedule("onecycle", steps_per_epoch=10, total_steps=20)
     assert short.max_lr == window_peak  # type: ignore[attr-defined]
+
+
+def test_a_candidate_whose_training_diverged_counts_for_nothing() -> None:
+    result = _result(OVERFIT)
+    confirmation = dataclasses.replace(
+        result.confirmation,  # type: ignore[arg-type]
+        scores=(1.1, 1.2, math.inf),
+    )
+    horizon = confirmation.horizon(450, 2.9)
+    assert horizon.times == (pytest.approx(0.4),) and horizon.lr is None
+
+
+def test_more_held_out_losses_than_evaluations_are_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"held_out_losses\[0\] must hold at most one loss .*4 for steps=40; got 5"
+    ):
+        Confirmation(0.02, 0.02, (0.02,), (1.0,), 40, 40, ((1.0, 0.9, 0.8, 0.7, 0.6),))
+
+
+@pytest.mark.parametrize(
+    ("stored", "error"),
+    [(0, ValueError), (-5, ValueError), (450.0, TypeError), ("450", TypeError), (True, TypeError)],
+)
+def test_a_malformed_stored_run_length_is_named(stored: Any, error: type) -> None:
+    text = (
+        _result(OVERFIT)
+        .to_json()
+        .replace('"settings": {', f'"settings": {{"total_steps": {json.dumps(stored)}, ', 1)
+    )
+    with pytest.raises(error, match=r"settings\['total_steps'\] must be"):
+        RangeTestResult.from_json_text(text)
+
+
+def test_a_stored_run_length_fits_the_suggestion() -> None:
+    plain = _result(OVERFIT)
+    kept = dataclasses.replace(plain, settings={**plain.settings, "total_steps": 450})
+    assert kept.suggest() == plain.suggest(total_steps=450) != plain.suggest()
+    assert kept.suggest(total_steps=10).lr == plain.suggest().lr  # an explicit length wins
+    assert kept.suggest("bottom") == plain.suggest("bottom")  # a curve reading ignores it

@@ -161,6 +161,13 @@ def report(
         lines.append(f"CLR bounds: none: {exc}")
         return lines
     lines.append(f"CLR bounds: base_lr={fmt(base_lr)}, max_lr={fmt(max_lr)}")
+    confirmed = answers.get("confirmed")
+    if isinstance(confirmed, Suggestion) and "run_length_lr" in confirmed.evidence:
+        lines.append(
+            f"  (the candidates overfit: result.schedule(kind, steps_per_epoch, total_steps="
+            f"{confirmed.evidence['total_steps']}) scales both bounds down so that the run's "
+            "sum of LRs is at most their held-out minimum's)"
+        )
     lines.append("")
     lines.append("paste into your training script:")
     lines.extend(

@@ -60,15 +60,18 @@ class RangeTestCallback(pl.Callback):
     3. sets ``result.suggest(method).lr`` into the optimizer (each param group keeps
        its ratio to group 0) and into the module's ``attr_name`` (``lr`` or
        ``learning_rate`` by default, in the module or its ``hparams``, when it has
-       one), as Lightning's tuner does. A confirmed LR is fitted to the run's length,
-       ``result.suggest(method, total_steps=trainer.estimated_stepping_batches)``
-       (:mod:`cyclr.rangetest.horizon`: lowered only where the candidates overfit
-       within the confirmation), when that length is known;
+       one), as Lightning's tuner does. With ``confirm=True`` the range test gets
+       ``total_steps=trainer.estimated_stepping_batches`` when that is known, so a
+       confirmed LR is fitted to the run's length (:mod:`cyclr.rangetest.horizon`:
+       lowered only where the candidates overfit within the confirmation), and the
+       saved result keeps it;
     4. with ``schedule=kind``, installs ``cyclr.torch.Scheduler(optimizer,
-       result.schedule(kind, steps_per_epoch, total_steps=..., **schedule_kwargs))``
-       stepping after every optimizer step (``interval="step"``), where
-       ``steps_per_epoch = ceil(num_training_batches / accumulate_grad_batches)`` and
-       ``total_steps = trainer.estimated_stepping_batches``. The schedule then sets
+       result.schedule(kind, steps_per_epoch, **schedule_kwargs))`` stepping after every
+       optimizer step (``interval="step"``), where ``steps_per_epoch =
+       ceil(num_training_batches / accumulate_grad_batches)``; ``"onecycle"`` also gets
+       ``total_steps = trainer.estimated_stepping_batches`` (which fits confirmed bounds
+       to the run's length), the cyclical kinds keep half cycles of
+       ``epochs_per_half_cycle`` (4) epochs and unscaled bounds. The schedule then sets
        the LR; step 3 is still applied first.
 
     **Confirmation** (``confirm=True``). A range test sees each LR for a step or two;
@@ -136,8 +139,9 @@ class RangeTestCallback(pl.Callback):
     Attributes:
         result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
         suggestion: The :class:`~cyclr.Suggestion` applied, or ``None``.
-        total_steps: The run's length the confirmed LR was fitted to
-            (``trainer.estimated_stepping_batches``), or ``None`` when it is unknown.
+        total_steps: The run's length (``trainer.estimated_stepping_batches``) passed to
+            the range test with ``confirm=True``, which the confirmed LR is fitted to
+            (``result.settings["total_steps"]``), or ``None`` when it is unknown.
         scheduler: The installed :class:`cyclr.torch.Scheduler`, or ``None``.
         path: Where the result was written (global rank 0), or ``None``.
 
@@ -256,10 +260,10 @@ confirm=True, held_out_batches=4)
             self._resumed = False
             rank_zero_info("cyclr range test: resuming with the result from the checkpoint")
         else:
+            self.total_steps = _run_length(trainer)
             self.result = self._run(trainer, pl_module, optimizer)
             self.path = self._save(trainer, self.result)
-            self.total_steps = _run_length(trainer)
-            self.suggestion = self._suggest(self.result)
+            self.suggestion = self.result.suggest(self.method)
             self._apply_lr(pl_module, optimizer, self.suggestion.lr, self.result)
             rank_zero_info(f"cyclr range test: learning rate set to {self.suggestion.lr:.4g}")
         if self.schedule_kind is not None:
@@ -309,6 +313,7 @@ confirm=True, held_out_batches=4)
                     progress=progress,
                     held_out=held_out,
                     confirm_steps=self.confirm_steps,
+                    total_steps=None if held_out is None else self.total_steps,
                     **self._test_args,
                 )
         finally:
@@ -328,13 +333,6 @@ confirm=True, held_out_batches=4)
             path.parent.mkdir(parents=True, exist_ok=True)
             result.to_json(path)
         return path
-
-    def _suggest(self, result: RangeTestResult) -> Suggestion:
-        """``result.suggest(method)``; a confirmed LR fitted to :attr:`total_steps`."""
-        confirmed = result.confirmation is not None and self.method in (None, "confirmed")
-        if confirmed and self.total_steps is not None:
-            return result.suggest(self.method, total_steps=self.total_steps)
-        return result.suggest(self.method)
 
     def _apply_lr(
         self,
@@ -411,7 +409,6 @@ confirm=True, held_out_batches=4)
             "result": None if self.result is None else self.result.to_json(),
             "lr": None if self.suggestion is None else self.suggestion.lr,
             "schedule": self.schedule_kind,
-            "total_steps": self.total_steps,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -427,7 +424,5 @@ confirm=True, held_out_batches=4)
                 "confirm=True); resume with the callback that saved it, or start a new fit"
             )
         self.result = result
-        total = state_dict.get("total_steps")
-        self.total_steps = total if isinstance(total, int) and total > 0 else None
-        self.suggestion = self._suggest(result)
+        self.suggestion = result.suggest(self.method)
         self._resumed = True

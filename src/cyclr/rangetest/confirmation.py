@@ -224,6 +224,13 @@ class Confirmation:
                 f"held_out_losses must hold one sequence per candidate (got "
                 f"{len(runs)} for {len(candidates)} candidates)"
             )
+        marks = len(evaluation_steps(self.steps))
+        for i, run in enumerate(runs):
+            if len(run) > marks:
+                raise ValueError(
+                    f"held_out_losses[{i}] must hold at most one loss per evaluation "
+                    f"({marks} for steps={self.steps}; got {len(run)})"
+                )
         object.__setattr__(self, "lr", float(self.lr))
         object.__setattr__(self, "anchor", float(self.anchor))
         object.__setattr__(self, "candidates", candidates)
@@ -283,15 +290,13 @@ class Confirmation:
 
         Returns:
             The :class:`~cyclr.rangetest.horizon.Horizon`: the LR whose run reaches the
-            held-out minimum at its end, when enough candidates overfit.
+            held-out minimum at its end, when enough candidates overfit. A candidate
+            whose training diverged (score ``inf``) counts for nothing: its rise may be
+            the instability's, which the gradient-flow time does not describe.
         """
-        return run_length_lr(
-            self.candidates,
-            self.held_out_losses or [() for _ in self.candidates],
-            evaluation_steps(self.steps),
-            bar,
-            total_steps,
-        )
+        losses = self.held_out_losses or [() for _ in self.candidates]
+        runs = [run if math.isfinite(s) else () for run, s in zip(losses, self.scores, strict=True)]
+        return run_length_lr(self.candidates, runs, evaluation_steps(self.steps), bar, total_steps)
 
     def suggestion(self, horizon: Horizon | None = None) -> Suggestion:
         """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import check_choice, check_type
+from .._validate import check_choice, check_int, check_type
 from . import storage
 from .bounds import BOUND_RULES
 from .confirmation import Confirmation, untrained_bar
@@ -115,6 +115,8 @@ class RangeTestResult(ResultFiles):
             )
         check_type("settings", self.settings, Mapping, "a mapping")
         settings = storage.json_safe("settings", self.settings)
+        if settings.get("total_steps") is not None:  # the run's length suggest() fits to
+            check_int("settings['total_steps']", settings["total_steps"])
         elapsed = self.elapsed_s
         if elapsed is not None:
             if isinstance(elapsed, bool) or not isinstance(elapsed, numbers.Real):
@@ -249,9 +251,9 @@ class RangeTestResult(ResultFiles):
         return self.reading.suggestion(method)
 
     def _run_length(self) -> int | None:
-        """``range_test(..., total_steps=...)``, kept in the settings, or ``None``."""
+        """``range_test(..., total_steps=...)``, kept in the settings (checked), or ``None``."""
         length = self.settings.get("total_steps")
-        return length if isinstance(length, int) and not isinstance(length, bool) else None
+        return None if length is None else int(length)
 
     def _horizon(self, total_steps: int) -> Horizon:
         bar = untrained_bar(self.losses)
