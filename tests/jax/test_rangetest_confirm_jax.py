@@ -18,6 +18,7 @@ from tests.jax.jax_support import HELD, OPTIMIZER, TRAIN, mse
 from tests.jax.jax_support import train_step as step_fn
 
 from cyclr.jax import confirm, range_test
+from cyclr.rangetest import RangeTestResult
 from cyclr.rangetest.confirm import fitted_lr
 
 SWEEP: dict[str, Any] = {"start_lr": 1e-4, "end_lr": 10.0, "num_steps": 60, "progress": False}
@@ -74,9 +75,10 @@ def test_held_out_confirms_the_curves_suggestion_and_leaves_the_state_untouched(
     assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
 
 
-def test_the_one_call_is_the_sweep_then_confirm() -> None:
+def _one_call(**extra: Any) -> RangeTestResult:
+    """``range_test(..., held_out=HELD, eval_loss=EVAL_LOSS, confirm_steps=12)`` from the start."""
     params, opt_state = initial()
-    got = range_test(
+    return range_test(
         train_step,
         params,
         opt_state,
@@ -85,7 +87,13 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
         eval_loss=EVAL_LOSS,
         confirm_steps=12,
         **SWEEP,
+        **extra,
     )
+
+
+def test_the_one_call_is_the_sweep_then_confirm() -> None:
+    params, opt_state = initial()
+    got = _one_call()
     plain = range_test(train_step, params, opt_state, TRAIN, **SWEEP)
     assert plain.confirmation is None and plain.suggest().method == "bottom"
     again = confirm(
@@ -177,18 +185,7 @@ def test_a_curve_with_nothing_to_confirm_is_returned_with_a_warning() -> None:
 
 
 def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
-    params, opt_state = initial()
-    got = range_test(
-        train_step,
-        params,
-        opt_state,
-        TRAIN,
-        held_out=HELD,
-        eval_loss=EVAL_LOSS,
-        confirm_steps=12,
-        total_steps=900,
-        **SWEEP,
-    )
+    got = _one_call(total_steps=900)
     assert got.settings["total_steps"] == 900
     assert got.suggest() == got.suggest(total_steps=900)
     assert got.suggest().evidence["total_steps"] == 900

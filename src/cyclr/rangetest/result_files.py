@@ -8,7 +8,8 @@ the file atomically (a reader sees the old file or the new one, never part of on
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, TypeVar, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._validate import check_type
 from . import storage
@@ -26,6 +27,20 @@ class ResultFiles:
 
     def _as_result(self) -> RangeTestResult:
         return cast("RangeTestResult", self)
+
+    @classmethod
+    def _read(
+        cls: type[_Result], path: str | os.PathLike[str], method: str, fields: Callable[..., Any]
+    ) -> _Result:
+        """The result in the file at ``path``, its fields parsed by ``fields``."""
+        text, origin = storage.read_file(path, method)
+        return cls(**fields(text, origin))
+
+    @classmethod
+    def _parse(cls: type[_Result], text: Any, fields: Callable[..., Any], origin: str) -> _Result:
+        """The result in ``text`` (checked to be a string), parsed by ``fields``."""
+        check_type("text", text, str, "a str")
+        return cls(**fields(text, origin))
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Return the result as JSON (:mod:`~cyclr.rangetest.storage`); write it to ``path``.
@@ -67,8 +82,7 @@ class ResultFiles:
             FileNotFoundError: If there is no such file.
             TypeError: If ``path`` is not a path.
         """
-        text, origin = storage.read_file(path, "from_json")
-        return cls(**storage.json_fields(text, origin))
+        return cls._read(path, "from_json", storage.json_fields)
 
     @classmethod
     def from_json_text(cls: type[_Result], text: str) -> _Result:
@@ -78,10 +92,9 @@ class ResultFiles:
             ValueError: As :meth:`from_json`.
             TypeError: If ``text`` is not a string.
         """
-        check_type("text", text, str, "a str")
-        if not text.strip():
+        if isinstance(text, str) and not text.strip():
             raise ValueError("text must be JSON (got an empty string)")
-        return cls(**storage.json_fields(text, "JSON text"))
+        return cls._parse(text, storage.json_fields, "JSON text")
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write the curve as CSV: ``step``, one LR column per group, ``loss``, ``smoothed``.
@@ -108,8 +121,7 @@ class ResultFiles:
                 malformed.
             FileNotFoundError: If there is no such file.
         """
-        text, origin = storage.read_file(path, "from_csv")
-        return cls(**storage.csv_fields(text, origin))
+        return cls._read(path, "from_csv", storage.csv_fields)
 
     @classmethod
     def from_csv_text(cls: type[_Result], text: str) -> _Result:
@@ -119,5 +131,4 @@ class ResultFiles:
             ValueError: As :meth:`from_csv`.
             TypeError: If ``text`` is not a string.
         """
-        check_type("text", text, str, "a str")
-        return cls(**storage.csv_fields(text, "CSV text"))
+        return cls._parse(text, storage.csv_fields, "CSV text")
