@@ -32,6 +32,7 @@ every rule is a read of the same runs.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -362,6 +363,64 @@ def run_length(k: int = 40, use_bar: bool = True) -> Rule:
     return rule
 
 
+def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
+    """:func:`run_length`, raised to the largest candidate still on the smaller ones' path.
+
+    Gradient flow in the time ``tau = lr * t``: candidate ``j`` is on the path when its
+    held-out loss after 20 steps is within ``delta`` of the progress of candidate
+    ``j - 1``'s held-out loss at the same ``tau`` (interpolated in log ``tau``); the chain
+    starts at the smallest candidate that learned and stops at the first that is off
+    it. A long run without overfitting is best at the largest LR still following the
+    flow. Not applied when the run's length lowered the LR (overfitting). Prototype.
+    """
+    first = run_length(k)
+
+    def at(rec: dict[str, Any], lr: float, tau: float) -> float:
+        pts = [
+            (math.log(lr * s), rec["val"].get(str(s), math.inf)) for s in range(EVERY, k + 1, EVERY)
+        ]
+        x = math.log(tau)
+        for (x0, y0), (x1, y1) in itertools.pairwise(pts):
+            if x0 <= x <= x1:
+                return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return math.nan
+
+    def rule(ctx: Context) -> tuple[float, int]:
+        lr, steps = first(ctx)
+        window, _ = fitted(GRIDS["q5"], k)(ctx)
+        if lr < window * 0.999:
+            return lr, steps
+        cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
+        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
+        first_losses = np.asarray(ctx.losses[:10], dtype=float)
+        first_losses = first_losses[np.isfinite(first_losses)]
+        untrained = float(first_losses.mean())
+        bar = untrained - 2.0 * float(first_losses.std(ddof=1))
+        on = None
+        for j, rec in enumerate(recs):
+            vals = [rec["val"].get(str(s), math.inf) for s in range(EVERY, k + 1, EVERY)]
+            if not all(map(math.isfinite, vals)) or min(vals) >= bar:
+                if on is None:
+                    continue
+                break
+            if on is None:
+                on = j
+                continue
+            tau = cands[j] * 2 * EVERY
+            ref = at(recs[on], cands[on], tau)
+            mine = rec["val"].get(str(2 * EVERY), math.inf)
+            if not math.isfinite(ref) or untrained - ref <= 0:
+                break
+            if (mine - ref) / (untrained - ref) > delta:
+                break
+            on = j
+        if on is None:
+            return lr, steps
+        return float(f"{max(lr, cands[on]):.3g}"), steps
+
+    return rule
+
+
 def fitted_extended(k: int = 40, extra: int = 2) -> Rule:
     """:func:`fitted` over ``q5``; when the vertex is clipped to an end, ``extra`` more
     candidates a quarter decade apart beyond that end, and the vertex of all of them.
@@ -442,6 +501,8 @@ def val_rules() -> dict[str, Rule]:
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
     rules["confirm-vfitrun-q5-k40"] = run_length(40)
     rules["confirm-vfitrunnobar-q5-k40"] = run_length(40, use_bar=False)
+    for delta in (0.05, 0.1, 0.2):
+        rules[f"confirm-vfitflow{delta:g}-q5-k40"] = flow_consistent(40, delta)
     return rules
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "fitted_lr",
     "largest_rise",
     "untrained_bar",
+    "untrained_loss",
 ]
 
 EVALUATE_EVERY = 10
@@ -84,6 +85,13 @@ def untrained_bar(losses: Any) -> float | None:
     if first.size < 2:
         return None
     return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
+
+
+def untrained_loss(losses: Any) -> float | None:
+    """The mean of the first :data:`UNTRAINED_STEPS` finite ``losses`` (``None`` if none)."""
+    first = np.asarray(losses[:UNTRAINED_STEPS], dtype=np.float64)
+    first = first[np.isfinite(first)]
+    return float(first.mean()) if first.size else None
 
 
 def largest_rise(losses: Sequence[float]) -> float:
@@ -280,23 +288,29 @@ class Confirmation:
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 
-    def horizon(self, total_steps: int, bar: float | None) -> Horizon:
+    def horizon(
+        self, total_steps: int, bar: float | None, untrained: float | None = None
+    ) -> Horizon:
         """The run's length read against the held-out losses (:mod:`~cyclr.rangetest.horizon`).
 
         Args:
             total_steps: Optimizer steps of the whole run at a fixed LR.
             bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`);
                 ``None``: none.
+            untrained: The untrained model's loss (:func:`untrained_loss` of the
+                sweep), for the flow path; ``None``: no path.
 
         Returns:
             The :class:`~cyclr.rangetest.horizon.Horizon`: the LR whose run reaches the
-            held-out minimum at its end, when enough candidates overfit. A candidate
+            held-out minimum at its end, when enough candidates overfit, and the
+            largest candidate on the flow path. A candidate
             whose training diverged (score ``inf``) counts for nothing: its rise may be
             the instability's, which the gradient-flow time does not describe.
         """
         losses = self.held_out_losses or [() for _ in self.candidates]
         runs = [run if math.isfinite(s) else () for run, s in zip(losses, self.scores, strict=True)]
-        return run_length_lr(self.candidates, runs, evaluation_steps(self.steps), bar, total_steps)
+        marks = evaluation_steps(self.steps)
+        return run_length_lr(self.candidates, runs, marks, bar, total_steps, untrained)
 
     def suggestion(self, horizon: Horizon | None = None) -> Suggestion:
         """The chosen LR as a :class:`~cyclr.rangetest.rules.Suggestion`, method ``"confirmed"``.
@@ -311,10 +325,14 @@ class Confirmation:
         With a ``horizon`` (:meth:`horizon`: the run's length read against the held-out
         losses), the LR is ``min(lr, horizon.lr)``: lowered to the LR whose run reaches
         the held-out minimum at its end when the candidates overfit within the window.
-        The evidence adds ``total_steps``, the candidates' ``overfitting_times`` and,
-        when enough of them overfit, ``run_length_lr``; when that is the smaller LR,
-        ``chosen_by`` is ``"the run's length"`` and the interval spans the candidates'
-        estimates.
+        Where none overfit, it is raised to ``horizon.path_lr`` when that is larger: the
+        largest candidate still on the gradient-flow path of the smaller ones, which a
+        long run gains from (:func:`~cyclr.rangetest.horizon.flow_path_end`). The
+        evidence adds ``total_steps``, the candidates' ``overfitting_times``,
+        ``run_length_lr`` and ``flow_path_lr`` (when known); ``chosen_by`` then says
+        ``"the run's length"`` (lowered; the interval spans the candidates' estimates)
+        or ``"the run's length: the largest LR on the flow's path"`` (raised; the
+        interval runs from the window's LR).
 
         Args:
             horizon: The run's length read against the confirmation, or ``None``.
@@ -345,11 +363,16 @@ class Confirmation:
             evidence["overfitting_times"] = list(horizon.times)
             if horizon.lr is not None:
                 evidence["run_length_lr"] = horizon.lr
+            if horizon.path_lr is not None:
+                evidence["flow_path_lr"] = horizon.path_lr
             if horizon.lr is not None and horizon.lr < self.lr:
                 lr = horizon.lr
                 low = min(horizon.times) / horizon.total_steps
                 high = max(horizon.times) / horizon.total_steps
                 evidence["chosen_by"] = "the run's length"
+            elif horizon.lr is None and horizon.path_lr is not None and horizon.path_lr > lr:
+                low, lr, high = lr, horizon.path_lr, horizon.path_lr
+                evidence["chosen_by"] = "the run's length: the largest LR on the flow's path"
         return Suggestion(lr, "confirmed", evidence, (low, high))
 
     def bounds(self) -> tuple[float, float]:

@@ -55,6 +55,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -69,9 +70,11 @@ if TYPE_CHECKING:
     from ..schedules import Schedule
 
 __all__ = [
+    "FLOW_TOLERANCE",
     "MIN_OVERFITTING",
     "RISING_EVALUATIONS",
     "Horizon",
+    "flow_path_end",
     "flow_time_factor",
     "overfitting_times",
     "run_length_lr",
@@ -79,6 +82,11 @@ __all__ = [
 
 MIN_OVERFITTING = 2
 """Candidates whose held-out loss must have turned up before the run's length counts."""
+
+FLOW_TOLERANCE = 0.1
+"""How far a candidate's held-out loss may lie above the smaller candidate's at the same
+flow time, as a fraction of that candidate's progress below the untrained loss, and still
+be on its path (:func:`flow_path_end`)."""
 
 RISING_EVALUATIONS = 2
 """Evaluations after a candidate's held-out minimum that must all lie above it: a rise
@@ -138,11 +146,91 @@ class Horizon:
         times: :math:`lr_j t_j` of each candidate that overfit (:func:`overfitting_times`).
         lr: :math:`\hat\tau / T`, the LR whose run reaches the held-out minimum at its
             end; ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit.
+        path_lr: The largest candidate still on the smaller candidates' gradient-flow
+            path (:func:`flow_path_end`), or ``None`` (no untrained loss given, or no
+            candidate learned).
     """
 
     total_steps: int
     times: tuple[float, ...]
     lr: float | None
+    path_lr: float | None = None
+
+
+def flow_path_end(
+    candidates: Sequence[float],
+    held_out_losses: Sequence[Sequence[float]],
+    evaluated_at: Sequence[int],
+    untrained: float,
+    bar: float | None,
+    tolerance: float = FLOW_TOLERANCE,
+) -> int | None:
+    r"""The largest candidate whose held-out loss follows the smaller ones' flow path.
+
+    The chain starts at the smallest candidate that learned (finite, its lowest
+    held-out loss below ``bar``). Candidate :math:`j` continues it when its held-out
+    loss after the second evaluation (the first is skipped: momentum is still building
+    up) is no worse than the previous candidate's at the same flow time
+    :math:`\tau = lr_j t_2`, interpolated in :math:`\log \tau`, by more than
+    ``tolerance`` of that candidate's progress below the untrained loss:
+
+    .. math:: v_j(t_2) - \bar v_{j-1}(\tau) \le \delta\,\big(L_0 - \bar v_{j-1}(\tau)\big),
+        \qquad \bar v_{j-1}(\tau) = v_{j-1}(\tau / lr_{j-1})
+
+    The chain stops at the first candidate that is off the path, did not learn, or
+    whose :math:`\tau` lies outside the previous one's evaluations. Training that
+    follows the flow makes the same progress per unit of :math:`lr \cdot t` at any LR,
+    so a long run without overfitting gains from the largest LR still on the path;
+    one whose loss lags at equal flow time (SGD noise, instability) has left it.
+
+    Args:
+        candidates: The candidate LRs, increasing.
+        held_out_losses: Each candidate's held-out losses after ``evaluated_at``.
+        evaluated_at: The evaluation steps.
+        untrained: :math:`L_0`, the untrained model's loss.
+        bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`).
+        tolerance: :math:`\delta`, :data:`FLOW_TOLERANCE` by default.
+
+    Returns:
+        The position of the last candidate on the path, or ``None`` if none learned.
+
+    Example:
+        >>> flow_path_end(
+        ...     (0.01, 0.02, 0.04),
+        ...     ((1.8, 1.6, 1.45, 1.35), (1.6, 1.35, 1.2, 1.1), (1.7, 1.6, 1.5, 1.4)),
+        ...     (10, 20, 30, 40), untrained=2.0, bar=1.9)
+        1
+    """
+    last = None
+    for j, losses in enumerate(held_out_losses):
+        values = [float(v) for v in losses]
+        learned = len(values) >= 2 and all(map(math.isfinite, values))
+        learned = learned and (bar is None or min(values) < bar)
+        if last is None:
+            last = j if learned else None
+            continue
+        if not learned:
+            break
+        tau = float(candidates[j]) * evaluated_at[1]
+        ref = _at_flow_time(candidates[last], held_out_losses[last], evaluated_at, tau)
+        if ref is None or not ref < untrained:
+            break
+        if values[1] - ref > tolerance * (untrained - ref):
+            break
+        last = j
+    return last
+
+
+def _at_flow_time(
+    lr: float, losses: Sequence[float], evaluated_at: Sequence[int], tau: float
+) -> float | None:
+    """The held-out loss at flow time ``tau``, interpolated in log time (``None`` outside)."""
+    points = [(math.log(lr * t), float(v)) for t, v in zip(evaluated_at, losses, strict=False)]
+    x = math.log(tau)
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return None
 
 
 def run_length_lr(
@@ -151,6 +239,7 @@ def run_length_lr(
     evaluated_at: Sequence[int],
     bar: float | None,
     total_steps: int,
+    untrained: float | None = None,
 ) -> Horizon:
     r""":math:`lr_T = \operatorname{median}_j(lr_j t_j) / T`, or no answer.
 
@@ -160,6 +249,8 @@ def run_length_lr(
         evaluated_at: The evaluation steps.
         bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`).
         total_steps: Optimizer steps of the whole run at a fixed LR, a positive integer.
+        untrained: The untrained model's loss, for the flow path
+            (:attr:`Horizon.path_lr`); ``None``: no path.
 
     Returns:
         The :class:`Horizon`; its ``lr`` is ``None`` unless at least
@@ -180,7 +271,10 @@ def run_length_lr(
     steps = check_int("total_steps", total_steps)
     times = overfitting_times(candidates, held_out_losses, evaluated_at, bar)
     lr = statistics.median(times) / steps if len(times) >= MIN_OVERFITTING else None
-    return Horizon(steps, times, lr)
+    end = None
+    if untrained is not None and len(evaluated_at) >= 2:
+        end = flow_path_end(candidates, held_out_losses, evaluated_at, untrained, bar)
+    return Horizon(steps, times, lr, None if end is None else float(candidates[end]))
 
 
 def flow_time_factor(schedule: Schedule, total_steps: int, flow_time: float) -> float:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from .._validate import check_choice, check_int, check_type
 from . import storage
 from .bounds import BOUND_RULES
-from .confirmation import Confirmation, untrained_bar
+from .confirmation import Confirmation, untrained_bar, untrained_loss
 from .fit import MIN_POINTS
 from .horizon import Horizon
 from .plan import schedule_from_bounds
@@ -256,8 +256,9 @@ class RangeTestResult(ResultFiles):
         return None if length is None else int(length)
 
     def _horizon(self, total_steps: int) -> Horizon:
+        untrained = untrained_loss(self.losses)
         bar = untrained_bar(self.losses)
-        return self._confirmed("total_steps").horizon(total_steps, bar)
+        return self._confirmed("total_steps").horizon(total_steps, bar, untrained)
 
     def _confirmed(self, parameter: str) -> Confirmation:
         if self.confirmation is None:
