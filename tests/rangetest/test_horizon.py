@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 from cyclr.cli.main import main as cli_main
 from cyclr.rangetest import RangeTestResult
 from cyclr.rangetest.confirm import Confirmation, learning_bar
-from cyclr.rangetest.horizon import MIN_OVERFITTING, overfitting_times, run_length_lr
+from cyclr.rangetest.horizon import (
+    MIN_OVERFITTING,
+    flow_path_end,
+    overfitting_times,
+    run_length_lr,
+)
 
 AT = (10, 20, 30, 40)
 LRS = np.logspace(-6, 0, 61)
@@ -143,10 +148,11 @@ def test_suggest_lowers_the_confirmed_lr_to_the_run_s_length() -> None:
     assert result.suggest("confirmed", total_steps=450) == fitted
 
 
-def test_the_run_s_length_never_raises_the_lr_or_acts_without_evidence() -> None:
+def test_overfitting_never_raises_the_lr_and_no_evidence_changes_nothing() -> None:
     short = _result(OVERFIT).suggest(total_steps=10)  # lr_T = 0.045 > 0.02
     assert short.lr == 0.02 and short.evidence["run_length_lr"] == pytest.approx(0.045)
-    assert short.evidence["chosen_by"] != "the run's length"
+    assert short.evidence["chosen_by"] == _result(OVERFIT).suggest().evidence["chosen_by"]
+    assert short.evidence["flow_path_lr"] == 0.02  # overfitting: never raised to it
     steady = _result(STEADY).suggest(total_steps=10**6)
     assert steady == dataclasses.replace(
         _result(STEADY).suggest(),
@@ -154,6 +160,60 @@ def test_the_run_s_length_never_raises_the_lr_or_acts_without_evidence() -> None
     )
     assert steady.lr == 0.02 and "run_length_lr" not in steady.evidence
     assert steady.evidence["total_steps"] == 10**6 and steady.evidence["overfitting_times"] == []
+    assert steady.evidence["flow_path_lr"] == 0.02  # on the path up to the chosen LR only
+
+
+ON_PATH = ((1.8, 1.6, 1.45, 1.35), (1.6, 1.35, 1.2, 1.1), (1.45, 1.1, 1.0, 0.9))
+"""Each candidate's loss after 20 steps equals the smaller one's at the same lr * t."""
+
+
+def test_the_path_runs_while_equal_flow_time_gives_equal_loss() -> None:
+    candidates = (0.01, 0.02, 0.04)
+    assert flow_path_end(candidates, ON_PATH, AT, untrained=2.0, bar=1.9) == 2
+    lagging = (*ON_PATH[:2], (1.7, 1.6, 1.5, 1.4))  # 1.6 where the path is at 1.1
+    assert flow_path_end(candidates, lagging, AT, untrained=2.0, bar=1.9) == 1
+    within = (*ON_PATH[:2], (1.5, 1.18, 1.1, 1.0))  # 0.08 above: under a tenth of 0.9
+    assert flow_path_end(candidates, within, AT, untrained=2.0, bar=1.9) == 2
+    plateau = ((1.95, 1.95, 1.95, 1.95), *ON_PATH[1:])  # the first did not learn
+    assert flow_path_end(candidates, plateau, AT, untrained=2.0, bar=1.9) == 2
+    assert flow_path_end(candidates, ON_PATH, AT, untrained=2.0, bar=1.0) == 2  # only 0.04
+    assert flow_path_end(candidates, ON_PATH, AT, untrained=2.0, bar=0.5) is None
+    diverged = (*ON_PATH[:2], (1.45, 1.1, math.inf))
+    assert flow_path_end(candidates, diverged, AT, untrained=2.0, bar=1.9) == 1
+    apart = (0.01, 0.05, 0.1)  # 0.05 * 20 = 1.0 lies past the first's 0.1-0.4
+    assert flow_path_end(apart, ON_PATH, AT, untrained=2.0, bar=1.9) == 0
+
+
+def test_with_no_overfitting_the_lr_is_raised_to_the_path_s_end() -> None:
+    losses, lrs = LRS, np.logspace(-6, 0, 61)
+    scores = tuple(v[-1] for v in ON_PATH)
+    confirmation = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), scores, 40, 120, ON_PATH)
+    result = RangeTestResult(lrs, LOSSES, LOSSES, None, "num_steps", {}, 1.0, confirmation)
+    raised = result.suggest(total_steps=1000)
+    assert raised.lr == 0.04 and raised.interval == (0.02, 0.04)
+    assert raised.evidence["chosen_by"] == "the run's length: the largest LR on the flow's path"
+    assert result.suggest().lr == 0.02 and losses is LRS
+    both = (*ON_PATH[:2], (1.45, 1.1, 1.2, 1.3))  # the largest also overfits: no raise
+    overfit = dataclasses.replace(confirmation, held_out_losses=both)
+    assert dataclasses.replace(result, confirmation=overfit).suggest(total_steps=1000).lr <= 0.02
+
+
+@given(
+    scale=st.floats(1e-3, 1e3),
+    shift=st.floats(-10.0, 10.0),
+    lr_scale=st.floats(1e-3, 1e3),
+    lag=st.floats(0.0, 0.5),
+)
+def test_the_path_is_scale_free(scale: float, shift: float, lr_scale: float, lag: float) -> None:
+    runs = (*ON_PATH[:2], (1.45, 1.1 + lag, 1.0 + lag, 0.9 + lag))
+    base = flow_path_end((0.01, 0.02, 0.04), runs, AT, untrained=2.0, bar=1.9)
+    moved = [tuple(scale * v + shift for v in run) for run in runs]
+    assert (
+        flow_path_end((0.01, 0.02, 0.04), moved, AT, scale * 2.0 + shift, scale * 1.9 + shift)
+        == base
+    )
+    lrs = tuple(lr_scale * c for c in (0.01, 0.02, 0.04))
+    assert flow_path_end(lrs, runs, AT, untrained=2.0, bar=1.9) == base
 
 
 def test_total_steps_needs_the_confirmed_lr() -> None:
