@@ -32,7 +32,6 @@ every rule is a read of the same runs.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -364,59 +363,32 @@ def run_length(k: int = 40, use_bar: bool = True) -> Rule:
 
 
 def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
-    """:func:`run_length`, raised to the largest candidate still on the smaller ones' path.
+    """:func:`run_length`, raised to the end of the flow path where no candidate overfit.
 
-    Gradient flow in the time ``tau = lr * t``: candidate ``j`` is on the path when its
-    held-out loss after 20 steps is within ``delta`` of the progress of candidate
-    ``j - 1``'s held-out loss at the same ``tau`` (interpolated in log ``tau``); the chain
-    starts at the smallest candidate that learned and stops at the first that is off
-    it. A long run without overfitting is best at the largest LR still following the
-    flow. Not applied when the run's length lowered the LR (overfitting). Prototype.
+    The library's rule (:func:`cyclr.rangetest.horizon.flow_path_end` with tolerance
+    ``delta``; raised only when no candidate's held-out loss turned up) on the candidate
+    runs of this module, the sweep's first losses giving the untrained loss and the bar.
     """
-    first = run_length(k)
+    from cyclr.rangetest.horizon import flow_path_end, overfitting_times
 
-    def at(rec: dict[str, Any], lr: float, tau: float) -> float:
-        pts = [
-            (math.log(lr * s), rec["val"].get(str(s), math.inf)) for s in range(EVERY, k + 1, EVERY)
-        ]
-        x = math.log(tau)
-        for (x0, y0), (x1, y1) in itertools.pairwise(pts):
-            if x0 <= x <= x1:
-                return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-        return math.nan
+    first = run_length(k)
 
     def rule(ctx: Context) -> tuple[float, int]:
         lr, steps = first(ctx)
-        window, _ = fitted(GRIDS["q5"], k)(ctx)
-        if lr < window * 0.999:
-            return lr, steps
         cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
         recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
+        at = tuple(range(EVERY, k + 1, EVERY))
+        losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
         first_losses = np.asarray(ctx.losses[:10], dtype=float)
         first_losses = first_losses[np.isfinite(first_losses)]
         untrained = float(first_losses.mean())
         bar = untrained - 2.0 * float(first_losses.std(ddof=1))
-        on = None
-        for j, rec in enumerate(recs):
-            vals = [rec["val"].get(str(s), math.inf) for s in range(EVERY, k + 1, EVERY)]
-            if not all(map(math.isfinite, vals)) or min(vals) >= bar:
-                if on is None:
-                    continue
-                break
-            if on is None:
-                on = j
-                continue
-            tau = cands[j] * 2 * EVERY
-            ref = at(recs[on], cands[on], tau)
-            mine = rec["val"].get(str(2 * EVERY), math.inf)
-            if not math.isfinite(ref) or untrained - ref <= 0:
-                break
-            if (mine - ref) / (untrained - ref) > delta:
-                break
-            on = j
-        if on is None:
+        if overfitting_times(cands, losses, at, bar):
             return lr, steps
-        return float(f"{max(lr, cands[on]):.3g}"), steps
+        end = flow_path_end(cands, losses, at, untrained, bar, delta)
+        if end is None:
+            return lr, steps
+        return float(f"{max(lr, cands[end]):.3g}"), steps
 
     return rule
 

@@ -325,15 +325,12 @@ class Confirmation:
         With a ``horizon`` (:meth:`horizon`: the run's length read against the held-out
         losses), the LR is ``min(lr, horizon.lr)``: lowered to the LR whose run reaches
         the held-out minimum at its end when the candidates overfit within the window.
-        Where no candidate overfit at all, it is raised to ``horizon.path_lr`` when that
-        is larger: the
-        largest candidate still on the gradient-flow path of the smaller ones, which a
-        long run gains from (:func:`~cyclr.rangetest.horizon.flow_path_end`). The
-        evidence adds ``total_steps``, the candidates' ``overfitting_times``,
-        ``run_length_lr`` and ``flow_path_lr`` (when known); ``chosen_by`` then says
-        ``"the run's length"`` (lowered; the interval spans the candidates' estimates)
-        or ``"the run's length: the largest LR on the flow's path"`` (raised; the
-        interval runs from the window's LR).
+        The evidence adds ``total_steps``, the candidates' ``overfitting_times``,
+        ``run_length_lr`` and ``flow_path_lr`` (when known: the largest candidate still
+        on the smaller ones' gradient-flow path,
+        :func:`~cyclr.rangetest.horizon.flow_path_end`, reported and not applied); when
+        the LR was lowered, ``chosen_by`` says ``"the run's length"`` and the interval
+        spans the candidates' estimates.
 
         Args:
             horizon: The run's length read against the confirmation, or ``None``.
@@ -371,9 +368,7 @@ class Confirmation:
                 low = min(horizon.times) / horizon.total_steps
                 high = max(horizon.times) / horizon.total_steps
                 evidence["chosen_by"] = "the run's length"
-            elif not horizon.times and horizon.path_lr is not None and horizon.path_lr > lr:
-                low, lr, high = lr, horizon.path_lr, horizon.path_lr
-                evidence["chosen_by"] = "the run's length: the largest LR on the flow's path"
+
         return Suggestion(lr, "confirmed", evidence, (low, high))
 
     def bounds(self) -> tuple[float, float]:

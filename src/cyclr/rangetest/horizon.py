@@ -29,12 +29,24 @@ noise is not overfitting), and its held-out loss stayed above its minimum at the
 minimum at the last evaluation or the one before it counts for nothing). At least
 :data:`MIN_OVERFITTING` candidates must agree, so one noisy run changes nothing. With
 ``total_steps=T``, :meth:`RangeTestResult.suggest
-<cyclr.rangetest.RangeTestResult.suggest>` returns :math:`\min(lr, lr_T)`: the run's
-length only ever lowers the LR, and only on this evidence; without it the confirmed LR
-stands.
+<cyclr.rangetest.RangeTestResult.suggest>` returns :math:`\min(lr, lr_T)`.
 
-Scale-free: the estimate is in the LR's own units, read from steps and LRs; scaling
-or shifting the loss moves no minimum. It assumes the run trains at a fixed LR to its
+The same time reads the other side, reported and not applied. Where no candidate
+overfit, a run longer than the window gains from every step of flow it can take, so a
+long run may be best at the largest LR that still follows the flow: at equal
+:math:`\tau` its held-out loss is as low as a smaller LR's, where one that lags (SGD
+noise, the edge of stability) has left the path. :func:`flow_path_end` walks the
+candidates upwards from the smallest that learned while each one's held-out loss after
+20 steps is within :data:`FLOW_TOLERANCE` of the previous one's progress at the same
+:math:`\tau`; the suggestion's evidence reports the path's last candidate
+(``flow_path_lr``, :attr:`Horizon.path_lr`). Raising the LR to it was measured on the
+benchmark suite and not adopted: it brought a plain-SGD regression from 9% to 5% of MSE
+above the best fixed LR, but a character-level transformer went the other way and the
+median regret rose (``benchmarks/RESULTS.md``, "The flow path").
+
+Scale-free: the estimates are in the LR's own units, read from steps and LRs; scaling
+or shifting the loss moves no minimum and no comparison (the tolerance is a fraction of
+the progress below the untrained loss). It assumes the run trains at a fixed LR to its
 end without early stopping (with early stopping the confirmed LR is the better
 choice), and it extrapolates from the window to the run along the gradient-flow time,
 which holds while the LR is small enough to follow the flow (below the edge of
