@@ -334,6 +334,28 @@ def verified(k: int, k2: int, tolerance: float) -> Rule:
     return rule
 
 
+def _window(
+    ctx: Context, k: int
+) -> tuple[list[float], list[list[float]], tuple[int, ...], float, float]:
+    """The ``q5`` candidates' LRs, held-out losses at steps 10 to ``k``, those steps, and
+    the untrained loss and learning bar of the sweep's first 10 losses (as the library
+    reads them)."""
+    cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
+    recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
+    at = tuple(range(EVERY, k + 1, EVERY))
+    losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
+    first = np.asarray(ctx.losses[:10], dtype=float)
+    first = first[np.isfinite(first)]
+    untrained = float(first.mean())
+    return (
+        [r["lr"] for r in recs],
+        losses,
+        at,
+        untrained,
+        untrained - 2.0 * float(first.std(ddof=1)),
+    )
+
+
 def run_length(k: int = 40, use_bar: bool = True) -> Rule:
     """:func:`fitted` over ``q5``, then ``min(lr, lr_T)`` from the candidates that overfit.
 
@@ -347,14 +369,8 @@ def run_length(k: int = 40, use_bar: bool = True) -> Rule:
 
     def rule(ctx: Context) -> tuple[float, int]:
         lr, steps = first(ctx)
-        cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
-        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
-        at = tuple(range(EVERY, k + 1, EVERY))
-        losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
-        first_losses = np.asarray(ctx.losses[:10], dtype=float)
-        first_losses = first_losses[np.isfinite(first_losses)]
-        bar = float(first_losses.mean() - 2.0 * first_losses.std(ddof=1)) if use_bar else None
-        h = run_length_lr([r["lr"] for r in recs], losses, at, bar, ctx.task.steps)
+        lrs, losses, at, _, bar = _window(ctx, k)
+        h = run_length_lr(lrs, losses, at, bar if use_bar else None, ctx.task.steps)
         if h.lr is not None and h.lr < lr:
             lr = float(f"{h.lr:.3g}")
         return lr, steps
@@ -368,6 +384,7 @@ def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
     The library's rule (:func:`cyclr.rangetest.horizon.flow_path_end` with tolerance
     ``delta``; raised only when no candidate's held-out loss turned up) on the candidate
     runs of this module, the sweep's first losses giving the untrained loss and the bar.
+    Measured and not adopted: the library reports the path's end without applying it.
     """
     from cyclr.rangetest.horizon import flow_path_end, overfitting_times
 
@@ -375,20 +392,11 @@ def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
 
     def rule(ctx: Context) -> tuple[float, int]:
         lr, steps = first(ctx)
-        cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
-        recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
-        at = tuple(range(EVERY, k + 1, EVERY))
-        losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
-        first_losses = np.asarray(ctx.losses[:10], dtype=float)
-        first_losses = first_losses[np.isfinite(first_losses)]
-        untrained = float(first_losses.mean())
-        bar = untrained - 2.0 * float(first_losses.std(ddof=1))
-        if overfitting_times(cands, losses, at, bar):
+        lrs, losses, at, untrained, bar = _window(ctx, k)
+        if overfitting_times(lrs, losses, at, bar):
             return lr, steps
-        end = flow_path_end(cands, losses, at, untrained, bar, delta)
-        if end is None:
-            return lr, steps
-        return float(f"{max(lr, cands[end]):.3g}"), steps
+        end = flow_path_end(lrs, losses, at, untrained, bar, delta)
+        return (lr, steps) if end is None else (float(f"{max(lr, lrs[end]):.3g}"), steps)
 
     return rule
 
