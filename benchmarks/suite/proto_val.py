@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from cyclr.rangetest.confirm import largest_rise
+from cyclr.rangetest.confirmation import untrained_bar, untrained_loss
 
 from .proto_confirm import EXTRA_BUDGET, Context, Rule
 from .store import Store
@@ -344,16 +345,10 @@ def _window(
     recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
     at = tuple(range(EVERY, k + 1, EVERY))
     losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
-    first = np.asarray(ctx.losses[:10], dtype=float)
-    first = first[np.isfinite(first)]
-    untrained = float(first.mean())
-    return (
-        [r["lr"] for r in recs],
-        losses,
-        at,
-        untrained,
-        untrained - 2.0 * float(first.std(ddof=1)),
-    )
+    untrained, bar = untrained_loss(ctx.losses), untrained_bar(ctx.losses)
+    if untrained is None or bar is None:
+        raise ValueError(f"the sweep of {ctx.task.name} seed {ctx.seed} has no untrained loss")
+    return [r["lr"] for r in recs], losses, at, untrained, bar
 
 
 def run_length(k: int = 40, use_bar: bool = True) -> Rule:

@@ -80,8 +80,7 @@ def untrained_bar(losses: Any) -> float | None:
         >>> untrained_bar([2.0, 2.2, 1.8, 2.0])
         1.6734...
     """
-    first = np.asarray(losses[:UNTRAINED_STEPS], dtype=np.float64)
-    first = first[np.isfinite(first)]
+    first = _untrained(losses)
     if first.size < 2:
         return None
     return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
@@ -89,9 +88,14 @@ def untrained_bar(losses: Any) -> float | None:
 
 def untrained_loss(losses: Any) -> float | None:
     """The mean of the first :data:`UNTRAINED_STEPS` finite ``losses`` (``None`` if none)."""
-    first = np.asarray(losses[:UNTRAINED_STEPS], dtype=np.float64)
-    first = first[np.isfinite(first)]
+    first = _untrained(losses)
     return float(first.mean()) if first.size else None
+
+
+def _untrained(losses: Any) -> np.ndarray:
+    """The finite values among the first :data:`UNTRAINED_STEPS` of ``losses``."""
+    first = np.asarray(losses[:UNTRAINED_STEPS], dtype=np.float64)
+    return first[np.isfinite(first)]
 
 
 def largest_rise(losses: Sequence[float]) -> float:
