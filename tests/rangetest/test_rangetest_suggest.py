@@ -114,17 +114,35 @@ def test_bottom_is_a_tenth_of_the_centre_of_the_floor() -> None:
     assert suggestion.interval == pytest.approx((10 ** (low - 1.0), 10 ** (high - 1.0)))
 
 
-def test_bottom_stops_at_the_first_significant_rise() -> None:
-    # A batch-normalised network past its limit bounces: the loss rises, then dips below
-    # its real minimum. The bottom is the first one, not the later, deeper dip.
+def test_bottom_stops_at_a_rise_the_curve_does_not_come_back_from() -> None:
+    # Past its limit the loss rises, then comes back only to about its old minimum (a
+    # batch-normalised network bouncing): the bottom is the first one.
     x = np.linspace(-7.0, 1.0, 161)
-    losses = np.interp(x, [-7.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0], [3, 3, 1, 1, 2.5, 0.8, 3])
+    losses = np.interp(x, [-7.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0], [3, 3, 1, 1, 2.5, 0.99, 3])
     noisy = losses + np.random.default_rng(0).normal(0.0, 0.02, x.size)
     suggestion = from_values(noisy, 1e-7, 10.0).suggest()
     assert suggestion.method == "bottom"
     low, high = (math.log10(v) for v in suggestion.evidence["bottom_lrs"])
     assert -3.2 < low < -2.0 and high < -1.5
     assert from_values(noisy, 1e-7, 10.0).suggest("minimum").lr < 10**-2.9
+
+
+def test_bottom_moves_past_a_spike_the_training_recovers_from() -> None:
+    # The catapult of a large LR: the loss jumps, then falls clearly lower than its first
+    # minimum. The rise was not the edge; the bottom is the lower one, and its edge is
+    # where the loss leaves that.
+    x = np.linspace(-7.0, 1.0, 161)
+    knots = [-7.0, -4.0, -3.0, -2.5, -2.2, -1.5, -0.5, 1.0]
+    losses = np.interp(x, knots, [3, 3, 1.2, 1.2, 2.8, 0.6, 0.6, 3])
+    noisy = losses + np.random.default_rng(0).normal(0.0, 0.02, x.size)
+    result = from_values(noisy, 1e-7, 10.0)
+    low, high = (math.log10(v) for v in result.suggest().evidence["bottom_lrs"])
+    assert -1.6 < low < high < -0.2  # the new floor, from -1.5 to -0.5
+    fall = result.suggest().evidence["fall_lrs"]
+    assert math.log10(fall[0]) < -3.9  # the fall starts where it did
+    # Scaling and shifting the loss moves nothing.
+    moved = from_values(3.0 * noisy + 7.0, 1e-7, 10.0).suggest()
+    assert moved.lr == pytest.approx(result.suggest().lr, rel=1e-9)
 
 
 def test_plateau_then_fall_suggests_from_the_fall() -> None:

@@ -282,25 +282,37 @@ def _extremes(fit: FloatArray) -> tuple[int, int]:
     return _top_before(fit, i_min, fit_spread), i_min
 
 
-def _first_bottom(fit: FloatArray, se: FloatArray) -> tuple[int, int, int | None]:
-    """``(i_top, i_min, i_edge)``: the first significant fall, its minimum and its end.
+def _fall_and_bottom(fit: FloatArray, se: FloatArray) -> tuple[int, int, int | None]:
+    """``(i_top, i_min, i_edge)``: the first significant fall, its bottom and its end.
 
     Walks the fit from the start. Until the running minimum lies :data:`Z_DROP` standard
     errors below the highest fit before it, a new high restarts the search (a curve may
     rise a little before it falls). After that the running minimum is kept until a
-    point lies ``Z_DROP`` standard errors above it: that point is ``i_edge`` and the
-    running minimum ``i_min``; ``i_edge`` is ``None`` if no point does. Without such a
-    fall, ``i_min`` is the first global minimum (the curve is then refused by the drop
-    test). Only differences of fitted values against their standard errors are
-    compared.
+    point lies ``Z_DROP`` standard errors above it: that point is the edge candidate and
+    the running minimum the bottom. If a later point lies ``Z_DROP`` standard errors
+    *below* that bottom, the rise was a transient spike the training came back from
+    (the catapult of a large LR: the loss jumps, then falls lower than before), and the
+    walk goes on from that point as the new running minimum. ``i_edge`` is the edge of
+    the last bottom, ``None`` if no point rose past it. Without a significant fall,
+    ``i_min`` is the first global minimum (the curve is then refused by the drop test).
+    ``i_top`` is the highest fit before the first fall. Only differences of fitted
+    values against their standard errors are compared.
     """
     spread = float(np.ptp(fit))
     top = best = 0
     fell = False
+    edge: int | None = None
+    i_top: int | None = None
     for j in range(1, fit.size):
         z = Z_DROP * math.hypot(se[j], se[best])
+        if edge is not None:
+            if fit[best] - fit[j] > max(z, _TIE * spread):
+                best, edge = j, None
+            continue
         if fell and fit[j] - fit[best] > max(z, _TIE * spread):
-            return _top_before(fit, best, spread), best, j
+            i_top = _top_before(fit, best, spread) if i_top is None else i_top
+            edge = j
+            continue
         if not fell and fit[j] > fit[top] + _TIE * spread:
             top = best = j
         elif fit[j] < fit[best] - _TIE * spread:
@@ -309,7 +321,7 @@ def _first_bottom(fit: FloatArray, se: FloatArray) -> tuple[int, int, int | None
             z_fall = Z_DROP * math.hypot(se[top], se[best])
             fell = fit[top] - fit[best] > max(z_fall, _TIE * spread)
     if fell:
-        return _top_before(fit, best, spread), best, None
+        return _top_before(fit, best, spread) if i_top is None else i_top, best, edge
     i_top, i_min = _extremes(fit)
     return i_top, i_min, None
 
@@ -389,7 +401,7 @@ def fit_curve(
     windows = _windows(m)
     for k in windows:
         fit, slope, se_fit, se_slope = _robust_fit(x, y, k, spread, noise)
-        i_top, i_min, i_edge = _first_bottom(fit, se_fit)
+        i_top, i_min, i_edge = _fall_and_bottom(fit, se_fit)
         fall = slope[i_top : i_min + 1] / se_slope[i_top : i_min + 1]
         if fall.size and -float(fall.min()) >= Z_RESOLVE:
             break
