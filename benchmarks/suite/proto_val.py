@@ -40,7 +40,6 @@ import numpy as np
 import torch
 
 from cyclr.rangetest.confirm import largest_rise
-from cyclr.rangetest.confirmation import untrained_bar, untrained_loss
 
 from .proto_confirm import EXTRA_BUDGET, Context, Rule
 from .store import Store
@@ -335,67 +334,6 @@ def verified(k: int, k2: int, tolerance: float) -> Rule:
     return rule
 
 
-def _window(
-    ctx: Context, k: int
-) -> tuple[list[float], list[list[float]], tuple[int, ...], float, float]:
-    """The ``q5`` candidates' LRs, held-out losses at steps 10 to ``k``, those steps, and
-    the untrained loss and learning bar of the sweep's first 10 losses (as the library
-    reads them)."""
-    cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
-    recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
-    at = tuple(range(EVERY, k + 1, EVERY))
-    losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
-    untrained, bar = untrained_loss(ctx.losses), untrained_bar(ctx.losses)
-    if untrained is None or bar is None:
-        raise ValueError(f"the sweep of {ctx.task.name} seed {ctx.seed} has no untrained loss")
-    return [r["lr"] for r in recs], losses, at, untrained, bar
-
-
-def run_length(k: int = 40, use_bar: bool = True) -> Rule:
-    """:func:`fitted` over ``q5``, then ``min(lr, lr_T)`` from the candidates that overfit.
-
-    :func:`cyclr.rangetest.horizon.run_length_lr` on the held-out losses the library's
-    confirmation would have (steps 10 to ``k``), with ``T`` the task's budget and the
-    learning bar of the sweep's first losses (``use_bar=False``: no bar). No extra cost.
-    """
-    from cyclr.rangetest.horizon import run_length_lr
-
-    first = fitted(GRIDS["q5"], k)
-
-    def rule(ctx: Context) -> tuple[float, int]:
-        lr, steps = first(ctx)
-        lrs, losses, at, _, bar = _window(ctx, k)
-        h = run_length_lr(lrs, losses, at, bar if use_bar else None, ctx.task.steps)
-        if h.lr is not None and h.lr < lr:
-            lr = float(f"{h.lr:.3g}")
-        return lr, steps
-
-    return rule
-
-
-def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
-    """:func:`run_length`, raised to the end of the flow path where no candidate overfit.
-
-    The library's rule (:func:`cyclr.rangetest.horizon.flow_path_end` with tolerance
-    ``delta``; raised only when no candidate's held-out loss turned up) on the candidate
-    runs of this module, the sweep's first losses giving the untrained loss and the bar.
-    Measured and not adopted: the library reports the path's end without applying it.
-    """
-    from cyclr.rangetest.horizon import flow_path_end, overfitting_times
-
-    first = run_length(k)
-
-    def rule(ctx: Context) -> tuple[float, int]:
-        lr, steps = first(ctx)
-        lrs, losses, at, untrained, bar = _window(ctx, k)
-        if overfitting_times(lrs, losses, at, bar):
-            return lr, steps
-        end = flow_path_end(lrs, losses, at, untrained, bar, delta)
-        return (lr, steps) if end is None else (float(f"{max(lr, lrs[end]):.3g}"), steps)
-
-    return rule
-
-
 def fitted_extended(k: int = 40, extra: int = 2) -> Rule:
     """:func:`fitted` over ``q5``; when the vertex is clipped to an end, ``extra`` more
     candidates a quarter decade apart beyond that end, and the vertex of all of them.
@@ -474,10 +412,9 @@ def val_rules() -> dict[str, Rule]:
     for a in (0.2, 0.4):
         rules[f"confirm-vfithz{a:g}-q5-k40"] = fitted(GRIDS["q5"], 40, horizon=a)
     rules["confirm-vfitext-q5-k40"] = fitted_extended(40)
-    rules["confirm-vfitrun-q5-k40"] = run_length(40)
-    rules["confirm-vfitrunnobar-q5-k40"] = run_length(40, use_bar=False)
-    for delta in (0.05, 0.1, 0.2):
-        rules[f"confirm-vfitflow{delta:g}-q5-k40"] = flow_consistent(40, delta)
+    from .proto_horizon import horizon_rules
+
+    rules.update(horizon_rules())
     return rules
 
 
