@@ -5,7 +5,7 @@ non-finite one, on ``x = log10(lr)``), cuts the diverged tail (on the ranks of t
 losses), and fits a robust local linear regression (LOWESS, Cleveland 1979) whose
 window is the narrowest that resolves the fall. It returns a :class:`CurveFit`: the
 fit, its slopes, their standard errors, and the curve's first significant fall and its
-bottom (``i_top``, ``i_min``, ``x_edge``). Nothing is compared with an absolute
+bottom (past any spike the loss came back from, lower) (``i_top``, ``i_min``, ``x_edge``). Nothing is compared with an absolute
 threshold, only with the curve's own noise and standard errors, so the fit is
 equivariant under ``loss -> a * loss + c``. The method in full: ``docs/method.md``.
 
@@ -15,6 +15,10 @@ References:
 
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
     https://arxiv.org/abs/1506.01186 (section 3.3, the LR range test).
+
+    A. Lewkowycz, Y. Bahri, E. Dyer, J. Sohl-Dickstein, G. Gur-Ari, "The large
+    learning rate phase of deep learning: the catapult mechanism", 2020,
+    https://arxiv.org/abs/2003.02218 (the loss that jumps and then falls lower).
 """
 
 from __future__ import annotations
@@ -124,12 +128,13 @@ class CurveFit:
         se_slope: Standard error of ``slope``.
         noise: Robust noise sigma of ``y``.
         window: Points in each local regression.
-        i_top: Index (into ``x``) of the highest fit before the minimum.
-        i_min: Index of the curve's first significant minimum (step 4 of the module
-            docstring).
+        i_top: Index (into ``x``) of the highest fit before the first significant fall.
+        i_min: Index of the bottom of the curve's significant fall (step 4 of
+            ``docs/method.md``): the first minimum, or a later one the curve fell to,
+            significantly lower, after a transient spike.
         x_edge: ``log10(lr)`` where the curve has clearly left its bottom: the first
             point after ``i_min`` whose fit is :data:`Z_DROP` standard errors above
-            ``fit[i_min]``; else the first step cut off as the diverged tail or as a
+            ``fit[i_min]`` (and that the curve did not come back from, below it); else the first step cut off as the diverged tail or as a
             non-finite loss; NaN when the sweep ended at the bottom.
     """
 

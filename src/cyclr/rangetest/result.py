@@ -308,7 +308,7 @@ class RangeTestResult(ResultFiles):
         (the default for a curve alone): where the curve starts to improve (the loss has
         fallen 10% of its total drop; an accuracy has risen 10% of its total rise) and
         where it stops improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR
-        where the curve is clearly worse than at its first significant minimum,
+        where the curve is clearly worse than at its significant minimum,
         ``base_lr = max_lr / 4``, for short runs. See :mod:`cyclr.rangetest.bounds`.
 
         Args:

@@ -3,11 +3,11 @@
 Each rule reads a :class:`~cyclr.rangetest.fit.CurveFit` (:data:`METHODS`):
 
 * ``"bottom"`` (the default): one tenth of the LR at the centre, in log-LR, of the
-  curve's bottom, from its first significant minimum to its edge:
+  curve's bottom, from its significant minimum to its edge:
   ``x = (x_min + x_edge) / 2 - 1``.
 * ``"steepest"``: the LR of the most negative fitted slope of the fall.
 * ``"valley"``: two thirds of the way into the longest significantly falling stretch.
-* ``"minimum"``: one tenth of the LR at the fit's first significant minimum.
+* ``"minimum"``: one tenth of the LR at the fit's significant minimum.
 * ``"consensus"``: the median, in log-LR, of steepest, valley and minimum.
 
 A rule with no answer raises :class:`~cyclr.errors.NoReliableSuggestionError` saying
