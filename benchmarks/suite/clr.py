@@ -61,6 +61,7 @@ CLR_SOURCES = {
     "confirmed": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
     "confirmed-window": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
     "confirmed-end": BoundsSource("cyclr-confirm", "cyclr-confirmed-end"),
+    "confirmed-steady": BoundsSource("cyclr-confirm", "cyclr-confirmed-steady"),
 }
 """Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
 
@@ -68,10 +69,13 @@ The ``cyclr`` family's rules are ``clr_bounds(rule=...)`` re-read from the store
 (the rule name is the library's ``rule=``); ``confirmed`` is the ``cyclr-confirm``
 family's ``result.clr_bounds()``, the confirmation's bounds; ``confirmed-end`` a prototype:
 those bounds moved up half a decade when the confirmed LR is the largest candidate
-(:data:`.finders_confirm.END_BOUNDS`). ``confirmed`` is fitted to the run's length as
+(:data:`.finders_confirm.END_BOUNDS`); ``confirmed-steady`` a prototype: those bounds
+moved up a quarter decade when every candidate trained steadily and the peak is the
+largest (:data:`.finders_confirm.STEADY_BOUNDS`). ``confirmed`` and ``confirmed-steady``
+are fitted to the run's length as
 ``result.schedule(..., total_steps=budget)`` fits it (:func:`run_bounds`);
 ``confirmed-window`` is the same bounds unscaled, as before that fitting existed."""
-RUN_LENGTH_RULES = ("confirmed",)
+RUN_LENGTH_RULES = ("confirmed", "confirmed-steady")
 """Rules whose bounds the run's length scales (:func:`run_bounds`)."""
 CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""

@@ -62,6 +62,10 @@ END_BOUNDS = (f"{METHOD}-end-base", f"{METHOD}-end-max")
 """A prototype's bounds: ``clr_bounds()`` moved up half a decade when the confirmed LR is
 the largest finite candidate (the scores say the best LR may lie past the window)."""
 END_STRIDE = 10.0**0.5
+STEADY_BOUNDS = (f"{METHOD}-steady-base", f"{METHOD}-steady-max")
+"""A prototype's bounds: ``clr_bounds()`` moved up one candidate step when every candidate
+trained steadily and the peak is the largest (the window saw no limit above it)."""
+STEADY_STRIDE = 10.0**0.25
 SOURCE_DIRS = ("rangetest", "torch")
 """cyclr sub-packages the call runs (every module in them is hashed)."""
 SOURCE_MODULES = ("__init__.py", "_batches.py", "_validate.py", "_progress.py", "errors.py")
@@ -173,6 +177,7 @@ def run_cyclr_confirm(
         suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
         errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
     _end_bounds(result.confirmation, suggestions)
+    _steady_bounds(result.confirmation, suggestions)
     suggestions[FLOW_TIME] = _flow_time(result, task.steps)
     wall = time.perf_counter() - t0
     return FinderRecord(
@@ -207,3 +212,22 @@ def _end_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None
     finite = [c for c, score in pairs if math.isfinite(score)]
     up = END_STRIDE if finite and confirmation.lr >= finite[-1] * (1 - 1e-9) else 1.0
     suggestions[END_BOUNDS[0]], suggestions[END_BOUNDS[1]] = base * up, peak * up
+
+
+def _steady_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None:
+    """Record :data:`STEADY_BOUNDS` next to the confirmation's bounds (prototype).
+
+    One-cycle's gradient-flow time, ``sum_t lr(t)``, is about 0.54 of a fixed run's at its
+    peak; a peak at the confirmed LR gives the schedule half the flow of the fixed LR it
+    is compared with. Where every candidate trained steadily (finite, its held-out loss
+    never rising) and the peak is the largest of them, nothing in the window limits the
+    peak, and it moves up one candidate step (:data:`STEADY_STRIDE`, a quarter decade:
+    the next candidate the grid would have tried). Elsewhere the bounds are unchanged.
+    """
+    base, peak = suggestions.get(BOUNDS[0]), suggestions.get(BOUNDS[1])
+    if confirmation is None or base is None or peak is None:
+        suggestions[STEADY_BOUNDS[0]] = suggestions[STEADY_BOUNDS[1]] = None
+        return
+    at_top = peak >= max(confirmation.candidates) * (1 - 1e-9)
+    up = STEADY_STRIDE if all(confirmation.steady) and at_top else 1.0
+    suggestions[STEADY_BOUNDS[0]], suggestions[STEADY_BOUNDS[1]] = base * up, peak * up
