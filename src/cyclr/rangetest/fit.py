@@ -5,9 +5,10 @@ non-finite one, on ``x = log10(lr)``), cuts the diverged tail (on the ranks of t
 losses), and fits a robust local linear regression (LOWESS, Cleveland 1979) whose
 window is the narrowest that resolves the fall. It returns a :class:`CurveFit`: the
 fit, its slopes, their standard errors, and the curve's first significant fall and its
-bottom (past any spike the loss came back from, lower) (``i_top``, ``i_min``, ``x_edge``). Nothing is compared with an absolute
-threshold, only with the curve's own noise and standard errors, so the fit is
-equivariant under ``loss -> a * loss + c``. The method in full: ``docs/method.md``.
+bottom, past any spike the loss came back from lower (``i_top``, ``i_min``, ``x_edge``).
+Nothing is compared with an absolute threshold, only with the curve's own noise and
+standard errors, so the fit is equivariant under ``loss -> a * loss + c``. The method in
+full: ``docs/method.md``.
 
 References:
     W. S. Cleveland, "Robust Locally Weighted Regression and Smoothing Scatterplots",
@@ -134,8 +135,9 @@ class CurveFit:
             significantly lower, after a transient spike.
         x_edge: ``log10(lr)`` where the curve has clearly left its bottom: the first
             point after ``i_min`` whose fit is :data:`Z_DROP` standard errors above
-            ``fit[i_min]`` (and that the curve did not come back from, below it); else the first step cut off as the diverged tail or as a
-            non-finite loss; NaN when the sweep ended at the bottom.
+            ``fit[i_min]`` (and that the curve did not come back from, below it);
+            else the first step cut off as the diverged tail or as a non-finite loss;
+            NaN when the sweep ended at the bottom.
     """
 
     indices: npt.NDArray[np.intp]
