@@ -131,3 +131,35 @@ def test_json_round_trip_is_exact(steps: int, groups: int, data: st.DataObject) 
     assert np.array_equal(again.losses, result.losses, equal_nan=True)
     numbers = ~np.isnan(result.losses)
     assert np.signbit(again.losses[numbers]).tolist() == np.signbit(result.losses[numbers]).tolist()
+
+
+spikes = st.fixed_dictionaries(
+    {
+        "first": st.floats(0.8, 1.6),  # the first bottom's loss (the start is at 3)
+        "spike": st.floats(2.0, 4.0),  # how high the loss jumps
+        "after": st.floats(0.2, 1.6),  # where it falls to after the jump
+        "seed": st.integers(0, 2**16),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spikes)
+def test_the_bottom_moves_past_a_spike_only_to_a_clearly_lower_floor(
+    params: dict[str, float],
+) -> None:
+    # A fall to a first floor (1e-3 .. 1e-2.5), a spike, a second floor (1e-1.5 .. 1e-0.5),
+    # the explosion. Noise 0.02: a difference of 0.25 is clear, one of 0.02 is not.
+    x = np.linspace(-7.0, 1.0, 161)
+    knots = [-7.0, -4.0, -3.0, -2.5, -2.2, -1.5, -0.5, 1.0]
+    levels = [3.0, 3.0, params["first"], params["first"], params["spike"], params["after"]]
+    losses = np.interp(x, knots, [*levels, params["after"], 5.0])
+    noisy = losses + np.random.default_rng(int(params["seed"])).normal(0.0, 0.02, x.size)
+    result = RangeTestResult(
+        10.0**x, noisy, noisy, None, None, {"start_lr": 1e-7, "end_lr": 10.0}, None
+    )
+    low = math.log10(result.suggest().evidence["bottom_lrs"][0])
+    if params["after"] < params["first"] - 0.25:
+        assert -1.8 < low < -0.4  # the second floor
+    elif params["after"] > params["first"] - 0.02:
+        assert -3.2 < low < -2.3  # the first floor: the spike is the edge
