@@ -73,7 +73,7 @@ def test_schedule_is_installed_and_stepped_every_optimizer_step(
 ) -> None:
     module = Module()
     callback = RangeTestCallback(schedule=kind, schedule_kwargs=kwargs or None, **SWEEP)
-    trainer = make_trainer(tmp_path, [callback], max_epochs=2, accumulate_grad_batches=accumulate)
+    trainer = make_trainer(tmp_path, [callback], max_epochs=4, accumulate_grad_batches=accumulate)
     trainer.fit(module, make_loader())
 
     result = callback.result
@@ -82,17 +82,22 @@ def test_schedule_is_installed_and_stepped_every_optimizer_step(
     assert config.scheduler is callback.scheduler and config.interval == "step"
     (schedule,) = callback.scheduler.schedules
     assert type(schedule).__name__ == expected
-    steps = 2 * BATCHES_PER_EPOCH // accumulate
+    per_epoch = BATCHES_PER_EPOCH // accumulate
+    steps = 4 * per_epoch
+    assert trainer.estimated_stepping_batches == steps
+    # The same call the README recommends: fitted to the run's length.
+    assert schedule == result.schedule(kind, per_epoch, total_steps=steps, **kwargs)
     if kind == "onecycle":
         assert isinstance(schedule, OneCycle)
-        assert schedule == result.schedule("onecycle", steps, total_steps=steps)
-        assert schedule.total_steps == trainer.estimated_stepping_batches == steps
+        assert schedule.total_steps == steps
     elif kind == "exp_range":
         assert isinstance(schedule, ExpRange)
         assert schedule.gamma == smith_gamma(schedule.step_size_up)
     else:
         assert isinstance(schedule, Triangular2)
-        assert schedule.step_size_up == 2 * (BATCHES_PER_EPOCH // accumulate)
+        # Four epochs: one whole cycle of two epochs up and two down, ending at base_lr.
+        assert schedule.step_size_up == schedule.step_size_down == 2 * per_epoch
+        assert schedule(steps) == pytest.approx(schedule.base_lr)
     # One LR per optimizer step: each batch of an accumulation window sees the same one.
     per_step = [schedule(i) for i in range(steps)]
     assert module.seen == [lr for lr in per_step for _ in range(accumulate)]
@@ -199,3 +204,17 @@ def test_bad_setups_raise_when_fit_starts(
     callback = RangeTestCallback(**SWEEP, **callback_kwargs)
     with pytest.raises(ValueError, match=match):
         make_trainer(tmp_path, [callback]).fit(Module(**module_kwargs), make_loader())
+
+
+def test_a_run_that_fits_no_whole_cycle_keeps_the_half_cycle_and_says_so(
+    tmp_path: Path,
+) -> None:
+    # 167 steps of 8 per epoch: one cycle would be 10.4 epochs per half, and no divisor of
+    # 167 gives 2 to 10. The run is not refused; the half cycle stays at 4 epochs.
+    callback = RangeTestCallback(schedule="triangular", **SWEEP)
+    trainer = make_trainer(tmp_path, [callback], max_epochs=100, max_steps=167)
+    with pytest.warns(UserWarning, match=r"splits into no whole number of cycles.*4 epochs"):
+        trainer.fit(Module(), make_loader())
+    assert callback.scheduler is not None
+    (schedule,) = callback.scheduler.schedules
+    assert schedule.step_size_up == 4 * BATCHES_PER_EPOCH

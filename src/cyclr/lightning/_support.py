@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -242,6 +243,43 @@ def _scaled_schedule(
     else:
         own["base_lr"] = first.base_lr * scale  # type: ignore[attr-defined]
     return result.schedule(kind, steps_per_epoch, **own)
+
+
+def _fitted_kwargs(
+    kind: str, total: float, steps_per_epoch: int, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """``schedule_kwargs`` with the run's length, as ``result.schedule`` is measured with.
+
+    One-cycle always spans the run. A cyclical kind gets ``total_steps`` (whole cycles of
+    2 to 10 epochs per half cycle, ending at ``base_lr``; confirmed bounds fitted to the
+    run's length) when the run's length is known and ``step_size_up``/``step_size_down``
+    are not given. When the run's steps split into no whole number of such cycles, the
+    half cycles keep ``epochs_per_half_cycle`` epochs and a warning says so, with the
+    run lengths that would fit: a Lightning run is not refused for its step count.
+    """
+    from ..rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, fit_cycles
+
+    out = dict(kwargs)
+    if kind == "onecycle":
+        out["total_steps"] = int(total)
+        return out
+    if not math.isfinite(total) or {"step_size_up", "step_size_down"} & out.keys():
+        return out
+    epochs = out.get("epochs_per_half_cycle", DEFAULT_EPOCHS_PER_HALF_CYCLE)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the schedule's own call warns, once
+            fit_cycles(int(total), steps_per_epoch, float(epochs))
+    except ValueError as exc:
+        warnings.warn(
+            f"schedule={kind!r}: {exc}; the half cycles keep {epochs:g} epochs and the run "
+            "ends where it is in its cycle",
+            UserWarning,
+            stacklevel=3,
+        )
+        return out
+    out["total_steps"] = int(total)
+    return out
 
 
 def _run_length(trainer: Any) -> int | None:

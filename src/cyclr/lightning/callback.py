@@ -25,6 +25,7 @@ from ._support import (
     _check_no_scheduler,
     _check_schedule_kwargs,
     _clip_hook,
+    _fitted_kwargs,
     _loss_of,
     _range_test_mode,
     _run_length,
@@ -70,9 +71,12 @@ class RangeTestCallback(pl.Callback):
        optimizer step (``interval="step"``), where ``steps_per_epoch =
        ceil(num_training_batches / accumulate_grad_batches)``; ``"onecycle"`` also gets
        ``total_steps = trainer.estimated_stepping_batches`` (which fits confirmed bounds
-       to the run's length), the cyclical kinds keep half cycles of
-       ``epochs_per_half_cycle`` (4) epochs and unscaled bounds. The schedule then sets
-       the LR; step 3 is still applied first.
+       to the run's length), and so do the cyclical kinds when that is known and
+       ``schedule_kwargs`` sets no ``step_size_up``: whole cycles with half cycles of 2 to
+       10 epochs, the closest to ``epochs_per_half_cycle`` (4), ending at ``base_lr``
+       with the run, as :meth:`~cyclr.RangeTestResult.schedule` fits them (a run whose
+       step count splits into no such cycles keeps ``epochs_per_half_cycle``, with a
+       warning). The schedule then sets the LR; step 3 is still applied first.
 
     **Confirmation** (``confirm=True``). A range test sees each LR for a step or two;
     :func:`cyclr.torch.range_test` with ``held_out=`` then trains five candidates around
@@ -384,9 +388,7 @@ confirm=True, held_out_batches=4)
                 f"trainer.estimated_stepping_batches={total}); set max_steps or max_epochs"
             )
         steps_per_epoch = max(1, math.ceil(batches / accumulate)) if math.isfinite(batches) else 1
-        kwargs = dict(self._schedule_kwargs)
-        if kind == "onecycle":
-            kwargs["total_steps"] = int(total)
+        kwargs = _fitted_kwargs(kind, total, steps_per_epoch, self._schedule_kwargs)
         scales = [float(s) for s in result.settings.get("group_scales") or [1.0]]
         if len(scales) != len(optimizer.param_groups):
             raise ValueError(
