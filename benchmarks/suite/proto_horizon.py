@@ -5,7 +5,9 @@ The candidate runs are :mod:`benchmarks.suite.proto_val`'s (``q5`` around the cu
 through :mod:`cyclr.rangetest.horizon`, as the library does:
 
 * ``confirm-vfitrun-q5-k40``: the fitted vertex, lowered to the run's length where the
-  candidates overfit (the library's ``suggest(total_steps=T)``);
+  candidates overfit (the library's ``suggest(total_steps=T)``); ``-h3-k60``, ``-h3-k70``,
+  ``-q5-k50``, ``-q5-k60``: the same with fewer candidates or longer windows, so that a
+  rise after step 40 can count;
 * ``confirm-vfitflow{delta}``: also raised to the end of the flow path where none
   overfit (measured, not adopted);
 * ``confirm-vfitcap{delta}``: lowered to the end of the flow path where it lies above it;
@@ -21,12 +23,12 @@ from .proto_val import EVERY, GRIDS, cached_val_run, fitted
 
 
 def _window(
-    ctx: Context, k: int
+    ctx: Context, k: int, grid: str = "q5"
 ) -> tuple[list[float], list[list[float]], tuple[int, ...], float, float]:
-    """The ``q5`` candidates' LRs, held-out losses at steps 10 to ``k``, those steps, and
+    """The ``grid`` candidates' LRs, held-out losses at steps 10 to ``k``, those steps, and
     the untrained loss and learning bar of the sweep's first 10 losses (as the library
     reads them)."""
-    cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS["q5"])
+    cands = sorted(ctx.bottom() * 10.0**o for o in GRIDS[grid])
     recs = [cached_val_run(ctx.store, ctx.task, ctx.seed, c) for c in cands]
     at = tuple(range(EVERY, k + 1, EVERY))
     losses = [[r["val"][str(s)] for s in at if str(s) in r["val"]] for r in recs]
@@ -36,8 +38,8 @@ def _window(
     return [r["lr"] for r in recs], losses, at, untrained, bar
 
 
-def run_length(k: int = 40, use_bar: bool = True) -> Rule:
-    """:func:`fitted` over ``q5``, then ``min(lr, lr_T)`` from the candidates that overfit.
+def run_length(k: int = 40, use_bar: bool = True, grid: str = "q5") -> Rule:
+    """:func:`fitted` over ``grid``, then ``min(lr, lr_T)`` from the candidates that overfit.
 
     :func:`cyclr.rangetest.horizon.run_length_lr` on the held-out losses the library's
     confirmation would have (steps 10 to ``k``), with ``T`` the task's budget and the
@@ -45,11 +47,11 @@ def run_length(k: int = 40, use_bar: bool = True) -> Rule:
     """
     from cyclr.rangetest.horizon import run_length_lr
 
-    first = fitted(GRIDS["q5"], k)
+    first = fitted(GRIDS[grid], k)
 
     def rule(ctx: Context) -> tuple[float, int]:
         lr, steps = first(ctx)
-        lrs, losses, at, _, bar = _window(ctx, k)
+        lrs, losses, at, _, bar = _window(ctx, k, grid)
         h = run_length_lr(lrs, losses, at, bar if use_bar else None, ctx.task.steps)
         if h.lr is not None and h.lr < lr:
             lr = float(f"{h.lr:.3g}")
@@ -116,6 +118,8 @@ def horizon_rules() -> dict[str, Rule]:
         "confirm-vfitrun-q5-k40": run_length(40),
         "confirm-vfitrunnobar-q5-k40": run_length(40, use_bar=False),
     }
+    for grid, k in (("h3", 60), ("h3", 70), ("q5", 50), ("q5", 60)):
+        rules[f"confirm-vfitrun-{grid}-k{k}"] = run_length(k, grid=grid)
     for delta in (0.05, 0.1, 0.2):
         rules[f"confirm-vfitflow{delta:g}-q5-k40"] = flow_consistent(40, delta)
     for delta in (0.1, 0.2, 0.3):
