@@ -218,3 +218,15 @@ def test_a_run_that_fits_no_whole_cycle_keeps_the_half_cycle_and_says_so(
     assert callback.scheduler is not None
     (schedule,) = callback.scheduler.schedules
     assert schedule.step_size_up == 4 * BATCHES_PER_EPOCH
+
+
+def test_a_half_cycle_out_of_range_is_named_before_any_fitting(tmp_path: Path) -> None:
+    callback = RangeTestCallback(
+        schedule="triangular", schedule_kwargs={"epochs_per_half_cycle": 20}, **SWEEP
+    )
+    trainer = make_trainer(tmp_path, [callback], max_epochs=100, max_steps=167)
+    with pytest.raises(
+        ValueError,
+        match=r"epochs_per_half_cycle must be in \[2, 10\].*got epochs_per_half_cycle=20\)",
+    ):
+        trainer.fit(Module(), make_loader())

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from .._validate import describe
 from ..rangetest import RangeTestResult
+from ..rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, _check_epochs, fit_cycles
 from ..schedules import Schedule
 from ..torch.state import rng_preserved
 
@@ -257,19 +258,17 @@ def _fitted_kwargs(
     half cycles keep ``epochs_per_half_cycle`` epochs and a warning says so, with the
     run lengths that would fit: a Lightning run is not refused for its step count.
     """
-    from ..rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, fit_cycles
-
     out = dict(kwargs)
     if kind == "onecycle":
         out["total_steps"] = int(total)
         return out
     if not math.isfinite(total) or {"step_size_up", "step_size_down"} & out.keys():
         return out
-    epochs = out.get("epochs_per_half_cycle", DEFAULT_EPOCHS_PER_HALF_CYCLE)
+    epochs = _check_epochs(out.get("epochs_per_half_cycle", DEFAULT_EPOCHS_PER_HALF_CYCLE))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the schedule's own call warns, once
-            fit_cycles(int(total), steps_per_epoch, float(epochs))
+            fit_cycles(int(total), steps_per_epoch, epochs)
     except ValueError as exc:
         warnings.warn(
             f"schedule={kind!r}: {exc}; the half cycles keep {epochs:g} epochs and the run "
