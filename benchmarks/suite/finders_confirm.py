@@ -176,8 +176,9 @@ def run_cyclr_confirm(
     except Exception as exc:
         suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
         errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
-    _end_bounds(result.confirmation, suggestions)
-    _steady_bounds(result.confirmation, suggestions)
+    _moved_bounds(suggestions, END_BOUNDS, _end_factor(result.confirmation))
+    peak = suggestions[BOUNDS[1]]
+    _moved_bounds(suggestions, STEADY_BOUNDS, _steady_factor(result.confirmation, peak))
     suggestions[FLOW_TIME] = _flow_time(result, task.steps)
     wall = time.perf_counter() - t0
     return FinderRecord(
@@ -202,32 +203,40 @@ def _flow_time(result: Any, total_steps: int) -> float | None:
     return None if horizon.lr is None else horizon.lr * total_steps
 
 
-def _end_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None:
-    """Record :data:`END_BOUNDS` next to the confirmation's bounds (prototype)."""
+def _moved_bounds(
+    suggestions: dict[str, float | None], names: tuple[str, str], factor: float | None
+) -> None:
+    """Record the confirmation's bounds times ``factor`` under ``names`` (prototypes).
+
+    ``None`` for both when there are no bounds or no ``factor`` (no confirmation).
+    """
     base, peak = suggestions.get(BOUNDS[0]), suggestions.get(BOUNDS[1])
-    if confirmation is None or base is None or peak is None:
-        suggestions[END_BOUNDS[0]] = suggestions[END_BOUNDS[1]] = None
-        return
+    if factor is None or base is None or peak is None:
+        suggestions[names[0]] = suggestions[names[1]] = None
+    else:
+        suggestions[names[0]], suggestions[names[1]] = base * factor, peak * factor
+
+
+def _end_factor(confirmation: Any) -> float | None:
+    """:data:`END_STRIDE` when the confirmed LR is the largest finite candidate, else 1."""
+    if confirmation is None:
+        return None
     pairs = zip(confirmation.candidates, confirmation.scores, strict=True)
     finite = [c for c, score in pairs if math.isfinite(score)]
-    up = END_STRIDE if finite and confirmation.lr >= finite[-1] * (1 - 1e-9) else 1.0
-    suggestions[END_BOUNDS[0]], suggestions[END_BOUNDS[1]] = base * up, peak * up
+    return END_STRIDE if finite and confirmation.lr >= finite[-1] * (1 - 1e-9) else 1.0
 
 
-def _steady_bounds(confirmation: Any, suggestions: dict[str, float | None]) -> None:
-    """Record :data:`STEADY_BOUNDS` next to the confirmation's bounds (prototype).
+def _steady_factor(confirmation: Any, peak: float | None) -> float | None:
+    """:data:`STEADY_STRIDE` where the window saw no limit above the peak, else 1.
 
     One-cycle's gradient-flow time, ``sum_t lr(t)``, is about 0.54 of a fixed run's at its
     peak; a peak at the confirmed LR gives the schedule half the flow of the fixed LR it
     is compared with. Where every candidate trained steadily (finite, its held-out loss
     never rising) and the peak is the largest of them, nothing in the window limits the
-    peak, and it moves up one candidate step (:data:`STEADY_STRIDE`, a quarter decade:
-    the next candidate the grid would have tried). Elsewhere the bounds are unchanged.
+    peak, and it moves up one candidate step (a quarter decade: the next candidate the
+    grid would have tried).
     """
-    base, peak = suggestions.get(BOUNDS[0]), suggestions.get(BOUNDS[1])
-    if confirmation is None or base is None or peak is None:
-        suggestions[STEADY_BOUNDS[0]] = suggestions[STEADY_BOUNDS[1]] = None
-        return
+    if confirmation is None or peak is None:
+        return None
     at_top = peak >= max(confirmation.candidates) * (1 - 1e-9)
-    up = STEADY_STRIDE if all(confirmation.steady) and at_top else 1.0
-    suggestions[STEADY_BOUNDS[0]], suggestions[STEADY_BOUNDS[1]] = base * up, peak * up
+    return STEADY_STRIDE if all(confirmation.steady) and at_top else 1.0

@@ -60,38 +60,17 @@ def run_length(k: int = 40, use_bar: bool = True, grid: str = "q5") -> Rule:
     return rule
 
 
-def flow_consistent(k: int = 40, delta: float = 0.1) -> Rule:
-    """:func:`run_length`, raised to the end of the flow path where no candidate overfit.
+def flow_path(k: int = 40, delta: float = 0.1, *, lower: bool, raise_: bool) -> Rule:
+    """:func:`run_length`, moved to the end of the flow path.
 
-    The library's rule (:func:`cyclr.rangetest.horizon.flow_path_end` with tolerance
-    ``delta``; raised only when no candidate's held-out loss turned up) on the candidate
+    :func:`cyclr.rangetest.horizon.flow_path_end` (tolerance ``delta``) on the candidate
     runs of this module, the sweep's first losses giving the untrained loss and the bar.
-    Measured and not adopted: the library reports the path's end without applying it.
-    """
-    from cyclr.rangetest.horizon import flow_path_end, overfitting_times
-
-    first = run_length(k)
-
-    def rule(ctx: Context) -> tuple[float, int]:
-        lr, steps = first(ctx)
-        lrs, losses, at, untrained, bar = _window(ctx, k)
-        if overfitting_times(lrs, losses, at, bar):
-            return lr, steps
-        end = flow_path_end(lrs, losses, at, untrained, bar, delta)
-        return (lr, steps) if end is None else (float(f"{max(lr, lrs[end]):.3g}"), steps)
-
-    return rule
-
-
-def flow_capped(k: int = 40, delta: float = 0.1, raise_too: bool = False) -> Rule:
-    """:func:`run_length`, lowered to the end of the flow path when it lies above it.
-
-    The other reading of :func:`cyclr.rangetest.horizon.flow_path_end`: a candidate whose
-    held-out loss lags the smaller candidates' at equal ``lr * t`` (by more than
-    ``delta`` of their progress) has left the gradient-flow path (noise, the edge of
-    stability), and a long run at it loses what the window's few steps hid. The LR is
-    ``min(lr, lrs[end])``; ``raise_too`` also raises it to the path's end where no
-    candidate overfit (:func:`flow_consistent`), so the path's end is the answer both ways.
+    ``raise_``: raised to the path's end where no candidate's held-out loss turned up (the
+    library's reading, reported as ``flow_path_lr`` and not applied). ``lower``: lowered to
+    it where it lies below the LR: a candidate whose held-out loss lags the smaller ones' at
+    equal ``lr * t`` (by more than ``delta`` of their progress) has left the gradient-flow
+    path (noise, the edge of stability), and a long run at it may lose what the window's few
+    steps hid. Both: the path's end either way. Measured and not adopted.
     """
     from cyclr.rangetest.horizon import flow_path_end, overfitting_times
 
@@ -103,9 +82,9 @@ def flow_capped(k: int = 40, delta: float = 0.1, raise_too: bool = False) -> Rul
         end = flow_path_end(lrs, losses, at, untrained, bar, delta)
         if end is None:
             return lr, steps
-        if lrs[end] < lr:
-            return float(f"{lrs[end]:.3g}"), steps
-        if raise_too and not overfitting_times(lrs, losses, at, bar):
+        if (lower and lrs[end] < lr) or (
+            raise_ and lrs[end] > lr and not overfitting_times(lrs, losses, at, bar)
+        ):
             return float(f"{lrs[end]:.3g}"), steps
         return lr, steps
 
@@ -121,8 +100,8 @@ def horizon_rules() -> dict[str, Rule]:
     for grid, k in (("h3", 60), ("h3", 70), ("q5", 50), ("q5", 60)):
         rules[f"confirm-vfitrun-{grid}-k{k}"] = run_length(k, grid=grid)
     for delta in (0.05, 0.1, 0.2):
-        rules[f"confirm-vfitflow{delta:g}-q5-k40"] = flow_consistent(40, delta)
+        rules[f"confirm-vfitflow{delta:g}-q5-k40"] = flow_path(40, delta, lower=False, raise_=True)
     for delta in (0.1, 0.2, 0.3):
-        rules[f"confirm-vfitcap{delta:g}-q5-k40"] = flow_capped(40, delta)
-        rules[f"confirm-vfitpath{delta:g}-q5-k40"] = flow_capped(40, delta, raise_too=True)
+        rules[f"confirm-vfitcap{delta:g}-q5-k40"] = flow_path(40, delta, lower=True, raise_=False)
+        rules[f"confirm-vfitpath{delta:g}-q5-k40"] = flow_path(40, delta, lower=True, raise_=True)
     return rules
