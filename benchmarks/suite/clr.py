@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .finders_confirm import FLOW_TIME
+from .finders_confirm import FLOW_TIMES
 from .store import NotCachedError, Store
 from .tasks import Task, tolerance
 from .train import RunResult, steps_to_reach, train
@@ -62,6 +62,7 @@ CLR_SOURCES = {
     "confirmed-window": BoundsSource("cyclr-confirm", "cyclr-confirmed"),
     "confirmed-end": BoundsSource("cyclr-confirm", "cyclr-confirmed-end"),
     "confirmed-steady": BoundsSource("cyclr-confirm", "cyclr-confirmed-steady"),
+    "auto": BoundsSource("cyclr-auto", "cyclr-auto"),
 }
 """Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
 
@@ -74,8 +75,9 @@ moved up a quarter decade when every candidate trained steadily and the peak is 
 largest (:data:`.finders_confirm.STEADY_BOUNDS`). ``confirmed`` and ``confirmed-steady``
 are fitted to the run's length as
 ``result.schedule(..., total_steps=budget)`` fits it (:func:`run_bounds`);
-``confirmed-window`` is the same bounds unscaled, as before that fitting existed."""
-RUN_LENGTH_RULES = ("confirmed", "confirmed-steady")
+``confirmed-window`` is the same bounds unscaled, as before that fitting existed; ``auto``
+is the ``cyclr-auto`` family's (``held_out="auto"``), fitted the same way."""
+RUN_LENGTH_RULES = ("confirmed", "confirmed-steady", "auto")
 """Rules whose bounds the run's length scales (:func:`run_bounds`)."""
 CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
@@ -85,7 +87,7 @@ CLR_METHODS = (
     *dict.fromkeys(
         f"{src.prefix}-{end}" for src in CLR_SOURCES.values() for end in ("base", "max")
     ),
-    FLOW_TIME,
+    *FLOW_TIMES.values(),
 )
 """Records' entries that are not LRs to train at: bounds (recorded for the report's
 record) and the confirmation's flow time (which scales the ``confirmed`` bounds)."""

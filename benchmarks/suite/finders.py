@@ -386,9 +386,17 @@ def run_cyclr_confirm(
     return run(task, seed, scale, shift)
 
 
+def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> FinderRecord:
+    """cyclr's one call without a validation split, ``held_out="auto"``."""
+    from .finders_confirm import run_cyclr_auto as run
+
+    return run(task, seed, scale, shift)
+
+
 FAMILIES: dict[str, Callable[..., FinderRecord]] = {
     "cyclr": run_cyclr,
     "cyclr-confirm": run_cyclr_confirm,
+    "cyclr-auto": run_cyclr_auto,
     "torch-lr-finder": run_torch_lr_finder,
     "fastai": run_fastai,
     "lightning": run_lightning,
@@ -397,6 +405,7 @@ FAMILIES: dict[str, Callable[..., FinderRecord]] = {
 
 FAMILY_METHODS: dict[str, tuple[str, ...]] = {
     "cyclr-confirm": ("cyclr-confirmed", "cyclr-confirmed-window"),
+    "cyclr-auto": ("cyclr-auto", "cyclr-auto-window"),
     "torch-lr-finder": ("torch-lr-finder",),
     "fastai": tuple(f"fastai-{m}" for m in FASTAI_METHODS),
     "lightning": ("lightning",),
@@ -418,7 +427,7 @@ def check_family(family: str) -> str | None:
             import cyclr.torch  # noqa: F401
 
             return None
-        if family == "cyclr-confirm":
+        if family in ("cyclr-confirm", "cyclr-auto"):
             from .finders_confirm import check
 
             return check()

@@ -51,12 +51,17 @@ from .tasks import Task
 
 FAMILY = "cyclr-confirm"
 METHOD = "cyclr-confirmed"
+AUTO_FAMILY = "cyclr-auto"
+AUTO_METHOD = "cyclr-auto"
+"""``held_out="auto"``: the batches to confirm on held aside from the training loader."""
 WINDOW_METHOD = f"{METHOD}-window"
 """``result.suggest().lr`` without the run's length: the confirmation window's LR."""
 FLOW_TIME = f"{METHOD}-flow-time"
 """Not an LR: the gradient-flow time of the held-out minimum, ``Horizon.lr * T`` (``None``
 when too few candidates overfit), by which ``result.schedule(..., total_steps=T)``
 scales the confirmed bounds (:func:`cyclr.rangetest.horizon.flow_time_factor`)."""
+FLOW_TIMES = {FAMILY: FLOW_TIME, AUTO_FAMILY: f"{AUTO_METHOD}-flow-time"}
+"""Each confirmed family's :data:`FLOW_TIME` entry."""
 BOUNDS = (f"{METHOD}-base", f"{METHOD}-max")
 END_BOUNDS = (f"{METHOD}-end-base", f"{METHOD}-end-max")
 """A prototype's bounds: ``clr_bounds()`` moved up half a decade when the confirmed LR is
@@ -68,7 +73,14 @@ trained steadily and the peak is the largest (the window saw no limit above it).
 STEADY_STRIDE = 10.0**0.25
 SOURCE_DIRS = ("rangetest", "torch")
 """cyclr sub-packages the call runs (every module in them is hashed)."""
-SOURCE_MODULES = ("__init__.py", "_batches.py", "_validate.py", "_progress.py", "errors.py")
+SOURCE_MODULES = (
+    "__init__.py",
+    "_batches.py",
+    "_held_aside.py",
+    "_validate.py",
+    "_progress.py",
+    "errors.py",
+)
 """cyclr's top-level modules the call runs."""
 HERE = Path(__file__).resolve().parent
 BENCH_SOURCES = (HERE / "finders_confirm.py", HERE / "proto_val.py")
@@ -154,35 +166,69 @@ def run_cyclr_confirm(
             total_steps=task.steps,
             progress=False,
         )
+    return _record(FAMILY, METHOD, result, task, caught, time.perf_counter() - t0)
+
+
+def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> FinderRecord:
+    """``range_test(..., held_out="auto", total_steps=...)`` on the task's own loader.
+
+    The ``cyclr`` family's data (``task.loader(seed)``, every training example, a sampler
+    with its own generator), with the first batches of a pass held aside by the library
+    (:mod:`cyclr._held_aside`): the one call without a validation split.
+    """
+    from cyclr.torch import range_test
+
+    model = task.make_model(seed)
+    opt = task.make_optimizer(model.parameters(), START_LR)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = range_test(
+            model,
+            opt,
+            task.loader(seed),
+            _criterion(task, scale, shift),
+            held_out="auto",
+            total_steps=task.steps,
+            progress=False,
+        )
+    return _record(AUTO_FAMILY, AUTO_METHOD, result, task, caught, time.perf_counter() - t0)
+
+
+def _record(
+    family: str, method: str, result: Any, task: Task, caught: list[Any], wall: float
+) -> FinderRecord:
+    """The record of a confirmed range test: ``suggest()``, the window's LR, the bounds."""
     suggestions: dict[str, float | None] = {}
     errors: dict[str, str] = {}
     unconfirmed = "" if result.confirmation is not None else "no confirmation"
     notes = "; ".join(str(w.message) for w in caught)
     answers = {
-        METHOD: result.suggest,
-        WINDOW_METHOD: lambda: result.confirmation.suggestion(),  # without the run's length
+        method: result.suggest,
+        f"{method}-window": lambda: result.confirmation.suggestion(),  # no run length
     }
-    for method, answer in answers.items():
+    for name, answer in answers.items():
         try:
-            suggestions[method] = float(answer().lr)
+            suggestions[name] = float(answer().lr)
             if unconfirmed:  # not expected: without a confirmation the curve had no suggestion
-                errors[method] = f"{unconfirmed}: {notes}"
+                errors[name] = f"{unconfirmed}: {notes}"
         except Exception as exc:
-            suggestions[method] = None
-            errors[method] = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
+            suggestions[name] = None
+            errors[name] = f"{type(exc).__name__}: {exc}" + (f" ({notes})" if notes else "")
+    bounds = (f"{method}-base", f"{method}-max")
     try:
         base, peak = result.clr_bounds()
-        suggestions[BOUNDS[0]], suggestions[BOUNDS[1]] = float(base), float(peak)
+        suggestions[bounds[0]], suggestions[bounds[1]] = float(base), float(peak)
     except Exception as exc:
-        suggestions[BOUNDS[0]] = suggestions[BOUNDS[1]] = None
-        errors[f"{METHOD}-bounds"] = f"{type(exc).__name__}: {exc}"
-    _moved_bounds(suggestions, END_BOUNDS, _end_factor(result.confirmation))
-    peak = suggestions[BOUNDS[1]]
-    _moved_bounds(suggestions, STEADY_BOUNDS, _steady_factor(result.confirmation, peak))
-    suggestions[FLOW_TIME] = _flow_time(result, task.steps)
-    wall = time.perf_counter() - t0
+        suggestions[bounds[0]] = suggestions[bounds[1]] = None
+        errors[f"{method}-bounds"] = f"{type(exc).__name__}: {exc}"
+    if family == FAMILY:
+        _moved_bounds(suggestions, END_BOUNDS, _end_factor(result.confirmation))
+        peak = suggestions[BOUNDS[1]]
+        _moved_bounds(suggestions, STEADY_BOUNDS, _steady_factor(result.confirmation, peak))
+    suggestions[FLOW_TIMES[family]] = _flow_time(result, task.steps)
     return FinderRecord(
-        FAMILY,
+        family,
         suggestions,
         errors,
         int(result.steps_spent),

@@ -34,12 +34,20 @@ from .clr import (
     schedule_run,
     source_of,
 )
-from .finders_confirm import FLOW_TIME
+from .finders_confirm import FLOW_TIMES
 from .store import NotCachedError, Store
 from .tasks import ALL_TASKS, Task
 from .train import RunResult, steps_to_reach, train
 
-ALL_FAMILIES = ("cyclr", "cyclr-confirm", "torch-lr-finder", "fastai", "lightning", "ignite")
+ALL_FAMILIES = (
+    "cyclr",
+    "cyclr-confirm",
+    "cyclr-auto",
+    "torch-lr-finder",
+    "fastai",
+    "lightning",
+    "ignite",
+)
 INVARIANCE_TASK = "mnist1d-cnn-adam"
 INVARIANCE_VARIANTS = ((100.0, 0.0), (1.0, 10.0))
 MAX_GRID_EXTENSIONS = 3
@@ -257,7 +265,7 @@ def family_version(family: str) -> str:
                 "cyclr.rangetest.sweep",
             ]
         )
-    if family == "cyclr-confirm":
+    if family in ("cyclr-confirm", "cyclr-auto"):
         # Its suggestions come from training (the confirmation), not from re-reading the
         # curve: every cyclr module the call runs is hashed.
         from .finders_confirm import version
@@ -437,7 +445,7 @@ def run_suite(cfg: Config, store: Store) -> dict[str, TaskResults]:
                             continue
                         base, peak = bounds
                         tr.clr_bounds.setdefault(rule, {})[seed] = (base, peak)
-                        flow_time = rec.suggestions.get(FLOW_TIME)
+                        flow_time = rec.suggestions.get(FLOW_TIMES.get(family, ""))
                         for kind in cfg.clr_kinds:
                             lo, hi = run_bounds(task, kind, rule, base, peak, flow_time)
                             tr.clr.setdefault((rule, kind), {})[seed] = schedule_run(

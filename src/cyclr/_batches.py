@@ -12,14 +12,14 @@ from typing import Any
 
 from ._validate import describe
 
-__all__ = ["BatchStream", "batch_weights", "check_batches"]
+__all__ = ["BatchStream", "batch_weights", "check_batches", "leading_size"]
 
 
 _CONFLICT = -1
-""":func:`_leading_size` of a batch whose arrays disagree on their leading dimension."""
+""":func:`leading_size` of a batch whose arrays disagree on their leading dimension."""
 
 
-def _leading_size(batch: Any) -> int | None:
+def leading_size(batch: Any) -> int | None:
     """The number of examples in ``batch``: the leading dimension its arrays agree on.
 
     Tuples, lists and mappings are walked; their arrays (at any depth) must agree, else
@@ -39,7 +39,7 @@ def _leading_size(batch: Any) -> int | None:
         items = batch
     else:
         return None
-    sizes = {size for size in map(_leading_size, items) if size is not None}
+    sizes = {size for size in map(leading_size, items) if size is not None}
     if not sizes:
         return None
     return sizes.pop() if len(sizes) == 1 else _CONFLICT
@@ -61,7 +61,7 @@ def batch_weights(batches: list[Any]) -> list[float]:
         >>> batch_weights([{"ids": [1, 2]}, {"ids": [3]}])  # no array: equal weights
         [0.5, 0.5]
     """
-    sizes = [_leading_size(b) for b in batches]
+    sizes = [leading_size(b) for b in batches]
     if not batches:
         return []
     if any(size is None or size <= 0 for size in sizes):  # no size, or _CONFLICT

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["rng_preserved", "rng_states", "set_rng_states"]
+__all__ = [
+    "loader_generators",
+    "reading_preserved",
+    "rng_preserved",
+    "rng_states",
+    "set_rng_states",
+]
 
 
 @contextmanager
@@ -52,3 +58,41 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
     if "mps" in states:
         torch.mps.set_rng_state(states["mps"])
+
+
+def loader_generators(data: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a data loader shuffles with, if it has its own.
+
+    ``DataLoader(generator=...)`` and any sampler's ``generator``
+    (``RandomSampler(ds, generator=g)``), found through ``sampler`` and
+    ``batch_sampler`` attributes up to three levels deep, each once.
+    """
+    found: list[torch.Generator] = []
+    owners, seen = [data], 0
+    for _ in range(4):
+        nested = []
+        for owner in owners[seen:]:
+            generator = getattr(owner, "generator", None)
+            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+                found.append(generator)
+            nested += [getattr(owner, name, None) for name in ("sampler", "batch_sampler")]
+        seen = len(owners)
+        owners += [o for o in nested if o is not None]
+    return found
+
+
+@contextmanager
+def reading_preserved(data: Any) -> Iterator[None]:
+    """:func:`rng_preserved`, and ``data``'s own shuffling generators put back too.
+
+    Reading the first batches of a data loader under it leaves the next pass's shuffle
+    the same as the one read.
+    """
+    generators = loader_generators(data)
+    states = [g.get_state() for g in generators]
+    try:
+        with rng_preserved():
+            yield
+    finally:
+        for generator, state in zip(generators, states, strict=True):
+            generator.set_state(state)

@@ -18,7 +18,13 @@ from ..rangetest.spec import DEFAULTS
 from . import state as _state
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
-__all__ = ["check_held_out", "check_single_process", "confirm", "held_out_batches"]
+__all__ = [
+    "check_held_out",
+    "check_single_process",
+    "confirm",
+    "held_out_batches",
+    "several_processes",
+]
 
 
 def confirm(
@@ -196,10 +202,16 @@ def check_held_out(training: TrainingStep, held: list[Any]) -> None:
         raise type(exc)(f"held_out[0] cannot be scored: {exc}") from exc
 
 
+def several_processes() -> bool:
+    """Whether an initialised ``torch.distributed`` process group has more than one process."""
+    dist = torch.distributed
+    return bool(dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)
+
+
 def check_single_process(what: str = "confirm") -> None:
     """Refuse a confirmation under ``torch.distributed`` with more than one process."""
     dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if several_processes():
         raise ValueError(
             f"{what} runs on one process: under torch.distributed each rank would score its "
             f"own batches and could keep a different LR (got world_size="

@@ -26,13 +26,27 @@ from typing import Any
 import torch
 
 from .._batches import BatchStream, check_batches
+from .._held_aside import (
+    HeldAside,
+    check_held_out_choice,
+    hold_aside,
+    is_auto,
+    with_aside_note,
+)
 from .._validate import check_choice, check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
-from .confirm import check_held_out, check_single_process, confirm, held_out_batches
+from ._rng import reading_preserved
+from .confirm import (
+    check_held_out,
+    check_single_process,
+    confirm,
+    held_out_batches,
+    several_processes,
+)
 from .distributed import Comm, RangeTestAbortedError, comm_for_current_job
 from .training import LossFn, MetricFn, StepFn, TrainingStep, derive_group_scales
 
@@ -62,7 +76,7 @@ def range_test(
     snapshot: str = "memory",
     progress: bool | None = None,
     sync_every: int = DEFAULTS.sync_every,
-    held_out: Iterable[Any] | None = None,
+    held_out: Iterable[Any] | str | None = None,
     confirm_steps: int = CONFIRM_STEPS,
     total_steps: int | None = None,
 ) -> RangeTestResult:
@@ -244,11 +258,16 @@ def range_test(
             )
             check_batches(data, refuse=(torch.Tensor,))
             check_count("confirm_steps", confirm_steps)
+            check_held_out_choice(held_out)
             run_length = check_run_length(total_steps, held_out)
-            held = None
-            if held_out is not None:
+            held, aside = None, None
+            if is_auto(held_out):
+                aside = _held_aside(data)
+                data, held = aside.data, aside.held or None
+            elif held_out is not None:
                 check_single_process("held_out= (the confirmation)")
                 held = held_out_batches(held_out)
+            if held is not None:
                 check_held_out(training, held)
             runner = _TorchRunner(
                 spec,
@@ -264,6 +283,10 @@ def range_test(
         result = runner.run()
     finally:
         comm.close()
+    if aside is not None:
+        result = with_aside_note(
+            result, aside.note, confirmed=held is not None, total_steps=total_steps
+        )
     if held is None:
         return result
     return confirm_result(
@@ -286,6 +309,13 @@ def range_test(
         confirm_steps,
         run_length,
     )
+
+
+def _held_aside(data: Iterable[Any]) -> HeldAside:
+    """``held_out="auto"``: the first batches of ``data`` held aside (none under DDP)."""
+    if several_processes():
+        return HeldAside([], data, "none held aside: torch.distributed with several processes")
+    return hold_aside(data, lambda: reading_preserved(data))
 
 
 class _TorchRunner(Runner):

@@ -1,0 +1,192 @@
+"""``held_out="auto"``: hold the first batches of the training data aside to confirm on.
+
+The confirmation scores each candidate on batches it does not train on. Without a
+validation split, the runners take them from the training data itself: the first
+:func:`aside_count` batches of the first pass are read once and kept, and every pass the
+sweep and the candidates make over the data starts after them
+(:class:`AfterFirst`). A data loader that shuffles gives the same order again when the
+random state it draws its seed from is the same, which the PyTorch runner makes sure of,
+so the batches held aside are exactly the ones skipped in the pass that the range test
+and the confirmation train on; later passes of a shuffled loader may train on some of
+those examples again (a few percent of the held-out loss is then on examples the
+candidates have seen).
+
+Shared by the PyTorch, Keras and JAX runners.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import math
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from ._batches import leading_size
+from ._validate import describe
+
+__all__ = [
+    "AUTO",
+    "AfterFirst",
+    "HeldAside",
+    "aside_count",
+    "check_held_out_choice",
+    "hold_aside",
+    "is_auto",
+    "with_aside_note",
+]
+
+AUTO = "auto"
+"""The ``held_out`` value that holds batches of the training data aside."""
+ASIDE_EXAMPLES = 1000
+"""At most this many examples held aside (a validation set's usual size for the
+confirmation's five 40-step candidates; the benchmark suite's validation split is a fifth
+of the training set, at most 1,000 examples)."""
+ASIDE_SHARE = 5
+"""At most one batch in this many of a pass (a fifth, as that split)."""
+ASIDE_BATCHES = 8
+"""Batches held aside when a batch has no size to count examples by."""
+
+
+def is_auto(held_out: Any) -> bool:
+    """Whether ``held_out`` asks for batches held aside from the training data."""
+    return isinstance(held_out, str) and held_out == AUTO
+
+
+def check_held_out_choice(held_out: Any) -> None:
+    """Refuse a string ``held_out`` other than ``"auto"`` (strings are not batches).
+
+    Example:
+        >>> check_held_out_choice("val")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: held_out must be validation batches, 'auto' ... (got held_out='val')
+    """
+    if isinstance(held_out, (str, bytes)) and not is_auto(held_out):
+        raise ValueError(
+            f"held_out must be validation batches, 'auto' (the first batches of data held "
+            f"aside) or None (got held_out={describe(held_out)})"
+        )
+
+
+def aside_count(batch_size: int | None, batches_per_pass: int | None) -> int:
+    r"""How many batches to hold aside.
+
+    .. math:: k = \min\Big(\big\lceil 1000 / B \big\rceil,\ \big\lfloor n / 5 \big\rfloor\Big)
+
+    for batches of ``B`` examples and passes of ``n`` batches (either bound dropped when
+    unknown; ``8`` batches when ``B`` is unknown).
+
+    Example:
+        >>> aside_count(64, 200), aside_count(16, 90), aside_count(512, 8), aside_count(None, 4)
+        (16, 18, 1, 0)
+    """
+    k = (
+        ASIDE_BATCHES
+        if not batch_size or batch_size < 0
+        else math.ceil(ASIDE_EXAMPLES / batch_size)
+    )
+    if batches_per_pass is not None:
+        k = min(k, batches_per_pass // ASIDE_SHARE)
+    return k
+
+
+class AfterFirst:
+    """``data`` re-iterable, each pass less its first ``skip`` batches.
+
+    Args:
+        data: A re-iterable of batches (a list, a data loader).
+        skip: Batches to drop at the start of every pass.
+
+    Example:
+        >>> rest = AfterFirst([1, 2, 3, 4, 5], 2)
+        >>> list(rest), list(rest), len(rest)
+        ([3, 4, 5], [3, 4, 5], 3)
+    """
+
+    def __init__(self, data: Iterable[Any], skip: int) -> None:
+        self.data = data
+        self.skip = skip
+        self.batch_size = getattr(data, "batch_size", None)
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.islice(iter(self.data), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(0, len(self.data) - self.skip)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class HeldAside:
+    """The outcome of :func:`hold_aside`.
+
+    Attributes:
+        held: The batches held aside (empty when none could be).
+        data: What to train on: ``data`` less the held batches, or ``data`` as it was
+            (with any batch read from an iterator put back in front).
+        note: What was done, for ``result.settings["held_out"]``.
+    """
+
+    held: list[Any]
+    data: Iterable[Any]
+    note: str
+
+
+def hold_aside(
+    data: Iterable[Any], reading: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+) -> HeldAside:
+    """Hold the first :func:`aside_count` batches of ``data`` aside.
+
+    Args:
+        data: The training batches (checked by the runner to be an iterable of batches).
+        reading: A context the first pass is read in (PyTorch: one that puts the random
+            state back, so the training pass draws the same shuffle).
+
+    Returns:
+        The :class:`HeldAside`; ``held`` is empty when a pass has fewer than
+        ``ASIDE_SHARE`` batches, or an iterator of unknown length ran out first.
+    """
+    try:
+        per_pass: int | None = len(data)  # type: ignore[arg-type]
+    except TypeError:
+        per_pass = None
+    with reading():
+        iterator = iter(data)
+        one_shot = iterator is data
+        first = next(iterator, None)
+        if first is None:  # no batch: the runner's own check names it
+            return HeldAside([], data, "none held aside: data yielded no batch")
+        k = aside_count(leading_size(first), per_pass)
+        held = [first, *itertools.islice(iterator, max(k - 1, 0))]
+    if k < 1 or len(held) < k:
+        reason = (
+            f"a pass has {per_pass} batches, fewer than {ASIDE_SHARE}"
+            if k < 1
+            else f"data gave {len(held)} batches, fewer than the {k} to hold aside"
+        )
+        back: Iterable[Any] = itertools.chain(held, iterator) if one_shot else data
+        return HeldAside([], back, f"none held aside: {reason}")
+    rest: Iterable[Any] = iterator if one_shot else AfterFirst(data, k)
+    examples = sum(max(leading_size(b) or 0, 0) for b in held)
+    counted = f" ({examples} examples)" if examples else ""
+    return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside")
+
+
+def with_aside_note(result: Any, note: str, *, confirmed: bool, total_steps: Any) -> Any:
+    """``result`` with ``settings["held_out"] = note``.
+
+    When nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning``
+    says that the run's length goes unused (it fits the confirmed LR, and there is none).
+    """
+    if not confirmed and total_steps is not None:
+        warnings.warn(
+            f"held_out='auto': {note}, so the suggestion is not confirmed and total_steps="
+            f"{total_steps!r} is not used; pass validation batches as held_out=",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(result, settings={**result.settings, "held_out": note})
