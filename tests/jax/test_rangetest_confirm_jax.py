@@ -189,3 +189,25 @@ def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
     assert got.settings["total_steps"] == 900
     assert got.suggest() == got.suggest(total_steps=900)
     assert got.suggest().evidence["total_steps"] == 900
+
+
+def test_auto_holds_the_first_batches_aside_and_confirms_on_them() -> None:
+    # HELD + TRAIN: ten batches, so a fifth of the pass, the first two, are held aside.
+    got = _one_call_on(HELD + TRAIN, held_out="auto")
+    assert got.settings["held_out"] == "auto: the first 2 batches (32 examples) held aside"
+    explicit = _one_call_on(TRAIN, held_out=HELD)
+    assert got.confirmation == explicit.confirmation
+    np.testing.assert_array_equal(got.losses, explicit.losses)
+    params, opt_state = initial()
+    with pytest.raises(ValueError, match=r"held_out='auto' .* pass eval_loss="):
+        range_test(train_step, params, opt_state, TRAIN, held_out="auto", **SWEEP)
+    with pytest.raises(ValueError, match=r"held_out must be .*'auto'.*\(got held_out='val'\)"):
+        range_test(train_step, params, opt_state, TRAIN, held_out="val", **SWEEP)
+
+
+def _one_call_on(batches: list[Any], held_out: Any) -> RangeTestResult:
+    params, opt_state = initial()
+    return range_test(
+        train_step, params, opt_state, batches, held_out=held_out, eval_loss=EVAL_LOSS,
+        confirm_steps=12, **SWEEP,
+    )  # fmt: skip

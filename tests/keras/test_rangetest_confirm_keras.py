@@ -159,3 +159,18 @@ def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
     assert got.settings["total_steps"] == 900
     assert got.suggest() == got.suggest(total_steps=900)
     assert got.suggest().evidence["total_steps"] == 900
+
+
+def test_auto_holds_the_first_batches_aside_and_confirms_on_them() -> None:
+    # HELD + TRAIN: ten batches, so a fifth of the pass, the first two, are held aside.
+    got = range_test(make_model(), HELD + TRAIN, held_out="auto", confirm_steps=12, **SWEEP)
+    assert got.settings["held_out"] == "auto: the first 2 batches (64 examples) held aside"
+    explicit = range_test(make_model(), TRAIN, held_out=HELD, confirm_steps=12, **SWEEP)
+    assert got.confirmation == explicit.confirmation
+    np.testing.assert_array_equal(got.losses, explicit.losses)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # too few batches: no warning
+        short = range_test(make_model(), TRAIN[:4], held_out="auto", **SWEEP)
+    assert short.confirmation is None and short.settings["held_out"].startswith("none held")
+    with pytest.raises(ValueError, match=r"held_out must be .*'auto'.*\(got held_out='val'\)"):
+        range_test(make_model(), TRAIN, held_out="val", **SWEEP)

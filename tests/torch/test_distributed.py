@@ -136,6 +136,8 @@ def _worker(rank: int, world_size: int, port: int, outdir: str, scenarios: list[
             out = _replica_run(rank, ddp=True, metric_fn=metric, eval_every=6, **common)
         elif name == "mismatch":
             out = _replica_run(rank, **{**common, "num_steps": 30 if rank == 1 else 40})
+        elif name == "auto":
+            out = _replica_run(rank, held_out="auto", **common)
         elif name == "invalid":
             out = _replica_run(rank, smoothing=2.0 if rank == last else 0.98, **common)
         elif name == "ddp_raise_in_forward":
@@ -177,7 +179,9 @@ def _launch(world_size: int, scenarios: list[str], outdir: Path) -> dict[str, li
     }
 
 
-SCENARIOS = ["replicas", "nan", "ddp", "raise", "metric_raise_ddp", "mismatch", "invalid"]
+SCENARIOS = [
+    "replicas", "nan", "ddp", "raise", "metric_raise_ddp", "mismatch", "auto", "invalid",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("world_size", [2, 3])
@@ -230,6 +234,15 @@ def test_ranks_agree_stop_together_and_never_hang(world_size: int, tmp_path: Pat
     # different settings on one rank: every rank refuses instead of hanging
     for o in out["mismatch"]:
         assert o["error"] == "ValueError" and "num_steps is 40.0 on rank 0 and 30.0" in o["message"]
+    # held_out="auto" holds nothing aside with several processes (each rank would hold
+    # its own batches and could keep a different LR): the curve's result, the same on all
+    runs = out["auto"]
+    assert all(o["error"] is None for o in runs), [o.get("trace") for o in runs]
+    results = [RangeTestResult.from_json_text(o["result"]) for o in runs]
+    assert all(res == results[0] for res in results) and results[0].confirmation is None
+    note = "none held aside: torch.distributed with several processes"
+    assert results[0].settings["held_out"] == note
+
     runs = out["invalid"]
     assert runs[-1]["error"] == "ValueError" and "smoothing" in runs[-1]["message"]
     assert all(o["error"] == "RangeTestAbortedError" for o in runs[:-1])

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, check_batches
+from .._held_aside import check_held_out_choice, hold_aside, is_auto, with_aside_note
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
@@ -56,7 +57,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     eval_every: int | None = None,
     sync_every: int = DEFAULTS.sync_every,
     progress: bool | None = None,
-    held_out: Iterable[Any] | None = None,
+    held_out: Iterable[Any] | str | None = None,
     eval_loss: EvalLoss | None = None,
     confirm_steps: int = CONFIRM_STEPS,
     total_steps: int | None = None,
@@ -183,12 +184,27 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
 
     runner = _JaxRunner(spec, train_step, params, opt_state, batches)
     check_count("confirm_steps", confirm_steps)
+    check_held_out_choice(held_out)
     run_length = check_run_length(total_steps, held_out)
     held = None
-    if held_out is not None or eval_loss is not None:
+    aside = None
+    if is_auto(held_out):
+        if eval_loss is None:
+            raise ValueError(
+                "held_out='auto' scores the batches it holds aside with eval_loss(params, "
+                "batch) -> loss: pass eval_loss= (got eval_loss=None)"
+            )
+        aside = hold_aside(batches)
+        runner.batches = batches = aside.data
+        held_out = aside.held or None
+    if held_out is not None or (eval_loss is not None and aside is None):
         held = held_out_batches(held_out, eval_loss)
         check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
+    if aside is not None:
+        result = with_aside_note(
+            result, aside.note, confirmed=held is not None, total_steps=total_steps
+        )
     if held is None or eval_loss is None:
         return result
     score = eval_loss

@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from .._batches import BatchStream, check_batches
+from .._held_aside import check_held_out_choice, hold_aside, is_auto, with_aside_note
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
@@ -50,7 +51,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     metric_fn: MetricFn | None = None,
     eval_every: int | None = None,
     progress: bool | None = None,
-    held_out: Iterable[Any] | None = None,
+    held_out: Iterable[Any] | str | None = None,
     confirm_steps: int = CONFIRM_STEPS,
     total_steps: int | None = None,
 ) -> RangeTestResult:
@@ -159,16 +160,27 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
     runner = _KerasRunner(spec, model, data)
     check_count("confirm_steps", confirm_steps)
+    check_held_out_choice(held_out)
     run_length = check_run_length(total_steps, held_out)
-    held = None if held_out is None else held_out_batches(held_out)
+    aside = hold_aside(data) if is_auto(held_out) else None
+    if aside is not None:
+        runner.data = data = aside.data
+        held = held_out_batches(aside.held) if aside.held else None
+    else:
+        held = None if held_out is None else held_out_batches(held_out)
     if held is not None:
         check_held_out(model, held)
     result = runner.run()
+    if aside is not None:
+        result = with_aside_note(
+            result, aside.note, confirmed=held is not None, total_steps=total_steps
+        )
     if held is None:
         return result
+    train = data
     return confirm_result(
         result,
-        lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
+        lambda lr, steps: confirm(model, train, lr=lr, held_out=held, steps=steps),
         confirm_steps,
         run_length,
     )
