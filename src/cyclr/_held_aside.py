@@ -3,13 +3,12 @@
 The confirmation scores each candidate on batches it does not train on. Without a
 validation split, the runners take them from the training data itself: the first
 :func:`aside_count` batches of the first pass are read once and kept, and every pass the
-sweep and the candidates make over the data starts after them
-(:class:`AfterFirst`). A data loader that shuffles gives the same order again when the
-random state it draws its seed from is the same, which the PyTorch runner makes sure of,
-so the batches held aside are exactly the ones skipped in the pass that the range test
-and the confirmation train on; later passes of a shuffled loader may train on some of
-those examples again (a few percent of the held-out loss is then on examples the
-candidates have seen).
+sweep and the candidates make over the data starts after them (:class:`AfterFirst`). A
+data loader that shuffles gives the same order again when the random state it draws from
+is the same: the PyTorch runner starts every pass under the random state of the first
+(the global generators and the loader's own), so no pass trains on a batch held aside.
+Elsewhere (a ``tf.data`` pipeline that reshuffles each iteration) later passes may train
+on some of those examples.
 
 Shared by the PyTorch, Keras and JAX runners.
 """
@@ -101,6 +100,9 @@ class AfterFirst:
     Args:
         data: A re-iterable of batches (a list, a data loader).
         skip: Batches to drop at the start of every pass.
+        starting: A context factory each pass is started in (its iterator made, the
+            skipped batches drawn): the PyTorch runner's replays the random state of the
+            first pass, so a shuffling loader gives every pass that order.
 
     Example:
         >>> rest = AfterFirst([1, 2, 3, 4, 5], 2)
@@ -108,16 +110,30 @@ class AfterFirst:
         ([3, 4, 5], [3, 4, 5], 3)
     """
 
-    def __init__(self, data: Iterable[Any], skip: int) -> None:
+    def __init__(
+        self,
+        data: Iterable[Any],
+        skip: int,
+        starting: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
         self.data = data
         self.skip = skip
+        self.starting = starting
         self.batch_size = getattr(data, "batch_size", None)
 
     def __iter__(self) -> Iterator[Any]:
-        return itertools.islice(iter(self.data), self.skip, None)
+        with self.starting():
+            iterator = iter(self.data)
+            for _ in itertools.islice(iterator, self.skip):
+                pass
+            first = next(iterator, _END)
+        return iter(()) if first is _END else itertools.chain([first], iterator)
 
     def __len__(self) -> int:
         return max(0, len(self.data) - self.skip)  # type: ignore[arg-type]
+
+
+_END = object()
 
 
 @dataclass(frozen=True)
@@ -143,8 +159,9 @@ def hold_aside(
 
     Args:
         data: The training batches (checked by the runner to be an iterable of batches).
-        reading: A context the first pass is read in (PyTorch: one that puts the random
-            state back, so the training pass draws the same shuffle).
+        reading: A context factory every pass is started in, the first (read here) and
+            the training passes after it (PyTorch: one that replays the random state of
+            the first, so a shuffling loader gives every pass the same order).
 
     Returns:
         The :class:`HeldAside`; ``held`` is empty when a pass has fewer than
@@ -170,7 +187,7 @@ def hold_aside(
         )
         back: Iterable[Any] = itertools.chain(held, iterator) if one_shot else data
         return HeldAside([], back, f"none held aside: {reason}")
-    rest: Iterable[Any] = iterator if one_shot else AfterFirst(data, k)
+    rest: Iterable[Any] = iterator if one_shot else AfterFirst(data, k, reading)
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
     return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 
 __all__ = [
     "loader_generators",
-    "reading_preserved",
+    "replaying",
     "rng_preserved",
     "rng_states",
     "set_rng_states",
@@ -81,18 +81,33 @@ def loader_generators(data: Any) -> list[torch.Generator]:
     return found
 
 
-@contextmanager
-def reading_preserved(data: Any) -> Iterator[None]:
-    """:func:`rng_preserved`, and ``data``'s own shuffling generators put back too.
+def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:
+    """A context factory: each block runs under the RNG states of now, then they go back.
 
-    Reading the first batches of a data loader under it leaves the next pass's shuffle
-    the same as the one read.
+    The states are the global ones (:func:`rng_states`) and ``data``'s own shuffling
+    generators (:func:`loader_generators`), captured when ``replaying`` is called. Every
+    pass over a shuffling data loader started (and its first batch drawn) in such a block
+    gives the same order: the batches held aside from the first are the ones every pass
+    skips, and no pass trains on them.
     """
     generators = loader_generators(data)
-    states = [g.get_state() for g in generators]
-    try:
-        with rng_preserved():
+    captured = rng_states(), [g.get_state() for g in generators]
+
+    @contextmanager
+    def replay() -> Iterator[None]:
+        current = rng_states(), [g.get_state() for g in generators]
+        _set_states(generators, captured)
+        try:
             yield
-    finally:
-        for generator, state in zip(generators, states, strict=True):
-            generator.set_state(state)
+        finally:
+            _set_states(generators, current)
+
+    return replay
+
+
+def _set_states(
+    generators: list[torch.Generator], states: tuple[dict[str, Any], list[torch.Tensor]]
+) -> None:
+    set_rng_states(states[0])
+    for generator, state in zip(generators, states[1], strict=True):
+        generator.set_state(state)

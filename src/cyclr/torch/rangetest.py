@@ -39,7 +39,7 @@ from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
-from ._rng import reading_preserved
+from ._rng import replaying
 from .confirm import (
     check_held_out,
     check_single_process,
@@ -315,7 +315,7 @@ def _held_aside(data: Iterable[Any]) -> HeldAside:
     """``held_out="auto"``: the first batches of ``data`` held aside (none under DDP)."""
     if several_processes():
         return HeldAside([], data, "none held aside: torch.distributed with several processes")
-    return hold_aside(data, lambda: reading_preserved(data))
+    return hold_aside(data, replaying(data))
 
 
 class _TorchRunner(Runner):
