@@ -136,6 +136,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             error is a terminal".
         held_out: Validation batches the model does not train on (a few; read once,
             kept in memory), to confirm the suggestion on; ``None``: the curve alone.
+            ``"auto"``: the first batches of ``batches`` held aside (a fifth of a pass
+                at most, about 1,000 examples at most), every pass starting after them
+                (:mod:`cyclr._held_aside`); ``result.settings["held_out"]`` says what
+                was held aside.
             Needs ``eval_loss``.
         eval_loss: ``eval_loss(params, batch) -> scalar``, the mean loss on one
             held-out batch in inference mode (jit it); needs ``held_out``.

@@ -115,6 +115,11 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             error is a terminal".
         held_out: Validation batches the model does not train on (a few; read once,
             kept in memory), to confirm the suggestion on; ``None``: the curve alone.
+            ``"auto"``: the first batches of ``data`` held aside (a fifth of a pass at
+                most, about 1,000 examples at most), every pass starting after them
+                (:mod:`cyclr._held_aside`; a ``tf.data`` pipeline that reshuffles may
+                train on them in later passes); ``result.settings["held_out"]`` says
+                what was held aside.
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
             (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
