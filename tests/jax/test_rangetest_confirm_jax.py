@@ -122,7 +122,11 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
         ),
         ({"confirm_steps": 1.5}, TypeError, r"confirm_steps must be an integer"),
         ({"held_out": []}, ValueError, r"held_out must hold at least one batch"),
-        ({"held_out": "abc"}, TypeError, r"held_out must be an iterable of batches"),
+        (
+            {"held_out": "abc"},
+            ValueError,
+            r"held_out must be validation batches, 'auto' .*\(got held_out='abc'\)",
+        ),
         (
             {"eval_loss": None},
             ValueError,

@@ -98,7 +98,11 @@ NOT_BATCHES = r"held_out must be an iterable of batches .*\(got held_out="
         ({"confirm_steps": 1.5}, TypeError, r"confirm_steps must be an integer \(got .*=1.5\)"),
         ({"held_out": []}, ValueError, r"held_out must hold at least one batch \(got an empty"),
         ({"held_out": iter([])}, ValueError, r"held_out must hold at least one batch"),
-        ({"held_out": "abc"}, TypeError, NOT_BATCHES + r"'abc'\)"),
+        (
+            {"held_out": "abc"},
+            ValueError,
+            r"held_out must be validation batches, 'auto' .*\(got held_out='abc'\)",
+        ),
         ({"held_out": 5}, TypeError, NOT_BATCHES + r"5\)"),
         ({"held_out": {"x": HELD[0][0]}}, TypeError, NOT_BATCHES + r"\{'x'"),
         ({"held_out": np.zeros((4, 2))}, TypeError, NOT_BATCHES + r"array"),
