@@ -76,6 +76,12 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         r"held_out must be an iterable of batches .*\(got held_out=tensor",
     ),
     (
+        "held_out-string",
+        {"held_out": "validation"},
+        ValueError,
+        r"held_out must be validation batches, 'auto' .*\(got held_out='validation'\)",
+    ),
+    (
         "confirm_steps-zero",
         {"held_out": make_batches()[:1], "confirm_steps": 0},
         ValueError,

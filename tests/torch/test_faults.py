@@ -228,8 +228,9 @@ def _report() -> str:
     lines += [
         "# Fault injection and bad inputs: `cyclr.torch.range_test`",
         "",
-        "Produced by `.venv/bin/python tests/torch/test_faults.py > benchmarks/results/faults.md`",
-        f"(torch {torch.__version__}, CPU). The same cases run under pytest in",
+        "Produced by `PYTHONPATH=. .venv/bin/python tests/torch/test_faults.py >",
+        f"benchmarks/results/faults.md` (torch {torch.__version__}, CPU). The same cases run",
+        "under pytest in",
         "`tests/torch/test_faults.py` (the faults there at hypothesis-chosen steps).",
         "",
         "## Bad inputs",
