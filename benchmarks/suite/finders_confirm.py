@@ -147,26 +147,9 @@ def run_cyclr_confirm(
     task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
 ) -> FinderRecord:
     """``range_test(..., held_out=..., total_steps=...)`` on the fit part, read as a user would."""
-    from cyclr.torch import range_test
-
     x_fit, y_fit, _, _ = val_split(task)
-    model = task.make_model(seed)
-    opt = task.make_optimizer(model.parameters(), START_LR)
     fit = FitBatches(task, seed, x_fit, y_fit)
-    held = held_out_batches(task)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = range_test(
-            model,
-            opt,
-            fit,
-            _criterion(task, scale, shift),
-            held_out=held,
-            total_steps=task.steps,
-            progress=False,
-        )
-    return _record(FAMILY, METHOD, result, task, caught, time.perf_counter() - t0)
+    return _one_call(FAMILY, METHOD, task, seed, fit, held_out_batches(task), scale, shift)
 
 
 def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> FinderRecord:
@@ -176,6 +159,21 @@ def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
     with its own generator), with the first batches of a pass held aside by the library
     (:mod:`cyclr._held_aside`): the one call without a validation split.
     """
+    data = task.loader(seed)
+    return _one_call(AUTO_FAMILY, AUTO_METHOD, task, seed, data, "auto", scale, shift)
+
+
+def _one_call(
+    family: str,
+    method: str,
+    task: Task,
+    seed: int,
+    data: Any,
+    held_out: Any,
+    scale: float,
+    shift: float,
+) -> FinderRecord:
+    """``range_test(model, opt, data, loss, held_out=..., total_steps=budget)``, recorded."""
     from cyclr.torch import range_test
 
     model = task.make_model(seed)
@@ -186,13 +184,13 @@ def run_cyclr_auto(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0
         result = range_test(
             model,
             opt,
-            task.loader(seed),
+            data,
             _criterion(task, scale, shift),
-            held_out="auto",
+            held_out=held_out,
             total_steps=task.steps,
             progress=False,
         )
-    return _record(AUTO_FAMILY, AUTO_METHOD, result, task, caught, time.perf_counter() - t0)
+    return _record(family, method, result, task, caught, time.perf_counter() - t0)
 
 
 def _record(
