@@ -174,8 +174,8 @@ def hold_aside(
     with reading():
         iterator = iter(data)
         one_shot = iterator is data
-        first = next(iterator, None)
-        if first is None:  # no batch: the runner's own check names it
+        first = next(iterator, _END)
+        if first is _END:  # no batch: the runner's own check names it
             return HeldAside([], data, "none held aside: data yielded no batch")
         k = aside_count(leading_size(first), per_pass)
         held = [first, *itertools.islice(iterator, max(k - 1, 0))]

@@ -190,8 +190,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     check_count("confirm_steps", confirm_steps)
     check_held_out_choice(held_out)
     run_length = check_run_length(total_steps, held_out)
-    held = None
-    aside = None
+    held, aside = None, None
     if is_auto(held_out):
         if eval_loss is None:
             raise ValueError(
@@ -200,9 +199,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             )
         aside = hold_aside(batches)
         runner.batches = batches = aside.data
-        held_out = aside.held or None
-    if held_out is not None or (eval_loss is not None and aside is None):
+        held = held_out_batches(aside.held, eval_loss) if aside.held else None
+    elif held_out is not None or eval_loss is not None:
         held = held_out_batches(held_out, eval_loss)
+    if held is not None:
         check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
     if aside is not None:

@@ -182,10 +182,9 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         )
     if held is None:
         return result
-    train = data
     return confirm_result(
         result,
-        lambda lr, steps: confirm(model, train, lr=lr, held_out=held, steps=steps),
+        lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
         confirm_steps,
         run_length,
     )

@@ -68,16 +68,18 @@ def loader_generators(data: Any) -> list[torch.Generator]:
     ``batch_sampler`` attributes up to three levels deep, each once.
     """
     found: list[torch.Generator] = []
-    owners, seen = [data], 0
-    for _ in range(4):
-        nested = []
-        for owner in owners[seen:]:
+    level = [data]
+    for _ in range(4):  # the loader, its samplers, theirs, and theirs
+        for owner in level:
             generator = getattr(owner, "generator", None)
             if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
                 found.append(generator)
-            nested += [getattr(owner, name, None) for name in ("sampler", "batch_sampler")]
-        seen = len(owners)
-        owners += [o for o in nested if o is not None]
+        level = [
+            inner
+            for owner in level
+            for name in ("sampler", "batch_sampler")
+            if (inner := getattr(owner, name, None)) is not None
+        ]
     return found
 
 
