@@ -63,6 +63,12 @@ def test_every_candidate_starts_from_the_same_state_and_batches(steps: int) -> N
     best = got.candidates[min(range(5), key=lambda i: (got.scores[i], i))]
     fitted = fitted_lr(got.candidates, got.scores)
     assert got.lr == (best if fitted is None else fitted)
+    # The held-out loss before training, which every score's rise counts from.
+    start_model, _, _ = _setup()
+    start_model.eval()
+    with torch.no_grad():
+        start = sum(float(rs.loss_fn(start_model(x), y)) for x, y in held) / len(held)
+    assert got.start_loss == pytest.approx(start, rel=1e-12, abs=0)
     # Dropout draws from the torch RNG, restored before each candidate, so a hand-made
     # run from the same state (and RNG) reproduces each held-out loss exactly.
     for lr, score, losses in zip(got.candidates, got.scores, got.held_out_losses, strict=True):
@@ -70,15 +76,16 @@ def test_every_candidate_starts_from_the_same_state_and_batches(steps: int) -> N
         want = _reference_losses(lr, steps, held)
         assert len(losses) == (1 if steps == 6 else 3)
         assert losses == pytest.approx(want, rel=1e-12, abs=0)
-        assert score == held_out_score(losses)
+        assert score == held_out_score(losses, got.start_loss)
 
 
 def test_a_held_out_loss_that_bounced_back_up_loses_to_a_steady_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The smaller LR ends higher (0.6) but only fell; the larger ends lower (0.5) after a
-    # bounce of 0.7 above its minimum, so it scores 1.2 and loses.
-    script = iter([1.0, 0.8, 0.7, 0.6, 1.0, 0.2, 0.9, 0.5])
+    # bounce of 0.7 above its minimum, so it scores 1.2 and loses. (The first value is
+    # the held-out loss before training.)
+    script = iter([1.1, 1.0, 0.8, 0.7, 0.6, 1.0, 0.2, 0.9, 0.5])
     monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(script))
     model, opt, _ = _setup()
     got = confirm(
@@ -93,6 +100,30 @@ def test_a_held_out_loss_that_bounced_back_up_loses_to_a_steady_one(
     )
     assert got.held_out_losses == ((1.0, 0.8, 0.7, 0.6), (1.0, 0.2, 0.9, 0.5))
     assert got.scores == (0.6, pytest.approx(1.2))
+    assert got.lr == got.candidates[0] == 0.05
+    assert got.start_loss == 1.1
+
+
+def test_a_jump_above_the_start_counts_in_the_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The larger LR sends the held-out loss from 1.0 to 5.0 within ten steps, then ends
+    # lowest (0.4): scored from its first evaluation it would win (0.4 < 0.6); its rise of
+    # 4.0 above the state it started from makes it 4.4 and it loses.
+    script = iter([1.0, 0.9, 0.8, 0.7, 0.6, 5.0, 2.0, 0.5, 0.4])
+    monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(script))
+    model, opt, _ = _setup()
+    got = confirm(
+        model,
+        opt,
+        rs.make_batches(),
+        rs.loss_fn,
+        lr=0.05,
+        held_out=rs.make_batches()[:1],
+        steps=40,
+        offsets=(0.0, 0.5),
+    )
+    assert got.start_loss == 1.0
+    assert got.scores == (0.6, pytest.approx(4.4))
+    assert held_out_score(got.held_out_losses[1]) == pytest.approx(0.4)
     assert got.lr == got.candidates[0] == 0.05
 
 

@@ -120,6 +120,7 @@ def confirm(
         return mean if math.isfinite(mean) else math.inf
 
     spent = 0
+    search.record_start(held_out_loss(params))
     for candidate in search:
         lr32 = _float32(candidate, lr)
         state = [copy_tree(params), copy_tree(opt_state)]

@@ -95,6 +95,7 @@ def confirm(
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
     spent = 0
     try:
+        search.record_start(_held_out_loss(model, held))
         for candidate in search:
             snapshot.restore()
             constant = SweepLR(np.full(k, candidate), first_step)

@@ -50,6 +50,14 @@ still be too high, while the schedules between :meth:`Confirmation.bounds` staye
 ``5 k`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
 per candidate.
 
+The held-out loss is also measured once before any candidate trains, :math:`v_0`, and
+each candidate's rise counts from it: an LR past the edge of stability can send the loss
+far above where it started within ten steps and then bring it back below, and its last
+value alone would look good. When every candidate ends clearly above :math:`v_0`
+(:func:`past_edge`), the window lies past the edge: :func:`confirm_result` confirms the
+window below it (on the benchmark suite, a ResNet whose sweep read its bottom past a
+spike to the edge, 250x the best LR).
+
 A model on a plateau can leave every candidate's held-out loss at the untrained level
 for ``k`` steps (a recurrent network before it finds the signal: on the benchmark's GRU,
 on two seeds of four, all five scores within 0.002 of ``ln 10``). The scores then differ
@@ -89,6 +97,7 @@ from .confirmation import (
     fitted_lr,
     largest_rise,
     untrained_bar,
+    untrained_loss,
 )
 from .spec import EXTEND_FACTOR
 
@@ -113,6 +122,7 @@ __all__ = [
     "largest_rise",
     "learned",
     "learning_bar",
+    "past_edge",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -126,13 +136,19 @@ MAX_CANDIDATES = 16
 """Most candidates one confirmation trains."""
 
 
-def held_out_score(losses: Sequence[float]) -> float:
+def held_out_score(losses: Sequence[float], start: float | None = None) -> float:
     r"""A candidate's score: its last held-out loss plus the largest rise before it.
 
-    .. math:: s = v_n + \max_m \Big(v_m - \min_{i \le m} v_i\Big)
+    .. math:: s = v_n + \max_m \Big(v_m - \min_{0 \le i \le m} v_i\Big)
+
+    where :math:`v_0` is the held-out loss before training (``start``), so that a
+    candidate whose loss jumped above the model it started from and came back down
+    carries that jump (a large LR on the edge of stability, whose end value is luck).
 
     Args:
         losses: The held-out losses :math:`v_1, \dots, v_n` in the order measured.
+        start: :math:`v_0`, the held-out loss of the state every candidate starts from;
+            ``None`` (or a non-finite value): the rise counts from :math:`v_1`.
 
     Returns:
         The score (lower is better); ``inf`` if ``losses`` is empty or holds a
@@ -143,11 +159,14 @@ def held_out_score(losses: Sequence[float]) -> float:
         0.5
         >>> held_out_score([2.0, 0.5, 1.5, 1.0])  # bounced by 1.0 above its minimum
         2.0
+        >>> held_out_score([9.0, 3.0, 1.5], start=2.5)  # jumped 6.5 above its start
+        8.0
     """
     values = [float(v) for v in losses]
     if not values or not all(math.isfinite(v) for v in values):
         return math.inf
-    return values[-1] + largest_rise(values)
+    head = [float(start)] if start is not None and math.isfinite(start) else []
+    return values[-1] + largest_rise([*head, *values])
 
 
 def candidate_lrs(lr: Any, offsets: Any = CONFIRM_OFFSETS) -> tuple[float, ...]:
@@ -235,6 +254,7 @@ def conclude(
     runs: Sequence[tuple[Sequence[float], bool]],
     steps: int,
     steps_spent: int,
+    start_loss: float | None = None,
 ) -> Confirmation:
     """Score every candidate's run, choose, and say what was found.
 
@@ -249,6 +269,8 @@ def conclude(
             :func:`evaluation_steps`) and whether its training loss stayed finite.
         steps: Optimizer steps each candidate trained.
         steps_spent: Optimizer steps trained in all.
+        start_loss: The held-out loss of the state the candidates start from (the
+            :math:`v_0` of :func:`held_out_score`); ``None``: not measured.
 
     Returns:
         The :class:`Confirmation`.
@@ -256,7 +278,9 @@ def conclude(
     Raises:
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    scores = tuple(held_out_score(losses) if finite else math.inf for losses, finite in runs)
+    scores = tuple(
+        held_out_score(losses, start_loss) if finite else math.inf for losses, finite in runs
+    )
     best = choose(candidates, scores)
     fitted = fitted_lr(candidates, scores)
     return Confirmation(
@@ -267,6 +291,7 @@ def conclude(
         steps=steps,
         steps_spent=steps_spent,
         held_out_losses=tuple(tuple(losses) for losses, _ in runs),
+        start_loss=start_loss,
     )
 
 
@@ -298,6 +323,40 @@ def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
     if bar is None or not scores:
         return True
     return min(scores) < bar
+
+
+def past_edge(result: RangeTestResult, confirmation: Confirmation) -> bool:
+    r"""Whether every candidate ended clearly worse than the state it started from.
+
+    .. math:: \min_j s_j > v_0 + z\,\sigma_0
+
+    :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
+    the sweep's untrained loss :math:`\bar L_0` where it was not measured),
+    :math:`\sigma_0` the standard deviation of the sweep's first
+    :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of
+    :func:`learned`. A score counts the candidate's rise above :math:`v_0`
+    (:func:`held_out_score`), so a candidate that jumped far above its start and came
+    back counts as worse than it. Every candidate past the edge of stability (a curve
+    read past a transient spike) looks so; a model on a plateau does not (its scores
+    stay at :math:`v_0`). ``False`` when the sweep has too few finite first losses to
+    tell, or no score is finite.
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> wild = Confirmation(0.1, 0.1, (0.1,), (9.0,), 40, 40, ((9.0,),), start_loss=2.3)
+        >>> past_edge(r, wild), past_edge(r, Confirmation(0.01, 0.01, (0.01,), (2.3,), 40, 40))
+        (True, False)
+    """
+    bar = learning_bar(result)
+    untrained = untrained_loss(result.losses)
+    scores = [s for s in confirmation.scores if math.isfinite(s)]
+    if bar is None or untrained is None or not scores:
+        return False
+    start = untrained if confirmation.start_loss is None else confirmation.start_loss
+    return min(scores) > start + (untrained - bar)
 
 
 def learning_bar(result: RangeTestResult) -> float | None:
@@ -350,11 +409,15 @@ def confirm_result(
     suggestion has nothing to confirm: the result comes back as it is, with a warning
     that gives the curve's reason (``result.suggest()`` raises it).
 
-    If no candidate learned within ``steps`` steps (:func:`learned`), the confirmation
-    runs once more from the same state with :data:`EXTEND_FACTOR` times the steps, as
-    the sweep reruns a curve it cannot read; if still none learned, a
-    ``RuntimeWarning`` says the confirmed LR is a guess. The steps of both runs count
-    in ``steps_spent``.
+    If every candidate ended clearly worse than the state it started from
+    (:func:`past_edge`: the window lies past the edge of stability), the confirmation
+    runs once more one window lower (the anchor divided by the ratio of the largest
+    candidate to the smallest, 10 by default); if that window is past the edge too, a
+    ``RuntimeWarning`` says the confirmed LR is a guess. Otherwise, if no candidate
+    learned within ``steps`` steps (:func:`learned`), the confirmation runs once more
+    from the same state with :data:`EXTEND_FACTOR` times the steps, as the sweep reruns
+    a curve it cannot read; if still none learned, a ``RuntimeWarning`` says the
+    confirmed LR is a guess. The steps of every run count in ``steps_spent``.
 
     Args:
         result: The range test's result, without a confirmation.
@@ -390,6 +453,29 @@ def confirm_result(
             result, settings={**result.settings, "total_steps": total_steps}
         )
     confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
+    if past_edge(result, confirmation):
+        # Every candidate ended worse than where it started: the window lies past the
+        # edge of stability. Confirm the window below it instead (training longer there
+        # would not help).
+        first = dataclasses.replace(result, confirmation=confirmation)
+        width = confirmation.candidates[-1] / confirmation.candidates[0]
+        lower = _kept(first, lambda: run(anchor / width, steps), "result, confirmed")
+        confirmation = dataclasses.replace(
+            lower, steps_spent=confirmation.steps_spent + lower.steps_spent
+        )
+        if past_edge(result, confirmation):
+            warnings.warn(
+                f"held_out: every candidate's held-out loss ended above the untrained "
+                f"model's, also one window lower (best score "
+                f"{min(s for s in confirmation.scores if math.isfinite(s)):.4g}); the "
+                f"confirmed LR {confirmation.lr:.3g} is a guess: the curve's reading lies "
+                "past the edge of stability; try a smaller end_lr or read the curve "
+                "(result.suggest('bottom'))",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return dataclasses.replace(result, confirmation=confirmation)
+        anchor = confirmation.anchor
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)
     first = dataclasses.replace(result, confirmation=confirmation)

@@ -193,6 +193,8 @@ class Confirmation:
         held_out_losses: Each candidate's held-out losses after the steps of
             :func:`evaluation_steps` (shorter for a candidate that stopped early), the
             evidence behind its score; empty when not recorded.
+        start_loss: The held-out loss of the state every candidate started from, which
+            each score's rise counts from; ``None`` when not measured.
     """
 
     lr: float
@@ -202,6 +204,7 @@ class Confirmation:
     steps: int
     steps_spent: int
     held_out_losses: tuple[tuple[float, ...], ...] = ()
+    start_loss: float | None = None
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
@@ -248,6 +251,8 @@ class Confirmation:
         object.__setattr__(self, "candidates", candidates)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "held_out_losses", runs)
+        if self.start_loss is not None:
+            object.__setattr__(self, "start_loss", _real("start_loss", self.start_loss))
 
     @property
     def best(self) -> int | None:

@@ -108,6 +108,7 @@ class CandidateSearch:
         )
         self._runs: dict[float, tuple[tuple[float, ...], bool]] = {}
         self._waiting: float | None = None
+        self.start_loss: float | None = None
 
     # -- proposing ---------------------------------------------------------------------
 
@@ -160,6 +161,14 @@ class CandidateSearch:
 
     # -- recording and concluding ------------------------------------------------------
 
+    def record_start(self, held_out_loss: float) -> None:
+        """Record the held-out loss of the state every candidate starts from.
+
+        Measured before the first candidate trains; each candidate's rise above it then
+        counts in its score (:func:`~cyclr.rangetest.confirm.held_out_score`).
+        """
+        self.start_loss = float(held_out_loss)
+
     def record(self, held_out_losses: Sequence[float], finite: bool) -> None:
         """Record the run of the candidate just yielded.
 
@@ -184,11 +193,11 @@ class CandidateSearch:
     def scores(self) -> tuple[float, ...]:
         """Their :func:`~cyclr.rangetest.confirm.held_out_score` (``inf``: diverged)."""
         return tuple(
-            held_out_score(losses) if ok else math.inf
+            held_out_score(losses, self.start_loss) if ok else math.inf
             for losses, ok in (self._runs[o] for o in sorted(self._runs))
         )
 
     def conclude(self, steps: int, steps_spent: int) -> Confirmation:
         """The :class:`Confirmation` of every recorded candidate (see ``confirm.conclude``)."""
         runs = [self._runs[o] for o in sorted(self._runs)]
-        return conclude(self.anchor, self.candidates, runs, steps, steps_spent)
+        return conclude(self.anchor, self.candidates, runs, steps, steps_spent, self.start_loss)

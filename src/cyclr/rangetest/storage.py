@@ -11,8 +11,9 @@ JSON schema (version 1), one object::
 
 ``"confirmation"`` is there only for a result whose suggestion was confirmed
 (``range_test(..., held_out=...)``): ``{"lr", "anchor", "candidates", "scores",
-"steps", "steps_spent", "held_out_losses"}``, the fields of
-:class:`~cyclr.rangetest.confirm.Confirmation`. A file without it is a plain curve.
+"steps", "steps_spent", "held_out_losses"}`` and, where it was measured,
+``"start_loss"``: the fields of :class:`~cyclr.rangetest.confirm.Confirmation`. A file
+without it is a plain curve.
 
 Floats are written with Python's shortest round-trip repr, so reading a file back
 gives the same float64 values bit for bit. JSON has no NaN or infinity: NaN is written
@@ -239,6 +240,7 @@ def _confirmation_data(c: Confirmation) -> dict[str, Any]:
         "steps": c.steps,
         "steps_spent": c.steps_spent,
         "held_out_losses": [[_encode(v) for v in run] for run in c.held_out_losses],
+        **({} if c.start_loss is None else {"start_loss": _encode(c.start_loss)}),
     }
 
 
@@ -246,10 +248,11 @@ def _confirmation(data: Any) -> Confirmation | None:
     """The :class:`Confirmation` of a result file's ``"confirmation"`` field, checked."""
     if data is None:
         return None
-    if not isinstance(data, dict) or sorted(data) != sorted(_CONFIRMATION_KEYS):
+    keys = sorted(data) if isinstance(data, dict) else None
+    if keys not in (sorted(_CONFIRMATION_KEYS), sorted((*_CONFIRMATION_KEYS, "start_loss"))):
         raise ValueError(
             f"field 'confirmation' must be an object with the keys {list(_CONFIRMATION_KEYS)} "
-            f"(got {data!r:.200})"
+            f"and optionally 'start_loss' (got {data!r:.200})"
         )
     runs = data["held_out_losses"]
     if not isinstance(runs, list):
@@ -268,6 +271,11 @@ def _confirmation(data: Any) -> Confirmation | None:
         held_out_losses=tuple(
             tuple(_decode_list(f"confirmation.held_out_losses[{i}]", run))
             for i, run in enumerate(runs)
+        ),
+        start_loss=(
+            None
+            if data.get("start_loss") is None
+            else _decode_list("confirmation.start_loss", [data["start_loss"]])[0]
         ),
     )
 

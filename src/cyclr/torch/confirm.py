@@ -148,6 +148,7 @@ def confirm(
             batches = [stream.next() for _ in range(k * training.accumulation_steps)]
         finally:
             stream.close()
+        search.record_start(training.held_out_loss(held))
         for j, candidate in enumerate(search):
             if j:
                 saved.restore()
