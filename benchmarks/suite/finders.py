@@ -61,6 +61,9 @@ class FinderRecord:
         lrs: the recorded LR per step.
         losses: the recorded (raw or, if the finder keeps only that, smoothed) loss per step.
         curve_kind: ``"raw"`` or ``"smoothed"`` for ``losses``.
+        confirmation: a confirmed range test's confirmation as its result file writes
+            it (candidates, scores, held-out losses), so other readings of the same
+            evidence can be scored without training again; ``None`` otherwise.
     """
 
     family: str
@@ -71,6 +74,7 @@ class FinderRecord:
     lrs: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     curve_kind: str = "raw"
+    confirmation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -83,6 +87,7 @@ class FinderRecord:
             "lrs": self.lrs,
             "losses": [x if math.isfinite(x) else None for x in self.losses],
             "curve_kind": self.curve_kind,
+            **({} if self.confirmation is None else {"confirmation": self.confirmation}),
         }
 
     @classmethod
@@ -97,6 +102,7 @@ class FinderRecord:
             list(d.get("lrs", [])),
             [math.nan if x is None else float(x) for x in d.get("losses", [])],
             d.get("curve_kind", "raw"),
+            d.get("confirmation"),
         )
 
 

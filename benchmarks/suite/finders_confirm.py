@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import json
 import math
 import time
 import warnings
@@ -234,6 +235,7 @@ def _record(
         [float(x) for x in result.lrs[:, 0]],
         [float(x) for x in result.losses],
         "raw",
+        json.loads(result.to_json()).get("confirmation"),
     )
 
 
