@@ -60,9 +60,11 @@ def test_candidates_match_a_hand_made_run_and_the_callers_state_is_untouched(
     for a, b in zip(before, leaves((params, opt_state)), strict=True):  # raises if donated
         np.testing.assert_array_equal(a, b)
     assert got.steps == 25 and got.steps_spent == 125 and got.anchor == 0.02
+    start = float(np.mean([float(mse(params, b)) for b in HELD]))  # before training
+    assert got.start_loss == pytest.approx(start, rel=1e-6)
     for lr, score, losses in zip(got.candidates, got.scores, got.held_out_losses, strict=True):
         assert losses == pytest.approx(by_hand(lr, 25), rel=1e-5)
-        assert score == held_out_score(losses)
+        assert score == held_out_score(losses, got.start_loss)
     best = got.candidates[min(range(5), key=lambda i: (got.scores[i], i))]
     assert got.lr == (fitted_lr(got.candidates, got.scores) or best)
 

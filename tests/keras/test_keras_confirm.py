@@ -61,11 +61,15 @@ def test_candidates_match_a_hand_made_run_and_everything_comes_back(dropout: boo
     assert_same(before, state(model))
     assert float(model.optimizer.learning_rate) == lr_before
     assert got.steps == 12 and got.steps_spent == 36
+    # The held-out loss before training, which every score's rise counts from.
+    fresh = keras_probe.digits_model(keras.optimizers.SGD(0.05, momentum=0.9), dropout=dropout)
+    start = np.mean([fresh.test_on_batch(x, y, return_dict=True)["loss"] for x, y in HELD])
+    assert got.start_loss == pytest.approx(float(start), rel=1e-5)
     for lr, score, losses in zip(got.candidates, got.scores, got.held_out_losses, strict=True):
         assert len(losses) == 2
         if not dropout:  # dropout's masks come from the RNG, restored per candidate only
             assert losses == pytest.approx(by_hand(lr, 12, dropout=False), rel=1e-5)
-        assert score == held_out_score(losses)
+        assert score == held_out_score(losses, got.start_loss)
     assert got.lr == got.candidates[min(range(3), key=lambda i: (got.scores[i], i))]
 
 

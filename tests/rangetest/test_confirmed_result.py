@@ -218,3 +218,77 @@ def test_schedule_can_read_the_curve_on_a_confirmed_result() -> None:
     assert confirmed.schedule("onecycle", 10, total_steps=100).max_lr == 2e-3  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match=r"rule must be one of 'smith', 'bottom', 'confirmed'"):
         confirmed.schedule("onecycle", 10, total_steps=100, rule="edge")
+
+
+def _window(anchor: float, scores: tuple[float, ...], start: float) -> Confirmation:
+    """Three candidates a half decade apart around ``anchor`` (a window one decade wide)."""
+    candidates = (anchor / 10**0.5, anchor, anchor * 10**0.5)
+    runs = tuple((s,) for s in scores)
+    return Confirmation(anchor, anchor, candidates, scores, 40, 120, runs, start_loss=start)
+
+
+def test_a_window_past_the_edge_is_confirmed_again_one_window_lower() -> None:
+    # Every candidate of the first window ends far above the loss it started from (3.0);
+    # the window a decade lower learns. Training longer would not help, so it is not run.
+    untrained = float(np.mean(LOSSES[:10]))
+    seen: list[tuple[float, int]] = []
+
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append((lr, steps))
+        wild = not seen[1:]
+        return _window(lr, (9.0, 12.0, 40.0) if wild else (2.0, 1.0, 1.5), untrained)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = confirm_result(_curve(), run, 40)
+    anchor = _curve().suggest().lr
+    assert seen == [(anchor, 40), (pytest.approx(anchor / 10), 40)]
+    c = got.confirmation
+    assert c is not None and c.anchor == pytest.approx(anchor / 10)
+    assert c.steps_spent == 240 and got.steps_spent == 61 + 240
+    assert c.scores == (2.0, 1.0, 1.5)
+
+
+def test_a_lower_window_still_past_the_edge_says_its_lr_is_a_guess() -> None:
+    untrained = float(np.mean(LOSSES[:10]))
+    seen: list[float] = []
+
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append(lr)
+        return _window(lr, (9.0, 12.0, 40.0), untrained)
+
+    with pytest.warns(RuntimeWarning, match=r"also one window lower.*guess.*past the edge"):
+        got = confirm_result(_curve(), run, 40)
+    assert len(seen) == 2 and seen[1] == pytest.approx(seen[0] / 10)
+    assert got.confirmation is not None and got.confirmation.steps_spent == 240
+
+
+@pytest.mark.parametrize(
+    ("scores", "start", "past"),
+    [
+        ((3.5, 3.6, 4.0), 3.0, True),  # every candidate ended above its start
+        ((2.9, 3.6, 4.0), 3.0, False),  # one learned
+        ((3.001, 3.002, 3.0), 3.0, False),  # a plateau: at the start, within its noise
+        ((math.inf, math.inf, math.inf), 3.0, False),  # nothing finite: nothing to read
+    ],
+)
+def test_past_edge_compares_the_best_score_with_the_start_and_its_noise(
+    scores: tuple[float, ...], start: float, past: bool
+) -> None:
+    from cyclr.rangetest.confirm import past_edge
+
+    confirmation = _window(1e-3, scores, start)
+    assert past_edge(_curve(), confirmation) is past
+    # Shifting and scaling the loss (sweep and held-out alike) changes nothing.
+    moved = _curve(losses=LOSSES * 7 + 2, smoothed=LOSSES * 7 + 2)
+    shifted = _window(1e-3, tuple(7 * s + 2 for s in scores), 7 * start + 2)
+    assert past_edge(moved, shifted) is past
+
+
+def test_the_start_loss_is_stored_exactly() -> None:
+    confirmed = _curve(confirmation=_window(1e-3, (2.0, 1.0, 1.5), 2.0 / 3.0))
+    text = confirmed.to_json()
+    assert json.loads(text)["confirmation"]["start_loss"] == 2.0 / 3.0
+    back = RangeTestResult.from_json_text(text)
+    assert back == confirmed and back.confirmation is not None
+    assert back.confirmation.start_loss == 2.0 / 3.0

@@ -50,7 +50,8 @@ def confirm(
     ``batches``. Every 10 steps and after the last, the mean of ``eval_loss(params, batch)``
     over ``held_out`` is measured (each batch weighing its number of examples, the leading
     dimension of its first array); the candidate's score is the last of these plus their
-    largest rise above their running minimum
+    largest rise above their running minimum, counted from the held-out loss before
+    training (measured once)
     (:func:`~cyclr.rangetest.confirm.held_out_score`). The LR is the vertex of the parabola
     fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the
     lowest finite score's when they give none (ties: the smaller LR); a candidate whose

@@ -44,7 +44,8 @@ def confirm(
     ``model.train_on_batch`` on the same ``steps`` batches, drawn once from ``data``. Every
     10 steps and after the last, the mean ``model.test_on_batch`` loss over ``held_out``'s
     examples is measured (each batch weighs its number of rows); the candidate's score is
-    the last of these plus their largest rise above their running minimum
+    the last of these plus their largest rise above their running minimum, counted from the
+    held-out loss before training (measured once)
     (:func:`~cyclr.rangetest.confirm.held_out_score`). The LR is the vertex of the parabola
     fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the
     lowest finite score's when they give none (ties: the smaller LR); a candidate whose

@@ -47,8 +47,8 @@ about the same median (0.32 against 0.28); on another draw of the sweeps, three 
 to end: ``benchmarks/RESULTS.md``. Over 40-epoch runs the chosen LR held fixed can
 still be too high, while the schedules between :meth:`Confirmation.bounds` stayed within
 1 unit of the best fixed LR (``benchmarks/results/clr_long_confirmed.md``). It costs
-``5 k`` training steps (200 by default) and ``ceil(k / 10)`` held-out passes
-per candidate.
+``5 k`` training steps (200 by default), one held-out pass before training and
+``ceil(k / 10)`` per candidate.
 
 The held-out loss is also measured once before any candidate trains, :math:`v_0`, and
 each candidate's rise counts from it: an LR past the edge of stability can send the loss

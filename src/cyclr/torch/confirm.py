@@ -59,9 +59,10 @@ def confirm(
     last, the mean loss over ``held_out``'s examples is measured in eval mode under
     ``no_grad`` (each batch weighs the leading dimension of its first tensor); the
     candidate's score is the last of these plus their largest rise above their running
-    minimum (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss that bounced
-    back up, on the edge of stability or starting to overfit, pays for the bounce). The LR
-    is the vertex of the parabola fitted to the scores in log-LR
+    minimum, counted from the held-out loss before training (measured once)
+    (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss that bounced back up,
+    on the edge of stability or starting to overfit, pays for the bounce). The LR is the
+    vertex of the parabola fitted to the scores in log-LR
     (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the lowest finite score's when they
     give none (ties: the smaller LR); a candidate whose training loss turns non-finite
     scores ``inf`` and stops at the next check (the losses stay on the device and are read
@@ -89,8 +90,8 @@ def confirm(
         loss_fn: ``loss_fn(outputs, targets)`` for ``(inputs, targets)`` batches.
         lr: The LR to confirm, for parameter group 0 (e.g. ``result.suggest().lr``).
         held_out: Batches to score each candidate on: validation data the model does
-            not train on (a few batches; each is evaluated ``ceil(steps / 10)`` times
-            per candidate). At least one. Read once, kept in memory.
+            not train on (a few batches; each is evaluated once before training and
+            ``ceil(steps / 10)`` times per candidate). At least one. Read once, kept in memory.
         steps: Optimizer steps per candidate (``k``).
         offsets: Candidate offsets in decades around ``lr`` (1 to 16), or ``None`` for
             the line search.
