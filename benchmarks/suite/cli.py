@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also score the prototype suggestion rules of benchmarks/suite/rules.py",
     )
+    p.add_argument(
+        "--choice-prototypes",
+        action="store_true",
+        help="also read the confirmed families' stored scores with benchmarks/suite/choice.py",
+    )
     p.add_argument("--out", type=Path, default=None, help=f"report path (default {DEFAULT_OUT})")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument(
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         oracle_file = None if args.no_oracle_file else ORACLE_FILE
     if args.prototypes:
         cfg.prototypes = dict(PROTOTYPES)
+    cfg.choice_prototypes = args.choice_prototypes
     bad_rules = [r for r in cfg.clr_rules if r not in CLR_RULES]
     if bad_rules:
         print(f"unknown --clr-rules {bad_rules}; choose from {list(CLR_RULES)}", file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import finders
+from . import choice, finders
 from .clr import (
     CLR_KINDS,
     CLR_METHODS,
@@ -72,6 +72,8 @@ class Config:
         grid_points: keep only this many grid LRs around the middle (quick mode).
         invariance_task: task of the loss-scale / loss-shift check.
         prototypes: extra suggestion rules read from cyclr's curves (name -> rule).
+        choice_prototypes: also read the confirmed families' stored scores with the rules
+            of :mod:`.choice` (other ways to choose among the same candidates).
         read_only: compute nothing; units missing from the cache are left out.
         log: where progress lines go.
     """
@@ -89,6 +91,7 @@ class Config:
     grid_points: int | None = None
     invariance_task: str = INVARIANCE_TASK
     prototypes: dict[str, Callable[[np.ndarray, np.ndarray], float]] = field(default_factory=dict)
+    choice_prototypes: bool = False
     read_only: bool = False
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
 
@@ -308,7 +311,14 @@ def finder_record(
         out = finders.FinderRecord.from_dict(rec)
     if family == "cyclr" and out.lrs:
         out = reread_cyclr(out, cfg)
+    if cfg.choice_prototypes and family in CHOICE_METHODS:
+        extra = choice.reread(CHOICE_METHODS[family], out, task.steps)
+        out = dataclasses.replace(out, suggestions={**out.suggestions, **extra})
     return out
+
+
+CHOICE_METHODS = {"cyclr-confirm": "cyclr-confirmed", "cyclr-auto": "cyclr-auto"}
+"""The confirmed families whose stored scores :mod:`.choice` reads, and their method."""
 
 
 def _methods_or_family(family: str) -> tuple[str, ...]:

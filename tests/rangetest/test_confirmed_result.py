@@ -3,6 +3,7 @@ what it refuses."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -235,8 +236,9 @@ def test_a_window_past_the_edge_is_confirmed_again_one_window_lower() -> None:
 
     def run(lr: float, steps: int) -> Confirmation:
         seen.append((lr, steps))
-        wild = not seen[1:]
-        return _window(lr, (9.0, 12.0, 40.0) if wild else (2.0, 1.0, 1.5), untrained)
+        if seen[1:]:  # the window below learns
+            return _window(lr, (2.0, 1.0, 1.5), untrained)
+        return _window(lr, (9.0, 12.0, 40.0), untrained)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -264,25 +266,55 @@ def test_a_lower_window_still_past_the_edge_says_its_lr_is_a_guess() -> None:
 
 
 @pytest.mark.parametrize(
-    ("scores", "start", "past"),
+    ("runs", "start", "flags"),
     [
-        ((3.5, 3.6, 4.0), 3.0, True),  # every candidate ended above its start
-        ((2.9, 3.6, 4.0), 3.0, False),  # one learned
-        ((3.001, 3.002, 3.0), 3.0, False),  # a plateau: at the start, within its noise
-        ((math.inf, math.inf, math.inf), 3.0, False),  # nothing finite: nothing to read
+        (((3.5,), (3.6,), (4.0,)), 3.0, (True, True, True)),  # all rose above the start
+        (((2.9,), (9.0, 2.0), (4.0,)), 3.0, (False, True, True)),  # a jump counts
+        (((3.001,), (3.002,), (3.0,)), 3.0, (False, False, False)),  # a plateau, in noise
     ],
 )
-def test_past_edge_compares_the_best_score_with_the_start_and_its_noise(
-    scores: tuple[float, ...], start: float, past: bool
+def test_unstable_compares_each_held_out_loss_with_the_start_and_its_noise(
+    runs: tuple[tuple[float, ...], ...], start: float, flags: tuple[bool, ...]
 ) -> None:
-    from cyclr.rangetest.confirm import past_edge
+    from cyclr.rangetest.confirm import unstable
 
-    confirmation = _window(1e-3, scores, start)
-    assert past_edge(_curve(), confirmation) is past
+    scores = tuple(r[-1] for r in runs)
+    confirmation = dataclasses.replace(_window(1e-3, scores, start), held_out_losses=runs)
+    assert unstable(_curve(), confirmation) == flags
     # Shifting and scaling the loss (sweep and held-out alike) changes nothing.
     moved = _curve(losses=LOSSES * 7 + 2, smoothed=LOSSES * 7 + 2)
-    shifted = _window(1e-3, tuple(7 * s + 2 for s in scores), 7 * start + 2)
-    assert past_edge(moved, shifted) is past
+    shifted = dataclasses.replace(
+        _window(1e-3, tuple(7 * v + 2 for v in scores), 7 * start + 2),
+        held_out_losses=tuple(tuple(7 * v + 2 for v in r) for r in runs),
+    )
+    assert unstable(moved, shifted) == flags
+
+
+def test_an_unstable_candidate_counts_as_diverged_and_the_lr_is_read_again() -> None:
+    from cyclr.rangetest.confirm import read_lr, without_unstable
+
+    untrained = float(np.mean(LOSSES[:10]))
+    runs = ((2.0, 1.5), (2.5, 1.0), (2.4, 1.2), (40.0, 0.9))
+    confirmation = Confirmation(
+        4e-3,
+        4e-3,
+        (1e-3, 2e-3, 4e-3, 8e-3),
+        (1.5, 1.0, 1.2, 0.9),
+        40,
+        160,
+        runs,
+        start_loss=untrained,
+    )
+    kept = without_unstable(_curve(), confirmation)
+    assert kept is not None and kept.scores == (1.5, 1.0, 1.2, math.inf)
+    assert kept.lr == read_lr(kept.candidates, kept.scores) < 8e-3
+    # Nothing unstable: the same confirmation; everything unstable: none.
+    calm = dataclasses.replace(confirmation, held_out_losses=(*runs[:3], (2.0, 0.9)))
+    assert without_unstable(_curve(), calm) is calm
+    wild = dataclasses.replace(
+        confirmation, held_out_losses=tuple((40.0, v) for v in (1.5, 1.0, 1.2, 0.9))
+    )
+    assert without_unstable(_curve(), wild) is None
 
 
 def test_the_start_loss_is_stored_exactly() -> None:

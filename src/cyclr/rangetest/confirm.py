@@ -53,10 +53,12 @@ still be too high, while the schedules between :meth:`Confirmation.bounds` staye
 The held-out loss is also measured once before any candidate trains, :math:`v_0`, and
 each candidate's rise counts from it: an LR past the edge of stability can send the loss
 far above where it started within ten steps and then bring it back below, and its last
-value alone would look good. When every candidate ends clearly above :math:`v_0`
-(:func:`past_edge`), the window lies past the edge: :func:`confirm_result` confirms the
-window below it (on the benchmark suite, a ResNet whose sweep read its bottom past a
-spike to the edge, 250x the best LR).
+value alone would look good. In the range test (:func:`confirm_result`) a candidate
+whose held-out loss rose clearly above :math:`v_0` (:func:`unstable`: by more than
+:data:`Z_LEARNED` standard deviations of the sweep's first losses, the mirror of
+:func:`learned`) counts as diverged; when every candidate did, the window lies past the
+edge and the window below it is confirmed instead (on the benchmark suite, a ResNet
+whose sweep read its bottom past a spike to the edge, 250x the best LR).
 
 A model on a plateau can leave every candidate's held-out loss at the untrained level
 for ``k`` steps (a recurrent network before it finds the signal: on the benchmark's GRU,
@@ -122,7 +124,9 @@ __all__ = [
     "largest_rise",
     "learned",
     "learning_bar",
-    "past_edge",
+    "read_lr",
+    "unstable",
+    "without_unstable",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -248,6 +252,17 @@ def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
     return best
 
 
+def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
+    """The LR the scores give: :func:`fitted_lr`'s vertex, else :func:`choose`'s candidate.
+
+    Raises:
+        cyclr.errors.NoReliableSuggestionError: If no score is finite.
+    """
+    best = choose(candidates, scores)
+    fitted = fitted_lr(candidates, scores)
+    return candidates[best] if fitted is None else fitted
+
+
 def conclude(
     anchor: float,
     candidates: tuple[float, ...],
@@ -281,10 +296,8 @@ def conclude(
     scores = tuple(
         held_out_score(losses, start_loss) if finite else math.inf for losses, finite in runs
     )
-    best = choose(candidates, scores)
-    fitted = fitted_lr(candidates, scores)
     return Confirmation(
-        lr=candidates[best] if fitted is None else fitted,
+        lr=read_lr(candidates, scores),
         anchor=float(anchor),
         candidates=candidates,
         scores=scores,
@@ -325,38 +338,60 @@ def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
     return min(scores) < bar
 
 
-def past_edge(result: RangeTestResult, confirmation: Confirmation) -> bool:
-    r"""Whether every candidate ended clearly worse than the state it started from.
+def unstable(result: RangeTestResult, confirmation: Confirmation) -> tuple[bool, ...]:
+    r"""Per candidate: whether its held-out loss rose clearly above the state it started from.
 
-    .. math:: \min_j s_j > v_0 + z\,\sigma_0
+    .. math:: \max_m v_{j,m} > v_0 + z\,\sigma_0
 
     :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
     the sweep's untrained loss :math:`\bar L_0` where it was not measured),
     :math:`\sigma_0` the standard deviation of the sweep's first
     :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of
-    :func:`learned`. A score counts the candidate's rise above :math:`v_0`
-    (:func:`held_out_score`), so a candidate that jumped far above its start and came
-    back counts as worse than it. Every candidate past the edge of stability (a curve
-    read past a transient spike) looks so; a model on a plateau does not (its scores
-    stay at :math:`v_0`). ``False`` when the sweep has too few finite first losses to
-    tell, or no score is finite.
+    :func:`learned`. Training at such an LR made the model worse than not training at
+    all, beyond the loss's noise: the LR is past the edge of stability, whatever the loss
+    came back down to by the end of the window. A model on a plateau is not unstable (its
+    held-out loss stays at :math:`v_0`). All ``False`` when the sweep has too few finite
+    first losses to tell, or the held-out losses were not recorded.
 
     Example:
         >>> import numpy as np
         >>> from cyclr.rangetest import RangeTestResult
         >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
         >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
-        >>> wild = Confirmation(0.1, 0.1, (0.1,), (9.0,), 40, 40, ((9.0,),), start_loss=2.3)
-        >>> past_edge(r, wild), past_edge(r, Confirmation(0.01, 0.01, (0.01,), (2.3,), 40, 40))
-        (True, False)
+        >>> runs = ((2.0, 1.5), (9.0, 1.2), (2.31, 2.3))
+        >>> c = Confirmation(0.1, 0.1, (0.03, 0.1, 0.3), (1.5, 8.9, 2.31), 40, 120, runs,
+        ...                  start_loss=2.3)
+        >>> unstable(r, c)
+        (False, True, False)
     """
     bar = learning_bar(result)
     untrained = untrained_loss(result.losses)
-    scores = [s for s in confirmation.scores if math.isfinite(s)]
-    if bar is None or untrained is None or not scores:
-        return False
+    if bar is None or untrained is None or not confirmation.held_out_losses:
+        return tuple(False for _ in confirmation.candidates)
     start = untrained if confirmation.start_loss is None else confirmation.start_loss
-    return min(scores) > start + (untrained - bar)
+    ceiling = start + (untrained - bar)
+    return tuple(any(v > ceiling for v in losses) for losses in confirmation.held_out_losses)
+
+
+def without_unstable(result: RangeTestResult, confirmation: Confirmation) -> Confirmation | None:
+    """The confirmation read from its stable candidates alone (:func:`unstable`).
+
+    Each unstable candidate scores ``inf``, as one whose training diverged, and the LR is
+    read again from the rest (:func:`read_lr`). ``None`` when no candidate with a finite
+    score is stable: the whole window lies past the edge. ``confirmation`` itself when
+    none is unstable.
+    """
+    flags = unstable(result, confirmation)
+    if not any(flags):
+        return confirmation
+    scores = tuple(
+        math.inf if bad else s for s, bad in zip(confirmation.scores, flags, strict=True)
+    )
+    if not any(math.isfinite(s) for s in scores):
+        return None
+    return dataclasses.replace(
+        confirmation, scores=scores, lr=read_lr(confirmation.candidates, scores)
+    )
 
 
 def learning_bar(result: RangeTestResult) -> float | None:
@@ -409,10 +444,11 @@ def confirm_result(
     suggestion has nothing to confirm: the result comes back as it is, with a warning
     that gives the curve's reason (``result.suggest()`` raises it).
 
-    If every candidate ended clearly worse than the state it started from
-    (:func:`past_edge`: the window lies past the edge of stability), the confirmation
-    runs once more one window lower (the anchor divided by the ratio of the largest
-    candidate to the smallest, 10 by default); if that window is past the edge too, a
+    A candidate whose held-out loss rose clearly above the state it started from
+    (:func:`unstable`) counts as diverged (:func:`without_unstable`). If every candidate
+    did (the window lies past the edge of stability), the confirmation runs once more
+    one window lower (the anchor divided by the ratio of the largest candidate to the
+    smallest, 10 by default); if that window is past the edge too, a
     ``RuntimeWarning`` says the confirmed LR is a guess. Otherwise, if no candidate
     learned within ``steps`` steps (:func:`learned`), the confirmation runs once more
     from the same state with :data:`EXTEND_FACTOR` times the steps, as the sweep reruns
@@ -452,35 +488,35 @@ def confirm_result(
         result = dataclasses.replace(
             result, settings={**result.settings, "total_steps": total_steps}
         )
-    confirmation = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
-    if past_edge(result, confirmation):
-        # Every candidate ended worse than where it started: the window lies past the
-        # edge of stability. Confirm the window below it instead (training longer there
-        # would not help).
-        first = dataclasses.replace(result, confirmation=confirmation)
-        width = confirmation.candidates[-1] / confirmation.candidates[0]
+    measured = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
+    confirmation = without_unstable(result, measured)
+    if confirmation is None:
+        # Every candidate made the model clearly worse than where it started: the window
+        # lies past the edge of stability. Confirm the window below it instead (training
+        # longer there would not help).
+        first = dataclasses.replace(result, confirmation=measured)
+        width = measured.candidates[-1] / measured.candidates[0]
         lower = _kept(first, lambda: run(anchor / width, steps), "result, confirmed")
-        confirmation = dataclasses.replace(
-            lower, steps_spent=confirmation.steps_spent + lower.steps_spent
-        )
-        if past_edge(result, confirmation):
+        lower = dataclasses.replace(lower, steps_spent=measured.steps_spent + lower.steps_spent)
+        confirmation = without_unstable(result, lower)
+        if confirmation is None:
             warnings.warn(
-                f"held_out: every candidate's held-out loss ended above the untrained "
-                f"model's, also one window lower (best score "
-                f"{min(s for s in confirmation.scores if math.isfinite(s)):.4g}); the "
-                f"confirmed LR {confirmation.lr:.3g} is a guess: the curve's reading lies "
-                "past the edge of stability; try a smaller end_lr or read the curve "
-                "(result.suggest('bottom'))",
+                f"held_out: every candidate's held-out loss rose clearly above the "
+                f"untrained model's, also one window lower (candidates from "
+                f"{lower.candidates[0]:.3g}); the confirmed LR {lower.lr:.3g} is a guess: "
+                "the curve's reading lies past the edge of stability; try a smaller "
+                "end_lr or read the curve (result.suggest('bottom'))",
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return dataclasses.replace(result, confirmation=confirmation)
+            return dataclasses.replace(result, confirmation=lower)
         anchor = confirmation.anchor
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)
     first = dataclasses.replace(result, confirmation=confirmation)
     longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
     longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
+    longer = without_unstable(result, longer) or longer
     if not learned(result, longer):
         warnings.warn(
             f"held_out: no candidate's held-out loss fell clearly below the untrained "
