@@ -266,55 +266,51 @@ def test_a_lower_window_still_past_the_edge_says_its_lr_is_a_guess() -> None:
 
 
 @pytest.mark.parametrize(
-    ("runs", "start", "flags"),
+    ("scores", "start", "capped_scores"),
     [
-        (((3.5,), (3.6,), (4.0,)), 3.0, (True, True, True)),  # all rose above the start
-        (((2.9,), (9.0, 2.0), (4.0,)), 3.0, (False, True, True)),  # a jump counts
-        (((3.001,), (3.002,), (3.0,)), 3.0, (False, False, False)),  # a plateau, in noise
+        ((2.0, 3.5, 900.0), 3.0, (2.0, "ceiling", "ceiling")),  # two past the edge
+        ((2.0, 2.5, math.inf), 3.0, (2.0, 2.5, math.inf)),  # diverged stays inf
+        ((3.5, 3.6, 4.0), 3.0, None),  # every candidate past the edge
     ],
 )
-def test_unstable_compares_each_held_out_loss_with_the_start_and_its_noise(
-    runs: tuple[tuple[float, ...], ...], start: float, flags: tuple[bool, ...]
+def test_scores_above_the_untrained_ceiling_are_brought_down_to_it(
+    scores: tuple[float, ...], start: float, capped_scores: Any
 ) -> None:
-    from cyclr.rangetest.confirm import unstable
+    from cyclr.rangetest.confirm import capped, untrained_ceiling
 
-    scores = tuple(r[-1] for r in runs)
-    confirmation = dataclasses.replace(_window(1e-3, scores, start), held_out_losses=runs)
-    assert unstable(_curve(), confirmation) == flags
+    confirmation = _window(1e-3, scores, start)
+    got = capped(_curve(), confirmation)
+    ceiling = untrained_ceiling(_curve(), confirmation)
+    assert ceiling is not None and start < ceiling < start + 0.1
+    if capped_scores is None:
+        assert got is None
+        return
+    assert got is not None
+    assert got.scores == tuple(ceiling if c == "ceiling" else c for c in capped_scores)
     # Shifting and scaling the loss (sweep and held-out alike) changes nothing.
     moved = _curve(losses=LOSSES * 7 + 2, smoothed=LOSSES * 7 + 2)
-    shifted = dataclasses.replace(
-        _window(1e-3, tuple(7 * v + 2 for v in scores), 7 * start + 2),
-        held_out_losses=tuple(tuple(7 * v + 2 for v in r) for r in runs),
-    )
-    assert unstable(moved, shifted) == flags
+    shifted = capped(moved, _window(1e-3, tuple(7 * v + 2 for v in scores), 7 * start + 2))
+    assert shifted is not None and shifted.lr == pytest.approx(got.lr, rel=1e-9)
 
 
-def test_an_unstable_candidate_counts_as_diverged_and_the_lr_is_read_again() -> None:
-    from cyclr.rangetest.confirm import read_lr, without_unstable
+def test_one_exploded_score_no_longer_steers_the_parabola() -> None:
+    # Scores 0.3 at the smallest candidate, the rest past the edge, one by a factor of
+    # 2,000: fitted as they are, the vertex lands inside the window; capped, the scores
+    # say "the smallest" and the LR is the smallest candidate.
+    from cyclr.rangetest.confirm import capped, read_lr
 
     untrained = float(np.mean(LOSSES[:10]))
-    runs = ((2.0, 1.5), (2.5, 1.0), (2.4, 1.2), (40.0, 0.9))
+    candidates = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
+    scores = (0.3, 4.0, 5.0, 9.0, 2000.0)
     confirmation = Confirmation(
-        4e-3,
-        4e-3,
-        (1e-3, 2e-3, 4e-3, 8e-3),
-        (1.5, 1.0, 1.2, 0.9),
-        40,
-        160,
-        runs,
-        start_loss=untrained,
+        read_lr(candidates, scores), 4e-3, candidates, scores, 40, 200, start_loss=untrained
     )
-    kept = without_unstable(_curve(), confirmation)
-    assert kept is not None and kept.scores == (1.5, 1.0, 1.2, math.inf)
-    assert kept.lr == read_lr(kept.candidates, kept.scores) < 8e-3
-    # Nothing unstable: the same confirmation; everything unstable: none.
-    calm = dataclasses.replace(confirmation, held_out_losses=(*runs[:3], (2.0, 0.9)))
-    assert without_unstable(_curve(), calm) is calm
-    wild = dataclasses.replace(
-        confirmation, held_out_losses=tuple((40.0, v) for v in (1.5, 1.0, 1.2, 0.9))
-    )
-    assert without_unstable(_curve(), wild) is None
+    assert confirmation.lr > 2e-3
+    got = capped(_curve(), confirmation)
+    assert got is not None and got.lr == 1e-3
+    # Nothing above the ceiling: the same confirmation comes back.
+    calm = dataclasses.replace(confirmation, scores=(0.3, 0.2, 0.25, 0.4, 0.5), lr=2e-3)
+    assert capped(_curve(), calm) is calm
 
 
 def test_the_start_loss_is_stored_exactly() -> None:

@@ -53,12 +53,14 @@ still be too high, while the schedules between :meth:`Confirmation.bounds` staye
 The held-out loss is also measured once before any candidate trains, :math:`v_0`, and
 each candidate's rise counts from it: an LR past the edge of stability can send the loss
 far above where it started within ten steps and then bring it back below, and its last
-value alone would look good. In the range test (:func:`confirm_result`) a candidate
-whose held-out loss rose clearly above :math:`v_0` (:func:`unstable`: by more than
-:data:`Z_LEARNED` standard deviations of the sweep's first losses, the mirror of
-:func:`learned`) counts as diverged; when every candidate did, the window lies past the
-edge and the window below it is confirmed instead (on the benchmark suite, a ResNet
-whose sweep read its bottom past a spike to the edge, 250x the best LR).
+value alone would look good. In the range test (:func:`confirm_result`) a score above
+:math:`v_0` by more than :data:`Z_LEARNED` standard deviations of the sweep's first
+losses (:func:`untrained_ceiling`, the mirror of :func:`learning_bar`) means the
+candidate left the model worse than not training: all such scores are brought down to
+that ceiling (:func:`capped`), so that one exploded candidate does not steer the
+parabola; when every candidate is above it, the window lies past the edge and the window
+below it is confirmed instead (on the benchmark suite, a ResNet whose sweep read its
+bottom past a spike to the edge, 250x the best LR).
 
 A model on a plateau can leave every candidate's held-out loss at the untrained level
 for ``k`` steps (a recurrent network before it finds the signal: on the benchmark's GRU,
@@ -114,6 +116,7 @@ __all__ = [
     "Z_LEARNED",
     "Confirmation",
     "candidate_lrs",
+    "capped",
     "check_run_length",
     "choose",
     "conclude",
@@ -125,8 +128,7 @@ __all__ = [
     "learned",
     "learning_bar",
     "read_lr",
-    "unstable",
-    "without_unstable",
+    "untrained_ceiling",
 ]
 
 CONFIRM_OFFSETS = (-0.5, -0.25, 0.0, 0.25, 0.5)
@@ -338,57 +340,64 @@ def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
     return min(scores) < bar
 
 
-def unstable(result: RangeTestResult, confirmation: Confirmation) -> tuple[bool, ...]:
-    r"""Per candidate: whether its held-out loss rose clearly above the state it started from.
-
-    .. math:: \max_m v_{j,m} > v_0 + z\,\sigma_0
+def untrained_ceiling(result: RangeTestResult, confirmation: Confirmation) -> float | None:
+    r"""The score above which a candidate did worse than not training: :math:`v_0 + z\,\sigma_0`.
 
     :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
     the sweep's untrained loss :math:`\bar L_0` where it was not measured),
     :math:`\sigma_0` the standard deviation of the sweep's first
     :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of
-    :func:`learned`. Training at such an LR made the model worse than not training at
-    all, beyond the loss's noise: the LR is past the edge of stability, whatever the loss
-    came back down to by the end of the window. A model on a plateau is not unstable (its
-    held-out loss stays at :math:`v_0`). All ``False`` when the sweep has too few finite
-    first losses to tell, or the held-out losses were not recorded.
+    :func:`learning_bar`. ``None`` when the sweep has too few finite first losses.
 
     Example:
         >>> import numpy as np
         >>> from cyclr.rangetest import RangeTestResult
         >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
         >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
-        >>> runs = ((2.0, 1.5), (9.0, 1.2), (2.31, 2.3))
-        >>> c = Confirmation(0.1, 0.1, (0.03, 0.1, 0.3), (1.5, 8.9, 2.31), 40, 120, runs,
-        ...                  start_loss=2.3)
-        >>> unstable(r, c)
-        (False, True, False)
+        >>> c = Confirmation(0.1, 0.1, (0.1,), (1.0,), 40, 40, start_loss=2.25)
+        >>> round(untrained_ceiling(r, c) - 2.25, 4)  # two standard deviations of the noise
+        0.0139
     """
     bar = learning_bar(result)
     untrained = untrained_loss(result.losses)
-    if bar is None or untrained is None or not confirmation.held_out_losses:
-        return tuple(False for _ in confirmation.candidates)
-    start = untrained if confirmation.start_loss is None else confirmation.start_loss
-    ceiling = start + (untrained - bar)
-    return tuple(any(v > ceiling for v in losses) for losses in confirmation.held_out_losses)
-
-
-def without_unstable(result: RangeTestResult, confirmation: Confirmation) -> Confirmation | None:
-    """The confirmation read from its stable candidates alone (:func:`unstable`).
-
-    Each unstable candidate scores ``inf``, as one whose training diverged, and the LR is
-    read again from the rest (:func:`read_lr`). ``None`` when no candidate with a finite
-    score is stable: the whole window lies past the edge. ``confirmation`` itself when
-    none is unstable.
-    """
-    flags = unstable(result, confirmation)
-    if not any(flags):
-        return confirmation
-    scores = tuple(
-        math.inf if bad else s for s, bad in zip(confirmation.scores, flags, strict=True)
-    )
-    if not any(math.isfinite(s) for s in scores):
+    if bar is None or untrained is None:
         return None
+    start = untrained if confirmation.start_loss is None else confirmation.start_loss
+    return start + (untrained - bar)
+
+
+def capped(result: RangeTestResult, confirmation: Confirmation) -> Confirmation | None:
+    """The confirmation with every score above :func:`untrained_ceiling` brought down to it.
+
+    A candidate scoring above the ceiling left the model worse than not training at all,
+    beyond the loss's noise: its LR is past the edge of stability (a score counts the
+    rise above the state the candidate started from, :func:`held_out_score`). How far
+    past says nothing about where the best LR is, and one exploded score would steer
+    the least-squares parabola (:func:`fitted_lr`) on its own: such scores are all set
+    to the ceiling, and the LR is read again (:func:`read_lr`). ``None`` when no finite
+    score is at or below the ceiling: the whole window lies past the edge.
+    ``confirmation`` itself when nothing changes (or there is no ceiling).
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> c = Confirmation(0.1, 0.1, (0.03, 0.1, 0.3), (1.5, 1.2, 900.0), 40, 120,
+        ...                  start_loss=2.3)
+        >>> [round(s, 4) for s in capped(r, c).scores]
+        [1.5, 1.2, 2.3139]
+        >>> capped(r, Confirmation(0.1, 0.1, (0.1, 0.3), (4.0, 900.0), 40, 80)) is None
+        True
+    """
+    ceiling = untrained_ceiling(result, confirmation)
+    if ceiling is None:
+        return confirmation
+    if not any(s <= ceiling for s in confirmation.scores):
+        return None
+    scores = tuple(min(s, ceiling) if math.isfinite(s) else s for s in confirmation.scores)
+    if scores == confirmation.scores:
+        return confirmation
     return dataclasses.replace(
         confirmation, scores=scores, lr=read_lr(confirmation.candidates, scores)
     )
@@ -444,9 +453,9 @@ def confirm_result(
     suggestion has nothing to confirm: the result comes back as it is, with a warning
     that gives the curve's reason (``result.suggest()`` raises it).
 
-    A candidate whose held-out loss rose clearly above the state it started from
-    (:func:`unstable`) counts as diverged (:func:`without_unstable`). If every candidate
-    did (the window lies past the edge of stability), the confirmation runs once more
+    Scores above the untrained model's (:func:`untrained_ceiling`) are brought down to
+    it (:func:`capped`). If every candidate scored above it (the window lies past the
+    edge of stability), the confirmation runs once more
     one window lower (the anchor divided by the ratio of the largest candidate to the
     smallest, 10 by default); if that window is past the edge too, a
     ``RuntimeWarning`` says the confirmed LR is a guess. Otherwise, if no candidate
@@ -489,20 +498,20 @@ def confirm_result(
             result, settings={**result.settings, "total_steps": total_steps}
         )
     measured = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
-    confirmation = without_unstable(result, measured)
+    confirmation = capped(result, measured)
     if confirmation is None:
-        # Every candidate made the model clearly worse than where it started: the window
+        # Every candidate left the model clearly worse than where it started: the window
         # lies past the edge of stability. Confirm the window below it instead (training
         # longer there would not help).
         first = dataclasses.replace(result, confirmation=measured)
         width = measured.candidates[-1] / measured.candidates[0]
         lower = _kept(first, lambda: run(anchor / width, steps), "result, confirmed")
         lower = dataclasses.replace(lower, steps_spent=measured.steps_spent + lower.steps_spent)
-        confirmation = without_unstable(result, lower)
+        confirmation = capped(result, lower)
         if confirmation is None:
             warnings.warn(
-                f"held_out: every candidate's held-out loss rose clearly above the "
-                f"untrained model's, also one window lower (candidates from "
+                f"held_out: every candidate's score was clearly above the "
+                f"untrained model's held-out loss, also one window lower (candidates from "
                 f"{lower.candidates[0]:.3g}); the confirmed LR {lower.lr:.3g} is a guess: "
                 "the curve's reading lies past the edge of stability; try a smaller "
                 "end_lr or read the curve (result.suggest('bottom'))",
@@ -516,7 +525,7 @@ def confirm_result(
     first = dataclasses.replace(result, confirmation=confirmation)
     longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
     longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
-    longer = without_unstable(result, longer) or longer
+    longer = capped(result, longer) or longer
     if not learned(result, longer):
         warnings.warn(
             f"held_out: no candidate's held-out loss fell clearly below the untrained "
