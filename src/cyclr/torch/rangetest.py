@@ -209,8 +209,8 @@ def range_test(
                 exactly them (:mod:`cyclr._held_aside`); nothing is held aside from a
                 pass of fewer than five batches or under several processes
                 (``result.settings["held_out"]`` says so). Not the default: on the
-                benchmark suite one seed in eight of two tasks confirmed an LR that
-                fails; a validation split is better.
+                benchmark suite one seed in eight of a batch-16 MLP confirmed an LR
+                that fails; a validation split is better.
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
             (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
