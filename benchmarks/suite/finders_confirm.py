@@ -241,7 +241,7 @@ def _record(
 
 def _flow_time(result: Any, total_steps: int) -> float | None:
     """:data:`FLOW_TIME` of a result (``None`` without a confirmation or the evidence)."""
-    from cyclr.rangetest.confirm import learning_bar
+    from cyclr.rangetest.confirm_stage import learning_bar
 
     if result.confirmation is None:
         return None

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cyclr.rangetest import RangeTestResult
-from cyclr.rangetest.confirm import fitted_lr, learning_bar
+from cyclr.rangetest.confirm import fitted_lr
+from cyclr.rangetest.confirm_stage import learning_bar
 from cyclr.rangetest.search import (
     SEARCH_FILL,
     SEARCH_MOVES,

@@ -15,7 +15,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cyclr.rangetest import RangeTestResult
-from cyclr.rangetest.confirm import Confirmation, confirm_result, learned
+from cyclr.rangetest.confirm import Confirmation
+from cyclr.rangetest.confirm_stage import confirm_result, learned
 
 LRS = np.logspace(-6, 0, 61)
 LOSSES = 2.0 - np.tanh(np.log10(LRS) + 3.0) + 0.5 * (LRS > 0.1)
@@ -276,7 +277,7 @@ def test_a_lower_window_still_past_the_edge_says_its_lr_is_a_guess() -> None:
 def test_scores_above_the_untrained_ceiling_are_brought_down_to_it(
     scores: tuple[float, ...], start: float, capped_scores: Any
 ) -> None:
-    from cyclr.rangetest.confirm import capped, untrained_ceiling
+    from cyclr.rangetest.confirm_stage import capped, untrained_ceiling
 
     confirmation = _window(1e-3, scores, start)
     got = capped(_curve(), confirmation)
@@ -297,7 +298,8 @@ def test_one_exploded_score_no_longer_steers_the_parabola() -> None:
     # Scores 0.3 at the smallest candidate, the rest past the edge, one by a factor of
     # 2,000: fitted as they are, the vertex lands inside the window; capped, the scores
     # say "the smallest" and the LR is the smallest candidate.
-    from cyclr.rangetest.confirm import capped, read_lr
+    from cyclr.rangetest.confirm import read_lr
+    from cyclr.rangetest.confirm_stage import capped
 
     untrained = float(np.mean(LOSSES[:10]))
     candidates = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from cyclr.cli.main import main as cli_main
 from cyclr.rangetest import RangeTestResult
-from cyclr.rangetest.confirm import Confirmation, learning_bar
+from cyclr.rangetest.confirm import Confirmation
+from cyclr.rangetest.confirm_stage import learning_bar
 from cyclr.rangetest.horizon import (
     MIN_OVERFITTING,
     flow_path_end,

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from cyclr.cli.main import main as cli_main
-from cyclr.rangetest.confirm import evaluation_steps, learning_bar
+from cyclr.rangetest.confirm import evaluation_steps
+from cyclr.rangetest.confirm_stage import learning_bar
 from cyclr.torch import range_test
 
 D, RUN = 8, 1000

@@ -26,7 +26,8 @@ from .._batches import BatchStream, check_batches
 from .._held_aside import check_held_out_choice, hold_aside, is_auto, with_aside_note
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
+from ..rangetest.confirm import CONFIRM_STEPS
+from ..rangetest.confirm_stage import check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._training import Snapshot, SweepLR, compiled, next_batch

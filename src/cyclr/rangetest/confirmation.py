@@ -304,7 +304,7 @@ class Confirmation:
 
         Args:
             total_steps: Optimizer steps of the whole run at a fixed LR.
-            bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`);
+            bar: The learning bar (:func:`~cyclr.rangetest.confirm_stage.learning_bar`);
                 ``None``: none.
             untrained: The untrained model's loss (:func:`untrained_loss` of the
                 sweep), for the flow path; ``None``: no path.

@@ -23,7 +23,7 @@ minimum, and the LR that puts the minimum at the run's end is
 
 where :math:`t_j` is the evaluation step of candidate :math:`j`'s lowest held-out
 loss. A candidate counts only when the evidence is unambiguous: it learned (its lowest
-held-out loss is below :func:`~cyclr.rangetest.confirm.learning_bar`: a plateau's
+held-out loss is below :func:`~cyclr.rangetest.confirm_stage.learning_bar`: a plateau's
 noise is not overfitting), and its held-out loss stayed above its minimum at the
 :data:`RISING_EVALUATIONS` or more evaluations after it (a rise, not a bounce: a
 minimum at the last evaluation or the one before it counts for nothing). At least
@@ -119,7 +119,7 @@ def overfitting_times(
             ``evaluated_at`` (shorter for one that stopped early).
         evaluated_at: The steps after which the held-out loss was measured.
         bar: The held-out loss a candidate must have gone below to have learned
-            (:func:`~cyclr.rangetest.confirm.learning_bar`); ``None``: no bar.
+            (:func:`~cyclr.rangetest.confirm_stage.learning_bar`); ``None``: no bar.
 
     Returns:
         :math:`lr_j t_j` for each candidate that learned, reached its lowest held-out
@@ -200,7 +200,7 @@ def flow_path_end(
         held_out_losses: Each candidate's held-out losses after ``evaluated_at``.
         evaluated_at: The evaluation steps.
         untrained: :math:`L_0`, the untrained model's loss.
-        bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`).
+        bar: The learning bar (:func:`~cyclr.rangetest.confirm_stage.learning_bar`).
         tolerance: :math:`\delta`, :data:`FLOW_TOLERANCE` by default.
 
     Returns:
@@ -259,7 +259,7 @@ def run_length_lr(
         candidates: The candidate LRs.
         held_out_losses: Each candidate's held-out losses after ``evaluated_at``.
         evaluated_at: The evaluation steps.
-        bar: The learning bar (:func:`~cyclr.rangetest.confirm.learning_bar`).
+        bar: The learning bar (:func:`~cyclr.rangetest.confirm_stage.learning_bar`).
         total_steps: Optimizer steps of the whole run at a fixed LR, a positive integer.
         untrained: The untrained model's loss, for the flow path
             (:attr:`Horizon.path_lr`); ``None``: no path.

@@ -22,7 +22,7 @@ cost, over as much as three decades when the evidence points that way. The LR is
 read from every score as before (:func:`~cyclr.rangetest.confirmation.fitted_lr`).
 
 The window moves only on evidence that a candidate learned: with ``learned_below``
-given (e.g. :func:`cyclr.rangetest.confirm.learning_bar` of the range test's result, the
+given (e.g. :func:`cyclr.rangetest.confirm_stage.learning_bar` of the range test's result, the
 untrained loss less two standard deviations of its noise), if no score is below it after
 the first three, the remaining two fill the window at :math:`\pm\tfrac14` instead: scores that
 differ by noise alone (a recurrent network on its plateau) must not lead the search

@@ -97,7 +97,7 @@ def confirm(
             the line search.
         learned_below: With the line search, the held-out score a candidate must beat
             before the search moves away from ``lr`` (e.g.
-            :func:`~cyclr.rangetest.confirm.learning_bar` of the range test's result);
+            :func:`~cyclr.rangetest.confirm_stage.learning_bar` of the range test's result);
             ``None``: no such bar. Not used with ``offsets``.
         step_fn: ``step_fn(model, batch) -> loss`` instead of ``loss_fn``.
         accumulation_steps: Batches per optimizer step.

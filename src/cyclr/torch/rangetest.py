@@ -35,7 +35,8 @@ from .._held_aside import (
 )
 from .._validate import check_choice, check_count
 from ..rangetest import RangeTest, RangeTestResult
-from ..rangetest.confirm import CONFIRM_STEPS, check_run_length, confirm_result
+from ..rangetest.confirm import CONFIRM_STEPS
+from ..rangetest.confirm_stage import check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state

@@ -1,0 +1,300 @@
+r"""The confirmation stage of ``range_test``: reading the scores against the untrained loss.
+
+:mod:`cyclr.rangetest.confirm` trains nothing itself and chooses among the candidates;
+this module is what a framework's ``range_test(..., held_out=...)`` does around it
+(:func:`confirm_result`): it confirms the curve's default reading, then reads the scores
+against the untrained model's loss and its noise, taken from the sweep's first steps.
+
+The confirmation measures the held-out loss before any candidate trains, :math:`v_0`,
+and each candidate's rise counts from it
+(:func:`~cyclr.rangetest.confirm.held_out_score`). A score above :math:`v_0` by more
+than :data:`~cyclr.rangetest.confirmation.Z_LEARNED` standard deviations of the sweep's first
+losses (:func:`untrained_ceiling`, the mirror of :func:`learning_bar`) means the
+candidate left the model worse than not training: all such scores are brought down to
+that ceiling (:func:`capped`), so that one exploded candidate does not steer the
+parabola; when every candidate is above it, the window lies past the edge and the window
+below it is confirmed instead (on the benchmark suite, a ResNet whose sweep read its
+bottom past a spike to the edge, 250x the best LR).
+
+A model on a plateau can leave every candidate's held-out loss at the untrained level
+for ``k`` steps (a recurrent network before it finds the signal: on the benchmark's GRU,
+on two seeds of four, all five scores within 0.002 of ``ln 10``). The scores then differ
+by noise, and any reading of them is a guess. :func:`confirm_result` tells
+(:func:`learned`: the best score at least two standard deviations of the sweep's first
+losses below their mean) and runs the confirmation again with three times the steps, as
+the sweep does with a curve it cannot read; the steps of both runs count.
+
+References:
+    L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
+    https://arxiv.org/abs/1506.01186 (the range test whose reading this checks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._validate import check_int
+from ..errors import NoReliableSuggestionError
+from .confirm import read_lr
+from .confirmation import Confirmation, untrained_bar, untrained_loss
+from .spec import EXTEND_FACTOR
+
+if TYPE_CHECKING:
+    from .result import RangeTestResult
+
+__all__ = [
+    "capped",
+    "check_run_length",
+    "confirm_result",
+    "learned",
+    "learning_bar",
+    "untrained_ceiling",
+]
+
+
+def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
+    r"""Whether the best candidate's held-out score fell clearly below the untrained loss.
+
+    .. math:: \min_j s_j < \bar L_0 - z \, \sigma_0
+
+    :math:`\bar L_0` and :math:`\sigma_0` are the mean and standard deviation of the
+    sweep's first :data:`UNTRAINED_STEPS` losses (at LRs too small to train, so the
+    untrained model's loss and its batch-to-batch noise), :math:`z =`
+    :data:`Z_LEARNED`. A model on a plateau (a recurrent network before it finds the
+    signal) can leave every candidate's held-out loss at the untrained level for 40
+    steps; then the scores differ by noise alone and no reading of them means anything.
+    Both sides are in the loss's units, so scaling or shifting the loss changes nothing.
+    ``True`` when the sweep has too few finite first losses to tell.
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> stuck = Confirmation(0.01, 0.01, (0.01,), (2.299,), 40, 40)
+        >>> learned(r, stuck), learned(r, Confirmation(0.01, 0.01, (0.01,), (1.2,), 40, 40))
+        (False, True)
+    """
+    bar = learning_bar(result)
+    scores = [s for s in confirmation.scores if math.isfinite(s)]
+    if bar is None or not scores:
+        return True
+    return min(scores) < bar
+
+
+def untrained_ceiling(result: RangeTestResult, confirmation: Confirmation) -> float | None:
+    r"""The score above which a candidate did worse than not training: :math:`v_0 + z\,\sigma_0`.
+
+    :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
+    the sweep's untrained loss :math:`\bar L_0` where it was not measured),
+    :math:`\sigma_0` the standard deviation of the sweep's first
+    :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of
+    :func:`learning_bar`. ``None`` when the sweep has too few finite first losses.
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> c = Confirmation(0.1, 0.1, (0.1,), (1.0,), 40, 40, start_loss=2.25)
+        >>> round(untrained_ceiling(r, c) - 2.25, 4)  # two standard deviations of the noise
+        0.0139
+    """
+    bar = learning_bar(result)
+    untrained = untrained_loss(result.losses)
+    if bar is None or untrained is None:
+        return None
+    start = untrained if confirmation.start_loss is None else confirmation.start_loss
+    return start + (untrained - bar)
+
+
+def capped(result: RangeTestResult, confirmation: Confirmation) -> Confirmation | None:
+    """The confirmation with every score above :func:`untrained_ceiling` brought down to it.
+
+    A candidate scoring above the ceiling left the model worse than not training at all,
+    beyond the loss's noise: its LR is past the edge of stability (a score counts the
+    rise above the state the candidate started from, :func:`held_out_score`). How far
+    past says nothing about where the best LR is, and one exploded score would steer
+    the least-squares parabola (:func:`fitted_lr`) on its own: such scores are all set
+    to the ceiling, and the LR is read again (:func:`read_lr`). ``None`` when no finite
+    score is at or below the ceiling: the whole window lies past the edge.
+    ``confirmation`` itself when nothing changes (or there is no ceiling).
+
+    Example:
+        >>> import numpy as np
+        >>> from cyclr.rangetest import RangeTestResult
+        >>> losses = 2.3 + 0.01 * np.sin(np.arange(20))
+        >>> r = RangeTestResult(np.logspace(-7, -5, 20), losses, losses, None, None, {}, None)
+        >>> c = Confirmation(0.1, 0.1, (0.03, 0.1, 0.3), (1.5, 1.2, 900.0), 40, 120,
+        ...                  start_loss=2.3)
+        >>> [round(s, 4) for s in capped(r, c).scores]
+        [1.5, 1.2, 2.3139]
+        >>> capped(r, Confirmation(0.1, 0.1, (0.1, 0.3), (4.0, 900.0), 40, 80)) is None
+        True
+    """
+    ceiling = untrained_ceiling(result, confirmation)
+    if ceiling is None:
+        return confirmation
+    if not any(s <= ceiling for s in confirmation.scores):
+        return None
+    scores = tuple(min(s, ceiling) if math.isfinite(s) else s for s in confirmation.scores)
+    if scores == confirmation.scores:
+        return confirmation
+    return dataclasses.replace(
+        confirmation, scores=scores, lr=read_lr(confirmation.candidates, scores)
+    )
+
+
+def learning_bar(result: RangeTestResult) -> float | None:
+    r"""The score below which a candidate has learned: :math:`\bar L_0 - z\,\sigma_0`.
+
+    The mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
+    :data:`Z_LEARNED` of their standard deviations (see :func:`learned`); ``None`` when
+    fewer than two are finite (:func:`~cyclr.rangetest.confirmation.untrained_bar`).
+    """
+    return untrained_bar(result.losses)
+
+
+def check_run_length(total_steps: Any, held_out: Any) -> int | None:
+    """Check a ``range_test``'s ``total_steps`` before the first step.
+
+    Args:
+        total_steps: The run's length the confirmed LR is fitted to, or ``None``.
+        held_out: The ``held_out`` argument (``total_steps`` needs a confirmation).
+
+    Returns:
+        ``total_steps`` as an int, or ``None``.
+
+    Raises:
+        TypeError: If ``total_steps`` is not an integer.
+        ValueError: If it is not positive, or is given without ``held_out``.
+    """
+    if total_steps is None:
+        return None
+    steps = check_int("total_steps", total_steps)
+    if held_out is None:
+        raise ValueError(
+            f"total_steps fits the confirmed LR to the run and needs held_out= (validation "
+            f"batches) to confirm on (got total_steps={total_steps!r}, held_out=None)"
+        )
+    return steps
+
+
+def confirm_result(
+    result: RangeTestResult,
+    run: Callable[[float, int], Confirmation],
+    steps: int,
+    total_steps: int | None = None,
+) -> RangeTestResult:
+    """``result`` with its curve's default suggestion confirmed by ``run``.
+
+    What a framework's ``range_test(..., held_out=...)`` does after the sweep: it
+    confirms the default reading of the curve (``result.reading.suggestion()``) and
+    keeps the :class:`Confirmation` in the result, whose ``suggest()``,
+    ``clr_bounds()`` and ``schedule()`` then answer from it. A curve with no reliable
+    suggestion has nothing to confirm: the result comes back as it is, with a warning
+    that gives the curve's reason (``result.suggest()`` raises it).
+
+    Scores above the untrained model's (:func:`untrained_ceiling`) are brought down to
+    it (:func:`capped`). If every candidate scored above it (the window lies past the
+    edge of stability), the confirmation runs once more
+    one window lower (the anchor divided by the ratio of the largest candidate to the
+    smallest, 10 by default); if that window is past the edge too, a
+    ``RuntimeWarning`` says the confirmed LR is a guess. Otherwise, if no candidate
+    learned within ``steps`` steps (:func:`learned`), the confirmation runs once more
+    from the same state with :data:`EXTEND_FACTOR` times the steps, as the sweep reruns
+    a curve it cannot read; if still none learned, a ``RuntimeWarning`` says the
+    confirmed LR is a guess. The steps of every run count in ``steps_spent``.
+
+    Args:
+        result: The range test's result, without a confirmation.
+        run: ``run(lr, steps) -> Confirmation``: the framework's confirmation around
+            ``lr``, ``steps`` steps per candidate.
+        steps: Steps per candidate of the first run (``confirm_steps``).
+        total_steps: The run's length (``range_test(..., total_steps=...)``), kept in
+            ``result.settings["total_steps"]``, which ``result.suggest()`` then fits the
+            confirmed LR to (:mod:`cyclr.rangetest.horizon`); ``None``: none.
+
+    Returns:
+        The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
+        ``result`` itself.
+
+    Raises:
+        Exception: Whatever ``run`` raises (every candidate diverged, data ran out, a
+            held-out batch the model cannot read), with the sweep's result on its
+            ``.result`` (confirmed by the first run if the longer one failed) and a note
+            saying so: the sweep is never lost.
+    """
+    try:
+        anchor = result.reading.suggestion().lr
+    except NoReliableSuggestionError as exc:
+        warnings.warn(
+            f"held_out was given but the curve has no suggestion to confirm ({exc}); the "
+            "result has no confirmation",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return result
+    if total_steps is not None:
+        result = dataclasses.replace(
+            result, settings={**result.settings, "total_steps": total_steps}
+        )
+    measured = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
+    confirmation = capped(result, measured)
+    if confirmation is None:
+        # Every candidate left the model clearly worse than where it started: the window
+        # lies past the edge of stability. Confirm the window below it instead (training
+        # longer there would not help).
+        first = dataclasses.replace(result, confirmation=measured)
+        width = measured.candidates[-1] / measured.candidates[0]
+        lower = _kept(first, lambda: run(anchor / width, steps), "result, confirmed")
+        lower = dataclasses.replace(lower, steps_spent=measured.steps_spent + lower.steps_spent)
+        confirmation = capped(result, lower)
+        if confirmation is None:
+            warnings.warn(
+                f"held_out: every candidate's score was clearly above the "
+                f"untrained model's held-out loss, also one window lower (candidates from "
+                f"{lower.candidates[0]:.3g}); the confirmed LR {lower.lr:.3g} is a guess: "
+                "the curve's reading lies past the edge of stability; try a smaller "
+                "end_lr or read the curve (result.suggest('bottom'))",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return dataclasses.replace(result, confirmation=lower)
+        anchor = confirmation.anchor
+    if learned(result, confirmation):
+        return dataclasses.replace(result, confirmation=confirmation)
+    first = dataclasses.replace(result, confirmation=confirmation)
+    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
+    longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
+    longer = capped(result, longer) or longer
+    if not learned(result, longer):
+        warnings.warn(
+            f"held_out: no candidate's held-out loss fell clearly below the untrained "
+            f"model's in {steps} or {longer.steps} steps (best score "
+            f"{min(s for s in longer.scores if math.isfinite(s)):.4g}); the confirmed LR "
+            f"{longer.lr:.3g} is a guess: train longer per candidate (confirm_steps=) or "
+            "read the curve (result.suggest('bottom'))",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(result, confirmation=longer)
+
+
+def _kept(kept: RangeTestResult, run: Callable[[], Confirmation], what: str) -> Confirmation:
+    """``run()``; if it raises, ``kept`` goes on the exception as ``.result``, with a note."""
+    try:
+        return run()
+    except Exception as exc:  # the sweep finished: keep it for the caller
+        exc.result = kept  # type: ignore[attr-defined]
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(
+                f"cyclr: the LR sweep finished before the confirmation failed; its {what} "
+                "is this exception's .result"
+            )
+        raise
