@@ -79,14 +79,25 @@ def test_every_candidate_starts_from_the_same_state_and_batches(steps: int) -> N
         assert score == held_out_score(losses, got.start_loss)
 
 
-def test_a_held_out_loss_that_bounced_back_up_loses_to_a_steady_one(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("script", "scores"),
+    [
+        # The smaller LR ends higher (0.6) but only fell; the larger ends lower (0.5)
+        # after a bounce of 0.7 above its minimum, so it scores 1.2 and loses.
+        ((1.1, 1.0, 0.8, 0.7, 0.6, 1.0, 0.2, 0.9, 0.5), (0.6, 1.2)),
+        # The larger LR sends the held-out loss from 1.0 (before training) to 5.0 within
+        # ten steps, then ends lowest (0.4): scored from its first evaluation it would
+        # win; its rise of 4.0 above the state it started from makes it 4.4 and it loses.
+        ((1.0, 0.9, 0.8, 0.7, 0.6, 5.0, 2.0, 0.5, 0.4), (0.6, 4.4)),
+    ],
+    ids=["bounce", "jump-above-the-start"],
+)
+def test_a_held_out_loss_that_rose_loses_to_a_steady_one(
+    monkeypatch: pytest.MonkeyPatch, script: tuple[float, ...], scores: tuple[float, float]
 ) -> None:
-    # The smaller LR ends higher (0.6) but only fell; the larger ends lower (0.5) after a
-    # bounce of 0.7 above its minimum, so it scores 1.2 and loses. (The first value is
-    # the held-out loss before training.)
-    script = iter([1.1, 1.0, 0.8, 0.7, 0.6, 1.0, 0.2, 0.9, 0.5])
-    monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(script))
+    # The first value is the held-out loss before training, then four per candidate.
+    values = iter(script)
+    monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(values))
     model, opt, _ = _setup()
     got = confirm(
         model,
@@ -98,32 +109,9 @@ def test_a_held_out_loss_that_bounced_back_up_loses_to_a_steady_one(
         steps=40,
         offsets=(0.0, 0.5),
     )
-    assert got.held_out_losses == ((1.0, 0.8, 0.7, 0.6), (1.0, 0.2, 0.9, 0.5))
-    assert got.scores == (0.6, pytest.approx(1.2))
-    assert got.lr == got.candidates[0] == 0.05
-    assert got.start_loss == 1.1
-
-
-def test_a_jump_above_the_start_counts_in_the_score(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The larger LR sends the held-out loss from 1.0 to 5.0 within ten steps, then ends
-    # lowest (0.4): scored from its first evaluation it would win (0.4 < 0.6); its rise of
-    # 4.0 above the state it started from makes it 4.4 and it loses.
-    script = iter([1.0, 0.9, 0.8, 0.7, 0.6, 5.0, 2.0, 0.5, 0.4])
-    monkeypatch.setattr(TrainingStep, "held_out_loss", lambda self, batches: next(script))
-    model, opt, _ = _setup()
-    got = confirm(
-        model,
-        opt,
-        rs.make_batches(),
-        rs.loss_fn,
-        lr=0.05,
-        held_out=rs.make_batches()[:1],
-        steps=40,
-        offsets=(0.0, 0.5),
-    )
-    assert got.start_loss == 1.0
-    assert got.scores == (0.6, pytest.approx(4.4))
-    assert held_out_score(got.held_out_losses[1]) == pytest.approx(0.4)
+    assert got.start_loss == script[0]
+    assert got.held_out_losses == (script[1:5], script[5:])
+    assert got.scores == (scores[0], pytest.approx(scores[1]))
     assert got.lr == got.candidates[0] == 0.05
 
 
