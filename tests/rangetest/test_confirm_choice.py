@@ -290,6 +290,20 @@ def test_conclude_reads_the_vertex_and_falls_back_to_the_lowest_score() -> None:
     assert "falls to this end" in str(c)
 
 
+def test_a_vertex_past_an_end_that_did_not_score_lowest_is_not_read() -> None:
+    # Steep on the left, nearly flat on the right: the parabola's vertex lies past the
+    # largest candidate, whose score is above the fourth's. The scores show a minimum at
+    # the fourth; the vertex is the parabola's extrapolation.
+    losses = [(2.5, 2.0), (2.5, 1.6), (2.5, 0.8), (2.5, 0.4), (2.5, 0.45)]
+    scores = [held_out_score(v) for v in losses]
+    assert fitted_lr(GRID, scores) == GRID[-1]
+    c = conclude(0.01, GRID, [(v, True) for v in losses], 40, 200)
+    assert c.lr == GRID[3] and c.chosen_by == "lowest score"
+    # The mirror image at the smallest candidate.
+    mirrored = conclude(0.01, GRID, [(v, True) for v in reversed(losses)], 40, 200)
+    assert mirrored.lr == GRID[1] and mirrored.chosen_by == "lowest score"
+
+
 def test_a_confirmation_lr_must_lie_within_its_candidates() -> None:
     Confirmation(0.015, 0.02, (0.01, 0.02), (1.0, 0.5), 40, 80)
     with pytest.raises(ValueError, match=r"lr must lie between the smallest and the largest"):

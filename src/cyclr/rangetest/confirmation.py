@@ -269,7 +269,7 @@ class Confirmation:
 
         ``"fitted"``: the vertex of the parabola through them (:func:`fitted_lr`);
         ``"fitted, at an end"``: the same, clipped to the smallest or largest candidate
-        that stayed finite;
+        that stayed finite, which also scored lowest;
         ``"lowest score"``: the best-scoring candidate (when the scores give no vertex,
         and in files written before the vertex was read); ``"given"``: neither (a
         confirmation built by hand).
