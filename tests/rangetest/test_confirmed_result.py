@@ -322,3 +322,15 @@ def test_the_start_loss_is_stored_exactly() -> None:
     back = RangeTestResult.from_json_text(text)
     assert back == confirmed and back.confirmation is not None
     assert back.confirmation.start_loss == 2.0 / 3.0
+
+
+def test_a_candidate_that_jumped_above_its_start_is_not_a_schedule_peak() -> None:
+    # The larger candidate only fell after its first evaluation, but that evaluation was
+    # far above the loss it started from: it is not steady, and the schedule's peak is
+    # the confirmed LR, not it.
+    runs = ((2.5, 1.0), (9.0, 0.9))
+    c = Confirmation(1e-3, 1e-3, (1e-3, 3e-3), (1.0, 0.9), 40, 80, runs, start_loss=2.9)
+    assert c.steady == (True, False) and c.bounds() == (2.5e-4, 1e-3)
+    # Without the start (files written before it was measured): counted from v_1.
+    old = dataclasses.replace(c, start_loss=None)
+    assert old.steady == (True, True) and old.bounds() == (7.5e-4, 3e-3)

@@ -288,12 +288,23 @@ class Confirmation:
     def steady(self) -> tuple[bool, ...]:
         """Per candidate: whether it stayed finite and its held-out loss never rose.
 
+        Counted from :attr:`start_loss` where it was measured: a candidate whose loss
+        jumped above where it started and only fell after that was not steady.
         All ``False`` when :attr:`held_out_losses` was not recorded.
+
+        Example:
+            >>> c = Confirmation(0.02, 0.02, (0.01, 0.02), (0.6, 0.5), 40, 80,
+            ...                  ((1.0, 0.6), (9.0, 0.5)), start_loss=2.0)
+            >>> import dataclasses
+            >>> c.steady, dataclasses.replace(c, start_loss=None).steady
+            ((True, False), (True, True))
         """
         if not self.held_out_losses:
             return tuple(False for _ in self.candidates)
+        start = self.start_loss
+        head = (start,) if start is not None and math.isfinite(start) else ()
         return tuple(
-            bool(losses) and math.isfinite(score) and largest_rise(losses) == 0.0
+            bool(losses) and math.isfinite(score) and largest_rise((*head, *losses)) == 0.0
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 
