@@ -5,7 +5,9 @@ Each rule here reads an LR from those scores instead of the library's vertex of 
 parabola through all of them; the suite then trains at it like at any suggestion, with
 the run's length applied as ``result.suggest(total_steps=...)`` applies it. Enabled by
 ``python -m benchmarks --choice-prototypes``; the methods are named after the family's
-own (``cyclr-confirmed-lowest``, ``cyclr-auto-local``, ...).
+own (``cyclr-confirmed-lowest``, ``cyclr-auto-local``, ...). A third reading, the
+vertex unless it lies past an end that did not score lowest, won here and is now the
+library's (:func:`cyclr.rangetest.confirm.read_lr`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from cyclr.rangetest.confirm import read_lr
 from cyclr.rangetest.confirmation import Confirmation, untrained_bar, untrained_loss
 from cyclr.rangetest.storage import _confirmation
 
@@ -50,24 +51,7 @@ def _local(c: Confirmation) -> float:
     return float(10 ** min(max(-b / (2 * a), x0), x2))
 
 
-def _end_guard(c: Confirmation) -> float:
-    """The library's vertex, unless it is clipped to an end whose score is not the lowest.
-
-    A vertex past the window's end when the end candidate scored worse than another is
-    the parabola's extrapolation, not the scores' evidence: then the lowest score's
-    candidate.
-    """
-    lr = read_lr(c.candidates, c.scores)
-    finite = [x for x, v in zip(c.candidates, c.scores, strict=True) if math.isfinite(v)]
-    at_end = lr in (finite[0], finite[-1])
-    return lr if not at_end or lr == _lowest(c) else _lowest(c)
-
-
-CHOICE_RULES: dict[str, Callable[[Confirmation], float]] = {
-    "lowest": _lowest,
-    "local": _local,
-    "endguard": _end_guard,
-}
+CHOICE_RULES: dict[str, Callable[[Confirmation], float]] = {"lowest": _lowest, "local": _local}
 """Suffix -> rule."""
 
 
