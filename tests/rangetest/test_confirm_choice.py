@@ -290,7 +290,7 @@ def test_conclude_reads_the_vertex_and_falls_back_to_the_lowest_score() -> None:
     assert "falls to this end" in str(c)
 
 
-def test_a_vertex_past_an_end_that_did_not_score_lowest_is_not_read() -> None:
+def test_a_vertex_past_the_largest_candidate_that_did_not_score_lowest_is_not_read() -> None:
     # Steep on the left, nearly flat on the right: the parabola's vertex lies past the
     # largest candidate, whose score is above the fourth's. The scores show a minimum at
     # the fourth; the vertex is the parabola's extrapolation.
@@ -299,9 +299,9 @@ def test_a_vertex_past_an_end_that_did_not_score_lowest_is_not_read() -> None:
     assert fitted_lr(GRID, scores) == GRID[-1]
     c = conclude(0.01, GRID, [(v, True) for v in losses], 40, 200)
     assert c.lr == GRID[3] and c.chosen_by == "lowest score"
-    # The mirror image at the smallest candidate.
+    # The mirror image, past the smallest candidate: clipped to it (erring low is safe).
     mirrored = conclude(0.01, GRID, [(v, True) for v in reversed(losses)], 40, 200)
-    assert mirrored.lr == GRID[1] and mirrored.chosen_by == "lowest score"
+    assert mirrored.lr == GRID[0] and mirrored.chosen_by == "fitted, at an end"
 
 
 def test_a_confirmation_lr_must_lie_within_its_candidates() -> None:

@@ -29,12 +29,13 @@ parabola is fitted by least squares to the finite scores in log-LR,
 
 .. math:: s_j \approx a x_j^2 + b x_j + c, \qquad x_j = \log_{10} lr_j,
 
-and, when it opens upwards (:math:`a > 0`) through at least three finite scores and
-its vertex :math:`x^* = -b / 2a` lies inside the finite candidates' range, gives
+and, when it opens upwards (:math:`a > 0`) through at least three finite scores, its
+vertex :math:`x^* = -b / 2a`, clipped to the finite candidates' range, gives
 :math:`lr = 10^{x^*}`. Otherwise the candidate with the lowest score wins (ties: the
-smaller LR): a vertex past an end is the parabola's extrapolation, which on the
-benchmark suite took a batch-16 MLP seed to the window's largest candidate, 0.084, where
-0.047 scored lowest and 0.1 diverges over the run (:func:`read_lr`).
+smaller LR), and so it does when the vertex falls at or past the largest candidate
+without that candidate scoring lowest: an extrapolation towards instability, which on
+the benchmark suite took a batch-16 MLP seed to the window's largest candidate, 0.084,
+where 0.047 scored lowest and 0.1 diverges over the run (:func:`read_lr`).
 The lowest of five noisy scores is biased towards whichever candidate's
 noise happened to be lowest (the winner's curse); the fitted vertex averages the noise
 of all five, as a response surface does. Shifting or scaling the loss moves no vertex.
@@ -231,12 +232,13 @@ def choose(candidates: Sequence[float], scores: Sequence[float]) -> int:
 
 
 def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
-    """The LR the scores give: :func:`fitted_lr`'s vertex inside the window, else the lowest.
+    """The LR the scores give: :func:`fitted_lr`'s vertex, never read upwards past them.
 
-    A vertex at or past an end of the finite candidates is the parabola's extrapolation,
-    not a minimum the scores show: unless that end candidate scored lowest itself, the
-    lowest score's candidate (:func:`choose`) is the LR, as when the parabola opens
-    downwards.
+    A vertex at or past the largest finite candidate is the parabola's extrapolation
+    towards instability, not a minimum the scores show: unless that candidate scored
+    lowest itself, the lowest score's candidate (:func:`choose`) is the LR, as when the
+    parabola opens downwards. A vertex below the smallest candidate stays clipped to it:
+    erring low costs speed, erring high can diverge.
 
     Raises:
         cyclr.errors.NoReliableSuggestionError: If no score is finite.
@@ -245,6 +247,8 @@ def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
         >>> lrs = [0.01, 0.02, 0.04, 0.08, 0.16]
         >>> fitted_lr(lrs, [2.0, 1.6, 0.8, 0.4, 0.45]), read_lr(lrs, [2.0, 1.6, 0.8, 0.4, 0.45])
         (0.16, 0.08)
+        >>> read_lr(lrs, [0.45, 0.4, 0.8, 1.6, 2.0])  # below the smallest: clipped to it
+        0.01
         >>> f"{read_lr(lrs, [2.0, 1.0, 0.5, 0.4, 0.8]):.3g}"  # a vertex inside the window
         '0.063'
     """
@@ -252,8 +256,8 @@ def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
     fitted = fitted_lr(candidates, scores)
     if fitted is None:
         return best
-    finite = [c for c, s in zip(candidates, scores, strict=True) if math.isfinite(s)]
-    return best if fitted in (finite[0], finite[-1]) else fitted
+    largest = max(c for c, s in zip(candidates, scores, strict=True) if math.isfinite(s))
+    return best if fitted == largest else fitted
 
 
 def conclude(

@@ -268,8 +268,8 @@ class Confirmation:
         """How :attr:`lr` was read from the scores.
 
         ``"fitted"``: the vertex of the parabola through them (:func:`fitted_lr`);
-        ``"fitted, at an end"``: the same, clipped to the smallest or largest candidate
-        that stayed finite, which also scored lowest;
+        ``"fitted, at an end"``: the same, clipped to the smallest candidate that stayed
+        finite, or to the largest when it also scored lowest;
         ``"lowest score"``: the best-scoring candidate (when the scores give no vertex,
         and in files written before the vertex was read); ``"given"``: neither (a
         confirmation built by hand).
