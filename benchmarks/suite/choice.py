@@ -38,13 +38,11 @@ def _local(c: Confirmation) -> float:
     or without an upward curvature, the lowest score's candidate.
     """
     best = _lowest(c)
-    finite = [
-        (math.log10(x), s) for x, s in zip(c.candidates, c.scores, strict=True) if math.isfinite(s)
-    ]
-    i = min(range(len(finite)), key=lambda j: abs(finite[j][0] - math.log10(best)))
+    finite = [(x, s) for x, s in zip(c.candidates, c.scores, strict=True) if math.isfinite(s)]
+    i = [x for x, _ in finite].index(best)
     if i == 0 or i == len(finite) - 1:
         return best
-    (x0, s0), (x1, s1), (x2, s2) = finite[i - 1 : i + 2]
+    (x0, s0), (x1, s1), (x2, s2) = ((math.log10(x), s) for x, s in finite[i - 1 : i + 2])
     a, b, _ = np.polyfit([x0, x1, x2], [s0, s1, s2], 2)
     if not a > 0:
         return best

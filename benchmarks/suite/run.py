@@ -311,14 +311,11 @@ def finder_record(
         out = finders.FinderRecord.from_dict(rec)
     if family == "cyclr" and out.lrs:
         out = reread_cyclr(out, cfg)
-    if cfg.choice_prototypes and family in CHOICE_METHODS:
-        extra = choice.reread(CHOICE_METHODS[family], out, task.steps)
+    if cfg.choice_prototypes and out.confirmation:
+        method = finders.family_methods(family)[0]  # the family's own suggest()
+        extra = choice.reread(method, out, task.steps)
         out = dataclasses.replace(out, suggestions={**out.suggestions, **extra})
     return out
-
-
-CHOICE_METHODS = {"cyclr-confirm": "cyclr-confirmed", "cyclr-auto": "cyclr-auto"}
-"""The confirmed families whose stored scores :mod:`.choice` reads, and their method."""
 
 
 def _methods_or_family(family: str) -> tuple[str, ...]:

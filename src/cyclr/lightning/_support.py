@@ -15,7 +15,11 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from .._validate import describe
 from ..rangetest import RangeTestResult
-from ..rangetest.plan import DEFAULT_EPOCHS_PER_HALF_CYCLE, _check_epochs, fit_cycles
+from ..rangetest.plan import (
+    DEFAULT_EPOCHS_PER_HALF_CYCLE,
+    check_epochs_per_half_cycle,
+    fit_cycles,
+)
 from ..schedules import Schedule
 from ..torch.state import rng_preserved
 
@@ -264,7 +268,8 @@ def _fitted_kwargs(
         return out
     if not math.isfinite(total) or {"step_size_up", "step_size_down"} & out.keys():
         return out
-    epochs = _check_epochs(out.get("epochs_per_half_cycle", DEFAULT_EPOCHS_PER_HALF_CYCLE))
+    epochs = out.get("epochs_per_half_cycle", DEFAULT_EPOCHS_PER_HALF_CYCLE)
+    epochs = check_epochs_per_half_cycle(epochs)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the schedule's own call warns, once

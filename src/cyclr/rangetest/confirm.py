@@ -148,8 +148,7 @@ def held_out_score(losses: Sequence[float], start: float | None = None) -> float
     values = [float(v) for v in losses]
     if not values or not all(math.isfinite(v) for v in values):
         return math.inf
-    head = [float(start)] if start is not None and math.isfinite(start) else []
-    return values[-1] + largest_rise([*head, *values])
+    return values[-1] + largest_rise(values, start)
 
 
 def candidate_lrs(lr: Any, offsets: Any = CONFIRM_OFFSETS) -> tuple[float, ...]:
@@ -270,7 +269,8 @@ def conclude(
 ) -> Confirmation:
     """Score every candidate's run, choose, and say what was found.
 
-    The LR is :func:`fitted_lr`'s, or, when the scores give no vertex, :func:`choose`'s.
+    The LR is :func:`read_lr`'s: the vertex of the parabola through the scores, or the
+    lowest score's candidate.
 
     The one ending every framework's confirmation shares.
 

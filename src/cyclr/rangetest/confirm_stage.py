@@ -201,14 +201,14 @@ def confirm_result(
 
     Scores above the untrained model's (:func:`untrained_ceiling`) are brought down to
     it (:func:`capped`). If every candidate scored above it (the window lies past the
-    edge of stability), the confirmation runs once more
-    one window lower (the anchor divided by the ratio of the largest candidate to the
-    smallest, 10 by default); if that window is past the edge too, a
-    ``RuntimeWarning`` says the confirmed LR is a guess. Otherwise, if no candidate
-    learned within ``steps`` steps (:func:`learned`), the confirmation runs once more
-    from the same state with :data:`EXTEND_FACTOR` times the steps, as the sweep reruns
-    a curve it cannot read; if still none learned, a ``RuntimeWarning`` says the
-    confirmed LR is a guess. The steps of every run count in ``steps_spent``.
+    edge of stability), the confirmation runs once more one window lower (the anchor
+    divided by the ratio of the largest candidate to the smallest, 10 by default); if
+    that window is past the edge too, a ``RuntimeWarning`` says the confirmed LR is a
+    guess. Otherwise, if no candidate learned within ``steps`` steps (:func:`learned`),
+    the confirmation runs once more from the same state with :data:`EXTEND_FACTOR` times
+    the steps, as the sweep reruns a curve it cannot read; if still none learned, a
+    ``RuntimeWarning`` says the confirmed LR is a guess. The steps of every run count in
+    ``steps_spent``.
 
     Args:
         result: The range test's result, without a confirmation.
@@ -249,10 +249,8 @@ def confirm_result(
         # Every candidate left the model clearly worse than where it started: the window
         # lies past the edge of stability. Confirm the window below it instead (training
         # longer there would not help).
-        first = dataclasses.replace(result, confirmation=measured)
         width = measured.candidates[-1] / measured.candidates[0]
-        lower = _kept(first, lambda: run(anchor / width, steps), "result, confirmed")
-        lower = dataclasses.replace(lower, steps_spent=measured.steps_spent + lower.steps_spent)
+        lower = _again(result, measured, lambda: run(anchor / width, steps))
         confirmation = capped(result, lower)
         if confirmation is None:
             warnings.warn(
@@ -268,9 +266,7 @@ def confirm_result(
         anchor = confirmation.anchor
     if learned(result, confirmation):
         return dataclasses.replace(result, confirmation=confirmation)
-    first = dataclasses.replace(result, confirmation=confirmation)
-    longer = _kept(first, lambda: run(anchor, steps * EXTEND_FACTOR), "result, confirmed")
-    longer = dataclasses.replace(longer, steps_spent=confirmation.steps_spent + longer.steps_spent)
+    longer = _again(result, confirmation, lambda: run(anchor, steps * EXTEND_FACTOR))
     longer = capped(result, longer) or longer
     if not learned(result, longer):
         warnings.warn(
@@ -283,6 +279,18 @@ def confirm_result(
             stacklevel=3,
         )
     return dataclasses.replace(result, confirmation=longer)
+
+
+def _again(
+    result: RangeTestResult, previous: Confirmation, run: Callable[[], Confirmation]
+) -> Confirmation:
+    """A second confirmation run; ``previous``'s steps count in its ``steps_spent``.
+
+    If it raises, the result confirmed by ``previous`` goes on the exception.
+    """
+    kept = dataclasses.replace(result, confirmation=previous)
+    again = _kept(kept, run, "result, confirmed")
+    return dataclasses.replace(again, steps_spent=previous.steps_spent + again.steps_spent)
 
 
 def _kept(kept: RangeTestResult, run: Callable[[], Confirmation], what: str) -> Confirmation:

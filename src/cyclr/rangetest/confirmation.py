@@ -98,18 +98,23 @@ def _untrained(losses: Any) -> np.ndarray:
     return first[np.isfinite(first)]
 
 
-def largest_rise(losses: Sequence[float]) -> float:
+def largest_rise(losses: Sequence[float], start: float | None = None) -> float:
     r"""How far the losses rose above their running minimum at most.
 
     .. math:: \max_m \Big(v_m - \min_{i \le m} v_i\Big)
 
-    0 for losses that never rose (and for an empty sequence).
+    with :math:`v_0 =` ``start`` (the loss before training) counted in the running
+    minimum when given and finite. 0 for losses that never rose (and for an empty
+    sequence).
 
     Example:
         >>> largest_rise([2.0, 0.5, 1.5, 1.0])
         1.0
+        >>> largest_rise([9.0, 3.0, 1.5], start=2.5)  # jumped 6.5 above its start
+        6.5
     """
-    low, rise = math.inf, 0.0
+    low = float(start) if start is not None and math.isfinite(start) else math.inf
+    rise = 0.0
     for v in losses:
         low = min(low, float(v))
         rise = max(rise, float(v) - low)
@@ -301,10 +306,8 @@ class Confirmation:
         """
         if not self.held_out_losses:
             return tuple(False for _ in self.candidates)
-        start = self.start_loss
-        head = (start,) if start is not None and math.isfinite(start) else ()
         return tuple(
-            bool(losses) and math.isfinite(score) and largest_rise((*head, *losses)) == 0.0
+            bool(losses) and math.isfinite(score) and largest_rise(losses, self.start_loss) == 0.0
             for score, losses in zip(self.scores, self.held_out_losses, strict=True)
         )
 

@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_EPOCHS_PER_HALF_CYCLE",
     "HALF_CYCLE_EPOCHS",
     "SCHEDULE_KINDS",
+    "check_epochs_per_half_cycle",
     "fit_cycles",
     "schedule_from_bounds",
     "smith_gamma",
@@ -95,7 +96,8 @@ def smith_gamma(step_size_up: int) -> float:
     return float(SMITH_GAMMA ** (SMITH_STEP_SIZE / s))
 
 
-def _check_epochs(value: Any) -> float:
+def check_epochs_per_half_cycle(value: Any) -> float:
+    """``epochs_per_half_cycle`` as a float, or a ValueError naming it (Smith's 2 to 10)."""
     epochs = check_finite("epochs_per_half_cycle", value)
     low, high = HALF_CYCLE_EPOCHS
     if not low <= epochs <= high:
@@ -205,7 +207,7 @@ def schedule_from_bounds(
     epochs = (
         DEFAULT_EPOCHS_PER_HALF_CYCLE
         if epochs_per_half_cycle is None
-        else _check_epochs(epochs_per_half_cycle)
+        else check_epochs_per_half_cycle(epochs_per_half_cycle)
     )
     params = {}
     if total is not None and "step_size_up" not in overrides:

@@ -209,9 +209,9 @@ def range_test(
                 started under the random state of the first so a shuffling loader skips
                 exactly them (:mod:`cyclr._held_aside`); nothing is held aside from a
                 pass of fewer than five batches or under several processes
-                (``result.settings["held_out"]`` says so). Not the default: on the
-                benchmark suite one seed in eight of a batch-16 MLP confirmed an LR
-                that fails; a validation split is better.
+                (``result.settings["held_out"]`` says so). Not the default: it changes
+                what the sweep trains on and costs three times its steps; a validation
+                split is better (``benchmarks/RESULTS.md``).
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
             (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
