@@ -158,6 +158,7 @@ class Task:
             scaler=self.scaler if self.scaler.is_enabled() else None,
             sync_every=sync_every,
             progress=False,
+            held_out=None,  # the sweep alone: its per-step cost and memory
         )
 
 

@@ -102,7 +102,7 @@ def cyclr_run(**kwargs: Any) -> Callable[[torch.nn.Module, Any, Any, int], None]
         result = range_test(
             model, opt, loader, torch.nn.functional.cross_entropy,
             start_lr=1e-7, end_lr=1e-5, num_steps=steps, max_steps=steps, progress=False,
-            diverge_factor=1e9, **kwargs,
+            diverge_factor=1e9, held_out=None, **kwargs,
         )  # fmt: skip
         if result.num_recorded != steps:
             raise RuntimeError(f"range test stopped early: {result.stop_reason}")

@@ -156,9 +156,10 @@ def run_cyclr(task: Task, seed: int, scale: float = 1.0, shift: float = 0.0) -> 
     model = task.make_model(seed)
     opt = task.make_optimizer(model.parameters(), START_LR)
     t0 = time.perf_counter()
-    result = range_test(
-        model, opt, task.loader(seed), _criterion(task, scale, shift), progress=False
-    )
+    result = range_test(  # the curve alone: its readings are scored side by side
+        model, opt, task.loader(seed), _criterion(task, scale, shift), progress=False,
+        held_out=None,
+    )  # fmt: skip
     suggestions: dict[str, float | None] = {}
     errors: dict[str, str] = {}
     for name in ("default", *_suggest.METHODS):

@@ -230,7 +230,9 @@ def two_short_tests(store: Store, task: Task, seed: int) -> dict[str, Any]:
     for s in (seed, seed + 100):
         model = task.make_model(seed)
         opt = task.make_optimizer(model.parameters(), 1e-7)
-        r = range_test(model, opt, task.loader(s), task.loss, num_steps=50, progress=False)
+        r = range_test(
+            model, opt, task.loader(s), task.loss, num_steps=50, progress=False, held_out=None
+        )
         out["lrs"].append([float(v) for v in r.lrs[:, 0]])
         out["losses"].append([float(v) for v in r.losses])
         out["steps"] += int(r.settings.get("steps_run_total", len(r.losses)))

@@ -15,10 +15,18 @@ from .clr import CLR_METHODS, clr_table
 from .run import INVARIANCE_VARIANTS, TaskResults
 from .tasks import tolerance
 
+DEFAULT_METHOD = "cyclr-auto-window"
+"""What ``range_test(model, opt, data, loss)`` then ``result.suggest()`` gives at the
+library's defaults: the confirmation on batches held aside (``held_out="auto"``), without
+``total_steps`` (the ``cyclr-auto`` family's window LR)."""
+CURVE_METHOD = "cyclr-default"
+"""The curve's default reading alone (``held_out=None``); judged as the default where the
+``cyclr-auto`` family was not run."""
+
 
 def _order(method: str) -> tuple[int, str]:
-    if method == "cyclr-default":
-        return (0, method)
+    if method in (DEFAULT_METHOD, CURVE_METHOD):
+        return (0, "0" if method == DEFAULT_METHOD else method)
     if method.startswith("cyclr-"):
         return (1, method)
     if method.startswith("proto-"):
@@ -186,9 +194,13 @@ def render(
             status.append(f"{f}: {'ok' if problem is None else 'FAILED (' + problem + ')'}")
         add(
             "Finders: " + "; ".join(status) + ". Peers run 1e-7 -> 10 over 100 iterations; "
-            "cyclr runs `cyclr.torch.range_test` at its defaults; cyclr-confirm runs it with "
-            "`held_out=` (the training examples less a validation fifth, at most 1,000, which "
-            "is the held-out set; see `benchmarks/suite/finders_confirm.py`)."
+            "cyclr runs `cyclr.torch.range_test` with `held_out=None` (the curve alone; "
+            "`cyclr-default` is its default reading); cyclr-auto runs it at its defaults "
+            '(`held_out="auto"`) with `total_steps=` the budget (`cyclr-auto`; '
+            f"`{DEFAULT_METHOD}` is the default call's answer, without `total_steps`); "
+            "cyclr-confirm runs it with `held_out=` (the training examples less a validation "
+            "fifth, at most 1,000, which is the held-out set; see "
+            "`benchmarks/suite/finders_confirm.py`)."
         )
     add("")
     add(
@@ -342,17 +354,18 @@ def _summary_table(summaries: dict[str, MethodSummary], add: Any) -> None:
 
 
 def _verdict(summaries: dict[str, MethodSummary], add: Any) -> None:
-    if "cyclr-default" not in summaries:
+    judged = next((m for m in (DEFAULT_METHOD, CURVE_METHOD) if m in summaries), None)
+    if judged is None:
         return
     best = min(summaries, key=lambda m: summaries[m].median)
     peers = {m: v for m, v in summaries.items() if not m.startswith(("cyclr-", "proto-"))}
     best_peer = min(peers, key=lambda m: peers[m].median) if peers else None
-    d = summaries["cyclr-default"]
-    add("## Targets for cyclr's default suggestion")
+    d = summaries[judged]
+    add(f"## Targets for cyclr's default suggestion ({judged})")
     add("")
     add(
-        f"- Lowest median regret of all methods: **{'yes' if best == 'cyclr-default' else 'no'}**"
-        f" (cyclr-default {d.median:.2f}; lowest: {best} {summaries[best].median:.2f}"
+        f"- Lowest median regret of all methods: **{'yes' if best == judged else 'no'}**"
+        f" ({judged} {d.median:.2f}; lowest: {best} {summaries[best].median:.2f}"
         + (f"; best peer: {best_peer} {peers[best_peer].median:.2f})" if best_peer else ")")
     )
     over = ", ".join(f"{t} {d.medians[t]:.1f}" for t in d.over) or "none"

@@ -44,6 +44,7 @@ def anchors(name: str, seeds: range, num_steps: int) -> list[float]:
                     num_steps=num_steps,
                     max_steps=9 * num_steps,
                     progress=False,
+                    held_out=None,
                 )
                 out.append(math.log10(result.suggest("bottom").lr))
             except Exception:  # no suggestion: left out of the spread

@@ -154,7 +154,7 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
         (
             {"held_out": None, "eval_loss": None, "total_steps": 300},
             ValueError,
-            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+            r"total_steps fits .*needs the confirmation.*\(got total_steps=300, held_out=None\)",
         ),
     ],
 )

@@ -255,7 +255,9 @@ def range_test_restores() -> dict[str, Any]:
         run_steps(m, batches[:3])
     variables = [*model.variables, *model.optimizer.variables]
     state = [np.array(ops.convert_to_numpy(v.value)) for v in variables]
-    result = range_test(model, batches, start_lr=1e-3, end_lr=1e3, num_steps=40, progress=False)
+    result = range_test(
+        model, batches, start_lr=1e-3, end_lr=1e3, num_steps=40, progress=False, held_out=None
+    )
     restored = all(
         np.array_equal(a, np.asarray(ops.convert_to_numpy(v.value)))
         for a, v in zip(state, variables, strict=True)

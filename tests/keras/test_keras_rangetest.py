@@ -47,7 +47,9 @@ def test_mid_training_the_state_comes_back_and_training_continues_as_without(
 def test_each_step_records_its_own_batch_loss_at_the_sweep_lr() -> None:
     model = keras_probe.digits_model(keras.optimizers.SGD(0.01, momentum=0.9))
     twin = keras_probe.digits_model(keras.optimizers.SGD(0.01, momentum=0.9))
-    result = range_test(model, BATCHES, start_lr=1e-4, end_lr=0.5, num_steps=15, progress=False)
+    result = range_test(
+        model, BATCHES, start_lr=1e-4, end_lr=0.5, num_steps=15, progress=False, held_out=None
+    )
     sweep = RangeTest(1e-4, 0.5, 15).sweep.lrs()
     np.testing.assert_array_equal(result.lrs[:, 0], sweep)
     manual = []

@@ -76,7 +76,7 @@ def test_one_call_is_the_sweep_then_confirm_around_its_suggestion() -> None:
     # and float operations give the same numbers), and on JAX's CPU backend too.
     got = range_test(make_model(), TRAIN, held_out=HELD, confirm_steps=12, **SWEEP)
     model = make_model()
-    plain = range_test(model, TRAIN, **SWEEP)
+    plain = range_test(model, TRAIN, held_out=None, **SWEEP)
     assert plain.confirmation is None and plain.suggest().method == "bottom"
     again = confirm(model, TRAIN, lr=plain.suggest().lr, held_out=HELD, steps=12)
     assert got.confirmation == again
@@ -117,7 +117,7 @@ NOT_BATCHES = r"held_out must be an iterable of batches .*\(got held_out="
         (
             {"held_out": None, "total_steps": 300},
             ValueError,
-            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+            r"total_steps fits .*needs the confirmation.*\(got total_steps=300, held_out=None\)",
         ),
     ],
 )
@@ -134,10 +134,10 @@ def test_bad_confirmation_input_is_named_before_the_first_step(
     assert_same(before, state(model))
 
 
-def test_without_held_out_the_result_is_the_curve_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_held_out_none_is_the_curve_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     model = make_model()
     calls = count_steps(model, monkeypatch)
-    got = range_test(model, TRAIN, **SWEEP)
+    got = range_test(model, TRAIN, held_out=None, **SWEEP)
     assert got.confirmation is None
     assert got.suggest().method == "bottom"
     assert got.clr_bounds() == got.clr_bounds(rule="smith")
@@ -165,9 +165,9 @@ def test_total_steps_is_kept_and_fits_the_confirmed_lr() -> None:
     assert got.suggest().evidence["total_steps"] == 900
 
 
-def test_auto_holds_the_first_batches_aside_and_confirms_on_them() -> None:
+def test_by_default_the_first_batches_are_held_aside_and_confirmed_on() -> None:
     # HELD + TRAIN: ten batches, so a fifth of the pass, the first two, are held aside.
-    got = range_test(make_model(), HELD + TRAIN, held_out="auto", confirm_steps=12, **SWEEP)
+    got = range_test(make_model(), HELD + TRAIN, confirm_steps=12, **SWEEP)  # held_out="auto"
     assert got.settings["held_out"] == "auto: the first 2 batches (64 examples) held aside"
     explicit = range_test(make_model(), TRAIN, held_out=HELD, confirm_steps=12, **SWEEP)
     assert got.confirmation == explicit.confirmation

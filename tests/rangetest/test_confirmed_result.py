@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from cyclr.errors import NoReliableSuggestionError
 from cyclr.rangetest import RangeTestResult
 from cyclr.rangetest.confirm import Confirmation
 from cyclr.rangetest.confirm_stage import confirm_result, learned
@@ -180,6 +181,10 @@ def test_confirm_result_warns_and_keeps_a_curve_with_no_suggestion() -> None:
     with pytest.warns(RuntimeWarning, match="no suggestion to confirm.*flat"):
         got = confirm_result(flat, lambda lr, steps: pytest.fail("nothing to confirm"), 10)
     assert got is flat
+    with warnings.catch_warnings():  # batches held aside (held_out="auto"): nothing unused
+        warnings.simplefilter("error")
+        unused = confirm_result(flat, lambda lr, steps: pytest.fail("no"), 10, held_aside=True)
+    assert unused is flat
 
 
 @given(
@@ -250,6 +255,33 @@ def test_a_window_past_the_edge_is_confirmed_again_one_window_lower() -> None:
     assert c is not None and c.anchor == pytest.approx(anchor / 10)
     assert c.steps_spent == 240 and got.steps_spent == 61 + 240
     assert c.scores == (2.0, 1.0, 1.5)
+
+
+def test_a_window_where_every_candidate_diverged_is_confirmed_one_window_lower() -> None:
+    untrained = float(np.mean(LOSSES[:10]))
+    seen: list[float] = []
+
+    def run(lr: float, steps: int) -> Confirmation:
+        seen.append(lr)
+        if len(seen) == 1:
+            raise NoReliableSuggestionError("every candidate diverged")
+        return _window(lr, (2.0, 1.0, 1.5), untrained)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = confirm_result(_curve(), run, 40)
+    assert seen[1] == pytest.approx(seen[0] / 10)  # the default window spans a decade
+    assert got.confirmation is not None and got.confirmation.scores == (2.0, 1.0, 1.5)
+
+
+def test_every_candidate_diverged_in_both_windows_raises_with_the_sweep_kept() -> None:
+    def run(lr: float, steps: int) -> Confirmation:
+        raise NoReliableSuggestionError(f"every candidate diverged around {lr:.3g}")
+
+    with pytest.raises(NoReliableSuggestionError, match="diverged") as info:
+        confirm_result(_curve(), run, 40)
+    kept = info.value.result  # type: ignore[attr-defined]
+    assert kept.confirmation is None and np.array_equal(kept.losses, LOSSES)
 
 
 def test_a_lower_window_still_past_the_edge_says_its_lr_is_a_guess() -> None:

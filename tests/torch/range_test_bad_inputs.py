@@ -89,9 +89,9 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ),
     (
         "total_steps-without-held_out",
-        {"total_steps": 300},
+        {"total_steps": 300, "held_out": None},
         ValueError,
-        r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+        r"total_steps fits .*needs the confirmation.*\(got total_steps=300, held_out=None\)",
     ),
     (
         "total_steps-zero",

@@ -107,7 +107,7 @@ def run_fault(fault: str, at: int, storage: str, confirm: bool = False) -> tuple
                 yield b
 
         data: Any = batches() if fault == "data_raises" else make_batches()
-        confirming: dict[str, Any] = {}
+        confirming: dict[str, Any] = {"held_out": None}  # the sweep alone
         if confirm:  # a sweep up to 0.1 has a suggestion to confirm
             held = make_batches(seed=7)[:1]
             confirming = {"held_out": held, "confirm_steps": CONFIRM_STEPS, "end_lr": 0.1}

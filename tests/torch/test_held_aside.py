@@ -115,7 +115,7 @@ def test_loader_generators_finds_each_generator_once() -> None:
     assert loader_generators([1, 2]) == []
 
 
-def test_auto_confirms_on_batches_the_candidates_never_train_on() -> None:
+def test_by_default_auto_confirms_on_batches_the_candidates_never_train_on() -> None:
     loader = _indexed_loader(shuffle=True)
     model = rs.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -123,8 +123,7 @@ def test_auto_confirms_on_batches_the_candidates_never_train_on() -> None:
     before = rs.capture(model, opt)
     seen: list[set[int]] = []
     got = range_test(
-        model, opt, loader, step_fn=_recording_step(seen), held_out="auto", confirm_steps=12,
-        **SWEEP,
+        model, opt, loader, step_fn=_recording_step(seen), confirm_steps=12, **SWEEP,
     )  # fmt: skip
     rs.assert_same(before, rs.capture(model, opt))
     c = got.confirmation
@@ -139,7 +138,7 @@ def test_auto_confirms_on_batches_the_candidates_never_train_on() -> None:
     # The same as confirming by hand on those batches, on the rest of every pass.
     torch.manual_seed(0)
     rest = AfterFirst(loader, 4, replaying(loader))
-    plain = range_test(model, opt, rest, step_fn=_recording_step([]), **SWEEP)
+    plain = range_test(model, opt, rest, step_fn=_recording_step([]), held_out=None, **SWEEP)
     again = confirm(
         model, opt, rest, step_fn=_recording_step([]),
         lr=plain.suggest().lr, held_out=held_batches, steps=12,

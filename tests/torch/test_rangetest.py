@@ -108,8 +108,9 @@ def test_recorded_lr_is_the_lr_the_step_used() -> None:
         lambda mod, args: seen.append([g["lr"] for g in opt.param_groups])
     )
     result = range_test(
-        model, opt, make_batches(), loss_fn, num_steps=30, accumulation_steps=2, sync_every=4
-    )
+        model, opt, make_batches(), loss_fn, num_steps=30, accumulation_steps=2, sync_every=4,
+        held_out=None,
+    )  # fmt: skip
     n = result.num_recorded
     used = np.array(seen[0 : 2 * n : 2])  # the first forward of each optimizer step
     assert np.array_equal(np.array(seen[1 : 2 * n : 2]), used)  # accumulation: same LR
@@ -141,7 +142,9 @@ def test_tensor_lr_is_updated_in_place_and_restored() -> None:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     seen: list[float] = []
     model.register_forward_pre_hook(lambda mod, args: seen.append(float(lr)))
-    result = range_test(model, opt, make_batches(), loss_fn, start_lr=1e-4, num_steps=15)
+    result = range_test(
+        model, opt, make_batches(), loss_fn, start_lr=1e-4, num_steps=15, held_out=None
+    )
     assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.01)
     assert seen[: result.num_recorded] == [
         float(torch.tensor(v, dtype=torch.float32)) for v in result.lrs[:, 0]
@@ -235,7 +238,7 @@ def test_accumulation_records_the_mean_and_sync_defers_the_stop() -> None:
 
     result = range_test(
         model, opt, make_batches(), step_fn=step, num_steps=30, max_steps=30,
-        accumulation_steps=2, sync_every=4, smoothing=0.0,
+        accumulation_steps=2, sync_every=4, smoothing=0.0, held_out=None,
     )  # fmt: skip
     # step j averages batches 2j, 2j+1: 0.5, 2.5, 4.5, ...; batch 13 is NaN -> step 6 stops
     assert result.losses[:6].tolist() == [0.5, 2.5, 4.5, 6.5, 8.5, 10.5]
@@ -430,6 +433,8 @@ def test_a_curve_with_no_clear_fall_is_measured_again_three_times_longer() -> No
     flat = lambda m, batch: m(batch[0]).sum() * 0.0 + 1.0  # noqa: E731
     result = range_test(model, opt, make_batches(), step_fn=flat, num_steps=10, progress=False)
     assert result.settings["steps_tried"] == [10, 30, 90]
+    # Nothing to confirm (by default on batches held aside): no warning, no confirmation.
+    assert result.confirmation is None and result.settings["held_out"].startswith("auto:")
     assert result.settings["steps_run_total"] == 130 and result.num_recorded == 90
     assert result.settings["num_steps"] == 90
     assert_same(before, capture(model, opt))

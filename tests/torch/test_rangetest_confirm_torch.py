@@ -52,7 +52,7 @@ def test_held_out_confirms_the_curves_suggestion_and_restores_everything() -> No
     assert got.steps_spent == got.settings["steps_run_total"] + c.steps_spent
     # The one call is the two calls: the same sweep, then confirm around its suggestion.
     model2, opt2 = _setup()
-    plain = range_test(model2, opt2, rs.make_batches(), rs.loss_fn, **SWEEP)
+    plain = range_test(model2, opt2, rs.make_batches(), rs.loss_fn, held_out=None, **SWEEP)
     assert plain.confirmation is None and plain.suggest().method == "bottom"
     again = confirm(
         model2, opt2, rs.make_batches(), rs.loss_fn, lr=plain.suggest().lr, held_out=held, steps=12
@@ -112,7 +112,7 @@ def test_an_interrupt_anywhere_restores_everything(fail_at: int) -> None:
         (
             {"held_out": None, "total_steps": 300},
             ValueError,
-            r"total_steps fits .*needs held_out=.*\(got total_steps=300, held_out=None\)",
+            r"total_steps fits .*needs the confirmation.*\(got total_steps=300, held_out=None\)",
         ),
     ],
 )

@@ -227,6 +227,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         ),
         confirm_steps,
         run_length,
+        held_aside=aside is not None,
     )
 
 

@@ -4,9 +4,10 @@ Keras' ``logs["loss"]`` in ``fit`` is the running mean over the epoch so far, wh
 the LR sweep and drags every finder built on a callback toward larger LRs. This runner
 trains with ``model.train_on_batch``, which resets the loss tracker at each call, so the
 loss recorded for step ``i`` is the loss of batch ``i`` alone, at the LR of step ``i``.
-With ``held_out=`` (validation batches) the curve's suggestion is then confirmed by
-training a few candidates around it (:func:`cyclr.keras.confirm`), and the result
-answers from that confirmation.
+The curve's suggestion is then confirmed by training a few candidates around it and
+scoring each on batches it did not train on (:func:`cyclr.keras.confirm`): by default the
+first batches of ``data`` held aside, better a validation split passed as ``held_out=``;
+the result answers from that confirmation. ``held_out=None`` keeps the curve alone.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -23,7 +24,7 @@ import keras
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import check_held_out_choice, hold_aside, is_auto, with_aside_note
+from .._held_aside import AUTO, check_held_out_choice, hold_aside, is_auto, with_aside_note
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -52,7 +53,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     metric_fn: MetricFn | None = None,
     eval_every: int | None = None,
     progress: bool | None = None,
-    held_out: Iterable[Any] | str | None = None,
+    held_out: Iterable[Any] | str | None = AUTO,
     confirm_steps: int = CONFIRM_STEPS,
     total_steps: int | None = None,
 ) -> RangeTestResult:
@@ -84,22 +85,23 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     not a tuple is passed as ``x`` alone. A re-iterable is started again when it runs
     out; an iterator that runs out raises ``ValueError``.
 
-    **Confirmation** (``held_out=``, recommended whenever validation batches are at hand). A
-    range test sees each LR for a step or two, so after the sweep the curve's suggestion is
-    confirmed by :func:`cyclr.keras.confirm`: a few candidates around it train
-    ``confirm_steps`` steps each from the restored state on the same batches, and the LR is
-    read from their held-out losses (the candidates, the score and the reading:
-    :mod:`cyclr.rangetest.confirm`).
-    ``result.suggest()`` then returns it (method ``"confirmed"``), ``result.clr_bounds()``
-    and ``result.schedule()`` use the confirmation's bounds, ``result.confirmation`` holds
-    every candidate's held-out losses, and ``result.steps_spent`` counts the steps of both
-    stages (about 300 by default; three times the confirmation's steps more when no
-    candidate learned). On the benchmark suite (run with :func:`cyclr.torch.range_test`,
-    eight seeds) the confirmed LR took the median regret from 0.72 target units to 0.42 and
-    the worst task from 8.9 to 4.7, and its bounds removed every collapse of Smith's
-    (``benchmarks/RESULTS.md``, "The one call with eight seeds"). The state is restored
+    **Confirmation** (on by default). A range test sees each LR for a step or two, so after
+    the sweep the curve's suggestion is confirmed by :func:`cyclr.keras.confirm`: a few
+    candidates around it train ``confirm_steps`` steps each from the restored state on the
+    same batches, and the LR is read from their losses on held-out batches (the
+    candidates, the score and the reading: :mod:`cyclr.rangetest.confirm`): ``held_out=``
+    (validation data: the best choice) or, by default (``held_out="auto"``), the first
+    batches of ``data`` held aside. ``result.suggest()`` then returns the confirmed LR
+    (method ``"confirmed"``), ``result.clr_bounds()`` and ``result.schedule()`` use the
+    confirmation's bounds, ``result.confirmation`` holds every candidate's held-out
+    losses, and ``result.steps_spent`` counts the steps of both stages (about 300 by
+    default; three times the confirmation's steps more when no candidate learned). On the
+    benchmark suite (run with :func:`cyclr.torch.range_test`, 13 tasks, eight seeds) the
+    default took the median regret from 0.72 target units (the curve alone) to 0.42 and
+    the worst task from 8.9 to 4.4 (``benchmarks/RESULTS.md``). The state is restored
     after the confirmation too. A curve with no suggestion is returned unconfirmed, with a
-    warning.
+    warning; so is a run where nothing can be held aside (a pass of fewer than five
+    batches), which ``result.settings["held_out"]`` says.
 
     Args:
         model: A compiled Keras model (``model.compile(optimizer=..., loss=...)``).
@@ -114,22 +116,22 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         eval_every: Steps between metric evaluations (1 by default with a ``metric_fn``).
         progress: Show a tqdm bar: ``True``, ``False``, or ``None`` for "when standard
             error is a terminal".
-        held_out: Validation batches the model does not train on (a few; read once,
-            kept in memory), to confirm the suggestion on; ``None``: the curve alone.
-            ``"auto"``: the first batches of ``data`` held aside (a fifth of a pass at
-                most, about 1,000 examples at most), every pass starting after them
-                (:mod:`cyclr._held_aside`; a ``tf.data`` pipeline that reshuffles may
-                train on them in later passes); ``result.settings["held_out"]`` says
-                what was held aside.
+        held_out: What the confirmation scores the candidates on. ``"auto"`` (the
+            default): the first batches of ``data`` held aside (a fifth of a pass at
+            most, about 1,000 examples at most), every pass starting after them
+            (:mod:`cyclr._held_aside`; a ``tf.data`` pipeline that reshuffles may train
+            on them in later passes); ``result.settings["held_out"]`` says what was held
+            aside. Validation batches the model does not train on (a few; read once,
+            kept in memory): better where there are some. ``None``: the curve alone.
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
-            (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
+            (not with ``held_out=None``): kept in ``result.settings["total_steps"]``, so that
             ``result.suggest()`` fits the confirmed LR to it
             (:mod:`cyclr.rangetest.horizon`); ``None``: the window's LR.
 
     Returns:
         A :class:`~cyclr.rangetest.RangeTestResult`, the same as the PyTorch runner's:
-        with ``held_out``, with its ``confirmation``.
+        unless ``held_out=None``, with its ``confirmation``.
 
     Raises:
         TypeError: If ``model`` is not a Keras model, ``data`` or ``held_out`` is not an
@@ -137,7 +139,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             not an integer.
         ValueError: If the model is not compiled with an optimizer, uses gradient
             accumulation, an argument is out of range, ``data`` is empty or exhausted,
-            ``held_out`` is empty, or ``total_steps`` is given without ``held_out``
+            ``held_out`` is empty, or ``total_steps`` is given with ``held_out=None``
             (all checked before the first step).
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
@@ -188,6 +190,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
         confirm_steps,
         run_length,
+        held_aside=aside is not None,
     )
 
 

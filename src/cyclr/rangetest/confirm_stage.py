@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._validate import check_int
 from ..errors import NoReliableSuggestionError
-from .confirm import read_lr
+from .confirm import CONFIRM_OFFSETS, read_lr
 from .confirmation import Confirmation, untrained_bar, untrained_loss
 from .spec import EXTEND_FACTOR
 
@@ -171,15 +171,16 @@ def check_run_length(total_steps: Any, held_out: Any) -> int | None:
 
     Raises:
         TypeError: If ``total_steps`` is not an integer.
-        ValueError: If it is not positive, or is given without ``held_out``.
+        ValueError: If it is not positive, or is given with ``held_out=None``.
     """
     if total_steps is None:
         return None
     steps = check_int("total_steps", total_steps)
     if held_out is None:
         raise ValueError(
-            f"total_steps fits the confirmed LR to the run and needs held_out= (validation "
-            f"batches) to confirm on (got total_steps={total_steps!r}, held_out=None)"
+            f"total_steps fits the confirmed LR to the run and needs the confirmation: pass "
+            f"held_out='auto' or validation batches (got total_steps="
+            f"{total_steps!r}, held_out=None)"
         )
     return steps
 
@@ -189,6 +190,8 @@ def confirm_result(
     run: Callable[[float, int], Confirmation],
     steps: int,
     total_steps: int | None = None,
+    *,
+    held_aside: bool = False,
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
@@ -196,12 +199,13 @@ def confirm_result(
     confirms the default reading of the curve (``result.reading.suggestion()``) and
     keeps the :class:`Confirmation` in the result, whose ``suggest()``,
     ``clr_bounds()`` and ``schedule()`` then answer from it. A curve with no reliable
-    suggestion has nothing to confirm: the result comes back as it is, with a warning
-    that gives the curve's reason (``result.suggest()`` raises it).
+    suggestion has nothing to confirm: the result comes back as it is
+    (``result.suggest()`` raises the curve's reason), with a warning when the user's
+    validation batches go unused (not for batches held aside, ``held_out="auto"``).
 
     Scores above the untrained model's (:func:`untrained_ceiling`) are brought down to
-    it (:func:`capped`). If every candidate scored above it (the window lies past the
-    edge of stability), the confirmation runs once more one window lower (the anchor
+    it (:func:`capped`). If every candidate scored above it or diverged (the window lies
+    past the edge of stability), the confirmation runs once more one window lower (the anchor
     divided by the ratio of the largest candidate to the smallest, 10 by default); if
     that window is past the edge too, a ``RuntimeWarning`` says the confirmed LR is a
     guess. Otherwise, if no candidate learned within ``steps`` steps (:func:`learned`),
@@ -218,23 +222,27 @@ def confirm_result(
         total_steps: The run's length (``range_test(..., total_steps=...)``), kept in
             ``result.settings["total_steps"]``, which ``result.suggest()`` then fits the
             confirmed LR to (:mod:`cyclr.rangetest.horizon`); ``None``: none.
+        held_aside: Whether the held-out batches were held aside from the training data
+            (``held_out="auto"``) rather than given.
 
     Returns:
         The result with :attr:`~cyclr.rangetest.RangeTestResult.confirmation` set, or
         ``result`` itself.
 
     Raises:
-        Exception: Whatever ``run`` raises (every candidate diverged, data ran out, a
-            held-out batch the model cannot read), with the sweep's result on its
-            ``.result`` (confirmed by the first run if the longer one failed) and a note
-            saying so: the sweep is never lost.
+        Exception: Whatever ``run`` raises (every candidate diverged, also one window
+            lower; data ran out; a held-out batch the model cannot read), with the
+            sweep's result on its ``.result`` (confirmed by the first run if the longer
+            one failed) and a note saying so: the sweep is never lost.
     """
     try:
         anchor = result.reading.suggestion().lr
     except NoReliableSuggestionError as exc:
+        if held_aside:
+            return result
         warnings.warn(
-            f"held_out was given but the curve has no suggestion to confirm ({exc}); the "
-            "result has no confirmation",
+            f"the curve has no suggestion to confirm on held_out ({exc}); the result has "
+            "no confirmation",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -243,14 +251,18 @@ def confirm_result(
         result = dataclasses.replace(
             result, settings={**result.settings, "total_steps": total_steps}
         )
-    measured = _kept(result, lambda: run(anchor, steps), "(unconfirmed) result")
-    confirmation = capped(result, measured)
+    measured = _first_window(result, lambda: run(anchor, steps))
+    confirmation = None if measured is None else capped(result, measured)
     if confirmation is None:
-        # Every candidate left the model clearly worse than where it started: the window
-        # lies past the edge of stability. Confirm the window below it instead (training
-        # longer there would not help).
-        width = measured.candidates[-1] / measured.candidates[0]
-        lower = _again(result, measured, lambda: run(anchor / width, steps))
+        # Every candidate diverged or left the model clearly worse than where it started:
+        # the window lies past the edge of stability. Confirm the window below it instead
+        # (training longer there would not help).
+        if measured is None:
+            width = 10.0 ** (CONFIRM_OFFSETS[-1] - CONFIRM_OFFSETS[0])
+            lower = _kept(result, lambda: run(anchor / width, steps), "(unconfirmed) result")
+        else:
+            width = measured.candidates[-1] / measured.candidates[0]
+            lower = _again(result, measured, lambda: run(anchor / width, steps))
         confirmation = capped(result, lower)
         if confirmation is None:
             warnings.warn(
@@ -279,6 +291,17 @@ def confirm_result(
             stacklevel=3,
         )
     return dataclasses.replace(result, confirmation=longer)
+
+
+def _first_window(result: RangeTestResult, run: Callable[[], Confirmation]) -> Confirmation | None:
+    """The first confirmation run, ``None`` if every candidate diverged.
+
+    Any other exception goes up with ``result`` on it (:func:`_kept`).
+    """
+    try:
+        return _kept(result, run, "(unconfirmed) result")
+    except NoReliableSuggestionError:
+        return None
 
 
 def _again(

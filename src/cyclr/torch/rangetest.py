@@ -8,9 +8,11 @@ loss diverges, a loss is NaN or infinite, or ``num_steps`` steps are done. After
 model, optimizer, ``GradScaler`` and random-number generators are exactly as before (also
 after an exception or ``KeyboardInterrupt``), so the test can run in the middle of
 training. A curve with no clear fall is measured again, from the restored state, with
-three times the steps (up to ``max_steps``). With ``held_out=`` (validation batches)
-the curve's suggestion is then confirmed by training a few candidates around it
-(:func:`cyclr.torch.confirm`), and the result answers from that confirmation.
+three times the steps (up to ``max_steps``). The curve's suggestion is then confirmed by
+training a few candidates around it and scoring each on batches it did not train on
+(:func:`cyclr.torch.confirm`): by default the first batches of ``data`` held aside,
+better a validation split passed as ``held_out=``; the result answers from that
+confirmation. ``held_out=None`` keeps the curve alone.
 
 References:
     L. N. Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
@@ -27,6 +29,7 @@ import torch
 
 from .._batches import BatchStream, check_batches
 from .._held_aside import (
+    AUTO,
     HeldAside,
     check_held_out_choice,
     hold_aside,
@@ -77,7 +80,7 @@ def range_test(
     snapshot: str = "memory",
     progress: bool | None = None,
     sync_every: int = DEFAULTS.sync_every,
-    held_out: Iterable[Any] | str | None = None,
+    held_out: Iterable[Any] | str | None = AUTO,
     confirm_steps: int = CONFIRM_STEPS,
     total_steps: int | None = None,
 ) -> RangeTestResult:
@@ -142,23 +145,28 @@ def range_test(
     memory (never on the GPU); ``snapshot="disk"`` writes it to a private temporary
     directory that is removed afterwards. Batches drawn from an iterator are consumed.
 
-    **Confirmation** (``held_out=``, recommended whenever validation batches are at hand). A
-    range test sees each LR for a step or two, so after the sweep the curve's suggestion
-    ``lr`` is confirmed: five candidates ``lr * 10 ** o``, ``o = -0.5, -0.25, 0, 0.25,
-    0.5``, each train ``confirm_steps`` steps from the restored state on the same batches,
-    and the LR is read from their held-out losses: each scores its last loss plus its largest
-    bounce, and the parabola through the scores gives the LR (:func:`cyclr.torch.confirm`,
-    :mod:`cyclr.rangetest.confirm`).
-    ``result.suggest()`` then returns it (method ``"confirmed"``), ``result.clr_bounds()``
-    and ``result.schedule()`` use the confirmation's bounds, ``result.confirmation`` holds
-    every candidate's held-out losses, and ``result.steps_spent`` counts the steps of both
-    stages (about 300 by default; three times the confirmation's steps more when no
-    candidate learned). On the benchmark suite (eight seeds) the confirmed LR took the
-    median regret from 0.72 target units to 0.42 and the worst task from 8.9 to 4.7, and its
-    bounds removed every collapse of Smith's (``benchmarks/RESULTS.md``, "The one call with
-    eight seeds"). The state is restored after the confirmation too. A curve with no
-    suggestion is returned unconfirmed, with a warning. Not available under
-    ``torch.distributed`` with more than one process.
+    **Confirmation** (on by default). A range test sees each LR for a step or two, so after
+    the sweep the curve's suggestion ``lr`` is confirmed: five candidates
+    ``lr * 10 ** o``, ``o = -0.5, -0.25, 0, 0.25, 0.5``, each train ``confirm_steps``
+    steps from the restored state on the same batches, and the LR is read from their
+    losses on held-out batches: each scores its last loss plus its largest bounce, and the
+    parabola through the scores gives the LR (:func:`cyclr.torch.confirm`,
+    :mod:`cyclr.rangetest.confirm`). The held-out batches are ``held_out=`` (validation
+    data: the best choice) or, by default (``held_out="auto"``), the first batches of
+    ``data`` held aside from the sweep and the candidates.
+    ``result.suggest()`` then returns the confirmed LR (method ``"confirmed"``),
+    ``result.clr_bounds()`` and ``result.schedule()`` use the confirmation's bounds,
+    ``result.confirmation`` holds every candidate's held-out losses, and
+    ``result.steps_spent`` counts the steps of both stages (about 300 by default; three
+    times the confirmation's steps more when no candidate learned). On the benchmark
+    suite (13 tasks, eight seeds) the default took the median regret from 0.72 target
+    units (the curve alone) to 0.42 and the worst task from 8.9 to 4.4 (2.4 with
+    ``total_steps``; a validation split: 0.17 and 2.5), at three times the steps
+    (``benchmarks/RESULTS.md``). The state is restored after the confirmation too. A
+    curve with no suggestion is returned unconfirmed, with a warning; so is a run where
+    nothing can be held aside (a pass of fewer than five batches, several processes),
+    which ``result.settings["held_out"]`` says. Not run under ``torch.distributed`` with
+    more than one process.
 
     **Distributed.** Under an initialised ``torch.distributed`` process group (DDP, plain
     replicas, ``torchrun``, Lightning Fabric), every rank must call ``range_test`` with
@@ -202,19 +210,20 @@ def range_test(
         progress: Show a tqdm bar: ``True``, ``False``, or ``None`` for "when standard
             error is a terminal".
         sync_every: Steps between host reads of the losses (and stop checks).
-        held_out: Validation batches the model does not train on (a few; read once,
-            kept in memory), to confirm the suggestion on; ``None``: the curve alone.
-            ``"auto"``: the first batches of ``data`` held aside (a fifth of a pass at
-                most, about 1,000 examples at most) and never trained on, every pass
-                started under the random state of the first so a shuffling loader skips
-                exactly them (:mod:`cyclr._held_aside`); nothing is held aside from a
-                pass of fewer than five batches or under several processes
-                (``result.settings["held_out"]`` says so). Not the default: it changes
-                what the sweep trains on and costs three times its steps; a validation
-                split is better (``benchmarks/RESULTS.md``).
+        held_out: What the confirmation scores the candidates on. ``"auto"`` (the
+            default): the first batches of ``data`` held aside (a fifth of a pass at
+            most, about 1,000 examples at most) and never trained on, every pass
+            started under the random state of the first so a shuffling loader skips
+            exactly them (:mod:`cyclr._held_aside`); nothing is held aside, and the
+            curve is read alone, from a pass of fewer than five batches or under
+            several processes (``result.settings["held_out"]`` says so). Validation
+            batches the model does not train on (a few; read once, kept in memory):
+            better than ``"auto"`` where there are some. ``None``: no confirmation, the
+            curve alone (a third of the steps; ``benchmarks/RESULTS.md`` has what it
+            costs in regret).
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
-            (needs ``held_out``): kept in ``result.settings["total_steps"]``, so that
+            (not with ``held_out=None``): kept in ``result.settings["total_steps"]``, so that
             ``result.suggest()`` fits the confirmed LR to it
             (:mod:`cyclr.rangetest.horizon`); ``None``: the window's LR.
 
@@ -222,7 +231,7 @@ def range_test(
         A :class:`~cyclr.rangetest.RangeTestResult`: ``lrs`` (steps x groups), ``losses``,
         ``smoothed``, ``metrics``, ``stop_reason``, ``settings`` (the sweep plus the
         runner's settings, JSON-safe) and ``elapsed_s`` (the whole call, restoring
-        included, the confirmation's time excepted) and, with ``held_out``, the
+        included, the confirmation's time excepted) and, unless ``held_out=None``, the
         ``confirmation``.
 
     Raises:
@@ -231,8 +240,9 @@ def range_test(
             that is not a scalar or does not require grad, a model without trainable
             parameters, ``group_scales`` that do not match the param groups, an empty
             ``held_out``, a held-out batch the loss cannot be computed on, or
-            ``held_out`` under ``torch.distributed`` with more than one process, or
-            ``total_steps`` without ``held_out`` (all checked before the first step).
+            validation batches as ``held_out`` under ``torch.distributed`` with more than
+            one process, or ``total_steps`` with ``held_out=None`` (all checked before the
+            first step).
         RangeTestAbortedError: If another rank of a distributed run raised.
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
             diverged (the curve's suggestion is far too high to train at).
@@ -317,6 +327,7 @@ def range_test(
         ),
         confirm_steps,
         run_length,
+        held_aside=aside is not None,
     )
 
 
