@@ -145,11 +145,53 @@ class HeldAside:
         data: What to train on: ``data`` less the held batches, or ``data`` as it was
             (with any batch read from an iterator put back in front).
         note: What was done, for ``result.settings["held_out"]``.
+        whole: Every batch, the held ones included (``data`` when none was held): what
+            to train on if the held batches cannot be used after all.
     """
 
     held: list[Any]
     data: Iterable[Any]
     note: str
+    whole: Iterable[Any] | None = None
+
+    def scorable(self, check: Callable[[list[Any]], None]) -> HeldAside:
+        """Itself, or nothing held aside (with a warning) if ``check(held)`` raises.
+
+        ``held_out="auto"`` is the runners' default, so it must not break a run the sweep
+        alone can do: a model whose loss cannot be computed in eval mode without
+        gradients (a detection model that returns predictions in eval mode, a loss with
+        a gradient penalty) is read from the curve alone, every batch trained on, and a
+        ``RuntimeWarning`` names the error and ``held_out=None``.
+
+        Example:
+            >>> import warnings
+            >>> def refuse(held):
+            ...     raise ValueError("no loss in eval mode")
+            >>> aside = hold_aside(list(range(10)))
+            >>> with warnings.catch_warnings(record=True):
+            ...     warnings.simplefilter("always")
+            ...     kept = aside.scorable(refuse)
+            >>> kept.held, list(kept.data)[:3]
+            ([], [0, 1, 2])
+            >>> kept.note
+            'none held aside: they cannot be scored (ValueError: no loss in eval mode)'
+        """
+        if not self.held:
+            return self
+        try:
+            check(self.held)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"held_out='auto' (the default): the batches held aside cannot be scored "
+                f"({reason}); the result is the curve's alone. Pass validation batches the "
+                "loss can be computed on in eval mode as held_out=, or held_out=None",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            whole = self.data if self.whole is None else self.whole
+            return HeldAside([], whole, f"none held aside: they cannot be scored ({reason})")
+        return self
 
 
 def hold_aside(
@@ -188,9 +230,10 @@ def hold_aside(
         back: Iterable[Any] = itertools.chain(held, iterator) if one_shot else data
         return HeldAside([], back, f"none held aside: {reason}")
     rest: Iterable[Any] = iterator if one_shot else AfterFirst(data, k, reading)
+    whole = itertools.chain(held, iterator) if one_shot else data
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
-    return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside")
+    return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside", whole)
 
 
 def with_aside_note(result: Any, note: str, *, confirmed: bool, total_steps: Any) -> Any:

@@ -198,3 +198,34 @@ def test_an_interrupted_auto_confirmation_restores_everything() -> None:
         range_test(model, opt, rs.make_loader(400, 16), step_fn=step, held_out="auto", **SWEEP)
     rs.assert_same(before, rs.capture(model, opt))
     assert torch.equal(rng, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("make", [lambda: _indexed_loader(), lambda: iter(_indexed_loader(2000))])
+def test_batches_the_loss_cannot_score_in_eval_mode_are_trained_on_with_a_warning(
+    make: Any,
+) -> None:
+    # A step that has no loss in eval mode (a detection model returns predictions there):
+    # the default must not break the sweep; it reads the curve alone and says why.
+    seen: list[set[int]] = []
+    recording = _recording_step(seen)
+
+    def train_only(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        if not m.training:
+            raise RuntimeError("the model returns predictions in eval mode")
+        return recording(m, batch)
+
+    model = rs.make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data = make()  # an iterator draws its seed from the global RNG when made
+    before = rs.capture(model, opt)
+    with pytest.warns(
+        RuntimeWarning, match=r"cannot be scored .*predictions in eval mode.*held_out=None"
+    ):
+        got = range_test(model, opt, data, step_fn=train_only, **SWEEP)
+    rs.assert_same(before, rs.capture(model, opt))
+    assert got.confirmation is None and got.suggest().method == "bottom"
+    assert got.settings["held_out"].startswith("none held aside: they cannot be scored")
+    assert {0, 1, 2} <= seen[0]  # the first batch, the one held aside, trained on after all
+    # Validation batches given by the user are refused instead, before the first step.
+    with pytest.raises(RuntimeError, match=r"predictions in eval mode"):
+        range_test(model, opt, make(), step_fn=train_only, held_out=rs.make_batches()[:1], **SWEEP)

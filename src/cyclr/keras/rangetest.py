@@ -170,14 +170,15 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     check_count("confirm_steps", confirm_steps)
     check_held_out_choice(held_out)
     run_length = check_run_length(total_steps, held_out)
-    aside = hold_aside(data) if is_auto(held_out) else None
-    if aside is not None:
+    aside = None
+    if is_auto(held_out):
+        aside = hold_aside(data).scorable(lambda b: check_held_out(model, held_out_batches(b)))
         runner.data = data = aside.data
         held = held_out_batches(aside.held) if aside.held else None
     else:
         held = None if held_out is None else held_out_batches(held_out)
-    if held is not None:
-        check_held_out(model, held)
+        if held is not None:
+            check_held_out(model, held)
     result = runner.run()
     if aside is not None:
         result = with_aside_note(

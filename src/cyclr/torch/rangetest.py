@@ -281,12 +281,11 @@ def range_test(
             run_length = check_run_length(total_steps, held_out)
             held, aside = None, None
             if is_auto(held_out):
-                aside = _held_aside(data)
+                aside = _held_aside(data).scorable(lambda b: check_held_out(training, b))
                 data, held = aside.data, aside.held or None
             elif held_out is not None:
                 check_single_process("held_out= (the confirmation)")
                 held = held_out_batches(held_out)
-            if held is not None:
                 check_held_out(training, held)
             runner = _TorchRunner(
                 spec,
