@@ -30,12 +30,14 @@ from typing import Any
 LABELS = {"fixed": "fixed LR", "triangular2": "triangular2", "onecycle": "one-cycle"}
 
 
-def run_seed(seed: int, task: str, threads: int, out: Path) -> dict[str, Any]:
+def run_seed(
+    seed: int, task: str, threads: int, out: Path, extra: list[str] | None = None
+) -> dict[str, Any]:
     """Run ``cyclr demo`` once and return its summary plus wall time and load."""
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     command = [sys.executable, "-m", "cyclr", "demo", "--task", task, "--seed", str(seed)]
-    command += ["--threads", str(threads), "--out", str(out), "--no-progress"]
+    command += ["--threads", str(threads), "--out", str(out), "--no-progress", *(extra or [])]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -137,7 +139,9 @@ def markdown(
         f"{first['config']['eval_every']} steps on the test split.",
         "",
         f"Command: `{command}` (seeds {', '.join(map(str, seeds))}; each seed runs "
-        f"`python -m cyclr demo --task {task} --seed S --threads {first['config']['threads']}`).",
+        f"`python -m cyclr demo --task {task} --seed S --threads {first['config']['threads']}"
+        + (" --confirm" if first["config"].get("confirm") else "")
+        + "`).",
         "",
         f"## Median over seeds {', '.join(map(str, seeds))}",
         "",
@@ -226,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", type=Path, help="write the markdown here")
     parser.add_argument(
+        "--confirm", action="store_true", help="pass --confirm to cyclr demo (held_out='auto')"
+    )
+    parser.add_argument(
         "--no-thread-timing", action="store_true", help="skip timing 1 against 2 torch threads"
     )
     args = parser.parse_args(argv)
@@ -233,10 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/bench_demo.py" + (f" --write {args.write}" if args.write else "")
     if args.task != "mnist1d":
         command += f" --task {args.task}"
+    extra = ["--confirm"] if args.confirm else []
+    command += "".join(f" {e}" for e in extra)
     summaries = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            summary = run_seed(seed, args.task, args.threads, Path(tmp) / f"seed{seed}")
+            summary = run_seed(seed, args.task, args.threads, Path(tmp) / f"seed{seed}", extra)
             print(
                 f"seed {seed}: {summary['wall_s']:.0f} s, "
                 + ", ".join(

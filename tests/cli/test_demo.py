@@ -134,3 +134,26 @@ def test_load_task_refuses_unknown_names() -> None:
 def test_config_refuses_num_samples_for_digits() -> None:
     with pytest.raises(ValueError, match="num_samples applies only to task='mnist1d'"):
         DemoConfig(task="digits", num_samples=100)
+
+
+def test_config_refuses_a_confirm_that_is_not_a_bool() -> None:
+    with pytest.raises(TypeError, match=r"confirm must be a bool \(got confirm='yes'\)"):
+        DemoConfig(confirm="yes")  # type: ignore[arg-type]
+
+
+def test_confirm_runs_the_range_test_at_its_default(tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(
+            ["demo", "--quick", "--confirm", "--out", str(tmp_path), "--threads", "1"]
+            + ["--no-progress"]
+        )
+    assert status == 0
+    stdout = buffer.getvalue()
+    assert "confirmed on batches held aside (held_out='auto')" in stdout
+    result = RangeTestResult.from_json(tmp_path / "range_test.json")
+    assert result.confirmation is not None
+    assert result.settings["held_out"].startswith("auto: the first")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["confirm"] is True
+    assert summary["suggestion"]["method"] == "confirmed"

@@ -3,10 +3,11 @@
 :func:`run_demo` is what ``cyclr demo`` and ``benchmarks/bench_demo.py`` run:
 
 1. an exponential LR range test on a fresh model (:func:`cyclr.torch.range_test`), read
-   from its curve alone as in the paper (``held_out=None``; the library's default
-   confirms the curve's suggestion, which on this task takes the fixed run's LR from
-   about 0.03 to 0.1 and its bounds below Smith's: ``benchmarks/RESULTS.md``, "The
-   default confirms on batches held aside");
+   from its curve alone as in the paper (``held_out=None``), or with ``confirm=True``
+   (``cyclr demo --confirm``) at the library's default, the curve's suggestion confirmed
+   on batches held aside (``held_out="auto"``), which on this task takes the fixed run's
+   LR from about 0.03 to 0.1 and the bounds below Smith's (``benchmarks/RESULTS.md``,
+   "The default confirms on batches held aside");
 2. the suggestion (:meth:`~cyclr.rangetest.RangeTestResult.suggest`) and the CLR bounds
    (:meth:`~cyclr.rangetest.RangeTestResult.clr_bounds`) read from its curve;
 3. three training runs from the same initialization, on the same batches, for the same
@@ -40,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_int, check_type
 from ..rangetest import RangeTestResult, Suggestion
 from ..schedules import Constant, OneCycle, Schedule, Triangular2
 from ..torch import range_test
@@ -74,6 +75,9 @@ class DemoConfig:
         num_samples: MNIST-1D sequences to generate (``None``: the standard 5,000).
         suggestion_method: The rule of the fixed run's LR (see
             :meth:`~cyclr.rangetest.RangeTestResult.suggest`); ``None``: its default.
+        confirm: Run the range test at its default, the curve's suggestion confirmed on
+            batches held aside (``held_out="auto"``); ``False``: the curve alone, as the
+            paper reads it (``held_out=None``).
         threads: ``torch.set_num_threads`` for the run. One is fastest: the model is so
             small that a second thread only adds synchronisation, and on a busy machine
             (or with two cores) it can make training several times slower.
@@ -94,12 +98,14 @@ class DemoConfig:
     num_samples: int | None = None
     suggestion_method: str | None = None
     threads: int = 1
+    confirm: bool = False
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, ("mnist1d", "digits"))
         check_int("seed", self.seed, minimum=0)
         check_int("cycles", self.cycles)
         check_int("threads", self.threads)
+        check_type("confirm", self.confirm, bool, "a bool")
         if self.num_samples is not None and self.task != "mnist1d":
             raise ValueError(
                 f"num_samples applies only to task='mnist1d' (got task={self.task!r}, "
@@ -108,7 +114,13 @@ class DemoConfig:
 
     @classmethod
     def preset(
-        cls, task: str = "mnist1d", *, quick: bool = False, seed: int = 0, threads: int = 1
+        cls,
+        task: str = "mnist1d",
+        *,
+        quick: bool = False,
+        seed: int = 0,
+        threads: int = 1,
+        confirm: bool = False,
     ) -> DemoConfig:
         """The demo's settings for ``task``, full or ``quick`` (a few seconds, for tests).
 
@@ -122,6 +134,7 @@ class DemoConfig:
                 task=task,
                 seed=seed,
                 threads=threads,
+                confirm=confirm,
                 batch_size=50,
                 epochs_per_half_cycle=2.0,
                 cycles=2,
@@ -129,8 +142,15 @@ class DemoConfig:
                 num_samples=2000 if task == "mnist1d" else None,
             )
         if task == "digits":
-            return cls(task=task, seed=seed, threads=threads, batch_size=50, eval_every=20)
-        return cls(task=task, seed=seed, threads=threads)
+            return cls(
+                task=task,
+                seed=seed,
+                threads=threads,
+                confirm=confirm,
+                batch_size=50,
+                eval_every=20,
+            )
+        return cls(task=task, seed=seed, threads=threads, confirm=confirm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,8 +328,12 @@ def run_demo(
     log("")
     log(
         f"1. LR range test: lr {config.start_lr:g} -> {config.end_lr:g}, exponential, "
-        f"at most {config.range_test_steps} steps, read from the curve alone as in the "
-        "paper (held_out=None)"
+        f"at most {config.range_test_steps} steps, "
+        + (
+            "its suggestion confirmed on batches held aside (held_out='auto')"
+            if config.confirm
+            else "read from the curve alone as in the paper (held_out=None)"
+        )
     )
     x_train, y_train = torch.from_numpy(task.x_train), torch.from_numpy(task.y_train)
     result = range_test(
@@ -317,7 +341,7 @@ def run_demo(
         make_optimizer(model, config.start_lr, config.momentum, config.weight_decay),
         batches(x_train, y_train, config.batch_size, config.seed),
         nn.CrossEntropyLoss(),
-        held_out=None,  # Smith's method: the suggestion and bounds from the curve
+        held_out="auto" if config.confirm else None,  # None: Smith's reading of the curve
         start_lr=config.start_lr,
         end_lr=config.end_lr,
         num_steps=config.range_test_steps,
