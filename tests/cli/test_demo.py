@@ -144,10 +144,8 @@ def test_config_refuses_a_confirm_that_is_not_a_bool() -> None:
 def test_confirm_runs_the_range_test_at_its_default(tmp_path: Path) -> None:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        status = main(
-            ["demo", "--quick", "--confirm", "--out", str(tmp_path), "--threads", "1"]
-            + ["--no-progress"]
-        )
+        args = ["demo", "--quick", "--confirm", "--out", str(tmp_path), "--no-progress"]
+        status = main(args)
     assert status == 0
     stdout = buffer.getvalue()
     assert "confirmed on batches held aside (held_out='auto')" in stdout
