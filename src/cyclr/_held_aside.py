@@ -147,30 +147,33 @@ class HeldAside:
         note: What was done, for ``result.settings["held_out"]``.
         whole: Every batch, the held ones included (``data`` when none was held): what
             to train on if the held batches cannot be used after all.
+        warning: What to warn about once the sweep has run (:func:`with_aside_note`), or
+            ``None``.
     """
 
     held: list[Any]
     data: Iterable[Any]
     note: str
     whole: Iterable[Any] | None = None
+    warning: str | None = None
 
     def scorable(self, check: Callable[[list[Any]], None]) -> HeldAside:
-        """Itself, or nothing held aside (with a warning) if ``check(held)`` raises.
+        """Itself, or nothing held aside (and a warning to give) if ``check(held)`` raises.
 
         ``held_out="auto"`` is the runners' default, so it must not break a run the sweep
         alone can do: a model whose loss cannot be computed in eval mode without
         gradients (a detection model that returns predictions in eval mode, a loss with
-        a gradient penalty) is read from the curve alone, every batch trained on, and a
-        ``RuntimeWarning`` names the error and ``held_out=None``.
+        a gradient penalty) is read from the curve alone, every batch trained on. The
+        ``RuntimeWarning`` that names the error and ``held_out=None`` is given after the
+        sweep (:func:`with_aside_note`): a loss that is wrong in training too (no
+        ``loss_fn``, not a scalar) fails the sweep's first step with its own error first.
 
         Example:
             >>> import warnings
             >>> def refuse(held):
             ...     raise ValueError("no loss in eval mode")
             >>> aside = hold_aside(list(range(10)))
-            >>> with warnings.catch_warnings(record=True):
-            ...     warnings.simplefilter("always")
-            ...     kept = aside.scorable(refuse)
+            >>> kept = aside.scorable(refuse)
             >>> kept.held, list(kept.data)[:3]
             ([], [0, 1, 2])
             >>> kept.note
@@ -182,15 +185,14 @@ class HeldAside:
             check(self.held)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
+            whole = self.data if self.whole is None else self.whole
+            warning = (
                 f"held_out='auto' (the default): the batches held aside cannot be scored "
                 f"({reason}); the result is the curve's alone. Pass validation batches the "
-                "loss can be computed on in eval mode as held_out=, or held_out=None",
-                RuntimeWarning,
-                stacklevel=4,
+                "loss can be computed on in eval mode as held_out=, or held_out=None"
             )
-            whole = self.data if self.whole is None else self.whole
-            return HeldAside([], whole, f"none held aside: they cannot be scored ({reason})")
+            note = f"none held aside: they cannot be scored ({reason})"
+            return HeldAside([], whole, note, warning=warning)
         return self
 
 
@@ -236,12 +238,17 @@ def hold_aside(
     return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside", whole)
 
 
-def with_aside_note(result: Any, note: str, *, confirmed: bool, total_steps: Any) -> Any:
+def with_aside_note(
+    result: Any, note: str, *, confirmed: bool, total_steps: Any, warning: str | None = None
+) -> Any:
     """``result`` with ``settings["held_out"] = note``.
 
-    When nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning``
-    says that the run's length goes unused (it fits the confirmed LR, and there is none).
+    ``warning`` (:meth:`HeldAside.scorable`'s) is given as a ``RuntimeWarning``. When
+    nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning`` says
+    that the run's length goes unused (it fits the confirmed LR, and there is none).
     """
+    if warning is not None:
+        warnings.warn(warning, RuntimeWarning, stacklevel=3)
     if not confirmed and total_steps is not None:
         warnings.warn(
             f"held_out='auto': {note}, so the suggestion is not confirmed and total_steps="

@@ -129,12 +129,10 @@ class DemoConfig:
             2
         """
         check_choice("task", task, ("mnist1d", "digits"))
+        base = cls(task=task, seed=seed, threads=threads, confirm=confirm)
         if quick:
-            return cls(
-                task=task,
-                seed=seed,
-                threads=threads,
-                confirm=confirm,
+            return dataclasses.replace(
+                base,
                 batch_size=50,
                 epochs_per_half_cycle=2.0,
                 cycles=2,
@@ -142,15 +140,8 @@ class DemoConfig:
                 num_samples=2000 if task == "mnist1d" else None,
             )
         if task == "digits":
-            return cls(
-                task=task,
-                seed=seed,
-                threads=threads,
-                confirm=confirm,
-                batch_size=50,
-                eval_every=20,
-            )
-        return cls(task=task, seed=seed, threads=threads, confirm=confirm)
+            return dataclasses.replace(base, batch_size=50, eval_every=20)
+        return base
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,8 +355,15 @@ def run_demo(
         f"(about as good: {_fmt(suggestion.interval[0])} to {_fmt(suggestion.interval[1])})"
     )
     log(
-        f"   CLR bounds: base_lr = {_fmt(bounds[0])} (the loss has fallen 10% of its drop), "
-        f"max_lr = {_fmt(bounds[1])} (within 10% of its minimum)"
+        f"   CLR bounds: base_lr = {_fmt(bounds[0])} "
+        + (
+            "(a quarter of max_lr), "
+            f"max_lr = {_fmt(bounds[1])} (the largest candidate that trained steadily, "
+            "or the confirmed LR)"
+            if result.confirmation is not None
+            else f"(the loss has fallen 10% of its drop), max_lr = {_fmt(bounds[1])} "
+            "(within 10% of its minimum)"
+        )
     )
 
     triangular2 = result.schedule(

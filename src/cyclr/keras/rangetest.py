@@ -182,7 +182,11 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     result = runner.run()
     if aside is not None:
         result = with_aside_note(
-            result, aside.note, confirmed=held is not None, total_steps=total_steps
+            result,
+            aside.note,
+            confirmed=held is not None,
+            total_steps=total_steps,
+            warning=aside.warning,
         )
     if held is None:
         return result
