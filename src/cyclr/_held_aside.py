@@ -8,7 +8,10 @@ data loader that shuffles gives the same order again when the random state it dr
 is the same: the PyTorch runner starts every pass under the random state of the first
 (the global generators and the loader's own), so no pass trains on a batch held aside.
 Elsewhere (a ``tf.data`` pipeline that reshuffles each iteration) later passes may train
-on some of those examples.
+on some of those examples. An iterator (a generator) is not re-iterable: nothing is held
+aside from it, and the range test reads its curve alone, as it did before the
+confirmation became the default (a finite generator that served the sweep would run out
+during the candidates).
 
 Shared by the PyTorch, Keras and JAX runners.
 """
@@ -49,6 +52,13 @@ ASIDE_SHARE = 5
 """At most one batch in this many of a pass (a fifth, as that split)."""
 ASIDE_BATCHES = 8
 """Batches held aside when a batch has no size to count examples by."""
+ITERATOR_NOTE = (
+    "none held aside: data is an iterator (a generator), whose batches the sweep and then "
+    "every candidate would use up; pass a re-iterable (a list, a DataLoader) or validation "
+    "batches as held_out= to confirm"
+)
+"""Why an iterator is read as it is: a finite one that served the sweep alone would run
+out during the confirmation."""
 
 
 def is_auto(held_out: Any) -> bool:
@@ -142,8 +152,7 @@ class HeldAside:
 
     Attributes:
         held: The batches held aside (empty when none could be).
-        data: What to train on: ``data`` less the held batches, or ``data`` as it was
-            (with any batch read from an iterator put back in front).
+        data: What to train on: ``data`` less the held batches, or ``data`` as it was.
         note: What was done, for ``result.settings["held_out"]``.
         whole: Every batch, the held ones included (``data`` when none was held): what
             to train on if the held batches cannot be used after all.
@@ -208,8 +217,9 @@ def hold_aside(
             the first, so a shuffling loader gives every pass the same order).
 
     Returns:
-        The :class:`HeldAside`; ``held`` is empty when a pass has fewer than
-        ``ASIDE_SHARE`` batches, or an iterator of unknown length ran out first.
+        The :class:`HeldAside`; ``held`` is empty (nothing read from ``data``) when it
+        is an iterator, and when a pass has fewer than ``ASIDE_SHARE`` batches or gave
+        fewer than the batches to hold aside.
     """
     try:
         per_pass: int | None = len(data)  # type: ignore[arg-type]
@@ -217,7 +227,8 @@ def hold_aside(
         per_pass = None
     with reading():
         iterator = iter(data)
-        one_shot = iterator is data
+        if iterator is data:  # nothing read: an iterator has no second pass to give
+            return HeldAside([], data, ITERATOR_NOTE)
         first = next(iterator, _END)
         if first is _END:  # no batch: the runner's own check names it
             return HeldAside([], data, "none held aside: data yielded no batch")
@@ -229,13 +240,11 @@ def hold_aside(
             if k < 1
             else f"data gave {len(held)} batches, fewer than the {k} to hold aside"
         )
-        back: Iterable[Any] = itertools.chain(held, iterator) if one_shot else data
-        return HeldAside([], back, f"none held aside: {reason}")
-    rest: Iterable[Any] = iterator if one_shot else AfterFirst(data, k, reading)
-    whole = itertools.chain(held, iterator) if one_shot else data
+        return HeldAside([], data, f"none held aside: {reason}")
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
-    return HeldAside(held, rest, f"auto: the first {k} batches{counted} held aside", whole)
+    note = f"auto: the first {k} batches{counted} held aside"
+    return HeldAside(held, AfterFirst(data, k, reading), note, data)
 
 
 def with_aside_note(

@@ -155,3 +155,12 @@ def test_confirm_runs_the_range_test_at_its_default(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["confirm"] is True
     assert summary["suggestion"]["method"] == "confirmed"
+
+
+def test_without_confirm_the_demo_reads_the_curve_alone(
+    quick_demo: tuple[Path, str, float],
+) -> None:
+    out, stdout, _ = quick_demo
+    assert "read from the curve alone as in the paper (held_out=None)" in stdout
+    result = RangeTestResult.from_json(out / "range_test.json")
+    assert result.confirmation is None and "held_out" not in result.settings

@@ -209,8 +209,9 @@ def test_conclude_scores_chooses_and_keeps_the_evidence() -> None:
     assert c.scores == (0.8, 0.7 + (0.7 - 0.5), math.inf)
     assert c.lr == 0.01 and c.anchor == 0.02 and c.steps_spent == 71
     assert c.held_out_losses == ((1.0, 0.8), (1.0, 0.5, 0.7), (0.9,))
-    with pytest.raises(NoReliableSuggestionError):
-        conclude(0.02, (0.01,), [([0.9], False)], 30, 30)
+    with pytest.raises(NoReliableSuggestionError) as info:
+        conclude(0.02, (0.01,), [([0.9], False)], 30, 23)
+    assert info.value.steps_spent == 23  # type: ignore[attr-defined]  # the steps it cost
 
 
 def test_a_candidate_without_held_out_losses_is_not_steady() -> None:

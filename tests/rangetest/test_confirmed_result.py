@@ -264,14 +264,19 @@ def test_a_window_where_every_candidate_diverged_is_confirmed_one_window_lower()
     def run(lr: float, steps: int) -> Confirmation:
         seen.append(lr)
         if len(seen) == 1:
-            raise NoReliableSuggestionError("every candidate diverged")
+            exc = NoReliableSuggestionError("every candidate diverged")
+            exc.steps_spent = 150  # type: ignore[attr-defined]  # as conclude() sets it
+            raise exc
         return _window(lr, (2.0, 1.0, 1.5), untrained)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = confirm_result(_curve(), run, 40)
     assert seen[1] == pytest.approx(seen[0] / 10)  # the default window spans a decade
-    assert got.confirmation is not None and got.confirmation.scores == (2.0, 1.0, 1.5)
+    c = got.confirmation
+    assert c is not None and c.scores == (2.0, 1.0, 1.5)
+    lower_only = _window(1.0, (2.0, 1.0, 1.5), untrained).steps_spent
+    assert c.steps_spent == lower_only + 150  # the diverged window's steps counted too
 
 
 def test_every_candidate_diverged_in_both_windows_raises_with_the_sweep_kept() -> None:

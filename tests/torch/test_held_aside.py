@@ -64,11 +64,23 @@ def test_a_list_gives_its_first_batches_and_trains_on_the_rest_every_pass() -> N
     assert len(aside.data) == 32  # type: ignore[arg-type]
 
 
-def test_an_iterator_loses_no_batch() -> None:
+def test_an_iterator_holds_nothing_aside_and_loses_no_batch() -> None:
+    # A finite generator that served the sweep alone would run out in the candidates.
     stream = iter([(torch.zeros(100, 2), torch.zeros(100)) for _ in range(30)])
     aside = hold_aside(stream)
-    assert len(aside.held) == 10 and "(1000 examples)" in aside.note  # ceil(1000 / 100)
-    assert sum(1 for _ in aside.data) == 20
+    assert aside.held == [] and aside.data is stream and "is an iterator" in aside.note
+    assert sum(1 for _ in aside.data) == 30
+
+
+def test_by_default_a_finite_generator_serves_the_sweep_alone_as_before() -> None:
+    model = rs.make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    batches = rs.make_batches(60 * 32, 32)  # exactly num_steps batches
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = range_test(model, opt, iter(batches), rs.loss_fn, **SWEEP)
+    assert got.confirmation is None and got.num_recorded <= 60
+    assert got.settings["held_out"].startswith("none held aside: data is an iterator")
 
 
 @pytest.mark.parametrize("data", [[1, 2, 3, 4], iter(range(3))])
@@ -200,10 +212,7 @@ def test_an_interrupted_auto_confirmation_restores_everything() -> None:
     assert torch.equal(rng, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("make", [lambda: _indexed_loader(), lambda: iter(_indexed_loader(2000))])
-def test_batches_the_loss_cannot_score_in_eval_mode_are_trained_on_with_a_warning(
-    make: Any,
-) -> None:
+def test_batches_the_loss_cannot_score_in_eval_mode_are_trained_on_with_a_warning() -> None:
     # A step that has no loss in eval mode (a detection model returns predictions there):
     # the default must not break the sweep; it reads the curve alone and says why.
     seen: list[set[int]] = []
@@ -216,7 +225,7 @@ def test_batches_the_loss_cannot_score_in_eval_mode_are_trained_on_with_a_warnin
 
     model = rs.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    data = make()  # an iterator draws its seed from the global RNG when made
+    data = _indexed_loader()
     before = rs.capture(model, opt)
     with pytest.warns(
         RuntimeWarning, match=r"cannot be scored .*predictions in eval mode.*held_out=None"
@@ -228,4 +237,4 @@ def test_batches_the_loss_cannot_score_in_eval_mode_are_trained_on_with_a_warnin
     assert {0, 1, 2} <= seen[0]  # the first batch, the one held aside, trained on after all
     # Validation batches given by the user are refused instead, before the first step.
     with pytest.raises(RuntimeError, match=r"predictions in eval mode"):
-        range_test(model, opt, make(), step_fn=train_only, held_out=rs.make_batches()[:1], **SWEEP)
+        range_test(model, opt, data, step_fn=train_only, held_out=rs.make_batches()[:1], **SWEEP)

@@ -14,7 +14,7 @@ __all__ = ["add_parser", "report", "snippet"]
 
 EPILOG = """\
 Prints every method's suggestion (bottom, steepest, valley, minimum, consensus; first,
-as the default, the confirmed LR of a test run with held_out=) with its interval and
+as the default, the confirmed LR of a test that ran its confirmation) with its interval and
 evidence, the CLR bounds (base_lr, max_lr), and Python that builds the triangular2 and
 one-cycle schedules from them. RESULT is a file written by RangeTestResult.to_json or
 to_csv.
@@ -129,7 +129,9 @@ def report(
     if total_steps is not None and confirmation is None:
         raise CliError(
             f"--total-steps fits a confirmed LR to the run, and this result has no "
-            f"confirmation (got --total-steps {total_steps}): run range_test with held_out="
+            f"confirmation (got --total-steps {total_steps}): run range_test with its "
+            "confirmation (held_out='auto', the default in PyTorch and Keras, or validation "
+            "batches)"
         )
     if confirmation is not None:
         lines.append(

@@ -46,7 +46,7 @@ from ..rangetest import RangeTestResult, Suggestion
 from ..schedules import Constant, OneCycle, Schedule, Triangular2
 from ..torch import range_test
 from .data import Task, load_digits, load_mnist1d
-from .train import Curve, batches, make_optimizer, tiny_cnn, train
+from .train import Batches, Curve, make_optimizer, tiny_cnn, train
 
 __all__ = ["DemoConfig", "DemoResult", "Run", "run_demo"]
 
@@ -330,7 +330,7 @@ def run_demo(
     result = range_test(
         model,
         make_optimizer(model, config.start_lr, config.momentum, config.weight_decay),
-        batches(x_train, y_train, config.batch_size, config.seed),
+        Batches(x_train, y_train, config.batch_size, config.seed),
         nn.CrossEntropyLoss(),
         held_out="auto" if config.confirm else None,  # None: Smith's reading of the curve
         start_lr=config.start_lr,

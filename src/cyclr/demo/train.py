@@ -23,7 +23,16 @@ from ..schedules import Schedule
 from ..torch import Scheduler
 from .data import Task
 
-__all__ = ["FINAL_EVALS", "Curve", "accuracy", "batches", "make_optimizer", "tiny_cnn", "train"]
+__all__ = [
+    "FINAL_EVALS",
+    "Batches",
+    "Curve",
+    "accuracy",
+    "batches",
+    "make_optimizer",
+    "tiny_cnn",
+    "train",
+]
 
 FINAL_EVALS = 5
 """A run's final accuracy is the mean of its last this many evaluations."""
@@ -109,6 +118,28 @@ def batches(
         for start in range(0, len(x) - batch_size + 1, batch_size):
             index = order[start : start + batch_size]
             yield x[index], y[index]
+
+
+class Batches:
+    """:func:`batches` as a re-iterable: every ``iter()`` starts the same stream again.
+
+    What the range test is given: a generator would serve one pass only, so nothing could
+    be held aside from it for the confirmation (``cyclr demo --confirm``); this gives the
+    sweep the same batches as the generator, and every candidate the same ones after the
+    batches held aside.
+
+    Example:
+        >>> data = Batches(torch.arange(10.0), torch.arange(10), batch_size=4, seed=0)
+        >>> first, again = next(iter(data)), next(iter(data))
+        >>> bool(torch.equal(first[0], again[0]))
+        True
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> None:
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return batches(self.x, self.y, self.batch_size, self.seed)
 
 
 @torch.no_grad()

@@ -115,8 +115,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     the confirmed LR took the median regret from 0.72 target units to 0.42 and the worst
     task from 8.9 to 4.7, and its bounds removed every collapse of Smith's
     (``benchmarks/RESULTS.md``, "The one call with eight seeds"). The caller's state is not
-    touched by the confirmation either. A curve with no suggestion is returned unconfirmed,
-    with a warning.
+    touched by the confirmation either. A curve with no suggestion is returned unconfirmed
+    (with a warning when validation batches go unused).
 
     Args:
         train_step: ``train_step(params, opt_state, batch, lr) -> (params, opt_state,
@@ -164,7 +164,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             ``eval_loss`` or ``eval_loss`` without ``held_out``, or ``total_steps``
             without ``held_out`` (the arguments all checked before the first step).
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
-            diverged (the curve's suggestion is far too high to train at).
+            diverged, also one window lower (the curve's suggestion is far too high to
+            train at).
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -99,9 +99,11 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     benchmark suite (run with :func:`cyclr.torch.range_test`, 13 tasks, eight seeds) the
     default took the median regret from 0.72 target units (the curve alone) to 0.42 and
     the worst task from 8.9 to 4.4 (``benchmarks/RESULTS.md``). The state is restored
-    after the confirmation too. A curve with no suggestion is returned unconfirmed, with a
-    warning; so is a run where nothing can be held aside (a pass of fewer than five
-    batches), which ``result.settings["held_out"]`` says.
+    after the confirmation too. A curve with no suggestion is returned unconfirmed (with a
+    warning when validation batches go unused); so is a run where nothing can be held
+    aside (``data`` an iterator, a pass of fewer than five batches), which
+    ``result.settings["held_out"]`` says, and one whose held-aside batches cannot be
+    scored (with a warning after the sweep).
 
     Args:
         model: A compiled Keras model (``model.compile(optimizer=..., loss=...)``).
@@ -142,7 +144,8 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             ``held_out`` is empty, or ``total_steps`` is given with ``held_out=None``
             (all checked before the first step).
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
-            diverged (the curve's suggestion is far too high to train at).
+            diverged, also one window lower (the curve's suggestion is far too high to
+            train at).
 
     Example:
         >>> import keras, numpy as np

@@ -288,13 +288,19 @@ def conclude(
         The :class:`Confirmation`.
 
     Raises:
-        cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
+        cyclr.errors.NoReliableSuggestionError: If every candidate diverged (its
+            ``steps_spent`` attribute holds ``steps_spent``).
     """
     scores = tuple(
         held_out_score(losses, start_loss) if finite else math.inf for losses, finite in runs
     )
+    try:
+        lr = read_lr(candidates, scores)
+    except NoReliableSuggestionError as exc:
+        exc.steps_spent = steps_spent  # type: ignore[attr-defined]
+        raise
     return Confirmation(
-        lr=read_lr(candidates, scores),
+        lr=lr,
         anchor=float(anchor),
         candidates=candidates,
         scores=scores,

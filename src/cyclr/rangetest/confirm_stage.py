@@ -1,7 +1,7 @@
 r"""The confirmation stage of ``range_test``: reading the scores against the untrained loss.
 
 :mod:`cyclr.rangetest.confirm` trains nothing itself and chooses among the candidates;
-this module is what a framework's ``range_test(..., held_out=...)`` does around it
+this module is what a framework's ``range_test`` does around it
 (:func:`confirm_result`): it confirms the curve's default reading, then reads the scores
 against the untrained model's loss and its noise, taken from the sweep's first steps.
 
@@ -195,7 +195,7 @@ def confirm_result(
 ) -> RangeTestResult:
     """``result`` with its curve's default suggestion confirmed by ``run``.
 
-    What a framework's ``range_test(..., held_out=...)`` does after the sweep: it
+    What a framework's ``range_test`` does after the sweep (unless ``held_out=None``): it
     confirms the default reading of the curve (``result.reading.suggestion()``) and
     keeps the :class:`Confirmation` in the result, whose ``suggest()``,
     ``clr_bounds()`` and ``schedule()`` then answer from it. A curve with no reliable
@@ -251,7 +251,7 @@ def confirm_result(
         result = dataclasses.replace(
             result, settings={**result.settings, "total_steps": total_steps}
         )
-    measured = _first_window(result, lambda: run(anchor, steps))
+    measured, diverged_steps = _first_window(result, lambda: run(anchor, steps))
     confirmation = None if measured is None else capped(result, measured)
     if confirmation is None:
         # Every candidate diverged or left the model clearly worse than where it started:
@@ -260,13 +260,14 @@ def confirm_result(
         if measured is None:
             width = 10.0 ** (CONFIRM_OFFSETS[-1] - CONFIRM_OFFSETS[0])
             lower = _kept(result, lambda: run(anchor / width, steps), "(unconfirmed) result")
+            lower = dataclasses.replace(lower, steps_spent=lower.steps_spent + diverged_steps)
         else:
             width = measured.candidates[-1] / measured.candidates[0]
             lower = _again(result, measured, lambda: run(anchor / width, steps))
         confirmation = capped(result, lower)
         if confirmation is None:
             warnings.warn(
-                f"held_out: every candidate's score was clearly above the "
+                f"held_out: every candidate diverged or scored clearly above the "
                 f"untrained model's held-out loss, also one window lower (candidates from "
                 f"{lower.candidates[0]:.3g}); the confirmed LR {lower.lr:.3g} is a guess: "
                 "the curve's reading lies past the edge of stability; try a smaller "
@@ -293,15 +294,17 @@ def confirm_result(
     return dataclasses.replace(result, confirmation=longer)
 
 
-def _first_window(result: RangeTestResult, run: Callable[[], Confirmation]) -> Confirmation | None:
-    """The first confirmation run, ``None`` if every candidate diverged.
+def _first_window(
+    result: RangeTestResult, run: Callable[[], Confirmation]
+) -> tuple[Confirmation | None, int]:
+    """The first confirmation run, or ``None`` and its steps if every candidate diverged.
 
     Any other exception goes up with ``result`` on it (:func:`_kept`).
     """
     try:
-        return _kept(result, run, "(unconfirmed) result")
-    except NoReliableSuggestionError:
-        return None
+        return _kept(result, run, "(unconfirmed) result"), 0
+    except NoReliableSuggestionError as exc:
+        return None, int(getattr(exc, "steps_spent", 0))
 
 
 def _again(

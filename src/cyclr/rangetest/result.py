@@ -71,7 +71,7 @@ class RangeTestResult(ResultFiles):
             lists, so a JSON round trip is exact.
         elapsed_s: Wall-clock seconds of the test, or ``None`` if unknown.
         confirmation: The :class:`~cyclr.rangetest.confirm.Confirmation` of the
-            curve's suggestion (``range_test(..., held_out=...)``), or ``None`` for a
+            curve's suggestion (``range_test``'s confirmation stage), or ``None`` for a
             curve alone. With one, :meth:`suggest`, :meth:`clr_bounds` and
             :meth:`schedule` answer from it unless told otherwise.
 
@@ -199,7 +199,7 @@ class RangeTestResult(ResultFiles):
     def suggest(self, method: str | None = None, *, total_steps: int | None = None) -> Suggestion:
         """Suggest one learning rate: the confirmed one, or a reading of the loss curve.
 
-        With a :attr:`confirmation` (``range_test(..., held_out=...)``), ``method=None``
+        With a :attr:`confirmation` (``range_test``'s confirmation stage), ``method=None``
         gives the LR the candidates' held-out scores chose
         (:meth:`Confirmation.suggestion
         <cyclr.rangetest.confirm.Confirmation.suggestion>`, method ``"confirmed"``).
@@ -245,7 +245,7 @@ class RangeTestResult(ResultFiles):
         if total_steps is not None:
             raise ValueError(
                 f"total_steps fits the confirmed LR to the run: it needs a confirmed result "
-                f"(range_test(..., held_out=...)) and method=None (got total_steps="
+                f"(range_test's confirmation stage) and method=None (got total_steps="
                 f"{total_steps!r}, method={method!r}, confirmed={self.confirmation is not None})"
             )
         return self.reading.suggestion(method)
@@ -350,7 +350,7 @@ class RangeTestResult(ResultFiles):
         r"""Build a training schedule between :meth:`clr_bounds`, fitted to the run.
 
         The bounds are :meth:`clr_bounds`'s for ``rule``: by default the confirmation's
-        when there is one (``range_test(..., held_out=...)``), else Smith's reading of
+        when there is one (``range_test``'s confirmation stage), else Smith's reading of
         the curve; ``rule="smith"`` or ``"bottom"`` reads the curve even then.
 
         Cyclical kinds: without ``total_steps``, ``step_size_up =

@@ -10,7 +10,7 @@ JSON schema (version 1), one object::
      "confirmation": {...}}
 
 ``"confirmation"`` is there only for a result whose suggestion was confirmed
-(``range_test(..., held_out=...)``): ``{"lr", "anchor", "candidates", "scores",
+(``range_test``'s confirmation stage): ``{"lr", "anchor", "candidates", "scores",
 "steps", "steps_spent", "held_out_losses"}`` and, where it was measured,
 ``"start_loss"``: the fields of :class:`~cyclr.rangetest.confirm.Confirmation`. A file
 without it is a plain curve.

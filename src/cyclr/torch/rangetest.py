@@ -163,10 +163,12 @@ def range_test(
     units (the curve alone) to 0.42 and the worst task from 8.9 to 4.4 (2.4 with
     ``total_steps``; a validation split: 0.17 and 2.5), at three times the steps
     (``benchmarks/RESULTS.md``). The state is restored after the confirmation too. A
-    curve with no suggestion is returned unconfirmed, with a warning; so is a run where
-    nothing can be held aside (a pass of fewer than five batches, several processes),
-    which ``result.settings["held_out"]`` says. Not run under ``torch.distributed`` with
-    more than one process.
+    curve with no suggestion is returned unconfirmed (with a warning when validation
+    batches go unused); so is a run where nothing can be held aside (``data`` an iterator,
+    a pass of fewer than five batches, several processes), which
+    ``result.settings["held_out"]`` says, and one whose held-aside batches cannot be
+    scored in eval mode (a model with no loss there), with a warning after the sweep.
+    Not run under ``torch.distributed`` with more than one process.
 
     **Distributed.** Under an initialised ``torch.distributed`` process group (DDP, plain
     replicas, ``torchrun``, Lightning Fabric), every rank must call ``range_test`` with
@@ -215,8 +217,10 @@ def range_test(
             most, about 1,000 examples at most) and never trained on, every pass
             started under the random state of the first so a shuffling loader skips
             exactly them (:mod:`cyclr._held_aside`); nothing is held aside, and the
-            curve is read alone, from a pass of fewer than five batches or under
-            several processes (``result.settings["held_out"]`` says so). Validation
+            curve is read alone, from an iterator (a generator: a finite one would run
+            out in the candidates), a pass of fewer than five batches, under several
+            processes, or (with a warning) when the batches cannot be scored in eval
+            mode (``result.settings["held_out"]`` says so). Validation
             batches the model does not train on (a few; read once, kept in memory):
             better than ``"auto"`` where there are some. ``None``: no confirmation, the
             curve alone (a third of the steps; ``benchmarks/RESULTS.md`` has what it
@@ -245,7 +249,8 @@ def range_test(
             first step).
         RangeTestAbortedError: If another rank of a distributed run raised.
         cyclr.errors.NoReliableSuggestionError: If every confirmation candidate
-            diverged (the curve's suggestion is far too high to train at).
+            diverged, also one window lower (the curve's suggestion is far too high to
+            train at).
 
     Example:
         >>> import torch
