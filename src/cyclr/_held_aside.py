@@ -219,7 +219,9 @@ def hold_aside(
     Returns:
         The :class:`HeldAside`; ``held`` is empty (nothing read from ``data``) when it
         is an iterator, and when a pass has fewer than ``ASIDE_SHARE`` batches or gave
-        fewer than the batches to hold aside.
+        fewer than the batches to hold aside. A pass of unknown length is read on (no
+        training) until it is known to be ``ASIDE_SHARE`` times as long as the batches
+        held, or to end sooner, when a fifth of it is held.
     """
     try:
         per_pass: int | None = len(data)  # type: ignore[arg-type]
@@ -234,6 +236,16 @@ def hold_aside(
             return HeldAside([], data, "none held aside: data yielded no batch")
         k = aside_count(leading_size(first), per_pass)
         held = [first, *itertools.islice(iterator, max(k - 1, 0))]
+        if per_pass is None and len(held) == k:
+            # A pass of unknown length (a loader without len()): read on, without
+            # training, until it is known to hold ASIDE_SHARE * k batches, so a short
+            # pass gives a fifth at most too.
+            more = itertools.islice(iterator, (ASIDE_SHARE - 1) * k)
+            seen = k + sum(1 for _ in more)
+            if seen < ASIDE_SHARE * k:
+                per_pass = seen
+                k = aside_count(leading_size(first), per_pass)
+                held = held[:k]
     if k < 1 or len(held) < k:
         reason = (
             f"a pass has {per_pass} batches, fewer than {ASIDE_SHARE}"

@@ -64,6 +64,25 @@ def test_a_list_gives_its_first_batches_and_trains_on_the_rest_every_pass() -> N
     assert len(aside.data) == 32  # type: ignore[arg-type]
 
 
+class _Unsized:
+    """A re-iterable without ``len()`` (an ``IterableDataset``'s loader), ``n`` batches."""
+
+    def __init__(self, n: int, batch: int = 32) -> None:
+        self.batches = [(torch.full((batch, 2), float(i)), torch.zeros(batch)) for i in range(n)]
+
+    def __iter__(self) -> Any:
+        return iter(self.batches)
+
+
+@pytest.mark.parametrize(("n", "held"), [(40, 8), (400, 32), (4, 0)])
+def test_a_pass_of_unknown_length_gives_a_fifth_at_most(n: int, held: int) -> None:
+    # 1,000 examples in batches of 32 would be 32 batches; a pass of 40 gives 8.
+    aside = hold_aside(_Unsized(n))
+    assert len(aside.held) == held
+    rest = [int(b[0][0, 0]) for b in aside.data]
+    assert rest == list(range(held, n)) == [int(b[0][0, 0]) for b in aside.data]
+
+
 def test_an_iterator_holds_nothing_aside_and_loses_no_batch() -> None:
     # A finite generator that served the sweep alone would run out in the candidates.
     stream = iter([(torch.zeros(100, 2), torch.zeros(100)) for _ in range(30)])
