@@ -25,13 +25,16 @@ CURVE_METHOD = "cyclr-default"
 
 
 def _order(method: str) -> tuple[int, str]:
-    if method in (DEFAULT_METHOD, CURVE_METHOD):
-        return (0, "0" if method == DEFAULT_METHOD else method)
-    if method.startswith("cyclr-"):
+    """Sort key: the default call, the curve's default, cyclr's others, peers, prototypes."""
+    if method == DEFAULT_METHOD:
+        return (0, method)
+    if method == CURVE_METHOD:
         return (1, method)
+    if method.startswith("cyclr-"):
+        return (2, method)
     if method.startswith("proto-"):
-        return (3, method)
-    return (2, method)
+        return (4, method)
+    return (3, method)
 
 
 def _fmt_lr(v: float | None) -> str:

@@ -39,7 +39,6 @@ __all__ = [
     "check_held_out_choice",
     "hold_aside",
     "is_auto",
-    "with_aside_note",
 ]
 
 AUTO = "auto"
@@ -154,16 +153,13 @@ class HeldAside:
         held: The batches held aside (empty when none could be).
         data: What to train on: ``data`` less the held batches, or ``data`` as it was.
         note: What was done, for ``result.settings["held_out"]``.
-        whole: Every batch, the held ones included (``data`` when none was held): what
-            to train on if the held batches cannot be used after all.
-        warning: What to warn about once the sweep has run (:func:`with_aside_note`), or
+        warning: What to warn about once the sweep has run (:meth:`annotate`), or
             ``None``.
     """
 
     held: list[Any]
     data: Iterable[Any]
     note: str
-    whole: Iterable[Any] | None = None
     warning: str | None = None
 
     def scorable(self, check: Callable[[list[Any]], None]) -> HeldAside:
@@ -174,11 +170,10 @@ class HeldAside:
         gradients (a detection model that returns predictions in eval mode, a loss with
         a gradient penalty) is read from the curve alone, every batch trained on. The
         ``RuntimeWarning`` that names the error and ``held_out=None`` is given after the
-        sweep (:func:`with_aside_note`): a loss that is wrong in training too (no
+        sweep (:meth:`annotate`): a loss that is wrong in training too (no
         ``loss_fn``, not a scalar) fails the sweep's first step with its own error first.
 
         Example:
-            >>> import warnings
             >>> def refuse(held):
             ...     raise ValueError("no loss in eval mode")
             >>> aside = hold_aside(list(range(10)))
@@ -194,7 +189,8 @@ class HeldAside:
             check(self.held)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            whole = self.data if self.whole is None else self.whole
+            # Something was held, so ``data`` is the source less those batches.
+            whole = self.data.data if isinstance(self.data, AfterFirst) else self.data
             warning = (
                 f"held_out='auto' (the default): the batches held aside cannot be scored "
                 f"({reason}); the result is the curve's alone. Pass validation batches the "
@@ -203,6 +199,26 @@ class HeldAside:
             note = f"none held aside: they cannot be scored ({reason})"
             return HeldAside([], whole, note, warning=warning)
         return self
+
+    def annotate(self, result: Any, *, confirmed: bool, total_steps: Any) -> Any:
+        """``result`` with ``settings["held_out"] = note``, after the sweep.
+
+        :attr:`warning` (:meth:`scorable`'s) is given as a ``RuntimeWarning``. When
+        nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning``
+        says that the run's length goes unused (it fits the confirmed LR, and there is
+        none).
+        """
+        if self.warning is not None:
+            warnings.warn(self.warning, RuntimeWarning, stacklevel=3)
+        if not confirmed and total_steps is not None:
+            warnings.warn(
+                f"held_out='auto': {self.note}, so the suggestion is not confirmed and "
+                f"total_steps={total_steps!r} is not used; pass validation batches as "
+                "held_out=",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return dataclasses.replace(result, settings={**result.settings, "held_out": self.note})
 
 
 def hold_aside(
@@ -256,25 +272,4 @@ def hold_aside(
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
     note = f"auto: the first {k} batches{counted} held aside"
-    return HeldAside(held, AfterFirst(data, k, reading), note, data)
-
-
-def with_aside_note(
-    result: Any, note: str, *, confirmed: bool, total_steps: Any, warning: str | None = None
-) -> Any:
-    """``result`` with ``settings["held_out"] = note``.
-
-    ``warning`` (:meth:`HeldAside.scorable`'s) is given as a ``RuntimeWarning``. When
-    nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning`` says
-    that the run's length goes unused (it fits the confirmed LR, and there is none).
-    """
-    if warning is not None:
-        warnings.warn(warning, RuntimeWarning, stacklevel=3)
-    if not confirmed and total_steps is not None:
-        warnings.warn(
-            f"held_out='auto': {note}, so the suggestion is not confirmed and total_steps="
-            f"{total_steps!r} is not used; pass validation batches as held_out=",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return dataclasses.replace(result, settings={**result.settings, "held_out": note})
+    return HeldAside(held, AfterFirst(data, k, reading), note)

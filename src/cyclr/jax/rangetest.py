@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import check_held_out_choice, hold_aside, is_auto, with_aside_note
+from .._held_aside import check_held_out_choice, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -208,9 +208,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
     if aside is not None:
-        result = with_aside_note(
-            result, aside.note, confirmed=held is not None, total_steps=total_steps
-        )
+        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
     if held is None or eval_loss is None:
         return result
     score = eval_loss

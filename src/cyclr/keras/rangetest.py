@@ -24,7 +24,7 @@ import keras
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import AUTO, check_held_out_choice, hold_aside, is_auto, with_aside_note
+from .._held_aside import AUTO, check_held_out_choice, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -184,13 +184,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             check_held_out(model, held)
     result = runner.run()
     if aside is not None:
-        result = with_aside_note(
-            result,
-            aside.note,
-            confirmed=held is not None,
-            total_steps=total_steps,
-            warning=aside.warning,
-        )
+        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
     if held is None:
         return result
     return confirm_result(

@@ -34,7 +34,6 @@ from .._held_aside import (
     check_held_out_choice,
     hold_aside,
     is_auto,
-    with_aside_note,
 )
 from .._validate import check_choice, check_count
 from ..rangetest import RangeTest, RangeTestResult
@@ -307,13 +306,7 @@ def range_test(
     finally:
         comm.close()
     if aside is not None:
-        result = with_aside_note(
-            result,
-            aside.note,
-            confirmed=held is not None,
-            total_steps=total_steps,
-            warning=aside.warning,
-        )
+        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
     if held is None:
         return result
     return confirm_result(
