@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from cyclr.rangetest.confirmation import Confirmation, untrained_bar, untrained_loss
+from cyclr.rangetest.confirmation import Confirmation
+from cyclr.rangetest.scores import untrained_bar, untrained_loss
 from cyclr.rangetest.storage import _confirmation
 
 

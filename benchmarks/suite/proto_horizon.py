@@ -16,7 +16,7 @@ through :mod:`cyclr.rangetest.horizon`, as the library does:
 
 from __future__ import annotations
 
-from cyclr.rangetest.confirmation import untrained_bar, untrained_loss
+from cyclr.rangetest.scores import untrained_bar, untrained_loss
 
 from .proto_confirm import Context, Rule
 from .proto_val import EVERY, GRIDS, cached_val_run, fitted

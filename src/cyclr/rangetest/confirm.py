@@ -81,11 +81,11 @@ from typing import Any
 
 from .._validate import check_finite, check_positive
 from ..errors import NoReliableSuggestionError
-from .confirmation import (
+from .confirmation import Confirmation
+from .scores import (
     EVALUATE_EVERY,
     UNTRAINED_STEPS,
     Z_LEARNED,
-    Confirmation,
     evaluation_steps,
     fitted_lr,
     largest_rise,

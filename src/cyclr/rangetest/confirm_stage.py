@@ -8,7 +8,7 @@ against the untrained model's loss and its noise, taken from the sweep's first s
 The confirmation measures the held-out loss before any candidate trains, :math:`v_0`,
 and each candidate's rise counts from it
 (:func:`~cyclr.rangetest.confirm.held_out_score`). A score above :math:`v_0` by more
-than :data:`~cyclr.rangetest.confirmation.Z_LEARNED` standard deviations of the sweep's first
+than :data:`~cyclr.rangetest.scores.Z_LEARNED` standard deviations of the sweep's first
 losses (:func:`untrained_ceiling`, the mirror of :func:`learning_bar`) means the
 candidate left the model worse than not training: all such scores are brought down to
 that ceiling (:func:`capped`), so that one exploded candidate does not steer the
@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from .._validate import check_int
 from ..errors import NoReliableSuggestionError
 from .confirm import CONFIRM_OFFSETS, read_lr
-from .confirmation import Confirmation, untrained_bar, untrained_loss
+from .confirmation import Confirmation
+from .scores import untrained_bar, untrained_loss
 from .spec import EXTEND_FACTOR
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def learning_bar(result: RangeTestResult) -> float | None:
 
     The mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
     :data:`Z_LEARNED` of their standard deviations (see :func:`learned`); ``None`` when
-    fewer than two are finite (:func:`~cyclr.rangetest.confirmation.untrained_bar`).
+    fewer than two are finite (:func:`~cyclr.rangetest.scores.untrained_bar`).
     """
     return untrained_bar(result.losses)
 

@@ -26,13 +26,14 @@ import numpy.typing as npt
 from .._validate import check_choice, check_int, check_type
 from . import storage
 from .bounds import BOUND_RULES
-from .confirmation import Confirmation, untrained_bar, untrained_loss
+from .confirmation import Confirmation
 from .fit import MIN_POINTS
 from .horizon import Horizon
 from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
 from .result_files import ResultFiles
 from .rules import METHODS, Suggestion
+from .scores import untrained_bar, untrained_loss
 
 if TYPE_CHECKING:
     from ..schedules import Schedule

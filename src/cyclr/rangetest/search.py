@@ -19,7 +19,7 @@ the offset of the lowest finite score (ties: the smaller):
 
 The same five trainings as a fixed window (:data:`SEARCH_START` plus two), so the same
 cost, over as much as three decades when the evidence points that way. The LR is then
-read from every score as before (:func:`~cyclr.rangetest.confirmation.fitted_lr`).
+read from every score as before (:func:`~cyclr.rangetest.scores.fitted_lr`).
 
 The window moves only on evidence that a candidate learned: with ``learned_below``
 given (e.g. :func:`cyclr.rangetest.confirm_stage.learning_bar` of the range test's result, the
