@@ -129,8 +129,11 @@ def table(specs: dict[str, tuple[str, str, str]], cache: Path = DEFAULT_CACHE) -
     return "\n".join([head, *rows, *summary]) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    """Print the table for ``LABEL=FAMILY@VERSION:METHOD`` arguments."""
+def parse_specs(argv: list[str]) -> dict[str, tuple[str, str, str]] | None:
+    """``{label: (family, version, method)}`` from ``LABEL=FAMILY@VERSION:METHOD`` arguments.
+
+    ``None`` (after saying why on stderr) when one is malformed.
+    """
     specs: dict[str, tuple[str, str, str]] = {}
     for arg in argv:
         label, _, rest = arg.partition("=")
@@ -138,8 +141,16 @@ def main(argv: list[str]) -> int:
         version, _, method = rest.partition(":")
         if not (label and family and version and method):
             print(f"expected LABEL=FAMILY@VERSION:METHOD (got {arg!r})", file=sys.stderr)
-            return 2
+            return None
         specs[label] = (family, version, method)
+    return specs
+
+
+def main(argv: list[str]) -> int:
+    """Print the table for ``LABEL=FAMILY@VERSION:METHOD`` arguments."""
+    specs = parse_specs(argv)
+    if specs is None:
+        return 2
     print(table(specs), end="")
     return 0
 
