@@ -12,7 +12,7 @@ from typing import Any
 
 from ._validate import describe
 
-__all__ = ["BatchStream", "batch_weights", "check_batches", "leading_size"]
+__all__ = ["BatchStream", "batch_weights", "check_batches", "leading_size", "steps_worth"]
 
 
 _CONFLICT = -1
@@ -68,6 +68,27 @@ def batch_weights(batches: list[Any]) -> list[float]:
         return [1.0 / len(batches)] * len(batches)
     total = float(sum(s for s in sizes if s is not None))
     return [s / total for s in sizes if s is not None]
+
+
+def steps_worth(held: list[Any], step: list[Any]) -> float | None:
+    """How many optimizer steps' worth of examples ``held`` holds: its examples over ``step``'s.
+
+    ``step`` is the batches of one optimizer step (one, or ``accumulation_steps`` of
+    them). ``None`` when a batch has no countable size (:func:`leading_size`).
+
+    Example:
+        >>> import numpy as np
+        >>> steps_worth([np.zeros((100, 3)), np.zeros((28, 3))], [np.zeros((32, 3))])
+        4.0
+        >>> steps_worth([{"ids": [1, 2]}], [np.zeros((32, 3))]) is None
+        True
+    """
+    held_sizes = [leading_size(b) for b in held]
+    step_sizes = [leading_size(b) for b in step]
+    sizes = held_sizes + step_sizes
+    if not held or not step or any(s is None or s <= 0 for s in sizes):
+        return None
+    return float(sum(held_sizes)) / float(sum(step_sizes))  # type: ignore[arg-type]
 
 
 def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") -> None:

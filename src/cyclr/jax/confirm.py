@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._batches import BatchStream, batch_weights, check_batches
+from .._batches import BatchStream, batch_weights, check_batches, steps_worth
 from .._validate import check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
@@ -121,7 +121,7 @@ def confirm(
         return mean if math.isfinite(mean) else math.inf
 
     spent = 0
-    search.record_start(held_out_loss(params))
+    search.record_start(held_out_loss(params), steps_worth(held, train[:1]))
     for candidate in search:
         lr32 = _float32(candidate, lr)
         state = [copy_tree(params), copy_tree(opt_state)]

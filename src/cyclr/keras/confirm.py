@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from .._batches import BatchStream, batch_weights, check_batches
+from .._batches import BatchStream, batch_weights, check_batches, steps_worth
 from .._validate import check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
@@ -96,7 +96,7 @@ def confirm(
     first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
     spent = 0
     try:
-        search.record_start(_held_out_loss(model, held))
+        search.record_start(_held_out_loss(model, held), steps_worth(held, batches[:1]))
         for candidate in search:
             snapshot.restore()
             constant = SweepLR(np.full(k, candidate), first_step)

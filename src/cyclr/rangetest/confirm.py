@@ -266,6 +266,7 @@ def conclude(
     steps: int,
     steps_spent: int,
     start_loss: float | None = None,
+    held_out_steps: float | None = None,
 ) -> Confirmation:
     """Score every candidate's run, choose, and say what was found.
 
@@ -283,6 +284,8 @@ def conclude(
         steps_spent: Optimizer steps trained in all.
         start_loss: The held-out loss of the state the candidates start from (the
             :math:`v_0` of :func:`held_out_score`); ``None``: not measured.
+        held_out_steps: The held-out batches' examples over one optimizer step's
+            (:attr:`Confirmation.held_out_steps`); ``None``: not known.
 
     Returns:
         The :class:`Confirmation`.
@@ -308,4 +311,5 @@ def conclude(
         steps_spent=steps_spent,
         held_out_losses=tuple(tuple(losses) for losses, _ in runs),
         start_loss=start_loss,
+        held_out_steps=held_out_steps,
     )

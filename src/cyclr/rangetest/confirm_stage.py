@@ -41,7 +41,7 @@ from .._validate import check_int
 from ..errors import NoReliableSuggestionError
 from .confirm import CONFIRM_OFFSETS, read_lr
 from .confirmation import Confirmation
-from .scores import untrained_bar, untrained_loss
+from .scores import held_out_bar, untrained_bar, untrained_loss
 from .spec import EXTEND_FACTOR
 
 if TYPE_CHECKING:
@@ -60,16 +60,28 @@ __all__ = [
 def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
     r"""Whether the best candidate's held-out score fell clearly below the untrained loss.
 
-    .. math:: \min_j s_j < \bar L_0 - z \, \sigma_0
+    .. math:: \min_j s_j < v_0 - z \, \sigma_0 / \sqrt m
 
-    :math:`\bar L_0` and :math:`\sigma_0` are the mean and standard deviation of the
-    sweep's first :data:`UNTRAINED_STEPS` losses (at LRs too small to train, so the
-    untrained model's loss and its batch-to-batch noise), :math:`z =`
-    :data:`Z_LEARNED`. A model on a plateau (a recurrent network before it finds the
-    signal) can leave every candidate's held-out loss at the untrained level for 40
-    steps; then the scores differ by noise alone and no reading of them means anything.
-    Both sides are in the loss's units, so scaling or shifting the loss changes nothing.
-    ``True`` when the sweep has too few finite first losses to tell.
+    :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
+    the mean of the sweep's first :data:`UNTRAINED_STEPS` losses where it was not
+    measured), :math:`\sigma_0` the standard deviation of those first losses (at LRs
+    too small to train: the batch-to-batch noise of one step's loss), :math:`m` the
+    held-out batches' size in steps' worth of examples
+    (:attr:`Confirmation.held_out_steps`; 1 when not known), so that
+    :math:`\sigma_0/\sqrt m` is how much a held-out mean varies by chance, and
+    :math:`z =` :data:`Z_LEARNED` (:func:`~cyclr.rangetest.scores.held_out_bar`). A model
+    on a plateau (a recurrent network before it finds the signal) can leave every
+    candidate's held-out loss at the untrained level for 40 steps; then the scores
+    differ by noise alone and no reading of them means anything. Both sides are in the
+    loss's units, so scaling or shifting the loss changes nothing. ``True`` when the
+    sweep has too few finite first losses to tell.
+
+    Measured against the bar without :math:`m` and from :math:`\bar L_0` (before): on
+    a small regression (the benchmark suite's diabetes, batches of 32 whose losses vary
+    by a third of their mean) a held-out MSE that fell by half counted as not learned, so
+    the confirmation ran three times as long and warned that its LR was a guess, and the
+    run's length could not be read; on the GRU's plateau the scores stay within the
+    new bar as within the old.
 
     Example:
         >>> import numpy as np
@@ -80,7 +92,7 @@ def learned(result: RangeTestResult, confirmation: Confirmation) -> bool:
         >>> learned(r, stuck), learned(r, Confirmation(0.01, 0.01, (0.01,), (1.2,), 40, 40))
         (False, True)
     """
-    bar = learning_bar(result)
+    bar = learning_bar(result, confirmation)
     scores = [s for s in confirmation.scores if math.isfinite(s)]
     if bar is None or not scores:
         return True
@@ -150,14 +162,21 @@ def capped(result: RangeTestResult, confirmation: Confirmation) -> Confirmation 
     )
 
 
-def learning_bar(result: RangeTestResult) -> float | None:
-    r"""The score below which a candidate has learned: :math:`\bar L_0 - z\,\sigma_0`.
+def learning_bar(result: RangeTestResult, confirmation: Confirmation | None = None) -> float | None:
+    r"""The score below which a candidate has learned.
 
-    The mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
-    :data:`Z_LEARNED` of their standard deviations (see :func:`learned`); ``None`` when
-    fewer than two are finite (:func:`~cyclr.rangetest.scores.untrained_bar`).
+    With a ``confirmation``, :math:`v_0 - z\,\sigma_0/\sqrt m` from its held-out loss
+    before training and the held-out batches' size (see :func:`learned`,
+    :func:`~cyclr.rangetest.scores.held_out_bar`); without one (before any candidate
+    trained, as the line search's ``learned_below``), :math:`\bar L_0 - z\,\sigma_0`:
+    the mean of the sweep's first :data:`UNTRAINED_STEPS` finite losses less
+    :data:`Z_LEARNED` of their standard deviations
+    (:func:`~cyclr.rangetest.scores.untrained_bar`). ``None`` when fewer than two are
+    finite.
     """
-    return untrained_bar(result.losses)
+    if confirmation is None:
+        return untrained_bar(result.losses)
+    return held_out_bar(result.losses, confirmation.start_loss, confirmation.held_out_steps)
 
 
 def check_run_length(total_steps: Any, held_out: Any) -> int | None:

@@ -56,6 +56,10 @@ class Confirmation:
             evidence behind its score; empty when not recorded.
         start_loss: The held-out loss of the state every candidate started from, which
             each score's rise counts from; ``None`` when not measured.
+        held_out_steps: How many optimizer steps' worth of examples the held-out batches
+            hold (their examples over one step's), which sets how much a held-out
+            mean varies by chance (:func:`~cyclr.rangetest.scores.held_out_bar`);
+            ``None`` when not known (batches without a countable size).
     """
 
     lr: float
@@ -66,6 +70,7 @@ class Confirmation:
     steps_spent: int
     held_out_losses: tuple[tuple[float, ...], ...] = ()
     start_loss: float | None = None
+    held_out_steps: float | None = None
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
@@ -114,6 +119,10 @@ class Confirmation:
         object.__setattr__(self, "held_out_losses", runs)
         if self.start_loss is not None:
             object.__setattr__(self, "start_loss", _real("start_loss", self.start_loss))
+        if self.held_out_steps is not None:
+            object.__setattr__(
+                self, "held_out_steps", check_positive("held_out_steps", self.held_out_steps)
+            )
 
     @property
     def best(self) -> int | None:

@@ -33,7 +33,7 @@ from .plan import schedule_from_bounds
 from .reading import CurveReading, read_curve
 from .result_files import ResultFiles
 from .rules import METHODS, Suggestion
-from .scores import untrained_bar, untrained_loss
+from .scores import held_out_bar, untrained_loss
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -257,9 +257,10 @@ class RangeTestResult(ResultFiles):
         return None if length is None else int(length)
 
     def _horizon(self, total_steps: int) -> Horizon:
+        confirmation = self._confirmed("total_steps")
         untrained = untrained_loss(self.losses)
-        bar = untrained_bar(self.losses)
-        return self._confirmed("total_steps").horizon(total_steps, bar, untrained)
+        bar = held_out_bar(self.losses, confirmation.start_loss, confirmation.held_out_steps)
+        return confirmation.horizon(total_steps, bar, untrained)
 
     def _confirmed(self, parameter: str) -> Confirmation:
         if self.confirmation is None:

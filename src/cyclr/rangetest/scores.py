@@ -1,10 +1,11 @@
 """How a candidate's held-out losses are read: marks, the untrained bar, rises, vertex.
 
-The numeric pieces :class:`~cyclr.rangetest.confirmation.Confirmation` and the confirmation
-stage read scores with: when a candidate is evaluated (:func:`evaluation_steps`), the
-untrained model's loss and its noise from the sweep's first steps (:func:`untrained_bar`,
-:func:`untrained_loss`), how far held-out losses rose (:func:`largest_rise`) and the vertex
-of the parabola through the scores (:func:`fitted_lr`).
+The numeric pieces :class:`~cyclr.rangetest.confirmation.Confirmation` and the
+confirmation stage read scores with: when a candidate is evaluated
+(:func:`evaluation_steps`), the untrained model's loss and its noise from the sweep's
+first steps (:func:`untrained_bar`, :func:`untrained_loss`; :func:`held_out_bar` for a
+mean over held-out examples), how far held-out losses rose (:func:`largest_rise`) and
+the vertex of the parabola through the scores (:func:`fitted_lr`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "Z_LEARNED",
     "evaluation_steps",
     "fitted_lr",
+    "held_out_bar",
     "largest_rise",
     "untrained_bar",
     "untrained_loss",
@@ -75,6 +77,36 @@ def untrained_bar(losses: Any) -> float | None:
     if first.size < 2:
         return None
     return float(first.mean()) - Z_LEARNED * float(first.std(ddof=1))
+
+
+def held_out_bar(
+    losses: Any, start_loss: float | None = None, held_out_steps: float | None = None
+) -> float | None:
+    r"""The held-out score below which a candidate has learned: :math:`v_0 - z\,\sigma_0/\sqrt m`.
+
+    :math:`\sigma_0` is the standard deviation of the first :data:`UNTRAINED_STEPS`
+    finite ``losses`` (a sweep's: the loss of one step's examples, varying from batch
+    to batch), :math:`z =` :data:`Z_LEARNED`. A held-out score is the mean over the
+    held-out examples, :math:`m` steps' worth of them (``held_out_steps``, at least 1),
+    and a mean over :math:`m` steps' examples varies by :math:`\sigma_0/\sqrt m`: the
+    bar is that noise below :math:`v_0`, the held-out loss before training
+    (``start_loss``; the mean of those first losses, :math:`\bar L_0`, when it was not
+    measured). Without ``held_out_steps`` (not known) :math:`m = 1`. ``None`` when
+    fewer than two first losses are finite. Scale-free: scaling or shifting the loss
+    moves the bar with the scores.
+
+    Example:
+        >>> held_out_bar([2.0, 2.2, 1.8, 2.0])  # = untrained_bar: 2.0 - 2 * 0.163
+        1.6734...
+        >>> held_out_bar([2.0, 2.2, 1.8, 2.0], start_loss=2.1, held_out_steps=16.0)
+        2.0183...
+    """
+    first = _untrained(losses)
+    if first.size < 2:
+        return None
+    start = float(first.mean()) if start_loss is None else float(start_loss)
+    steps = 1.0 if held_out_steps is None else max(1.0, float(held_out_steps))
+    return start - Z_LEARNED * float(first.std(ddof=1)) / math.sqrt(steps)
 
 
 def untrained_loss(losses: Any) -> float | None:

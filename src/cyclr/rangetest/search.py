@@ -109,6 +109,7 @@ class CandidateSearch:
         self._runs: dict[float, tuple[tuple[float, ...], bool]] = {}
         self._waiting: float | None = None
         self.start_loss: float | None = None
+        self.held_out_steps: float | None = None
 
     # -- proposing ---------------------------------------------------------------------
 
@@ -161,13 +162,16 @@ class CandidateSearch:
 
     # -- recording and concluding ------------------------------------------------------
 
-    def record_start(self, held_out_loss: float) -> None:
+    def record_start(self, held_out_loss: float, held_out_steps: float | None = None) -> None:
         """Record the held-out loss of the state every candidate starts from.
 
         Measured before the first candidate trains; each candidate's rise above it then
         counts in its score (:func:`~cyclr.rangetest.confirm.held_out_score`).
+        ``held_out_steps``: the held-out batches' examples over one optimizer step's
+        (:attr:`~cyclr.rangetest.confirmation.Confirmation.held_out_steps`), if known.
         """
         self.start_loss = float(held_out_loss)
+        self.held_out_steps = held_out_steps
 
     def record(self, held_out_losses: Sequence[float], finite: bool) -> None:
         """Record the run of the candidate just yielded.
@@ -200,4 +204,12 @@ class CandidateSearch:
     def conclude(self, steps: int, steps_spent: int) -> Confirmation:
         """The :class:`Confirmation` of every recorded candidate (see ``confirm.conclude``)."""
         runs = [self._runs[o] for o in sorted(self._runs)]
-        return conclude(self.anchor, self.candidates, runs, steps, steps_spent, self.start_loss)
+        return conclude(
+            self.anchor,
+            self.candidates,
+            runs,
+            steps,
+            steps_spent,
+            self.start_loss,
+            self.held_out_steps,
+        )

@@ -11,9 +11,9 @@ JSON schema (version 1), one object::
 
 ``"confirmation"`` is there only for a result whose suggestion was confirmed
 (``range_test``'s confirmation stage): ``{"lr", "anchor", "candidates", "scores",
-"steps", "steps_spent", "held_out_losses"}`` and, where it was measured,
-``"start_loss"``: the fields of :class:`~cyclr.rangetest.confirm.Confirmation`. A file
-without it is a plain curve.
+"steps", "steps_spent", "held_out_losses"}`` and, where they are known,
+``"start_loss"`` and ``"held_out_steps"``: the fields of
+:class:`~cyclr.rangetest.confirmation.Confirmation`. A file without it is a plain curve.
 
 Floats are written with Python's shortest round-trip repr, so reading a file back
 gives the same float64 values bit for bit. JSON has no NaN or infinity: NaN is written
@@ -92,6 +92,8 @@ _CONFIRMATION_KEYS = (
     "steps_spent",
     "held_out_losses",
 )
+_CONFIRMATION_OPTIONAL = ("start_loss", "held_out_steps")
+"""Confirmation keys written only when known (files before them lack them)."""
 
 
 def float_array(name: str, value: Any, ndim: int | None) -> FloatArray:
@@ -241,6 +243,7 @@ def _confirmation_data(c: Confirmation) -> dict[str, Any]:
         "steps_spent": c.steps_spent,
         "held_out_losses": [[_encode(v) for v in run] for run in c.held_out_losses],
         **({} if c.start_loss is None else {"start_loss": _encode(c.start_loss)}),
+        **({} if c.held_out_steps is None else {"held_out_steps": c.held_out_steps}),
     }
 
 
@@ -248,11 +251,14 @@ def _confirmation(data: Any) -> Confirmation | None:
     """The :class:`Confirmation` of a result file's ``"confirmation"`` field, checked."""
     if data is None:
         return None
-    keys = sorted(data) if isinstance(data, dict) else None
-    if keys not in (sorted(_CONFIRMATION_KEYS), sorted((*_CONFIRMATION_KEYS, "start_loss"))):
+    keys = set(data) if isinstance(data, dict) else None
+    if keys is None or not set(_CONFIRMATION_KEYS) <= keys <= {
+        *_CONFIRMATION_KEYS,
+        *_CONFIRMATION_OPTIONAL,
+    }:
         raise ValueError(
             f"field 'confirmation' must be an object with the keys {list(_CONFIRMATION_KEYS)} "
-            f"and optionally 'start_loss' (got {data!r:.200})"
+            f"and optionally {list(_CONFIRMATION_OPTIONAL)} (got {data!r:.200})"
         )
     runs = data["held_out_losses"]
     if not isinstance(runs, list):
@@ -276,6 +282,11 @@ def _confirmation(data: Any) -> Confirmation | None:
             None
             if data.get("start_loss") is None
             else _decode_list("confirmation.start_loss", [data["start_loss"]])[0]
+        ),
+        held_out_steps=(
+            None
+            if data.get("held_out_steps") is None
+            else _decode_list("confirmation.held_out_steps", [data["held_out_steps"]])[0]
         ),
     )
 

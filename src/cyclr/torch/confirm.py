@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .._batches import BatchStream, check_batches
+from .._batches import BatchStream, check_batches, steps_worth
 from .._validate import check_choice, check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
@@ -149,7 +149,10 @@ def confirm(
             batches = [stream.next() for _ in range(k * training.accumulation_steps)]
         finally:
             stream.close()
-        search.record_start(training.held_out_loss(held))
+        search.record_start(
+            training.held_out_loss(held),
+            steps_worth(held, batches[: training.accumulation_steps]),
+        )
         for j, candidate in enumerate(search):
             if j:
                 saved.restore()
