@@ -7,11 +7,20 @@ sweep and the candidates make over the data starts after them (:class:`AfterFirs
 data loader that shuffles gives the same order again when the random state it draws from
 is the same: the PyTorch runner starts every pass under the random state of the first
 (the global generators and the loader's own), so no pass trains on a batch held aside.
-Elsewhere (a ``tf.data`` pipeline that reshuffles each iteration) later passes may train
-on some of those examples. An iterator (a generator) is not re-iterable: nothing is held
-aside from it, and the range test reads its curve alone, as it did before the
-confirmation became the default (a finite generator that served the sweep would run out
-during the candidates).
+
+That is checked, not assumed (:func:`same_batches`): before the sweep a second pass's
+first batches must equal the ones held aside (when they do not, a third pass's must
+equal the second's, which are then held: a loader with persistent workers orders its
+first pass unlike the later ones), and every pass the sweep and the candidates make
+skips batches that must equal them too. Data whose passes differ (a ``tf.data``
+pipeline that reshuffles each iteration, random augmentation outside the runner's
+random state) holds nothing aside; a pass that differs later leaves the result the
+curve's alone, with a warning (:func:`finish`). A sampler that draws with replacement
+(``RandomSampler(replacement=True)``, ``WeightedRandomSampler``) repeats examples
+within a pass: nothing is held aside from it. An iterator (a generator) is not
+re-iterable: nothing is held aside from it either, and the range test reads its curve
+alone, as it did before the confirmation became the default (a finite generator that
+served the sweep would run out during the candidates).
 
 Shared by the PyTorch, Keras and JAX runners.
 """
@@ -23,10 +32,10 @@ import dataclasses
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._batches import leading_size
 from ._validate import describe
@@ -37,8 +46,11 @@ __all__ = [
     "HeldAside",
     "aside_count",
     "check_held_out_choice",
+    "draws_with_replacement",
+    "finish",
     "hold_aside",
     "is_auto",
+    "same_batches",
 ]
 
 AUTO = "auto"
@@ -58,6 +70,100 @@ ITERATOR_NOTE = (
 )
 """Why an iterator is read as it is: a finite one that served the sweep alone would run
 out during the confirmation."""
+REPLACEMENT_NOTE = (
+    "none held aside: data's sampler draws with replacement, so a pass repeats examples "
+    "and any batch held aside may come back in training; pass validation batches as "
+    "held_out= to confirm"
+)
+ORDER_NOTE = (
+    "none held aside: the first batches of a pass differ from pass to pass (a loader that "
+    "reshuffles each pass, or random augmentation), so batches held aside from one pass "
+    "may be trained on in the next; pass validation batches as held_out= to confirm"
+)
+CHANGED_NOTE = (
+    "held aside, then not used: a pass began with other batches (the loader's order "
+    "changed between passes)"
+)
+CHANGED_WARNING = (
+    "held_out='auto': a pass over data began with batches other than those held aside "
+    "(the loader's order changed between passes), so some of them may have been trained "
+    "on; the result is the curve's alone. Pass validation batches as held_out="
+)
+
+
+def same_batches(first: list[Any], second: list[Any]) -> bool | None:
+    """Whether two lists of batches hold the same values; ``None``: cannot tell.
+
+    Arrays (anything with a ``shape``: NumPy, torch, JAX, TensorFlow) compare element by
+    element (NaN equal to NaN), tuples, lists and mappings item by item, anything else
+    with ``==``. ``None`` when a value has no comparison that gives a truth value.
+
+    Example:
+        >>> import numpy as np
+        >>> a = [(np.arange(3.0), np.array([1]))]
+        >>> b = [(np.ones(3), np.array([1]))]
+        >>> same_batches(a, [(np.arange(3.0), np.array([1]))]), same_batches(a, b)
+        (True, False)
+        >>> same_batches([{"ids": [1, 2]}], [{"ids": [1, 2]}])
+        True
+    """
+    if len(first) != len(second):
+        return False
+    verdicts = [_same(a, b) for a, b in zip(first, second, strict=True)]
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def _same(a: Any, b: Any) -> bool | None:
+    """:func:`same_batches` for one pair of values."""
+    if hasattr(a, "shape") and not isinstance(a, type):
+        try:
+            if not hasattr(b, "shape") or tuple(a.shape) != tuple(b.shape):
+                return False
+            equal = (a == b) | ((a != a) & (b != b))  # NaN counts as equal to NaN
+            return bool(equal.all())
+        except Exception:  # arrays on different devices, ragged tensors, ...
+            return None
+    if isinstance(a, Mapping):
+        if not isinstance(b, Mapping) or list(a) != list(b):
+            return False
+        return _all_same([_same(a[key], b[key]) for key in a])
+    if isinstance(a, (tuple, list)):
+        if not isinstance(b, (tuple, list)) or len(a) != len(b):
+            return False
+        return _all_same([_same(x, y) for x, y in zip(a, b, strict=True)])
+    try:
+        verdict = a == b
+    except Exception:
+        return None
+    return verdict if isinstance(verdict, bool) else None
+
+
+def _all_same(verdicts: list[bool | None]) -> bool | None:
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
+
+
+def draws_with_replacement(data: Any) -> bool:
+    """Whether ``data``'s sampler draws with replacement (``replacement=True``).
+
+    ``sampler`` and ``batch_sampler`` attributes are followed three levels deep, as a
+    ``DataLoader``'s are (``RandomSampler(replacement=True)``,
+    ``WeightedRandomSampler``, or a batch sampler over one).
+    """
+    level = [data]
+    for _ in range(4):
+        if any(getattr(owner, "replacement", False) is True for owner in level):
+            return True
+        level = [
+            inner
+            for owner in level
+            for name in ("sampler", "batch_sampler")
+            if (inner := getattr(owner, name, None)) is not None
+        ]
+    return False
 
 
 def is_auto(held_out: Any) -> bool:
@@ -112,11 +218,14 @@ class AfterFirst:
         starting: A context factory each pass is started in (its iterator made, the
             skipped batches drawn): the PyTorch runner's replays the random state of the
             first pass, so a shuffling loader gives every pass that order.
+        held: The batches held aside, which the skipped ones must equal
+            (:func:`same_batches`; :attr:`differed` says when a pass's did not);
+            ``None``: not checked.
 
     Example:
-        >>> rest = AfterFirst([1, 2, 3, 4, 5], 2)
-        >>> list(rest), list(rest), len(rest)
-        ([3, 4, 5], [3, 4, 5], 3)
+        >>> rest = AfterFirst([1, 2, 3, 4, 5], 2, held=[1, 2])
+        >>> list(rest), list(rest), len(rest), rest.differed
+        ([3, 4, 5], [3, 4, 5], 3, False)
     """
 
     def __init__(
@@ -124,18 +233,22 @@ class AfterFirst:
         data: Iterable[Any],
         skip: int,
         starting: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+        held: list[Any] | None = None,
     ) -> None:
         self.data = data
         self.skip = skip
         self.starting = starting
+        self.held = held
+        self.differed = False
         self.batch_size = getattr(data, "batch_size", None)
 
     def __iter__(self) -> Iterator[Any]:
         with self.starting():
             iterator = iter(self.data)
-            for _ in itertools.islice(iterator, self.skip):
-                pass
+            skipped = list(itertools.islice(iterator, self.skip))
             first = next(iterator, _END)
+        if self.held is not None and same_batches(skipped, self.held) is False:
+            self.differed = True
         return iter(()) if first is _END else itertools.chain([first], iterator)
 
     def __len__(self) -> int:
@@ -143,6 +256,8 @@ class AfterFirst:
 
 
 _END = object()
+_Result = TypeVar("_Result")
+"""A range test's result (the runners' :class:`~cyclr.rangetest.RangeTestResult`)."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +315,12 @@ class HeldAside:
             return HeldAside([], whole, note, warning=warning)
         return self
 
-    def annotate(self, result: Any, *, confirmed: bool, total_steps: Any) -> Any:
+    @property
+    def intact(self) -> bool:
+        """Whether every pass so far skipped exactly the batches held aside."""
+        return not (isinstance(self.data, AfterFirst) and self.data.differed)
+
+    def annotate(self, result: _Result, *, confirmed: bool, total_steps: Any) -> _Result:
         """``result`` with ``settings["held_out"] = note``, after the sweep.
 
         :attr:`warning` (:meth:`scorable`'s) is given as a ``RuntimeWarning``. When
@@ -209,16 +329,17 @@ class HeldAside:
         none).
         """
         if self.warning is not None:
-            warnings.warn(self.warning, RuntimeWarning, stacklevel=3)
+            warnings.warn(self.warning, RuntimeWarning, stacklevel=4)
         if not confirmed and total_steps is not None:
             warnings.warn(
                 f"held_out='auto': {self.note}, so the suggestion is not confirmed and "
                 f"total_steps={total_steps!r} is not used; pass validation batches as "
                 "held_out=",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return dataclasses.replace(result, settings={**result.settings, "held_out": self.note})
+        settings = {**result.settings, "held_out": self.note}  # type: ignore[attr-defined]
+        return dataclasses.replace(result, settings=settings)  # type: ignore[type-var]
 
 
 def hold_aside(
@@ -234,11 +355,17 @@ def hold_aside(
 
     Returns:
         The :class:`HeldAside`; ``held`` is empty (nothing read from ``data``) when it
-        is an iterator, and when a pass has fewer than ``ASIDE_SHARE`` batches or gave
-        fewer than the batches to hold aside. A pass of unknown length is read on (no
-        training) until it is known to be ``ASIDE_SHARE`` times as long as the batches
-        held, or to end sooner, when a fifth of it is held.
+        is an iterator, when its sampler draws with replacement
+        (:func:`draws_with_replacement`), when a pass has fewer than ``ASIDE_SHARE``
+        batches or gave fewer than the batches to hold aside, and when its passes
+        begin differently (:func:`same_batches`; a second pass is read to check, and a
+        third when the second differs from the first: then the second's are held). A
+        pass of unknown length is read on (no training) until it is known to be
+        ``ASIDE_SHARE`` times as long as the batches held, or to end sooner, when a
+        fifth of it is held.
     """
+    if draws_with_replacement(data):
+        return HeldAside([], data, REPLACEMENT_NOTE)
     try:
         per_pass: int | None = len(data)  # type: ignore[arg-type]
     except TypeError:
@@ -252,16 +379,18 @@ def hold_aside(
             return HeldAside([], data, "none held aside: data yielded no batch")
         k = aside_count(leading_size(first), per_pass)
         held = [first, *itertools.islice(iterator, max(k - 1, 0))]
-        if per_pass is None and len(held) == k:
+        if per_pass is None and len(held) >= k:
             # A pass of unknown length (a loader without len()): read on, without
             # training, until it is known to hold ASIDE_SHARE * k batches, so a short
             # pass gives a fifth at most too.
             more = itertools.islice(iterator, (ASIDE_SHARE - 1) * k)
-            seen = k + sum(1 for _ in more)
-            if seen < ASIDE_SHARE * k:
-                per_pass = seen
-                k = aside_count(leading_size(first), per_pass)
-                held = held[:k]
+            per_pass = len(held) + sum(1 for _ in more)
+            per_pass = None if per_pass >= ASIDE_SHARE * k else per_pass
+        elif per_pass is None:  # the pass ended before k batches
+            per_pass = len(held)
+        if per_pass is not None:
+            k = aside_count(leading_size(first), per_pass)
+            held = held[: max(k, 0)]
     if k < 1 or len(held) < k:
         reason = (
             f"a pass has {per_pass} batches, fewer than {ASIDE_SHARE}"
@@ -269,7 +398,64 @@ def hold_aside(
             else f"data gave {len(held)} batches, fewer than the {k} to hold aside"
         )
         return HeldAside([], data, f"none held aside: {reason}")
+    repeated = _repeated(data, held, reading)
+    if repeated is None:
+        return HeldAside([], data, ORDER_NOTE)
+    held = repeated
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
     note = f"auto: the first {k} batches{counted} held aside"
-    return HeldAside(held, AfterFirst(data, k, reading), note)
+    return HeldAside(held, AfterFirst(data, k, reading, held), note)
+
+
+def _repeated(
+    data: Iterable[Any], held: list[Any], reading: Callable[[], AbstractContextManager[Any]]
+) -> list[Any] | None:
+    """``held``, or the next pass's first batches, whichever the passes repeat; ``None``: neither.
+
+    A second pass's first ``len(held)`` batches must equal ``held``; if they differ, a
+    third pass's must equal the second's (a loader with persistent workers orders its
+    first pass unlike the later ones), and the second's are returned. When the batches
+    cannot be compared (:func:`same_batches` gives ``None``), ``held`` is kept.
+    """
+    candidate = held
+    for _ in range(2):
+        with reading():
+            again = list(itertools.islice(iter(data), len(candidate)))
+        if same_batches(candidate, again) is not False:
+            return candidate
+        candidate = again
+    return None
+
+
+def finish(
+    aside: HeldAside | None,
+    result: _Result,
+    confirm: Callable[[_Result], _Result] | None,
+    total_steps: Any,
+) -> _Result:
+    """What a runner does after its sweep: note what was held aside, then confirm.
+
+    Args:
+        aside: ``held_out="auto"``'s :class:`HeldAside`, or ``None`` (validation
+            batches given, or ``held_out=None``).
+        result: The sweep's result.
+        confirm: ``confirm(result) -> result`` confirming on the held-out batches, or
+            ``None`` when there are none to confirm on.
+        total_steps: The ``range_test``'s ``total_steps`` (for :meth:`HeldAside.annotate`).
+
+    Returns:
+        The confirmed result; the sweep's alone (with a ``RuntimeWarning``) when a pass
+        over the data, in the sweep or in the candidates, began with batches other than
+        those held aside: some of them may have been trained on.
+    """
+    if aside is None:
+        return result if confirm is None else confirm(result)
+    if confirm is not None and aside.intact:
+        confirmed = confirm(aside.annotate(result, confirmed=True, total_steps=total_steps))
+        if aside.intact:
+            return confirmed
+    if not aside.intact:
+        warnings.warn(CHANGED_WARNING, RuntimeWarning, stacklevel=3)
+        aside = dataclasses.replace(aside, note=CHANGED_NOTE)
+    return aside.annotate(result, confirmed=False, total_steps=total_steps)

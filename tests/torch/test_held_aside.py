@@ -74,7 +74,7 @@ class _Unsized:
         return iter(self.batches)
 
 
-@pytest.mark.parametrize(("n", "held"), [(40, 8), (400, 32), (4, 0)])
+@pytest.mark.parametrize(("n", "held"), [(40, 8), (400, 32), (20, 4), (4, 0)])
 def test_a_pass_of_unknown_length_gives_a_fifth_at_most(n: int, held: int) -> None:
     # 1,000 examples in batches of 32 would be 32 batches; a pass of 40 gives 8.
     aside = hold_aside(_Unsized(n))

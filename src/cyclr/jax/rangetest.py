@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import check_held_out_choice, hold_aside, is_auto
+from .._held_aside import check_held_out_choice, finish, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -207,26 +207,29 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     if held is not None:
         check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
-    if aside is not None:
-        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
     if held is None or eval_loss is None:
-        return result
+        return finish(aside, result, None, total_steps)
     score = eval_loss
-    return confirm_result(
+    return finish(
+        aside,
         result,
-        lambda lr, steps: confirm(
-            train_step,
-            params,
-            opt_state,
-            batches,
-            lr=lr,
-            held_out=held,
-            eval_loss=score,
-            steps=steps,
+        lambda swept: confirm_result(
+            swept,
+            lambda lr, steps: confirm(
+                train_step,
+                params,
+                opt_state,
+                batches,
+                lr=lr,
+                held_out=held,
+                eval_loss=score,
+                steps=steps,
+            ),
+            confirm_steps,
+            run_length,
+            held_aside=aside is not None,
         ),
-        confirm_steps,
-        run_length,
-        held_aside=aside is not None,
+        total_steps,
     )
 
 

@@ -24,7 +24,7 @@ import keras
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import AUTO, check_held_out_choice, hold_aside, is_auto
+from .._held_aside import AUTO, check_held_out_choice, finish, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -183,16 +183,19 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         if held is not None:
             check_held_out(model, held)
     result = runner.run()
-    if aside is not None:
-        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
     if held is None:
-        return result
-    return confirm_result(
+        return finish(aside, result, None, total_steps)
+    return finish(
+        aside,
         result,
-        lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
-        confirm_steps,
-        run_length,
-        held_aside=aside is not None,
+        lambda swept: confirm_result(
+            swept,
+            lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
+            confirm_steps,
+            run_length,
+            held_aside=aside is not None,
+        ),
+        total_steps,
     )
 
 

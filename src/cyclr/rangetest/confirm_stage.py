@@ -264,7 +264,7 @@ def confirm_result(
             f"the curve has no suggestion to confirm on held_out ({exc}); the result has "
             "no confirmation",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
         return result
     if total_steps is not None:
@@ -293,7 +293,7 @@ def confirm_result(
                 "the curve's reading lies past the edge of stability; try a smaller "
                 "end_lr or read the curve (result.suggest('bottom'))",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
             return dataclasses.replace(result, confirmation=lower)
         anchor = confirmation.anchor
@@ -309,7 +309,7 @@ def confirm_result(
             f"{longer.lr:.3g} is a guess: train longer per candidate (confirm_steps=) or "
             "read the curve (result.suggest('bottom'))",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
     return dataclasses.replace(result, confirmation=longer)
 
@@ -343,8 +343,8 @@ def _kept(kept: RangeTestResult, run: Callable[[], Confirmation], what: str) -> 
     """``run()``; if it raises, ``kept`` goes on the exception as ``.result``, with a note."""
     try:
         return run()
-    except Exception as exc:  # the sweep finished: keep it for the caller
-        exc.result = kept  # type: ignore[attr-defined]
+    except (Exception, KeyboardInterrupt) as exc:  # the sweep finished: keep it for the caller
+        exc.result = kept  # type: ignore[union-attr]
         add_note = getattr(exc, "add_note", None)  # Python 3.11+
         if add_note is not None:
             add_note(

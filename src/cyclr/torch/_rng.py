@@ -12,6 +12,7 @@ import torch
 
 __all__ = [
     "loader_generators",
+    "loader_rng_preserved",
     "replaying",
     "rng_preserved",
     "rng_states",
@@ -81,6 +82,23 @@ def loader_generators(data: Any) -> list[torch.Generator]:
             if (inner := getattr(owner, name, None)) is not None
         ]
     return found
+
+
+@contextmanager
+def loader_rng_preserved(data: Any) -> Iterator[None]:
+    """Put ``data``'s own shuffling generators (:func:`loader_generators`) back after the block.
+
+    A ``DataLoader(generator=g)`` draws from ``g`` when a pass starts and again when its
+    sampler runs out (``RandomSampler`` draws the permutation of a pass it will never
+    serve); the user's next epoch must start where it would have without the range test.
+    """
+    generators = loader_generators(data)
+    states = [g.get_state() for g in generators]
+    try:
+        yield
+    finally:
+        for generator, state in zip(generators, states, strict=True):
+            generator.set_state(state)
 
 
 def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:

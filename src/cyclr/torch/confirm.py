@@ -16,6 +16,7 @@ from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, ev
 from ..rangetest.search import CandidateSearch
 from ..rangetest.spec import DEFAULTS
 from . import state as _state
+from ._rng import loader_rng_preserved
 from .training import LossFn, StepFn, TrainingStep, derive_group_scales
 
 __all__ = [
@@ -143,7 +144,10 @@ def confirm(
     scales = derive_group_scales(optimizer, group_scales)
     marks = set(evaluation_steps(k))
     spent = 0
-    with _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved:
+    with (
+        loader_rng_preserved(data),
+        _state.preserved(model, optimizer, scaler=scaler, storage=storage) as saved,
+    ):
         stream = BatchStream(data, fewer="steps * accumulation_steps")
         try:
             batches = [stream.next() for _ in range(k * training.accumulation_steps)]

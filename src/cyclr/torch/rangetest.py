@@ -32,6 +32,7 @@ from .._held_aside import (
     AUTO,
     HeldAside,
     check_held_out_choice,
+    finish,
     hold_aside,
     is_auto,
 )
@@ -42,7 +43,7 @@ from ..rangetest.confirm_stage import check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
-from ._rng import replaying
+from ._rng import loader_rng_preserved, replaying
 from .confirm import (
     check_held_out,
     check_single_process,
@@ -272,64 +273,68 @@ def range_test(
         https://arxiv.org/abs/1506.01186
     """
     arguments = dict(locals())
-    comm = comm_for_current_job()
-    try:
+    with loader_rng_preserved(data):  # the loader's own generators, as they were
+        comm = comm_for_current_job()
         try:
-            spec = RangeTestSpec.from_arguments(arguments)
-            training = TrainingStep(
-                model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device
-            )
-            check_batches(data, refuse=(torch.Tensor,))
-            check_count("confirm_steps", confirm_steps)
-            check_held_out_choice(held_out)
-            run_length = check_run_length(total_steps, held_out)
-            held, aside = None, None
-            if is_auto(held_out):
-                aside = _held_aside(data).scorable(lambda b: check_held_out(training, b))
-                data, held = aside.data, aside.held or None
-            elif held_out is not None:
-                check_single_process("held_out= (the confirmation)")
-                held = held_out_batches(held_out)
-                check_held_out(training, held)
-            runner = _TorchRunner(
-                spec,
-                training,
-                data,
-                snapshot=check_choice("snapshot", snapshot, _state.STORAGES),
-                group_scales=derive_group_scales(optimizer, group_scales),
-                comm=comm,
-            )
-        except Exception:
-            comm.agree([], [], failed=True)
-            raise
-        result = runner.run()
-    finally:
-        comm.close()
-    if aside is not None:
-        result = aside.annotate(result, confirmed=held is not None, total_steps=total_steps)
-    if held is None:
-        return result
-    return confirm_result(
-        result,
-        lambda lr, steps: confirm(
-            model,
-            optimizer,
-            data,
-            loss_fn,
-            lr=lr,
-            held_out=held,
-            steps=steps,
-            step_fn=step_fn,
-            accumulation_steps=accumulation_steps,
-            scaler=scaler,
-            device=device,
-            snapshot=snapshot,
-            group_scales=group_scales,
-        ),
-        confirm_steps,
-        run_length,
-        held_aside=aside is not None,
-    )
+            try:
+                spec = RangeTestSpec.from_arguments(arguments)
+                training = TrainingStep(
+                    model, optimizer, loss_fn, step_fn, accumulation_steps, scaler, device
+                )
+                check_batches(data, refuse=(torch.Tensor,))
+                check_count("confirm_steps", confirm_steps)
+                check_held_out_choice(held_out)
+                run_length = check_run_length(total_steps, held_out)
+                held, aside = None, None
+                if is_auto(held_out):
+                    aside = _held_aside(data).scorable(lambda b: check_held_out(training, b))
+                    data, held = aside.data, aside.held or None
+                elif held_out is not None:
+                    check_single_process("held_out= (the confirmation)")
+                    held = held_out_batches(held_out)
+                    check_held_out(training, held)
+                runner = _TorchRunner(
+                    spec,
+                    training,
+                    data,
+                    snapshot=check_choice("snapshot", snapshot, _state.STORAGES),
+                    group_scales=derive_group_scales(optimizer, group_scales),
+                    comm=comm,
+                )
+            except Exception:
+                comm.agree([], [], failed=True)
+                raise
+            result = runner.run()
+        finally:
+            comm.close()
+        if held is None:
+            return finish(aside, result, None, total_steps)
+        return finish(
+            aside,
+            result,
+            lambda swept: confirm_result(
+                swept,
+                lambda lr, steps: confirm(
+                    model,
+                    optimizer,
+                    data,
+                    loss_fn,
+                    lr=lr,
+                    held_out=held,
+                    steps=steps,
+                    step_fn=step_fn,
+                    accumulation_steps=accumulation_steps,
+                    scaler=scaler,
+                    device=device,
+                    snapshot=snapshot,
+                    group_scales=group_scales,
+                ),
+                confirm_steps,
+                run_length,
+                held_aside=aside is not None,
+            ),
+            total_steps,
+        )
 
 
 def _held_aside(data: Iterable[Any]) -> HeldAside:
