@@ -325,12 +325,17 @@ class HeldAside:
 
         :attr:`warning` (:meth:`scorable`'s) is given as a ``RuntimeWarning``. When
         nothing could be held aside and ``total_steps`` was given, a ``RuntimeWarning``
-        says that the run's length goes unused (it fits the confirmed LR, and there is
-        none).
+        (that one, when there is one) says that the run's length goes unused (it fits
+        the confirmed LR, and there is none).
         """
         if self.warning is not None:
-            warnings.warn(self.warning, RuntimeWarning, stacklevel=4)
-        if not confirmed and total_steps is not None:
+            unused = (
+                ""
+                if confirmed or total_steps is None
+                else f"; total_steps={total_steps!r} is not used (it fits a confirmed LR)"
+            )
+            warnings.warn(self.warning + unused, RuntimeWarning, stacklevel=4)
+        elif not confirmed and total_steps is not None:
             warnings.warn(
                 f"held_out='auto': {self.note}, so the suggestion is not confirmed and "
                 f"total_steps={total_steps!r} is not used; pass validation batches as "

@@ -188,3 +188,20 @@ def test_the_held_out_size_is_recorded_in_steps_worth_of_examples() -> None:
     twice = confirm(model, opt, batches[4:], rs.loss_fn, lr=0.05, held_out=held, steps=12,
                     accumulation_steps=2)  # fmt: skip
     assert twice.held_out_steps == pytest.approx(70 / 40)
+
+
+def test_unscorable_batches_and_an_unused_run_length_give_one_warning() -> None:
+    def train_only(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        if not m.training:
+            raise TypeError("the model returns predictions in eval mode")
+        return rs.loss_fn(m(batch[0]), batch[1])
+
+    model = rs.make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        range_test(model, opt, rs.make_loader(400, 16), step_fn=train_only, total_steps=300,
+                   **SWEEP)  # fmt: skip
+    texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(texts) == 1, texts
+    assert "predictions in eval mode" in texts[0] and "total_steps=300 is not used" in texts[0]

@@ -123,7 +123,7 @@ def report(
     lrs = result.lrs[:, 0]
     lines = [
         f"range test: {result.num_recorded} steps, lr {fmt(float(lrs[0]))} to "
-        f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'still running'}"
+        f"{fmt(float(lrs[-1]))}, stopped: {result.stop_reason or 'not recorded'}"
     ]
     confirmation = result.confirmation
     if total_steps is not None and confirmation is None:
