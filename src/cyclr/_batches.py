@@ -95,7 +95,9 @@ def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") 
     """Raise ``TypeError`` unless ``data`` is an iterable that can hold batches.
 
     Strings, bytes and mappings are refused: iterating them yields characters or keys,
-    never batches.
+    never batches. So are an array (anything with a ``shape``: its rows are not batches)
+    and a tuple of arrays, ``fit(x, y)``'s habit (it would read ``x`` as one batch and
+    ``y`` as the next).
 
     Args:
         data: The runner's ``data`` argument.
@@ -108,7 +110,27 @@ def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") 
         Traceback (most recent call last):
         ...
         TypeError: data must be an iterable of batches ... (got data='abc'); wrap ...
+        >>> import numpy as np
+        >>> check_batches((np.zeros((100, 4)), np.zeros(100)))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: data must be an iterable of batches, not a tuple of arrays ...
     """
+    arrays = isinstance(data, tuple) and bool(data) and all(hasattr(d, "shape") for d in data)
+    if arrays:
+        shapes = ", ".join(str(tuple(d.shape)) for d in data)
+        raise TypeError(
+            f"{name} must be an iterable of batches, not a tuple of arrays (got a tuple of "
+            f"{len(data)} arrays of shapes {shapes}: each would be read as one batch); "
+            f"split them into batches: [(x[i:i+b], y[i:i+b]) for i in range(0, len(x), b)], "
+            "or pass a data loader"
+        )
+    if hasattr(data, "shape") and not isinstance(data, type):
+        raise TypeError(
+            f"{name} must be an iterable of batches such as a list, a generator or a data "
+            f"loader (got {name}={type(data).__name__} of shape {tuple(data.shape)}: its rows "
+            "are not batches); wrap a single batch in a list, or split the array into batches"
+        )
     if isinstance(data, (str, bytes, Mapping, *refuse)) or not (
         hasattr(data, "__iter__") or hasattr(data, "__getitem__")
     ):

@@ -157,7 +157,7 @@ def test_errors_name_the_problem() -> None:
     params, opt_state = initial()
     with pytest.raises(TypeError, match="train_step must be callable"):
         range_test(None, params, opt_state, BATCHES)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="data must be an iterable of batches"):
+    with pytest.raises(TypeError, match="batches must be an iterable of batches"):
         range_test(train_step, params, opt_state, 3)  # type: ignore[arg-type]
     with pytest.raises(
         TypeError, match=r"train_step must return a tuple \(params, opt_state, loss\)"

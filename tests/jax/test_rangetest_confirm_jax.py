@@ -146,8 +146,8 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
         ),
         (
             {"held_out": HELD[0]},  # (x, y) instead of [(x, y)]
-            (TypeError, ValueError),
-            r"held_out\[0\] cannot be scored by eval_loss",
+            TypeError,
+            r"held_out must be .* not a tuple of arrays",
         ),
         ({"total_steps": 0}, ValueError, r"total_steps must be positive \(got total_steps=0\)"),
         ({"total_steps": 300.0}, TypeError, r"total_steps must be an integer"),

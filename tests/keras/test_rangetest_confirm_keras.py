@@ -105,7 +105,7 @@ NOT_BATCHES = r"held_out must be an iterable of batches .*\(got held_out="
         ),
         ({"held_out": 5}, TypeError, NOT_BATCHES + r"5\)"),
         ({"held_out": {"x": HELD[0][0]}}, TypeError, NOT_BATCHES + r"\{'x'"),
-        ({"held_out": np.zeros((4, 2))}, TypeError, NOT_BATCHES + r"array"),
+        ({"held_out": np.zeros((4, 2))}, TypeError, NOT_BATCHES + r"ndarray of shape \(4, 2\)"),
         ({"held_out": [HELD[0][0]]}, ValueError, r"held_out\[0\] must be an \(x, y\)"),
         (
             {"held_out": [(HELD[0][0][:, :10], HELD[0][1])]},  # 10 features, the model takes 64

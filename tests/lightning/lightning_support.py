@@ -18,13 +18,16 @@ BATCHES_PER_EPOCH = 8
 VAL_BATCHES = 4
 
 
-def make_loader(shuffle: bool = False) -> torch.utils.data.DataLoader[Any]:
-    """64 learnable samples in 8 batches."""
+def make_loader(
+    shuffle: bool = False, own_generator: bool = False
+) -> torch.utils.data.DataLoader[Any]:
+    """64 learnable samples in 8 batches (shuffled with their own generator if asked)."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(64, N_FEATURES, generator=g)
     y = (x @ torch.randn(N_FEATURES, N_CLASSES, generator=g)).argmax(dim=1)
     dataset = torch.utils.data.TensorDataset(x, y)
-    return torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=shuffle)
+    order = torch.Generator().manual_seed(5) if own_generator else None
+    return torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=shuffle, generator=order)
 
 
 def make_val_loader() -> torch.utils.data.DataLoader[Any]:

@@ -33,12 +33,17 @@ pytestmark = [
 SWEEP = dict(start_lr=1e-4, end_lr=10.0, num_steps=60, max_steps=60, sync_every=5)
 
 
-def test_trains_at_the_suggestion_and_leaks_no_training(tmp_path: Path) -> None:
+@pytest.mark.parametrize("own_generator", [False, True], ids=["global-rng", "own-generator"])
+def test_trains_at_the_suggestion_and_leaks_no_training(
+    tmp_path: Path, own_generator: bool
+) -> None:
     module = Module(lr=0.01)
     before = weights(module)
     callback, probe = RangeTestCallback(**SWEEP), Probe()
     torch.manual_seed(5)
-    make_trainer(tmp_path / "a", [callback, probe], max_epochs=2).fit(module, make_loader(True))
+    make_trainer(tmp_path / "a", [callback, probe], max_epochs=2).fit(
+        module, make_loader(True, own_generator)
+    )
 
     assert callback.result is not None and callback.suggestion is not None
     lr = callback.suggestion.lr
@@ -54,7 +59,7 @@ def test_trains_at_the_suggestion_and_leaks_no_training(tmp_path: Path) -> None:
     # weights, optimizer and every RNG the data order and dropout draw from were restored.
     plain = Module(lr=lr)
     torch.manual_seed(5)
-    make_trainer(tmp_path / "b", [], max_epochs=2).fit(plain, make_loader(True))
+    make_trainer(tmp_path / "b", [], max_epochs=2).fit(plain, make_loader(True, own_generator))
     assert same_weights(weights(plain), weights(module))
     assert plain.seen == module.seen
 

@@ -73,7 +73,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         "held_out-tensor",
         {"held_out": torch.zeros(4, 16)},
         TypeError,
-        r"held_out must be an iterable of batches .*\(got held_out=tensor",
+        r"held_out must be an iterable of batches .*\(got held_out=Tensor of shape",
     ),
     (
         "held_out-string",
@@ -146,7 +146,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         "data-tensor",
         {"data": torch.zeros(3)},
         TypeError,
-        r"data must be an iterable .*\(got data=tensor",
+        r"data must be an iterable .*\(got data=Tensor of shape",
     ),
     (
         "data-empty-list",

@@ -55,7 +55,12 @@ def test_persistent_workers_are_confirmed_on_batches_never_trained_on() -> None:
     # Such a loader orders its first pass unlike the later ones (its worker seed is drawn
     # once): the second pass's first batches are held, which every later pass skips.
     loader = torch.utils.data.DataLoader(
-        _dataset(), batch_size=20, shuffle=True, num_workers=2, persistent_workers=True
+        _dataset(),
+        batch_size=20,
+        shuffle=True,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="spawn",  # not fork: JAX may be loaded by other tests
     )
     torch.manual_seed(0)
     got, seen = _run(loader)

@@ -244,7 +244,7 @@ class _JaxRunner(Runner):
         super().__init__(spec)
         if not callable(train_step):
             raise TypeError(f"train_step must be callable (got train_step={train_step!r})")
-        check_batches(batches)
+        check_batches(batches, name="batches")
         self.train_step, self.params, self.opt_state = train_step, params, opt_state
         self.batches = batches
         self._current: Any = None

@@ -10,6 +10,7 @@ from keras import ops
 
 from .._batches import BatchStream
 from .._validate import check_type
+from ._rng import rng_states, set_rng_states
 
 __all__ = ["Snapshot", "SweepLR", "compiled", "next_batch", "unpack"]
 
@@ -36,7 +37,13 @@ class SweepLR(keras.optimizers.schedules.LearningRateSchedule):  # type: ignore[
 
 
 class Snapshot:
-    """Copies of a model's, its optimizer's and its metrics' variables, restored exactly."""
+    """Copies of a model's, its optimizer's and its metrics' variables, restored exactly.
+
+    With every random generator a step draws from (:func:`~cyclr.keras._rng.rng_states`:
+    NumPy, Python, Keras' global ``SeedGenerator``, torch's where loaded), so every
+    candidate draws the same dropout masks and the state after the call is the one
+    before.
+    """
 
     def __init__(self, model: Any, optimizer: Any) -> None:
         self.model = model
@@ -48,7 +55,7 @@ class Snapshot:
         self.metric_values = [
             np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.metric_variables
         ]
-        self.torch_rng = _torch_rng_state()
+        self.rng = rng_states()
 
     def restore(self) -> None:
         for variable, value in zip(self.variables, self.values, strict=True):
@@ -56,28 +63,7 @@ class Snapshot:
         self.model.reset_metrics()
         for variable, value in zip(self.metric_variables, self.metric_values, strict=True):
             variable.assign(value)
-        _set_torch_rng_state(self.torch_rng)
-
-
-def _torch_rng_state() -> Any:
-    """PyTorch's global RNG states, which Keras' unseeded dropout draws from on that backend."""
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
-    return torch.get_rng_state(), cuda
-
-
-def _set_torch_rng_state(state: Any) -> None:
-    if state is None:
-        return
-    import torch
-
-    cpu, cuda = state
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
+        set_rng_states(self.rng)
 
 
 def _inner(optimizer: Any) -> Any:

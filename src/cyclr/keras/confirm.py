@@ -19,6 +19,7 @@ from .._batches import BatchStream, batch_weights, check_batches, steps_worth
 from .._validate import check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
+from ._rng import rng_preserved
 from ._training import Snapshot, SweepLR, compiled, next_batch, unpack
 
 __all__ = ["check_held_out", "confirm", "held_out_batches"]
@@ -76,47 +77,48 @@ def confirm(
             too few batches.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    optimizer, inner = compiled(model, "confirm")
-    search = CandidateSearch(lr, offsets, learned_below=learned_below)
-    k = check_count("steps", steps)
-    check_batches(data)
-    held = held_out_batches(held_out)
-    stream = BatchStream(data, fewer="steps")
-    try:
-        batches = [next_batch(stream) for _ in range(k)]
-    finally:
-        stream.close()
-    if not model.built:
-        model(batches[0][0])
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    marks = set(evaluation_steps(k))
-    snapshot = Snapshot(model, optimizer)
-    original_lr = inner._learning_rate
-    first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
-    spent = 0
-    try:
-        search.record_start(_held_out_loss(model, held), steps_worth(held, batches[:1]))
-        for candidate in search:
+    with rng_preserved():  # drawing the batches may draw from them (a DataLoader)
+        optimizer, inner = compiled(model, "confirm")
+        search = CandidateSearch(lr, offsets, learned_below=learned_below)
+        k = check_count("steps", steps)
+        check_batches(data)
+        held = held_out_batches(held_out)
+        stream = BatchStream(data, fewer="steps")
+        try:
+            batches = [next_batch(stream) for _ in range(k)]
+        finally:
+            stream.close()
+        if not model.built:
+            model(batches[0][0])
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        marks = set(evaluation_steps(k))
+        snapshot = Snapshot(model, optimizer)
+        original_lr = inner._learning_rate
+        first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
+        spent = 0
+        try:
+            search.record_start(_held_out_loss(model, held), steps_worth(held, batches[:1]))
+            for candidate in search:
+                snapshot.restore()
+                constant = SweepLR(np.full(k, candidate), first_step)
+                object.__setattr__(inner, "_learning_rate", constant)
+                model.make_train_function(force=True)
+                finite, curve = True, []
+                for step, (x, y, weight) in enumerate(batches, start=1):
+                    logs = model.train_on_batch(x, y, sample_weight=weight, return_dict=True)
+                    spent += 1
+                    if not math.isfinite(float(logs["loss"])):
+                        finite = False
+                        break
+                    if step in marks:
+                        curve.append(_held_out_loss(model, held))
+                search.record(curve, finite)
+        finally:
+            object.__setattr__(inner, "_learning_rate", original_lr)
             snapshot.restore()
-            constant = SweepLR(np.full(k, candidate), first_step)
-            object.__setattr__(inner, "_learning_rate", constant)
             model.make_train_function(force=True)
-            finite, curve = True, []
-            for step, (x, y, weight) in enumerate(batches, start=1):
-                logs = model.train_on_batch(x, y, sample_weight=weight, return_dict=True)
-                spent += 1
-                if not math.isfinite(float(logs["loss"])):
-                    finite = False
-                    break
-                if step in marks:
-                    curve.append(_held_out_loss(model, held))
-            search.record(curve, finite)
-    finally:
-        object.__setattr__(inner, "_learning_rate", original_lr)
-        snapshot.restore()
-        model.make_train_function(force=True)
-    return search.conclude(k, spent)
+        return search.conclude(k, spent)
 
 
 def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
@@ -143,17 +145,18 @@ def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
 def check_held_out(model: Any, held: list[tuple[Any, Any, Any]]) -> None:
     """Score ``held[0]`` once, so a batch the model cannot read is named before any step.
 
-    Only for a built model (an unbuilt one is built by the first training step); every
-    variable, metrics included, is put back afterwards.
+    An unbuilt model is built on ``held[0]``'s inputs first, as the range test would
+    build it on its first batch; every variable, metrics included, is put back
+    afterwards.
 
     Raises:
         TypeError, ValueError, RuntimeError: What ``test_on_batch`` raised, prefixed with
             ``held_out[0]``.
     """
-    if not model.built:
-        return
-    snapshot = Snapshot(model, model.optimizer)
     x, y, w = held[0]
+    if not model.built:
+        model(x)
+    snapshot = Snapshot(model, model.optimizer)
     try:
         model.test_on_batch(x, y, sample_weight=w)
     except (TypeError, ValueError, RuntimeError) as exc:

@@ -31,6 +31,7 @@ from ..rangetest.confirm import CONFIRM_STEPS
 from ..rangetest.confirm_stage import check_run_length, confirm_result
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
+from ._rng import replaying, rng_preserved
 from ._training import Snapshot, SweepLR, compiled, next_batch
 from .confirm import check_held_out, confirm, held_out_batches
 
@@ -169,34 +170,37 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
-    runner = _KerasRunner(spec, model, data)
-    check_count("confirm_steps", confirm_steps)
-    check_held_out_choice(held_out)
-    run_length = check_run_length(total_steps, held_out)
-    aside = None
-    if is_auto(held_out):
-        aside = hold_aside(data).scorable(lambda b: check_held_out(model, held_out_batches(b)))
-        runner.data = data = aside.data
-        held = held_out_batches(aside.held) if aside.held else None
-    else:
-        held = None if held_out is None else held_out_batches(held_out)
-        if held is not None:
-            check_held_out(model, held)
-    result = runner.run()
-    if held is None:
-        return finish(aside, result, None, total_steps)
-    return finish(
-        aside,
-        result,
-        lambda swept: confirm_result(
-            swept,
-            lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
-            confirm_steps,
-            run_length,
-            held_aside=aside is not None,
-        ),
-        total_steps,
-    )
+    with rng_preserved():  # NumPy, Python, Keras and torch generators, as they were
+        runner = _KerasRunner(spec, model, data)
+        check_count("confirm_steps", confirm_steps)
+        check_held_out_choice(held_out)
+        run_length = check_run_length(total_steps, held_out)
+        aside = None
+        if is_auto(held_out):
+            aside = hold_aside(data, replaying()).scorable(
+                lambda b: check_held_out(model, held_out_batches(b))
+            )
+            runner.data = data = aside.data
+            held = held_out_batches(aside.held) if aside.held else None
+        else:
+            held = None if held_out is None else held_out_batches(held_out)
+            if held is not None:
+                check_held_out(model, held)
+        result = runner.run()
+        if held is None:
+            return finish(aside, result, None, total_steps)
+        return finish(
+            aside,
+            result,
+            lambda swept: confirm_result(
+                swept,
+                lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
+                confirm_steps,
+                run_length,
+                held_aside=aside is not None,
+            ),
+            total_steps,
+        )
 
 
 class _KerasRunner(Runner):

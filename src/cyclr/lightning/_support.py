@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, ValuesView
 from typing import Any
 
 import lightning.pytorch as pl
@@ -64,6 +64,11 @@ class _TrainBatches:
         self._loaders = loaders
         size = getattr(loaders, "batch_size", None)
         self.batch_size = size if isinstance(size, int) else None
+        collection = loaders.values() if isinstance(loaders, Mapping) else loaders
+        self.loaders = (
+            list(collection) if isinstance(collection, (list, tuple, ValuesView)) else [loaders]
+        )
+        """The data loaders drawn from (their own generators are put back afterwards)."""
 
     def __iter__(self) -> Iterator[tuple[Any, int]]:
         for batch, batch_idx, _ in CombinedLoader(self._loaders, "max_size_cycle"):

@@ -66,10 +66,13 @@ def loader_generators(data: Any) -> list[torch.Generator]:
 
     ``DataLoader(generator=...)`` and any sampler's ``generator``
     (``RandomSampler(ds, generator=g)``), found through ``sampler`` and
-    ``batch_sampler`` attributes up to three levels deep, each once.
+    ``batch_sampler`` attributes up to three levels deep, each once; a wrapper that
+    names the loaders it draws from in a ``loaders`` attribute (a sequence, as the
+    Lightning callback's train batches do) is looked through.
     """
     found: list[torch.Generator] = []
-    level = [data]
+    inner_loaders = getattr(data, "loaders", None)
+    level = [data, *inner_loaders] if isinstance(inner_loaders, (list, tuple)) else [data]
     for _ in range(4):  # the loader, its samplers, theirs, and theirs
         for owner in level:
             generator = getattr(owner, "generator", None)

@@ -1,0 +1,98 @@
+"""Every random-number generator a Keras training step or input pipeline can draw from.
+
+NumPy's and Python's global generators (a ``PyDataset`` that augments draws from them),
+Keras' global ``SeedGenerator`` (unseeded ``keras.random`` calls draw from it) and, on
+the torch backend or when torch is loaded (a ``DataLoader`` as ``data`` draws a seed
+from it when a pass starts), torch's. The range test and the confirmation put them back
+when they end, and the batches held aside are read again under the states of the first
+pass (:func:`replaying`), as the PyTorch runner does.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import numpy as np
+from keras import ops
+from keras.src.backend.common import global_state
+from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+
+__all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
+
+
+def rng_states() -> dict[str, Any]:
+    """The states :func:`set_rng_states` writes back (copies, not references)."""
+    generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+    states: dict[str, Any] = {
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "keras": (
+            None
+            if generator is None
+            else (generator, np.array(ops.convert_to_numpy(generator.state.value), copy=True))
+        ),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        states["torch"] = (torch.get_rng_state(), cuda)
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Write back what :func:`rng_states` captured.
+
+    Keras' global ``SeedGenerator`` is put back as it was: with its state, or absent when
+    it did not exist yet (the next unseeded call then makes it as it would have).
+    """
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    keras_state = states["keras"]
+    if keras_state is None:
+        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
+    else:
+        generator, value = keras_state
+        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
+        generator.state.assign(value)
+    if "torch" in states:
+        import torch
+
+        cpu, cuda = states["torch"]
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+@contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Put every generator of :func:`rng_states` back after the block."""
+    states = rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(states)
+
+
+def replaying() -> Callable[[], AbstractContextManager[None]]:
+    """A context factory: each block runs under the states of now, then they go back.
+
+    Every pass over the data started in such a block draws what the first did (a
+    ``PyDataset`` augmenting with NumPy's generator, a shuffling torch ``DataLoader``),
+    so the batches a pass skips are the ones held aside.
+    """
+    captured = rng_states()
+
+    @contextmanager
+    def replay() -> Iterator[None]:
+        current = rng_states()
+        set_rng_states(captured)
+        try:
+            yield
+        finally:
+            set_rng_states(current)
+
+    return replay
