@@ -247,6 +247,18 @@ def test_clr_bounds_are_where_the_fall_starts_and_ends() -> None:
     assert math.log10(peak) == pytest.approx(-3.0 + 0.5 * math.atanh(0.8), abs=0.05)
 
 
+def test_the_base_is_where_the_fall_starts_not_a_dip_of_the_flat_part() -> None:
+    # A flat start that wanders by a few % of the drop, once 18% below its top, four
+    # decades before the loss falls (a keras autoencoder's curve had this shape): base_lr
+    # is where the loss falls for good.
+    lrs = np.logspace(-7, 1, 161)
+    x = np.log10(lrs)
+    wander = 0.05 * np.sin(3.0 * x) - 0.35 * np.exp(-(((x + 5.5) / 0.3) ** 2))
+    losses = 2.0 - np.tanh((x + 1.0) / 0.5) + np.where(x < -2.5, wander, 0.0)
+    base, peak = clr_bounds(lrs, losses)
+    assert -2.5 < math.log10(base) < -1.0 < math.log10(peak)
+
+
 def test_bottom_clr_bounds_are_a_tenth_of_the_edge_and_a_quarter_of_that() -> None:
     result = drive(falling(c=-3.0, w=0.3, xe=-1.0), sigma=0.05)
     base, peak = result.clr_bounds(rule="bottom")

@@ -3,9 +3,11 @@
 Two rules (:data:`BOUND_RULES`):
 
 * ``"smith"`` (the default), as Smith reads the curve: ``base_lr`` where the fit has
-  fallen :data:`BOUND_FRACTION` (10%) of the drop below its top (the loss starts
-  falling), ``max_lr`` where it comes within 10% of the drop of its minimum (it stops
-  falling), both interpolated linearly in log-LR. Wide bounds, for runs of many epochs.
+  fallen :data:`BOUND_FRACTION` (10%) of the drop below its top for good (the loss
+  starts falling: the last time it crosses that level before its minimum, so a dip of
+  the flat part's noise below it is not the start), ``max_lr`` where it first comes
+  within 10% of the drop of its minimum (it stops falling), both interpolated linearly in
+  log-LR. Wide bounds, for runs of many epochs.
 * ``"bottom"``: ``max_lr`` is the edge of the curve's bottom divided by 10 (the upper
   end of the ``"bottom"`` suggestion's interval) and ``base_lr = max_lr / 4``, Smith's
   rule of thumb ("set base_lr to 1/3 or 1/4 of max_lr", section 3.3). For short runs.
@@ -50,9 +52,25 @@ def _crossing(curve: CurveFit, level: float) -> float:
     return float(x[curve.i_min])
 
 
+def _falling_for_good(curve: CurveFit, level: float) -> float:
+    """Log-LR after which the fit stays below ``level`` up to its minimum, interpolated.
+
+    The last crossing of ``level`` between ``i_top`` and ``i_min``: on a flat start the
+    fit wanders by its noise, and a dip below the level there is not where it falls.
+    """
+    fit, x = curve.fit, curve.x
+    above = [j for j in range(curve.i_top, curve.i_min + 1) if fit[j] > level]
+    j = above[-1] if above else curve.i_top
+    if j >= curve.i_min:
+        return float(x[curve.i_min])
+    f0, f1 = fit[j], fit[j + 1]
+    t = (f0 - level) / (f0 - f1) if f0 > f1 else 0.0
+    return float(x[j] + t * (x[j + 1] - x[j]))
+
+
 def _smith_bounds(curve: CurveFit) -> tuple[float, float]:
     top = float(curve.fit[curve.i_top])
-    base = _crossing(curve, top - BOUND_FRACTION * curve.drop)
+    base = _falling_for_good(curve, top - BOUND_FRACTION * curve.drop)
     peak = _crossing(curve, top - (1.0 - BOUND_FRACTION) * curve.drop)
     if not base < peak:
         raise NoReliableSuggestionError(

@@ -307,8 +307,8 @@ class RangeTestResult(ResultFiles):
         ``rule="confirmed"`` (the default when there is a :attr:`confirmation`):
         :meth:`Confirmation.bounds <cyclr.rangetest.confirm.Confirmation.bounds>`, the
         largest candidate that trained steadily and a quarter of it. ``rule="smith"``
-        (the default for a curve alone): where the curve starts to improve (the loss has
-        fallen 10% of its total drop; an accuracy has risen 10% of its total rise) and
+        (the default for a curve alone): where the curve starts to improve for good (the
+        loss has fallen 10% of its total drop; an accuracy has risen 10% of its total rise) and
         where it stops improving (90%). ``rule="bottom"``: ``max_lr`` a tenth of the LR
         where the curve is clearly worse than at its significant minimum,
         ``base_lr = max_lr / 4``, for short runs. See :mod:`cyclr.rangetest.bounds`.
