@@ -163,6 +163,10 @@ def test_errors_name_the_problem() -> None:
         TypeError, match=r"train_step must return a tuple \(params, opt_state, loss\)"
     ):
         range_test(lambda p, s, b, lr: 0.0, params, opt_state, BATCHES, progress=False)
+    with pytest.raises(TypeError, match=r"\(got a tuple of 2\)"):
+        range_test(lambda p, s, b, lr: (p, s), params, opt_state, BATCHES, progress=False)
+    with pytest.raises(TypeError, match=r"batches must be .* not a tuple of arrays"):
+        range_test(train_step, params, opt_state, BATCHES[0], progress=False)
     with pytest.raises(ValueError, match=r"scalar loss \(got loss of shape \(32,\)\)"):
         range_test(lambda p, s, b, lr: (p, s, b[0]), params, opt_state, BATCHES, progress=False)
     with pytest.raises(ValueError, match="exhausted after 4 batches"):

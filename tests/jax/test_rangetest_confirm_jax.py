@@ -135,7 +135,7 @@ def test_the_one_call_is_the_sweep_then_confirm() -> None:
         (
             {"held_out": None},
             ValueError,
-            r"held_out and eval_loss go together.*held_out=None with eval_loss=",
+            r"held_out and eval_loss go together.*held_out=None with eval_loss=.*held_out='auto'",
         ),
         ({"eval_loss": 3}, TypeError, r"eval_loss must be callable \(got eval_loss=3\)"),
         ({"held_out": HELD[0][0]}, TypeError, r"held_out must be an iterable of batches"),

@@ -42,7 +42,9 @@ def step_outputs(out: Any, *, first: bool) -> tuple[Any, Any, Any]:
     """
     if not isinstance(out, tuple) or len(out) != 3:
         raise TypeError(
-            f"train_step must return a tuple (params, opt_state, loss) (got {type(out).__name__})"
+            "train_step must return a tuple (params, opt_state, loss) (got "
+            + (f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__)
+            + ")"
         )
     params, opt_state, loss = out
     if first and jnp.shape(loss) not in ((), (1,)):

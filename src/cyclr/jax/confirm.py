@@ -162,7 +162,8 @@ def held_out_batches(held_out: Iterable[Any] | None, eval_loss: EvalLoss | None)
         )
         raise ValueError(
             "held_out and eval_loss go together: the held-out batches and "
-            f"eval_loss(params, batch) -> loss to score them with ({got})"
+            f"eval_loss(params, batch) -> loss to score them with ({got}); to confirm "
+            "without validation batches, pass held_out='auto' with eval_loss"
         )
     if not callable(eval_loss):
         raise TypeError(f"eval_loss must be callable (got eval_loss={eval_loss!r})")

@@ -290,7 +290,8 @@ class _JaxRunner(Runner):
 def _float32_lrs(rt: RangeTest) -> list[Any]:
     """The sweep's LRs as float32 device scalars; refused when float32 cannot hold them."""
     lrs = np.asarray(rt.sweep.lrs(), dtype=np.float64)
-    single = lrs.astype(np.float32)
+    with np.errstate(over="ignore", under="ignore"):  # refused below, by name
+        single = lrs.astype(np.float32)
     bad = ~np.isfinite(single) | (single <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

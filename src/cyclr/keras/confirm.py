@@ -82,7 +82,7 @@ def confirm(
         search = CandidateSearch(lr, offsets, learned_below=learned_below)
         k = check_count("steps", steps)
         check_batches(data)
-        held = held_out_batches(held_out)
+        held = held_out_batches(held_out, model)
         stream = BatchStream(data, fewer="steps")
         try:
             batches = [next_batch(stream) for _ in range(k)]
@@ -121,20 +121,25 @@ def confirm(
         return search.conclude(k, spent)
 
 
-def held_out_batches(held_out: Iterable[Any]) -> list[tuple[Any, Any, Any]]:
+def held_out_batches(held_out: Iterable[Any], model: Any = None) -> list[tuple[Any, Any, Any]]:
     """``held_out`` read into a list of ``(x, y, sample_weight)``, checked not to be empty.
+
+    Batches need targets unless ``model`` was compiled without a loss (its loss is its
+    own, ``add_loss``: an autoencoder's), when ``x`` alone is a batch.
 
     Raises:
         TypeError: If ``held_out`` is not an iterable of batches (a bare array is
             refused: it iterates over rows, not batches).
-        ValueError: If it holds no batch, or a batch without targets.
+        ValueError: If it holds no batch, or a batch without targets that the model's
+            compiled loss needs.
     """
     check_batches(held_out, refuse=(np.ndarray,), name="held_out")
     held = [unpack(b) for b in held_out]
     if not held:
         raise ValueError("held_out must hold at least one batch (got an empty held_out)")
+    own_loss = model is not None and getattr(model, "loss", None) is None
     for i, (_, y, _) in enumerate(held):
-        if y is None:
+        if y is None and not own_loss:
             raise ValueError(
                 f"held_out[{i}] must be an (x, y) or (x, y, sample_weight) batch: the held-out "
                 "loss needs targets (got a batch without y); pass e.g. [(x_val, y_val)]"

@@ -178,12 +178,12 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         aside = None
         if is_auto(held_out):
             aside = hold_aside(data, replaying()).scorable(
-                lambda b: check_held_out(model, held_out_batches(b))
+                lambda b: check_held_out(model, held_out_batches(b, model))
             )
             runner.data = data = aside.data
-            held = held_out_batches(aside.held) if aside.held else None
+            held = held_out_batches(aside.held, model) if aside.held else None
         else:
-            held = None if held_out is None else held_out_batches(held_out)
+            held = None if held_out is None else held_out_batches(held_out, model)
             if held is not None:
                 check_held_out(model, held)
         result = runner.run()
