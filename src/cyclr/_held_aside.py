@@ -409,7 +409,8 @@ def hold_aside(
     held = repeated
     examples = sum(max(leading_size(b) or 0, 0) for b in held)
     counted = f" ({examples} examples)" if examples else ""
-    note = f"auto: the first {k} batches{counted} held aside"
+    first = "the first batch" if k == 1 else f"the first {k} batches"
+    note = f"auto: {first}{counted} held aside"
     return HeldAside(held, AfterFirst(data, k, reading, held), note)
 
 

@@ -178,7 +178,7 @@ def test_more_than_one_process_fails_before_any_step(
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"confirm": "yes"}, TypeError, "confirm must be a bool (got confirm='yes')"),
+        ({"confirm": "yes"}, TypeError, "confirm must be a bool or None (got confirm='yes')"),
         ({"confirm": 1}, TypeError, "confirm=1"),
         ({"held_out_batches": 0}, ValueError, "held_out_batches must be positive"),
         ({"held_out_batches": 1.5}, TypeError, "held_out_batches=1.5"),
@@ -249,7 +249,7 @@ def test_state_dict_round_trips_the_confirmation(tmp_path: Path) -> None:
 
 
 def test_method_confirmed_refuses_an_unconfirmed_checkpoint_by_name(tmp_path: Path) -> None:
-    first = RangeTestCallback(**SWEEP)  # no confirmation in its result
+    first = RangeTestCallback(confirm=False, **SWEEP)  # no confirmation in its result
     make_trainer(tmp_path, [first]).fit(ValModule(), make_loader(), make_val_loader())
     second = RangeTestCallback(confirm=True, method="confirmed")
     with pytest.raises(ValueError, match=r"cannot resume from this checkpoint: its range-test"):
@@ -347,3 +347,36 @@ def test_every_param_group_gets_group_zeros_fitted_schedule_times_its_scale(kind
     assert np.allclose(other(steps), 0.5 * first(steps), rtol=1e-12, atol=0)
     if kind == "onecycle":  # fitted to the run's length: below the window's bounds
         assert first.max_lr < result.confirmation.bounds()[1]  # type: ignore[attr-defined,union-attr]
+
+
+def test_by_default_it_confirms_on_validation_batches_where_the_trainer_has_them(
+    tmp_path: Path,
+) -> None:
+    callback = RangeTestCallback(**SWEEP)
+    make_trainer(tmp_path, [callback]).fit(ValModule(), make_loader(), make_val_loader())
+    result = callback.result
+    assert result is not None and result.confirmation is not None
+    assert callback.suggestion is not None and callback.suggestion.method == "confirmed"
+    assert "held_out" not in result.settings  # validation batches, nothing held aside
+
+
+def test_by_default_without_validation_it_confirms_on_train_batches_held_aside(
+    tmp_path: Path,
+) -> None:
+    callback, probe = RangeTestCallback(**SWEEP), Probe()
+    module = Module()
+    before = weights(module)
+    make_trainer(tmp_path, [callback, probe]).fit(module, make_loader(True))
+    result = callback.result
+    assert result is not None and result.confirmation is not None
+    assert result.settings["held_out"] == "auto: the first batch (8 examples) held aside"
+    assert callback.suggestion is not None and callback.suggestion.method == "confirmed"
+    assert same_weights(probe.weights, before)  # nothing of the test leaks into the run
+
+
+def test_by_default_several_processes_read_the_curve_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    callback = RangeTestCallback(**SWEEP)
+    monkeypatch.setattr(lightning.Trainer, "world_size", property(lambda self: 2))
+    assert callback._held_out(make_trainer(tmp_path, [])) is None

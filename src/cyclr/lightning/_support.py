@@ -74,6 +74,10 @@ class _TrainBatches:
         for batch, batch_idx, _ in CombinedLoader(self._loaders, "max_size_cycle"):
             yield _to_device(self._trainer, batch, 0), batch_idx
 
+    def __len__(self) -> int:
+        """Batches per pass: the longest loader's (``TypeError`` for one without a length)."""
+        return max(len(loader) for loader in self.loaders)
+
 
 def _to_device(trainer: pl.Trainer, batch: Any, dataloader_idx: int) -> Any:
     """``batch`` prepared for a step as Lightning's loops prepare it.
@@ -87,7 +91,9 @@ def _to_device(trainer: pl.Trainer, batch: Any, dataloader_idx: int) -> Any:
     return trainer.strategy.batch_to_device(batch, dataloader_idx=dataloader_idx)
 
 
-def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]]:
+def _validation_batches(
+    trainer: pl.Trainer, count: int, *, required: bool = True
+) -> list[tuple[Any, int]]:
     """The first ``count`` batches of the trainer's validation dataloader(s), on device.
 
     The validation loop's data are set up as Lightning sets them up before the sanity
@@ -99,7 +105,8 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
     back afterwards.
 
     Raises:
-        ValueError: If there is no validation dataloader or it holds no batch.
+        ValueError: If there is no validation dataloader or it holds no batch (with
+            ``required=False``, an empty list comes back instead when it holds none).
     """
     if not trainer.enable_validation:
         raise ValueError(
@@ -132,7 +139,7 @@ def _validation_batches(trainer: pl.Trainer, count: int) -> list[tuple[Any, int]
                     break
     finally:
         trainer.state.stage = stage
-    if not held:
+    if not held and required:
         raise ValueError(
             "confirm=True needs at least one validation batch to score the candidates on "
             f"(got 0 batches from the validation dataloader(s), limit_val_batches="

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_set
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
+from .._held_aside import AUTO
 from .._validate import check_choice, check_count, check_type
 from ..rangetest import METHODS, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -53,15 +54,16 @@ class RangeTestCallback(pl.Callback):
        ``training_step`` (through the strategy, so precision autocast and DDP apply)
        on the trainer's train dataloader, with the trainer's
        ``accumulate_grad_batches``, gradient clipping and ``GradScaler``; ``self.log``
-       is muted meanwhile. With ``confirm=True`` the curve's suggestion is then
-       confirmed on validation batches (below). Afterwards the model, optimizer,
+       is muted meanwhile. By default the curve's suggestion is then confirmed
+       (below): on validation batches where the trainer has them, else on train
+       batches held aside. Afterwards the model, optimizer,
        scaler and RNGs are exactly as before: no training leaks into the run;
     2. saves the result to ``dirpath / filename`` on global rank 0 (``dirpath``
        defaults to the checkpoint callback's directory, else ``trainer.log_dir``);
     3. sets ``result.suggest(method).lr`` into the optimizer (each param group keeps
        its ratio to group 0) and into the module's ``attr_name`` (``lr`` or
        ``learning_rate`` by default, in the module or its ``hparams``, when it has
-       one), as Lightning's tuner does. With ``confirm=True`` the range test gets
+       one), as Lightning's tuner does. When it confirms, the range test gets
        ``total_steps=trainer.estimated_stepping_batches`` when that is known, so a
        confirmed LR is fitted to the run's length (:mod:`cyclr.rangetest.horizon`:
        lowered only where the candidates overfit within the confirmation), and the
@@ -78,20 +80,26 @@ class RangeTestCallback(pl.Callback):
        step count splits into no such cycles keeps ``epochs_per_half_cycle``, with a
        warning). The schedule then sets the LR; step 3 is still applied first.
 
-    **Confirmation** (``confirm=True``). A range test sees each LR for a step or two;
-    :func:`cyclr.torch.range_test` with ``held_out=`` then trains five candidates around
-    the curve's suggestion for 40 steps each, from the restored state, and reads the LR
-    from their held-out losses (see :mod:`cyclr.rangetest.confirm`). The held-out
-    batches are the first ``held_out_batches`` batches of the trainer's validation
-    dataloader(s) (all of them if there are fewer), set up as the validation loop sets
-    them up (``limit_val_batches`` and the batch transfer hooks apply) and reused by it;
-    their loss is the ``training_step`` loss, in eval mode under ``no_grad``, with
-    ``self.log`` muted. The module needs a ``validation_step`` and the trainer
-    validation data, as Lightning needs them to validate. The result then carries
+    **Confirmation** (``confirm=None``, the default, or ``True``). A range test sees each
+    LR for a step or two; :func:`cyclr.torch.range_test` with ``held_out=`` then trains
+    five candidates around the curve's suggestion for 40 steps each, from the restored
+    state, and reads the LR from their held-out losses (see
+    :mod:`cyclr.rangetest.confirm`). The held-out batches are the first
+    ``held_out_batches`` batches of the trainer's validation dataloader(s) (all of them
+    if there are fewer), set up as the validation loop sets them up
+    (``limit_val_batches`` and the batch transfer hooks apply) and reused by it; their
+    loss is the ``training_step`` loss, in eval mode under ``no_grad``, with ``self.log``
+    muted. ``confirm=True`` needs them: the module needs a ``validation_step`` and the
+    trainer validation data, as Lightning needs them to validate, and a single process.
+    ``confirm=None`` uses them when the trainer validates, and otherwise the train
+    dataloader's first batches, held aside and never trained on
+    (``range_test(..., held_out="auto")``, :mod:`cyclr._held_aside`); with several
+    processes it reads the curve alone (each rank would score its own batches).
+    ``result.settings["held_out"]`` says which. The result then carries
     :attr:`~cyclr.RangeTestResult.confirmation`: ``method=None`` applies the confirmed
     LR (method ``"confirmed"``), ``schedule=kind`` spans the confirmation's bounds, and
     the JSON file and the checkpoint state keep it. It costs about 200 training steps
-    more and runs on a single process only.
+    more. ``confirm=False`` reads the curve alone, as Smith does.
 
     **Resuming.** The result is kept in the callback's checkpoint state. A fit resumed
     with ``ckpt_path`` does not test again: it reinstalls the same schedule, and the
@@ -101,7 +109,7 @@ class RangeTestCallback(pl.Callback):
 
     **Distributed.** Every rank runs the test (the losses are averaged over ranks, so
     all agree on the result); only global rank 0 writes the file. ``confirm=True`` is
-    refused with more than one process.
+    refused with more than one process; the default then reads the curve alone.
 
     The module must use automatic optimization with one optimizer. With
     ``trainer.fast_dev_run`` the test is skipped with a warning, as Lightning's tuner
@@ -120,8 +128,8 @@ class RangeTestCallback(pl.Callback):
         snapshot: ``"memory"`` or ``"disk"``: where the saved training state lives.
         method: Suggestion rule, one of :data:`cyclr.rangetest.METHODS`, ``"confirmed"``
             (only with ``confirm=True``), or ``None`` for the default: the confirmed
-            LR with ``confirm=True``, else the curve's default rule. A named rule
-            reads the curve even with ``confirm=True``; ``schedule=`` still uses the
+            LR when there is a confirmation, else the curve's default rule. A named rule
+            reads the curve even when confirmed; ``schedule=`` still uses the
             confirmation's bounds.
         schedule: ``None`` (keep the suggested LR, or your own scheduler) or one of
             :data:`SCHEDULES`.
@@ -135,7 +143,10 @@ class RangeTestCallback(pl.Callback):
         filename: Name of the JSON file.
         progress: Show a progress bar: ``True``, ``False``, or ``None`` for "when the
             trainer has a progress bar and standard error is a terminal".
-        confirm: Confirm the curve's suggestion on validation batches (see above).
+        confirm: ``None`` (the default): confirm the curve's suggestion on validation
+            batches, or on train batches held aside when the trainer does not validate,
+            on a single process (see above); ``True``: on validation batches, required;
+            ``False``: the curve alone.
         held_out_batches: Most validation batches the candidates are scored on, a
             positive integer (read once and kept on the device).
         confirm_steps: Optimizer steps per confirmation candidate.
@@ -144,7 +155,7 @@ class RangeTestCallback(pl.Callback):
         result: The :class:`~cyclr.RangeTestResult`, or ``None`` before the test.
         suggestion: The :class:`~cyclr.Suggestion` applied, or ``None``.
         total_steps: The run's length (``trainer.estimated_stepping_batches``) passed to
-            the range test with ``confirm=True``, which the confirmed LR is fitted to
+            a range test that confirms, which the confirmed LR is fitted to
             (``result.settings["total_steps"]``), or ``None`` when it is unknown.
         scheduler: The installed :class:`cyclr.torch.Scheduler`, or ``None``.
         path: Where the result was written (global rank 0), or ``None``.
@@ -169,6 +180,9 @@ class RangeTestCallback(pl.Callback):
         >>> RangeTestCallback(confirm=True, held_out_batches=4)
         RangeTestCallback(start_lr=1e-07, end_lr=10.0, num_steps=100, schedule=None, \
 confirm=True, held_out_batches=4)
+        >>> RangeTestCallback(confirm=False)
+        RangeTestCallback(start_lr=1e-07, end_lr=10.0, num_steps=100, schedule=None, \
+confirm=False)
     """
 
     def __init__(
@@ -191,7 +205,7 @@ confirm=True, held_out_batches=4)
         dirpath: str | os.PathLike[str] | None = None,
         filename: str = "range_test.json",
         progress: bool | None = None,
-        confirm: bool = False,
+        confirm: bool | None = None,
         held_out_batches: int = 8,
         confirm_steps: int = CONFIRM_STEPS,
     ) -> None:
@@ -204,13 +218,13 @@ confirm=True, held_out_batches=4)
             },
             "snapshot": check_choice("snapshot", snapshot, _SNAPSHOTS),
         }
-        check_type("confirm", confirm, bool, "a bool")
+        check_type("confirm", confirm, (bool, type(None)), "a bool or None")
         self.held_out_batches = check_count("held_out_batches", held_out_batches)
         self.confirm_steps = check_count("confirm_steps", confirm_steps)
-        if method == "confirmed" and not confirm:
+        if method == "confirmed" and confirm is not True:
             raise ValueError(
-                "method='confirmed' needs confirm=True: without it there is no confirmation "
-                "to apply (got confirm=False)"
+                "method='confirmed' needs confirm=True: without it there may be no "
+                f"confirmation to apply (got confirm={confirm!r})"
             )
         if method is not None:
             check_choice("method", method, (*METHODS, "confirmed") if confirm else METHODS)
@@ -249,6 +263,8 @@ confirm=True, held_out_batches=4)
         text += f"num_steps={args['num_steps']!r}, schedule={self.schedule_kind!r}"
         if self.confirm:
             text += f", confirm=True, held_out_batches={self.held_out_batches!r}"
+        elif self.confirm is False:
+            text += ", confirm=False"
         return f"{type(self).__name__}({text})"
 
     # ---------------------------------------------------------------- the hook
@@ -290,7 +306,7 @@ confirm=True, held_out_batches=4)
                 "the range test needs a train dataloader (got trainer.train_dataloader=None: "
                 "limit_train_batches=0, or no training_step)"
             )
-        held_out = _validation_batches(trainer, self.held_out_batches) if self.confirm else None
+        held_out = self._held_out(trainer)
         with_index = is_param_in_hook_signature(pl_module.training_step, "batch_idx", min_args=2)
 
         def step_fn(model: torch.nn.Module, item: tuple[Any, int]) -> torch.Tensor:
@@ -323,6 +339,15 @@ confirm=True, held_out_batches=4)
         finally:
             if hook is not None:
                 hook.remove()
+
+    def _held_out(self, trainer: pl.Trainer) -> list[tuple[Any, int]] | str | None:
+        """What the range test confirms on: validation batches, ``"auto"`` or nothing."""
+        if self.confirm is False or (self.confirm is None and trainer.world_size > 1):
+            return None
+        if self.confirm is None and not trainer.enable_validation:
+            return AUTO  # train batches held aside
+        held = _validation_batches(trainer, self.held_out_batches, required=bool(self.confirm))
+        return held or AUTO
 
     def _save(self, trainer: pl.Trainer, result: RangeTestResult) -> Path:
         """Write ``result`` on global rank 0; every rank returns the same path."""
