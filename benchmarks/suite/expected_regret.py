@@ -28,6 +28,7 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +147,18 @@ def parse_specs(argv: list[str]) -> dict[str, tuple[str, str, str]] | None:
     return specs
 
 
-def main(argv: list[str]) -> int:
-    """Print the table for ``LABEL=FAMILY@VERSION:METHOD`` arguments."""
+def print_table(argv: list[str], make: Callable[[dict[str, tuple[str, str, str]]], str]) -> int:
+    """Print ``make(specs)`` for ``LABEL=FAMILY@VERSION:METHOD`` arguments; the exit code."""
     specs = parse_specs(argv)
     if specs is None:
         return 2
-    print(table(specs), end="")
+    print(make(specs), end="")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Print the table for ``LABEL=FAMILY@VERSION:METHOD`` arguments."""
+    return print_table(argv, table)
 
 
 if __name__ == "__main__":

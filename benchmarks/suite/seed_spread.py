@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from .cli import DEFAULT_CACHE, ORACLE_FILE
-from .expected_regret import SEEDS, _suggested, parse_specs
+from .expected_regret import SEEDS, _suggested, print_table
 from .tasks import TASKS
 
 SUBSET = 3
@@ -94,11 +94,7 @@ def table(specs: dict[str, tuple[str, str, str]], cache: Path = DEFAULT_CACHE) -
 
 def main(argv: list[str]) -> int:
     """Print the table for ``LABEL=FAMILY@VERSION:METHOD`` arguments."""
-    specs = parse_specs(argv)
-    if specs is None:
-        return 2
-    print(table(specs), end="")
-    return 0
+    return print_table(argv, table)
 
 
 if __name__ == "__main__":

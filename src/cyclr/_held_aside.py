@@ -31,7 +31,6 @@ import contextlib
 import dataclasses
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Any, TypeVar
 
 from ._batches import leading_size
 from ._validate import describe
+from ._warn import warn_caller
 
 __all__ = [
     "AUTO",
@@ -334,14 +334,12 @@ class HeldAside:
                 if confirmed or total_steps is None
                 else f"; total_steps={total_steps!r} is not used (it fits a confirmed LR)"
             )
-            warnings.warn(self.warning + unused, RuntimeWarning, stacklevel=4)
+            warn_caller(self.warning + unused)
         elif not confirmed and total_steps is not None:
-            warnings.warn(
+            warn_caller(
                 f"held_out='auto': {self.note}, so the suggestion is not confirmed and "
                 f"total_steps={total_steps!r} is not used; pass validation batches as "
-                "held_out=",
-                RuntimeWarning,
-                stacklevel=4,
+                "held_out="
             )
         settings = {**result.settings, "held_out": self.note}  # type: ignore[attr-defined]
         return dataclasses.replace(result, settings=settings)  # type: ignore[type-var]
@@ -462,6 +460,6 @@ def finish(
         if aside.intact:
             return confirmed
     if not aside.intact:
-        warnings.warn(CHANGED_WARNING, RuntimeWarning, stacklevel=3)
+        warn_caller(CHANGED_WARNING)
         aside = dataclasses.replace(aside, note=CHANGED_NOTE)
     return aside.annotate(result, confirmed=False, total_steps=total_steps)

@@ -126,8 +126,11 @@ def test_a_loader_whose_order_changes_mid_run_leaves_the_curve_alone_with_a_warn
     # reshuffled: a pass began with other batches, some held-aside examples may have been
     # trained on, so the result is the curve's.
     data = _Reshuffling(steady=3)
-    with pytest.warns(RuntimeWarning, match=r"began with batches other than those held aside"):
+    with pytest.warns(
+        RuntimeWarning, match=r"began with batches other than those held aside"
+    ) as caught:
         got, _ = _run(data)
+    assert [w.filename for w in caught] == [__file__]
     assert data.passes > 3
     assert got.confirmation is None and got.settings["held_out"] == CHANGED_NOTE
     assert got.suggest().method == "bottom"
@@ -207,6 +210,8 @@ def test_unscorable_batches_and_an_unused_run_length_give_one_warning() -> None:
         warnings.simplefilter("always")
         range_test(model, opt, rs.make_loader(400, 16), step_fn=train_only, total_steps=300,
                    **SWEEP)  # fmt: skip
-    texts = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-    assert len(texts) == 1, texts
-    assert "predictions in eval mode" in texts[0] and "total_steps=300 is not used" in texts[0]
+    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(runtime) == 1, [str(w.message) for w in runtime]
+    text = str(runtime[0].message)
+    assert "predictions in eval mode" in text and "total_steps=300 is not used" in text
+    assert runtime[0].filename == __file__  # the caller's line, not cyclr's

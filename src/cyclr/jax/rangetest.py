@@ -25,11 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import check_held_out_choice, finish, hold_aside, is_auto
+from .._held_aside import check_held_out_choice, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
-from ..rangetest.confirm_stage import check_run_length, confirm_result
+from ..rangetest.confirm_stage import after_sweep, check_run_length
 from ..rangetest.driver import callable_name
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
@@ -207,30 +207,22 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
     if held is not None:
         check_eval_loss(eval_loss, params, held)  # type: ignore[arg-type]
     result = runner.run()
-    if held is None or eval_loss is None:
-        return finish(aside, result, None, total_steps)
     score = eval_loss
-    return finish(
-        aside,
-        result,
-        lambda swept: confirm_result(
-            swept,
-            lambda lr, steps: confirm(
-                train_step,
-                params,
-                opt_state,
-                batches,
-                lr=lr,
-                held_out=held,
-                eval_loss=score,
-                steps=steps,
-            ),
-            confirm_steps,
-            run_length,
-            held_aside=aside is not None,
-        ),
-        total_steps,
+    run = (
+        None
+        if held is None or score is None
+        else lambda lr, steps: confirm(
+            train_step,
+            params,
+            opt_state,
+            batches,
+            lr=lr,
+            held_out=held,
+            eval_loss=score,
+            steps=steps,
+        )
     )
+    return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
 
 
 class _JaxRunner(Runner):

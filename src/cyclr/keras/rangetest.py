@@ -24,11 +24,11 @@ import keras
 from keras import ops
 
 from .._batches import BatchStream, check_batches
-from .._held_aside import AUTO, check_held_out_choice, finish, hold_aside, is_auto
+from .._held_aside import AUTO, check_held_out_choice, hold_aside, is_auto
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
-from ..rangetest.confirm_stage import check_run_length, confirm_result
+from ..rangetest.confirm_stage import after_sweep, check_run_length
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._rng import replaying, rng_preserved
@@ -187,20 +187,12 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             if held is not None:
                 check_held_out(model, held)
         result = runner.run()
-        if held is None:
-            return finish(aside, result, None, total_steps)
-        return finish(
-            aside,
-            result,
-            lambda swept: confirm_result(
-                swept,
-                lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps),
-                confirm_steps,
-                run_length,
-                held_aside=aside is not None,
-            ),
-            total_steps,
+        run = (
+            None
+            if held is None
+            else lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps)
         )
+        return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
 
 
 class _KerasRunner(Runner):

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._held_aside import HeldAside, finish
 from .._validate import check_int
+from .._warn import warn_caller
 from ..errors import NoReliableSuggestionError
 from .confirm import CONFIRM_OFFSETS, read_lr
 from .confirmation import Confirmation
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from .result import RangeTestResult
 
 __all__ = [
+    "after_sweep",
     "capped",
     "check_run_length",
     "confirm_result",
@@ -260,11 +262,9 @@ def confirm_result(
     except NoReliableSuggestionError as exc:
         if held_aside:
             return result
-        warnings.warn(
+        warn_caller(
             f"the curve has no suggestion to confirm on held_out ({exc}); the result has "
-            "no confirmation",
-            RuntimeWarning,
-            stacklevel=5,
+            "no confirmation"
         )
         return result
     if total_steps is not None:
@@ -286,14 +286,12 @@ def confirm_result(
             lower = _again(result, measured, lambda: run(anchor / width, steps))
         confirmation = capped(result, lower)
         if confirmation is None:
-            warnings.warn(
+            warn_caller(
                 f"held_out: every candidate diverged or scored clearly above the "
                 f"untrained model's held-out loss, also one window lower (candidates from "
                 f"{lower.candidates[0]:.3g}); the confirmed LR {lower.lr:.3g} is a guess: "
                 "the curve's reading lies past the edge of stability; try a smaller "
-                "end_lr or read the curve (result.suggest('bottom'))",
-                RuntimeWarning,
-                stacklevel=5,
+                "end_lr or read the curve (result.suggest('bottom'))"
             )
             return dataclasses.replace(result, confirmation=lower)
         anchor = confirmation.anchor
@@ -302,16 +300,50 @@ def confirm_result(
     longer = _again(result, confirmation, lambda: run(anchor, steps * EXTEND_FACTOR))
     longer = capped(result, longer) or longer
     if not learned(result, longer):
-        warnings.warn(
+        warn_caller(
             f"held_out: no candidate's held-out loss fell clearly below the untrained "
             f"model's in {steps} or {longer.steps} steps (best score "
             f"{min(s for s in longer.scores if math.isfinite(s)):.4g}); the confirmed LR "
             f"{longer.lr:.3g} is a guess: train longer per candidate (confirm_steps=) or "
-            "read the curve (result.suggest('bottom'))",
-            RuntimeWarning,
-            stacklevel=5,
+            "read the curve (result.suggest('bottom'))"
         )
     return dataclasses.replace(result, confirmation=longer)
+
+
+def after_sweep(
+    result: RangeTestResult,
+    aside: HeldAside | None,
+    run: Callable[[float, int], Confirmation] | None,
+    steps: int,
+    run_length: int | None,
+    total_steps: Any,
+) -> RangeTestResult:
+    """What every framework's ``range_test`` does once its sweep has run.
+
+    Notes what ``held_out="auto"`` held aside and confirms the curve's suggestion with
+    ``run`` (:func:`confirm_result`), unless there is nothing to confirm on (``run`` is
+    ``None``); the confirmation is dropped, with a warning, when a pass over the data
+    began with batches other than those held aside (:func:`cyclr._held_aside.finish`).
+
+    Args:
+        result: The sweep's result.
+        aside: ``held_out="auto"``'s :class:`~cyclr._held_aside.HeldAside`, or ``None``.
+        run: ``run(lr, steps) -> Confirmation`` on the held-out batches, or ``None``.
+        steps: Steps per candidate (``confirm_steps``).
+        run_length: ``total_steps`` as checked (:func:`check_run_length`).
+        total_steps: ``total_steps`` as given (for the note when it goes unused).
+    """
+    if run is None:
+        return finish(aside, result, None, total_steps)
+    confirming = run
+    return finish(
+        aside,
+        result,
+        lambda swept: confirm_result(
+            swept, confirming, steps, run_length, held_aside=aside is not None
+        ),
+        total_steps,
+    )
 
 
 def _first_window(

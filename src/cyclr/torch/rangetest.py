@@ -32,14 +32,13 @@ from .._held_aside import (
     AUTO,
     HeldAside,
     check_held_out_choice,
-    finish,
     hold_aside,
     is_auto,
 )
 from .._validate import check_choice, check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
-from ..rangetest.confirm_stage import check_run_length, confirm_result
+from ..rangetest.confirm_stage import after_sweep, check_run_length
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from . import state as _state
@@ -307,34 +306,26 @@ def range_test(
             result = runner.run()
         finally:
             comm.close()
-        if held is None:
-            return finish(aside, result, None, total_steps)
-        return finish(
-            aside,
-            result,
-            lambda swept: confirm_result(
-                swept,
-                lambda lr, steps: confirm(
-                    model,
-                    optimizer,
-                    data,
-                    loss_fn,
-                    lr=lr,
-                    held_out=held,
-                    steps=steps,
-                    step_fn=step_fn,
-                    accumulation_steps=accumulation_steps,
-                    scaler=scaler,
-                    device=device,
-                    snapshot=snapshot,
-                    group_scales=group_scales,
-                ),
-                confirm_steps,
-                run_length,
-                held_aside=aside is not None,
-            ),
-            total_steps,
+        run = (
+            None
+            if held is None
+            else lambda lr, steps: confirm(
+                model,
+                optimizer,
+                data,
+                loss_fn,
+                lr=lr,
+                held_out=held,
+                steps=steps,
+                step_fn=step_fn,
+                accumulation_steps=accumulation_steps,
+                scaler=scaler,
+                device=device,
+                snapshot=snapshot,
+                group_scales=group_scales,
+            )
         )
+        return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
 
 
 def _held_aside(data: Iterable[Any]) -> HeldAside:
