@@ -12,7 +12,15 @@ from typing import Any
 
 from ._validate import describe
 
-__all__ = ["BatchStream", "batch_weights", "check_batches", "leading_size", "steps_worth"]
+__all__ = [
+    "BatchStream",
+    "batch_weights",
+    "check_batches",
+    "leading_size",
+    "loader_parts",
+    "own_generators",
+    "steps_worth",
+]
 
 
 _CONFLICT = -1
@@ -70,6 +78,45 @@ def batch_weights(batches: list[Any]) -> list[float]:
     return [s / total for s in sizes if s is not None]
 
 
+def loader_parts(data: Any) -> list[Any]:
+    """``data``, the loaders it names and their samplers: where order and randomness live.
+
+    A wrapper's ``loaders`` attribute (a list or tuple, as the Lightning callback's train
+    batches have) is looked through, then ``sampler`` and ``batch_sampler`` attributes
+    three levels deep, as a ``DataLoader``'s are. Each object once.
+    """
+    loaders = getattr(data, "loaders", None)
+    level = [data, *loaders] if isinstance(loaders, (list, tuple)) else [data]
+    found: list[Any] = []
+    for _ in range(4):  # the loaders, their samplers, theirs, and theirs
+        for owner in level:
+            if all(owner is not seen for seen in found):
+                found.append(owner)
+        level = [
+            inner
+            for owner in level
+            for name in ("sampler", "batch_sampler")
+            if (inner := getattr(owner, name, None)) is not None
+        ]
+    return found
+
+
+def own_generators(data: Any) -> list[Any]:
+    """The random generators ``data`` shuffles with itself, each once.
+
+    The ``generator`` attributes of :func:`loader_parts` that can be saved and put back
+    (``get_state``/``set_state``: a ``torch.Generator``; ``DataLoader(generator=...)``,
+    ``RandomSampler(ds, generator=g)``).
+    """
+    found: list[Any] = []
+    for part in loader_parts(data):
+        generator = getattr(part, "generator", None)
+        savable = hasattr(generator, "get_state") and hasattr(generator, "set_state")
+        if savable and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
 def steps_worth(held: list[Any], step: list[Any]) -> float | None:
     """How many optimizer steps' worth of examples ``held`` holds: its examples over ``step``'s.
 
@@ -96,8 +143,8 @@ def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") 
 
     Strings, bytes and mappings are refused: iterating them yields characters or keys,
     never batches. So are an array (anything with a ``shape``: its rows are not batches)
-    and a tuple of arrays, ``fit(x, y)``'s habit (it would read ``x`` as one batch and
-    ``y`` as the next).
+    and a tuple of two or three arrays, ``fit(x, y[, sample_weight])``'s habit (it would
+    read ``x`` as one batch and ``y`` as the next).
 
     Args:
         data: The runner's ``data`` argument.
@@ -116,7 +163,9 @@ def check_batches(data: Any, refuse: tuple[type, ...] = (), name: str = "data") 
         ...
         TypeError: data must be an iterable of batches, not a tuple of arrays ...
     """
-    arrays = isinstance(data, tuple) and bool(data) and all(hasattr(d, "shape") for d in data)
+    arrays = (
+        isinstance(data, tuple) and len(data) in (2, 3) and all(hasattr(d, "shape") for d in data)
+    )
     if arrays:
         shapes = ", ".join(str(tuple(d.shape)) for d in data)
         raise TypeError(

@@ -31,12 +31,13 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._batches import leading_size
+from ._batches import leading_size, loader_parts
 from ._validate import describe
 from ._warn import warn_caller
 
@@ -95,8 +96,10 @@ def same_batches(first: list[Any], second: list[Any]) -> bool | None:
     """Whether two lists of batches hold the same values; ``None``: cannot tell.
 
     Arrays (anything with a ``shape``: NumPy, torch, JAX, TensorFlow) compare element by
-    element (NaN equal to NaN), tuples, lists and mappings item by item, anything else
-    with ``==``. ``None`` when a value has no comparison that gives a truth value.
+    element (NaN equal to NaN), tuples, lists and mappings item by item, an object
+    without an equality of its own (a ``collate_fn``'s batch class) field by field,
+    anything else with ``==``. ``None`` when a value has no comparison that gives a
+    truth value.
 
     Example:
         >>> import numpy as np
@@ -133,6 +136,13 @@ def _same(a: Any, b: Any) -> bool | None:
         if not isinstance(b, (tuple, list)) or len(a) != len(b):
             return False
         return _all_same([_same(x, y) for x, y in zip(a, b, strict=True)])
+    if type(a).__eq__ is object.__eq__:  # type: ignore[comparison-overlap]  # no equality of its own
+        fields = getattr(a, "__dict__", None)
+        if fields is None or type(b) is not type(a):
+            return None
+        return _same(fields, b.__dict__)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN
     try:
         verdict = a == b
     except Exception:
@@ -149,21 +159,10 @@ def _all_same(verdicts: list[bool | None]) -> bool | None:
 def draws_with_replacement(data: Any) -> bool:
     """Whether ``data``'s sampler draws with replacement (``replacement=True``).
 
-    ``sampler`` and ``batch_sampler`` attributes are followed three levels deep, as a
-    ``DataLoader``'s are (``RandomSampler(replacement=True)``,
-    ``WeightedRandomSampler``, or a batch sampler over one).
+    Looked for in :func:`~cyclr._batches.loader_parts` (``RandomSampler(replacement=True)``,
+    ``WeightedRandomSampler``, a batch sampler over one, the loaders a wrapper names).
     """
-    level = [data]
-    for _ in range(4):
-        if any(getattr(owner, "replacement", False) is True for owner in level):
-            return True
-        level = [
-            inner
-            for owner in level
-            for name in ("sampler", "batch_sampler")
-            if (inner := getattr(owner, name, None)) is not None
-        ]
-    return False
+    return any(getattr(part, "replacement", False) is True for part in loader_parts(data))
 
 
 def is_auto(held_out: Any) -> bool:
@@ -449,17 +448,20 @@ def finish(
         total_steps: The ``range_test``'s ``total_steps`` (for :meth:`HeldAside.annotate`).
 
     Returns:
-        The confirmed result; the sweep's alone (with a ``RuntimeWarning``) when a pass
-        over the data, in the sweep or in the candidates, began with batches other than
-        those held aside: some of them may have been trained on.
+        The confirmed result; the sweep's alone (with one ``RuntimeWarning``, and none of
+        the confirmation's) when a pass over the data, in the sweep or in the candidates,
+        began with batches other than those held aside: some of them may have been
+        trained on.
     """
     if aside is None:
         return result if confirm is None else confirm(result)
     if confirm is not None and aside.intact:
-        confirmed = confirm(aside.annotate(result, confirmed=True, total_steps=total_steps))
+        with warnings.catch_warnings(record=True) as said:  # held until the check below
+            confirmed = confirm(aside.annotate(result, confirmed=True, total_steps=total_steps))
         if aside.intact:
+            for w in said:  # the confirmation's own warnings, where they pointed
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             return confirmed
-    if not aside.intact:
-        warn_caller(CHANGED_WARNING)
-        aside = dataclasses.replace(aside, note=CHANGED_NOTE)
+    if not aside.intact:  # its warnings were about a confirmation that is not kept
+        aside = dataclasses.replace(aside, note=CHANGED_NOTE, warning=CHANGED_WARNING)
     return aside.annotate(result, confirmed=False, total_steps=total_steps)

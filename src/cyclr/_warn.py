@@ -8,7 +8,7 @@ from pathlib import Path
 
 __all__ = ["warn_caller"]
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = Path(__file__).resolve().parent
 """The directory of the ``cyclr`` package: frames from files under it are cyclr's own."""
 
 
@@ -21,7 +21,7 @@ def warn_caller(message: str, category: type[Warning] = RuntimeWarning) -> None:
     """
     frame = sys._getframe(0)
     level = 1
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     warnings.warn(message, category, stacklevel=level)

@@ -83,19 +83,25 @@ def test_every_generator_is_put_back_and_the_augmenting_pipeline_is_confirmed() 
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch DataLoader as data")
-def test_a_torch_loader_as_data_leaves_torchs_generator_as_it_was() -> None:
+@pytest.mark.parametrize("own_generator", [False, True], ids=["global-rng", "own-generator"])
+def test_a_torch_loader_as_data_leaves_torchs_generators_as_they_were(own_generator: bool) -> None:
     import torch
 
     x = torch.tensor(np.concatenate([b[0] for b in BATCHES]))
     y = torch.tensor(np.concatenate([b[1] for b in BATCHES]))
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32,
-                                         shuffle=True)  # fmt: skip
+    g = torch.Generator().manual_seed(4)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y),
+        batch_size=32,
+        shuffle=True,
+        generator=g if own_generator else None,
+    )
     model = _model()
     torch.manual_seed(0)
-    state = torch.get_rng_state()
+    state, own = torch.get_rng_state(), g.get_state()
     got = range_test(model, loader, **SWEEP)
-    assert torch.equal(torch.get_rng_state(), state)
-    assert got.confirmation is not None
+    assert torch.equal(torch.get_rng_state(), state) and torch.equal(g.get_state(), own)
+    assert got.confirmation is not None  # every pass replayed: the held batches repeat
 
 
 class _EvalBroken(keras.layers.Layer):  # type: ignore[misc]

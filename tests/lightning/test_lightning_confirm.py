@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -380,3 +381,17 @@ def test_by_default_several_processes_read_the_curve_alone(
     callback = RangeTestCallback(**SWEEP)
     monkeypatch.setattr(lightning.Trainer, "world_size", property(lambda self: 2))
     assert callback._held_out(make_trainer(tmp_path, [])) is None
+
+
+def test_by_default_a_loader_too_short_to_hold_aside_reads_the_curve_quietly(
+    tmp_path: Path,
+) -> None:
+    # Nothing can be held aside from 4 batches; the callback chose held_out="auto" and
+    # passed the run's length itself, so their going unused is not the user's to hear.
+    short = torch.utils.data.DataLoader(make_loader().dataset, batch_size=16)
+    callback = RangeTestCallback(**SWEEP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        make_trainer(tmp_path, [callback]).fit(Module(), short)
+    assert callback.result is not None and callback.result.confirmation is None
+    assert callback.result.settings["held_out"].startswith("none held aside: a pass has 4")

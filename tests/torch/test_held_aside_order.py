@@ -215,3 +215,63 @@ def test_unscorable_batches_and_an_unused_run_length_give_one_warning() -> None:
     text = str(runtime[0].message)
     assert "predictions in eval mode" in text and "total_steps=300 is not used" in text
     assert runtime[0].filename == __file__  # the caller's line, not cyclr's
+
+
+def test_an_order_that_changes_in_the_candidates_gives_one_warning_and_no_confirmation() -> None:
+    # The sweep's passes repeat; the candidates' pass begins otherwise. The confirmation
+    # (here one that would warn that nothing learned) is dropped with its warnings.
+    def flat_eval(m: torch.nn.Module, batch: Any) -> torch.Tensor:
+        loss = rs.loss_fn(m(batch[0]), batch[1])
+        return loss if m.training else loss * 0 + 1.0
+
+    steady = _Reshuffling()
+    steady.steady = 10**9
+    model = rs.make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        range_test(model, opt, steady, step_fn=flat_eval, confirm_steps=12, **SWEEP)
+    data = _Reshuffling(steady=steady.passes - 1)  # the last pass, the candidates', differs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = range_test(model, opt, data, step_fn=flat_eval, confirm_steps=12, total_steps=300,
+                         **SWEEP)  # fmt: skip
+    texts = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert got.confirmation is None and got.settings["held_out"] == CHANGED_NOTE
+    assert len(texts) == 1 and "began with batches other than" in texts[0], texts
+    assert "total_steps=300 is not used" in texts[0]
+
+
+def test_same_batches_compares_objects_without_an_equality_by_their_fields() -> None:
+    class Batch:  # a collate_fn's batch class, no __eq__ of its own
+        def __init__(self, x: torch.Tensor, score: float) -> None:
+            self.x, self.score = x, score
+
+    x = torch.arange(6.0)
+    assert same_batches([Batch(x, math.nan)], [Batch(x.clone(), math.nan)]) is True
+    assert same_batches([Batch(x, 1.0)], [Batch(x + 1, 1.0)]) is False
+    assert same_batches([1.0, math.nan], [1.0, math.nan]) is True
+
+
+def test_a_wrapper_naming_its_loaders_is_looked_through() -> None:
+    class Wrapper:  # as the Lightning callback's train batches name theirs
+        def __init__(self, loaders: list[Any]) -> None:
+            self.loaders = loaders
+
+        def __iter__(self) -> Any:
+            return iter(self.loaders[0])
+
+    g = torch.Generator().manual_seed(2)
+    shuffled = torch.utils.data.DataLoader(_dataset(), batch_size=20, shuffle=True, generator=g)
+    weighted = torch.utils.data.DataLoader(
+        _dataset(),
+        batch_size=20,
+        sampler=torch.utils.data.WeightedRandomSampler(torch.ones(400), 400),
+    )
+    from cyclr._held_aside import draws_with_replacement
+    from cyclr.torch._rng import loader_generators
+
+    assert loader_generators(Wrapper([shuffled])) == [g]
+    assert draws_with_replacement(Wrapper([weighted])) and not draws_with_replacement(
+        Wrapper([shuffled])
+    )

@@ -3,9 +3,10 @@
 NumPy's and Python's global generators (a ``PyDataset`` that augments draws from them),
 Keras' global ``SeedGenerator`` (unseeded ``keras.random`` calls draw from it) and, on
 the torch backend or when torch is loaded (a ``DataLoader`` as ``data`` draws a seed
-from it when a pass starts), torch's. The range test and the confirmation put them back
-when they end, and the batches held aside are read again under the states of the first
-pass (:func:`replaying`), as the PyTorch runner does.
+from it when a pass starts), torch's, and the data's own shuffling generators
+(``DataLoader(generator=g)``, :func:`cyclr._batches.own_generators`). The range test and
+the confirmation put them back when they end, and the batches held aside are read again
+under the states of the first pass (:func:`replaying`), as the PyTorch runner does.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from keras import ops
 from keras.src.backend.common import global_state
 from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
 
+from .._batches import own_generators
+
 __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 
 
-def rng_states() -> dict[str, Any]:
-    """The states :func:`set_rng_states` writes back (copies, not references)."""
+def rng_states(data: Any = None) -> dict[str, Any]:
+    """The states :func:`set_rng_states` writes back (copies, not references).
+
+    With ``data``, its own shuffling generators too.
+    """
     generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
     states: dict[str, Any] = {
         "numpy": np.random.get_state(),
@@ -40,6 +46,7 @@ def rng_states() -> dict[str, Any]:
     if torch is not None:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         states["torch"] = (torch.get_rng_state(), cuda)
+    states["data"] = [(g, g.get_state()) for g in own_generators(data)] if data is not None else []
     return states
 
 
@@ -65,30 +72,32 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.set_rng_state(cpu)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
+    for generator, state in states.get("data", []):
+        generator.set_state(state)
 
 
 @contextmanager
-def rng_preserved() -> Iterator[None]:
-    """Put every generator of :func:`rng_states` back after the block."""
-    states = rng_states()
+def rng_preserved(data: Any = None) -> Iterator[None]:
+    """Put every generator of :func:`rng_states` (``data``'s own too) back after the block."""
+    states = rng_states(data)
     try:
         yield
     finally:
         set_rng_states(states)
 
 
-def replaying() -> Callable[[], AbstractContextManager[None]]:
+def replaying(data: Any = None) -> Callable[[], AbstractContextManager[None]]:
     """A context factory: each block runs under the states of now, then they go back.
 
     Every pass over the data started in such a block draws what the first did (a
     ``PyDataset`` augmenting with NumPy's generator, a shuffling torch ``DataLoader``),
     so the batches a pass skips are the ones held aside.
     """
-    captured = rng_states()
+    captured = rng_states(data)
 
     @contextmanager
     def replay() -> Iterator[None]:
-        current = rng_states()
+        current = rng_states(data)
         set_rng_states(captured)
         try:
             yield

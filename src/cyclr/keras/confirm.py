@@ -77,7 +77,7 @@ def confirm(
             too few batches.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    with rng_preserved():  # drawing the batches may draw from them (a DataLoader)
+    with rng_preserved(data):  # drawing the batches may draw from them (a DataLoader)
         optimizer, inner = compiled(model, "confirm")
         search = CandidateSearch(lr, offsets, learned_below=learned_below)
         k = check_count("steps", steps)

@@ -170,14 +170,14 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
-    with rng_preserved():  # NumPy, Python, Keras and torch generators, as they were
+    with rng_preserved(data):  # NumPy, Python, Keras and torch generators, as they were
         runner = _KerasRunner(spec, model, data)
         check_count("confirm_steps", confirm_steps)
         check_held_out_choice(held_out)
         run_length = check_run_length(total_steps, held_out)
         aside = None
         if is_auto(held_out):
-            aside = hold_aside(data, replaying()).scorable(
+            aside = hold_aside(data, replaying(data)).scorable(
                 lambda b: check_held_out(model, held_out_batches(b, model))
             )
             runner.data = data = aside.data

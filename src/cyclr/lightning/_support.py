@@ -76,7 +76,7 @@ class _TrainBatches:
 
     def __len__(self) -> int:
         """Batches per pass: the longest loader's (``TypeError`` for one without a length)."""
-        return max(len(loader) for loader in self.loaders)
+        return max((len(loader) for loader in self.loaders), default=0)
 
 
 def _to_device(trainer: pl.Trainer, batch: Any, dataloader_idx: int) -> Any:

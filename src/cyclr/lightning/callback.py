@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,12 @@ confirm=False)
             progress = False
         hook = _clip_hook(trainer, pl_module, optimizer)
         try:
-            with _range_test_mode(pl_module):
+            with _range_test_mode(pl_module), warnings.catch_warnings():
+                if held_out == AUTO:  # the callback's choice, not the user's: the run's
+                    # length going unused when nothing could be held aside is no news
+                    warnings.filterwarnings(
+                        "ignore", r"held_out='auto': none held aside", RuntimeWarning
+                    )
                 return range_test(
                     pl_module,
                     optimizer,

@@ -9,7 +9,7 @@ The confirmation measures the held-out loss before any candidate trains, :math:`
 and each candidate's rise counts from it
 (:func:`~cyclr.rangetest.confirm.held_out_score`). A score above :math:`v_0` by more
 than :data:`~cyclr.rangetest.scores.Z_LEARNED` standard deviations of the sweep's first
-losses (:func:`untrained_ceiling`, the mirror of :func:`learning_bar`) means the
+losses (:func:`untrained_ceiling`, the mirror of the sweep's learning bar) means the
 candidate left the model worse than not training: all such scores are brought down to
 that ceiling (:func:`capped`), so that one exploded candidate does not steer the
 parabola; when every candidate is above it, the window lies past the edge and the window
@@ -107,8 +107,10 @@ def untrained_ceiling(result: RangeTestResult, confirmation: Confirmation) -> fl
     :math:`v_0` is the held-out loss before training (:attr:`Confirmation.start_loss`;
     the sweep's untrained loss :math:`\bar L_0` where it was not measured),
     :math:`\sigma_0` the standard deviation of the sweep's first
-    :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of
-    :func:`learning_bar`. ``None`` when the sweep has too few finite first losses.
+    :data:`UNTRAINED_STEPS` losses and :math:`z =` :data:`Z_LEARNED`: the mirror of the
+    sweep's own bar (:func:`~cyclr.rangetest.scores.untrained_bar`; a large deviation, not
+    the noise of a held-out mean as :func:`learning_bar` with a confirmation). ``None``
+    when the sweep has too few finite first losses.
 
     Example:
         >>> import numpy as np

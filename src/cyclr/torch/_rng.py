@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._batches import own_generators
+
 __all__ = [
     "loader_generators",
     "loader_rng_preserved",
@@ -65,26 +67,11 @@ def loader_generators(data: Any) -> list[torch.Generator]:
     """The ``torch.Generator`` objects a data loader shuffles with, if it has its own.
 
     ``DataLoader(generator=...)`` and any sampler's ``generator``
-    (``RandomSampler(ds, generator=g)``), found through ``sampler`` and
-    ``batch_sampler`` attributes up to three levels deep, each once; a wrapper that
-    names the loaders it draws from in a ``loaders`` attribute (a sequence, as the
-    Lightning callback's train batches do) is looked through.
+    (``RandomSampler(ds, generator=g)``), each once, where
+    :func:`cyclr._batches.loader_parts` finds them (samplers three levels deep, the
+    loaders a wrapper names in a ``loaders`` attribute).
     """
-    found: list[torch.Generator] = []
-    inner_loaders = getattr(data, "loaders", None)
-    level = [data, *inner_loaders] if isinstance(inner_loaders, (list, tuple)) else [data]
-    for _ in range(4):  # the loader, its samplers, theirs, and theirs
-        for owner in level:
-            generator = getattr(owner, "generator", None)
-            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
-                found.append(generator)
-        level = [
-            inner
-            for owner in level
-            for name in ("sampler", "batch_sampler")
-            if (inner := getattr(owner, name, None)) is not None
-        ]
-    return found
+    return [g for g in own_generators(data) if isinstance(g, torch.Generator)]
 
 
 @contextmanager
