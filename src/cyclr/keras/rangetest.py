@@ -122,9 +122,10 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         held_out: What the confirmation scores the candidates on. ``"auto"`` (the
             default): the first batches of ``data`` held aside (a fifth of a pass at
             most, about 1,000 examples at most), every pass starting after them
-            (:mod:`cyclr._held_aside`; a ``tf.data`` pipeline that reshuffles may train
-            on them in later passes); ``result.settings["held_out"]`` says what was held
-            aside. Validation batches the model does not train on (a few; read once,
+            (:mod:`cyclr._held_aside`: every pass is checked to begin with them, the
+            random generators replayed; data whose passes differ, a ``tf.data`` pipeline
+            that reshuffles, holds nothing aside); ``result.settings["held_out"]`` says
+            what was held aside. Validation batches the model does not train on (a few; read once,
             kept in memory): better where there are some. ``None``: the curve alone.
         confirm_steps: Optimizer steps per confirmation candidate.
         total_steps: Optimizer steps of the run you will train at the suggested LR
