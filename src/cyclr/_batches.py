@@ -13,12 +13,15 @@ from typing import Any
 from ._validate import describe
 
 __all__ = [
+    "PASS_COUNTERS",
     "BatchStream",
     "batch_weights",
     "check_batches",
     "leading_size",
     "loader_parts",
     "own_generators",
+    "pass_counters",
+    "set_pass_counters",
     "steps_worth",
 ]
 
@@ -115,6 +118,33 @@ def own_generators(data: Any) -> list[Any]:
         if savable and all(generator is not g for g in found):
             found.append(generator)
     return found
+
+
+PASS_COUNTERS = ("epoch", "iteration")
+"""Integer attributes by which a loader or sampler orders its next pass: a
+``DistributedSampler``'s and accelerate's ``SeedableRandomSampler``'s ``epoch`` (the
+shuffle's seed is the seed plus it), accelerate's ``DataLoaderShard.iteration`` (which
+sets that epoch when a pass starts and counts up when one ends)."""
+
+
+def pass_counters(data: Any) -> list[tuple[Any, str, int]]:
+    """``(owner, name, value)`` of each :data:`PASS_COUNTERS` attribute of ``data``'s parts.
+
+    Where :func:`loader_parts` finds them; put back with :func:`set_pass_counters`, so a
+    range test's passes leave the user's next epoch ordered as it would have been.
+    """
+    return [
+        (part, name, value)
+        for part in loader_parts(data)
+        for name in PASS_COUNTERS
+        if isinstance(value := getattr(part, name, None), int) and not isinstance(value, bool)
+    ]
+
+
+def set_pass_counters(counters: list[tuple[Any, str, int]]) -> None:
+    """Write back what :func:`pass_counters` captured."""
+    for owner, name, value in counters:
+        setattr(owner, name, value)
 
 
 def steps_worth(held: list[Any], step: list[Any]) -> float | None:

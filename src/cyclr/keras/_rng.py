@@ -22,7 +22,7 @@ from keras import ops
 from keras.src.backend.common import global_state
 from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
 
-from .._batches import own_generators
+from .._batches import own_generators, pass_counters, set_pass_counters
 
 __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 
@@ -47,6 +47,7 @@ def rng_states(data: Any = None) -> dict[str, Any]:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         states["torch"] = (torch.get_rng_state(), cuda)
     states["data"] = [(g, g.get_state()) for g in own_generators(data)] if data is not None else []
+    states["counters"] = pass_counters(data) if data is not None else []
     return states
 
 
@@ -74,6 +75,7 @@ def set_rng_states(states: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda)
     for generator, state in states.get("data", []):
         generator.set_state(state)
+    set_pass_counters(states.get("counters", []))
 
 
 @contextmanager

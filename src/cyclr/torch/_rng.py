@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._batches import own_generators
+from .._batches import own_generators, pass_counters, set_pass_counters
 
 __all__ = [
     "loader_generators",
@@ -81,36 +81,45 @@ def loader_rng_preserved(data: Any) -> Iterator[None]:
     A ``DataLoader(generator=g)`` draws from ``g`` when a pass starts and again when its
     sampler runs out (``RandomSampler`` draws the permutation of a pass it will never
     serve); the user's next epoch must start where it would have without the range test.
+    So must its pass counters (:func:`cyclr._batches.pass_counters`: an accelerate loader
+    counts its passes and seeds each one's shuffle with the count), put back too.
     """
     generators = loader_generators(data)
     states = [g.get_state() for g in generators]
+    counters = pass_counters(data)
     try:
         yield
     finally:
         for generator, state in zip(generators, states, strict=True):
             generator.set_state(state)
+        set_pass_counters(counters)
 
 
 def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:
     """A context factory: each block runs under the RNG states of now, then they go back.
 
-    The states are the global ones (:func:`rng_states`) and ``data``'s own shuffling
-    generators (:func:`loader_generators`), captured when ``replaying`` is called. Every
+    The states are the global ones (:func:`rng_states`), ``data``'s own shuffling
+    generators (:func:`loader_generators`) and its pass counters
+    (:func:`cyclr._batches.pass_counters`), captured when ``replaying`` is called. Every
     pass over a shuffling data loader started (and its first batch drawn) in such a block
     gives the same order: the batches held aside from the first are the ones every pass
     skips, and no pass trains on them.
     """
     generators = loader_generators(data)
     captured = rng_states(), [g.get_state() for g in generators]
+    counters = pass_counters(data)
 
     @contextmanager
     def replay() -> Iterator[None]:
         current = rng_states(), [g.get_state() for g in generators]
+        now = pass_counters(data)
         _set_states(generators, captured)
+        set_pass_counters(counters)
         try:
             yield
         finally:
             _set_states(generators, current)
+            set_pass_counters(now)
 
     return replay
 
