@@ -106,9 +106,21 @@ def test_readme_scripts_run(block: Block, tmp_path: Path) -> None:
         words = [sys.executable, *words[1:]]
     (tmp_path / block.script).write_text(block.code, encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(
-        words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False
-    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+
+    done = run()
+    if done.returncode != 0 and words[1:3] == ["-m", "torch.distributed.run"]:
+        # A gloo rank can abort in the interpreter's teardown after the script has run to
+        # its end (std::terminate in a thread the process group left behind; the README
+        # scripts destroy the group first, which makes it rare, not impossible): once
+        # more, and that run must pass.
+        aborted = "terminate called without an active exception" in done.stderr
+        if aborted and (tmp_path / "range_test.json").exists():
+            done = run()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     saved = json.loads((tmp_path / "range_test.json").read_text(encoding="utf-8"))
     assert saved["losses"], "the script's range test recorded no loss"
