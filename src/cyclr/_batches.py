@@ -8,6 +8,7 @@ how many batches it gave.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ._validate import describe
@@ -15,13 +16,12 @@ from ._validate import describe
 __all__ = [
     "PASS_COUNTERS",
     "BatchStream",
+    "LoaderState",
     "batch_weights",
     "check_batches",
     "leading_size",
     "loader_parts",
     "own_generators",
-    "pass_counters",
-    "set_pass_counters",
     "steps_worth",
 ]
 
@@ -127,24 +127,48 @@ shuffle's seed is the seed plus it), accelerate's ``DataLoaderShard.iteration`` 
 sets that epoch when a pass starts and counts up when one ends)."""
 
 
-def pass_counters(data: Any) -> list[tuple[Any, str, int]]:
-    """``(owner, name, value)`` of each :data:`PASS_COUNTERS` attribute of ``data``'s parts.
+@dataclass(frozen=True)
+class LoaderState:
+    """What orders ``data``'s next pass, captured to be put back.
 
-    Where :func:`loader_parts` finds them; put back with :func:`set_pass_counters`, so a
-    range test's passes leave the user's next epoch ordered as it would have been.
+    The states of its own shuffling generators (:func:`own_generators`) and the values of
+    its :data:`PASS_COUNTERS` where :func:`loader_parts` finds them: a range test's
+    passes must leave the user's next epoch ordered as it would have been, and every
+    pass that replays them begins as the first did.
+
+    Example:
+        >>> class Sampler:
+        ...     epoch = 3
+        >>> class Loader:
+        ...     sampler = Sampler()
+        >>> loader = Loader()
+        >>> state = LoaderState.of(loader)
+        >>> loader.sampler.epoch = 5
+        >>> state.restore()
+        >>> loader.sampler.epoch
+        3
     """
-    return [
-        (part, name, value)
-        for part in loader_parts(data)
-        for name in PASS_COUNTERS
-        if isinstance(value := getattr(part, name, None), int) and not isinstance(value, bool)
-    ]
 
+    generators: tuple[tuple[Any, Any], ...]
+    counters: tuple[tuple[Any, str, int], ...]
 
-def set_pass_counters(counters: list[tuple[Any, str, int]]) -> None:
-    """Write back what :func:`pass_counters` captured."""
-    for owner, name, value in counters:
-        setattr(owner, name, value)
+    @classmethod
+    def of(cls, data: Any) -> LoaderState:
+        """``data``'s generators' states and pass counters as they are now."""
+        counters = tuple(
+            (part, name, value)
+            for part in loader_parts(data)
+            for name in PASS_COUNTERS
+            if isinstance(value := getattr(part, name, None), int) and not isinstance(value, bool)
+        )
+        return cls(tuple((g, g.get_state()) for g in own_generators(data)), counters)
+
+    def restore(self) -> None:
+        """Write the captured states and counters back."""
+        for generator, state in self.generators:
+            generator.set_state(state)
+        for owner, name, value in self.counters:
+            setattr(owner, name, value)
 
 
 def steps_worth(held: list[Any], step: list[Any]) -> float | None:

@@ -110,12 +110,7 @@ def same_batches(first: list[Any], second: list[Any]) -> bool | None:
         >>> same_batches([{"ids": [1, 2]}], [{"ids": [1, 2]}])
         True
     """
-    if len(first) != len(second):
-        return False
-    verdicts = [_same(a, b) for a, b in zip(first, second, strict=True)]
-    if False in verdicts:
-        return False
-    return None if None in verdicts else True
+    return _same(list(first), list(second))
 
 
 def _same(a: Any, b: Any) -> bool | None:
@@ -319,7 +314,7 @@ class HeldAside:
         """Whether every pass so far skipped exactly the batches held aside."""
         return not (isinstance(self.data, AfterFirst) and self.data.differed)
 
-    def annotate(self, result: _Result, *, confirmed: bool, total_steps: Any) -> _Result:
+    def annotate(self, result: _Result, *, confirmed: bool, total_steps: int | None) -> _Result:
         """``result`` with ``settings["held_out"] = note``, after the sweep.
 
         :attr:`warning` (:meth:`scorable`'s) is given as a ``RuntimeWarning``. When
@@ -435,7 +430,7 @@ def finish(
     aside: HeldAside | None,
     result: _Result,
     confirm: Callable[[_Result], _Result] | None,
-    total_steps: Any,
+    total_steps: int | None,
 ) -> _Result:
     """What a runner does after its sweep: note what was held aside, then confirm.
 
@@ -445,7 +440,7 @@ def finish(
         result: The sweep's result.
         confirm: ``confirm(result) -> result`` confirming on the held-out batches, or
             ``None`` when there are none to confirm on.
-        total_steps: The ``range_test``'s ``total_steps`` (for :meth:`HeldAside.annotate`).
+        total_steps: The ``range_test``'s ``total_steps``, checked (for :meth:`HeldAside.annotate`).
 
     Returns:
         The confirmed result; the sweep's alone (with one ``RuntimeWarning``, and none of

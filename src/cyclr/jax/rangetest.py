@@ -222,7 +222,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             steps=steps,
         )
     )
-    return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
+    return after_sweep(result, aside, run, confirm_steps, run_length)
 
 
 class _JaxRunner(Runner):

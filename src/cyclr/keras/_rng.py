@@ -4,9 +4,10 @@ NumPy's and Python's global generators (a ``PyDataset`` that augments draws from
 Keras' global ``SeedGenerator`` (unseeded ``keras.random`` calls draw from it) and, on
 the torch backend or when torch is loaded (a ``DataLoader`` as ``data`` draws a seed
 from it when a pass starts), torch's, and the data's own shuffling generators
-(``DataLoader(generator=g)``, :func:`cyclr._batches.own_generators`). The range test and
-the confirmation put them back when they end, and the batches held aside are read again
-under the states of the first pass (:func:`replaying`), as the PyTorch runner does.
+(``DataLoader(generator=g)``) and pass counters (:class:`cyclr._batches.LoaderState`).
+The range test and the confirmation put them back when they end, and the batches held
+aside are read again under the states of the first pass (:func:`replaying`), as the
+PyTorch runner does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from keras import ops
 from keras.src.backend.common import global_state
 from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
 
-from .._batches import own_generators, pass_counters, set_pass_counters
+from .._batches import LoaderState
 
 __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 
@@ -30,7 +31,7 @@ __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 def rng_states(data: Any = None) -> dict[str, Any]:
     """The states :func:`set_rng_states` writes back (copies, not references).
 
-    With ``data``, its own shuffling generators too.
+    With ``data``, its own shuffling generators and pass counters too.
     """
     generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
     states: dict[str, Any] = {
@@ -46,8 +47,7 @@ def rng_states(data: Any = None) -> dict[str, Any]:
     if torch is not None:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         states["torch"] = (torch.get_rng_state(), cuda)
-    states["data"] = [(g, g.get_state()) for g in own_generators(data)] if data is not None else []
-    states["counters"] = pass_counters(data) if data is not None else []
+    states["data"] = None if data is None else LoaderState.of(data)
     return states
 
 
@@ -73,9 +73,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.set_rng_state(cpu)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
-    for generator, state in states.get("data", []):
-        generator.set_state(state)
-    set_pass_counters(states.get("counters", []))
+    if states["data"] is not None:
+        states["data"].restore()
 
 
 @contextmanager

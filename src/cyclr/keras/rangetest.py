@@ -193,7 +193,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             if held is None
             else lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps)
         )
-        return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
+        return after_sweep(result, aside, run, confirm_steps, run_length)
 
 
 class _KerasRunner(Runner):

@@ -318,7 +318,6 @@ def after_sweep(
     run: Callable[[float, int], Confirmation] | None,
     steps: int,
     run_length: int | None,
-    total_steps: Any,
 ) -> RangeTestResult:
     """What every framework's ``range_test`` does once its sweep has run.
 
@@ -333,10 +332,9 @@ def after_sweep(
         run: ``run(lr, steps) -> Confirmation`` on the held-out batches, or ``None``.
         steps: Steps per candidate (``confirm_steps``).
         run_length: ``total_steps`` as checked (:func:`check_run_length`).
-        total_steps: ``total_steps`` as given (for the note when it goes unused).
     """
     if run is None:
-        return finish(aside, result, None, total_steps)
+        return finish(aside, result, None, run_length)
     confirming = run
     return finish(
         aside,
@@ -344,7 +342,7 @@ def after_sweep(
         lambda swept: confirm_result(
             swept, confirming, steps, run_length, held_aside=aside is not None
         ),
-        total_steps,
+        run_length,
     )
 
 

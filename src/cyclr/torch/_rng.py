@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._batches import own_generators, pass_counters, set_pass_counters
+from .._batches import LoaderState, own_generators
 
 __all__ = [
     "loader_generators",
@@ -81,52 +81,40 @@ def loader_rng_preserved(data: Any) -> Iterator[None]:
     A ``DataLoader(generator=g)`` draws from ``g`` when a pass starts and again when its
     sampler runs out (``RandomSampler`` draws the permutation of a pass it will never
     serve); the user's next epoch must start where it would have without the range test.
-    So must its pass counters (:func:`cyclr._batches.pass_counters`: an accelerate loader
-    counts its passes and seeds each one's shuffle with the count), put back too.
+    So must its pass counters (an accelerate loader counts its passes and seeds each
+    one's shuffle with the count): both are a :class:`cyclr._batches.LoaderState`.
     """
-    generators = loader_generators(data)
-    states = [g.get_state() for g in generators]
-    counters = pass_counters(data)
+    state = LoaderState.of(data)
     try:
         yield
     finally:
-        for generator, state in zip(generators, states, strict=True):
-            generator.set_state(state)
-        set_pass_counters(counters)
+        state.restore()
 
 
 def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:
     """A context factory: each block runs under the RNG states of now, then they go back.
 
-    The states are the global ones (:func:`rng_states`), ``data``'s own shuffling
-    generators (:func:`loader_generators`) and its pass counters
-    (:func:`cyclr._batches.pass_counters`), captured when ``replaying`` is called. Every
+    The states are the global ones (:func:`rng_states`) and ``data``'s own shuffling
+    generators and pass counters (:class:`cyclr._batches.LoaderState`), captured when
+    ``replaying`` is called. Every
     pass over a shuffling data loader started (and its first batch drawn) in such a block
     gives the same order: the batches held aside from the first are the ones every pass
     skips, and no pass trains on them.
     """
-    generators = loader_generators(data)
-    captured = rng_states(), [g.get_state() for g in generators]
-    counters = pass_counters(data)
+    captured = rng_states(), LoaderState.of(data)
 
     @contextmanager
     def replay() -> Iterator[None]:
-        current = rng_states(), [g.get_state() for g in generators]
-        now = pass_counters(data)
-        _set_states(generators, captured)
-        set_pass_counters(counters)
+        current = rng_states(), LoaderState.of(data)
+        _set_states(captured)
         try:
             yield
         finally:
-            _set_states(generators, current)
-            set_pass_counters(now)
+            _set_states(current)
 
     return replay
 
 
-def _set_states(
-    generators: list[torch.Generator], states: tuple[dict[str, Any], list[torch.Tensor]]
-) -> None:
+def _set_states(states: tuple[dict[str, Any], LoaderState]) -> None:
     set_rng_states(states[0])
-    for generator, state in zip(generators, states[1], strict=True):
-        generator.set_state(state)
+    states[1].restore()

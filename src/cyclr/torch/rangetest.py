@@ -325,7 +325,7 @@ def range_test(
                 group_scales=group_scales,
             )
         )
-        return after_sweep(result, aside, run, confirm_steps, run_length, total_steps)
+        return after_sweep(result, aside, run, confirm_steps, run_length)
 
 
 def _held_aside(data: Iterable[Any]) -> HeldAside:
