@@ -151,17 +151,26 @@ class LoaderState:
 
     generators: tuple[tuple[Any, Any], ...]
     counters: tuple[tuple[Any, str, int], ...]
+    unstarted: tuple[Any, ...] = ()
 
     @classmethod
     def of(cls, data: Any) -> LoaderState:
         """``data``'s generators' states and pass counters as they are now."""
+        parts = loader_parts(data)
         counters = tuple(
             (part, name, value)
-            for part in loader_parts(data)
+            for part in parts
             for name in PASS_COUNTERS
             if isinstance(value := getattr(part, name, None), int) and not isinstance(value, bool)
         )
-        return cls(tuple((g, g.get_state()) for g in own_generators(data)), counters)
+        unstarted = tuple(
+            part
+            for part in parts
+            if getattr(part, "persistent_workers", False) is True
+            and hasattr(part, "_iterator")
+            and part._iterator is None
+        )
+        return cls(tuple((g, g.get_state()) for g in own_generators(data)), counters, unstarted)
 
     def restore(self) -> None:
         """Write the captured states and counters back."""
@@ -169,6 +178,23 @@ class LoaderState:
             generator.set_state(state)
         for owner, name, value in self.counters:
             setattr(owner, name, value)
+
+    def release(self) -> None:
+        """:meth:`restore`, and drop the worker iterators started since the capture.
+
+        For the end of a range test, not between its passes. A loader with
+        ``persistent_workers=True`` that had not started a pass when captured gets no
+        iterator either: the one a pass created since keeps its workers and the seed it
+        drew from the loader's generator, and a ``DataLoader`` reuses it for every later
+        pass, so the user's next epoch would not draw that seed where it would have
+        (its workers are shut down).
+        """
+        self.restore()
+        for loader in self.unstarted:
+            started, loader._iterator = loader._iterator, None
+            shutdown = getattr(started, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
 
 
 def steps_worth(held: list[Any], step: list[Any]) -> float | None:

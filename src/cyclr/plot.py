@@ -191,7 +191,7 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
     if isinstance(steps, numbers.Integral) and not isinstance(steps, (bool, np.bool_)):
         if steps < 1:
             raise ValueError(f"steps must be positive (got steps={steps!r})")
-        grid = preview_steps(int(steps))
+        grid = preview_steps(int(steps), schedule=schedule)
     else:
         grid = np.asarray(steps)
         if grid.ndim != 1 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
@@ -215,21 +215,39 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
     return ax
 
 
-def preview_steps(steps: int, points: int = MAX_PREVIEW_POINTS) -> npt.NDArray[np.int64]:
+def preview_steps(
+    steps: int, points: int = MAX_PREVIEW_POINTS, schedule: Any = None
+) -> npt.NDArray[np.int64]:
     """The steps at which to draw a schedule of ``steps`` steps: all, or ``points`` of them.
 
     Evenly spaced, always including the first and the last step, so a preview of
-    ``10**12`` steps costs what one of ``points`` steps costs.
+    ``10**12`` steps costs what one of ``points`` steps costs. With a cyclical
+    ``schedule`` (one with ``cycle_steps`` and ``step_size_up``) whose cycle is shorter
+    than two spacings, each sampled step also brings the bottom and the top of its
+    cycle: evenly spaced samples of a periodic LR can all land at the same phase and
+    draw a flat line (aliasing); these draw each sampled cycle's full swing.
 
     Example:
         >>> preview_steps(5).tolist(), preview_steps(10**12, points=3).tolist()
         ([0, 1, 2, 3, 4], [0, 500000000000, 999999999999])
+        >>> from cyclr import Triangular
+        >>> preview_steps(100, points=3, schedule=Triangular(0.1, 1.0, 5)).tolist()
+        [0, 5, 50, 55, 90, 95, 99]
     """
     if steps <= points:
         return np.arange(steps, dtype=np.int64)
     grid = np.linspace(0, steps - 1, points, dtype=np.float64).round()
     grid[-1] = steps - 1
-    return np.unique(grid.astype(np.int64))
+    sampled = np.unique(grid.astype(np.int64))
+    lr_schedule = getattr(schedule, "schedule", schedule)  # a Momentum draws its LR's cycles
+    cycle = getattr(lr_schedule, "cycle_steps", None)
+    up = getattr(lr_schedule, "step_size_up", None)
+    spacing = (steps - 1) / max(1, points - 1)
+    if not isinstance(cycle, int) or not isinstance(up, int) or cycle > 2 * spacing:
+        return sampled  # at least two samples per cycle: its shape shows
+    starts = sampled - sampled % cycle
+    turns = np.concatenate([starts, starts + up])
+    return np.unique(np.concatenate([sampled, turns[turns < steps]]))
 
 
 def check_figure_path(path: str | os.PathLike[str], name: str = "path") -> Path:

@@ -29,7 +29,6 @@ from tests.lightning.lightning_support import (
 import cyclr.lightning.callback
 from cyclr import OneCycle, RangeTestResult
 from cyclr.lightning import RangeTestCallback
-from cyclr.lightning._support import _scaled_schedule
 from cyclr.rangetest.confirm import Confirmation
 
 pytestmark = [
@@ -340,10 +339,11 @@ def test_a_confirmed_lr_is_fitted_to_the_trainers_run(
 
 @pytest.mark.parametrize("kind", ["triangular2", "onecycle"])
 def test_every_param_group_gets_group_zeros_fitted_schedule_times_its_scale(kind: str) -> None:
-    result = _overfitting_result()
+    plain = _overfitting_result()
+    result = dataclasses.replace(plain, settings={**plain.settings, "group_scales": [1.0, 0.5]})
     options = {"total_steps": 400} if kind == "onecycle" else {}
-    first = _scaled_schedule(result, kind, 100, options, 1.0)
-    other = _scaled_schedule(result, kind, 100, options, 0.5)
+    first, other = result.group_schedules(kind, 100, **options)
+    assert first == result.schedule(kind, 100, **options)
     steps = np.arange(400)
     assert np.allclose(other(steps), 0.5 * first(steps), rtol=1e-12, atol=0)
     if kind == "onecycle":  # fitted to the run's length: below the window's bounds

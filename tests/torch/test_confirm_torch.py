@@ -254,12 +254,12 @@ def test_refuses_to_run_on_several_processes(monkeypatch: pytest.MonkeyPatch) ->
 def test_the_held_out_loss_is_the_mean_over_examples_not_batches() -> None:
     # A validation loader's short last batch counts for the examples it holds.
     model = rs.make_model()
-    model.eval()
     x, y = rs.make_tensors(36, seed=3)
     held = [(x[:32], y[:32]), (x[32:], y[32:])]
     training = TrainingStep(
         model, torch.optim.SGD(model.parameters()), rs.loss_fn, None, 1, None, None
     )
+    model.eval()
     with torch.no_grad():
         want = float(rs.loss_fn(model(x), y))
         per_batch = sum(float(rs.loss_fn(model(a), b)) for a, b in held) / 2

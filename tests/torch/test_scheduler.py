@@ -186,7 +186,11 @@ def test_one_schedule_per_group() -> None:
 
 def test_a_single_schedule_drives_every_group() -> None:
     model, optimizer = _two_group_optimizer()
-    scheduler = Scheduler(optimizer, TRI)
+    with pytest.warns(
+        UserWarning, match=r"one schedule for 2 param groups whose LRs differ"
+    ) as seen:
+        scheduler = Scheduler(optimizer, TRI)
+    assert seen[0].filename == __file__  # the caller's line
     train(model, optimizer, scheduler, 7)
     assert [g["lr"] for g in optimizer.param_groups] == [TRI(7), TRI(7)]
     assert scheduler.get_last_lr() == [TRI(7), TRI(7)]

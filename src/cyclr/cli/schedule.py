@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv == "-":
         sys.stdout.write(_csv_text(schedule, steps))
         return 0
-    shown = preview_steps(steps, _TERMINAL_POINTS)
+    shown = preview_steps(steps, _TERMINAL_POINTS, schedule)
     lrs = schedule(shown)
     print(
         terminal_plot(
@@ -183,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
             xticks=step_ticks(steps - 1),
         )
     )
-    for line in describe_schedule(schedule, steps, schedule(preview_steps(steps))):
+    for line in describe_schedule(
+        schedule, steps, schedule(preview_steps(steps, schedule=schedule))
+    ):
         print(line)
     if csv_path is not None:
         from .._files import atomic_write_text

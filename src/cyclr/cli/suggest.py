@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .common import CliError, add_command, fmt, load_result, positive_int
@@ -70,6 +71,47 @@ def snippet(base_lr: float, max_lr: float, steps_per_epoch: int | None = None) -
         "# PyTorch: scheduler = cyclr.torch.Scheduler(optimizer, schedule), and\n"
         "# scheduler.step() after every optimizer.step()\n"
     )
+
+
+def fitted_snippet(
+    result: RangeTestResult, total_steps: int, steps_per_epoch: int | None = None
+) -> str:
+    """Python that rebuilds what ``result.schedule(kind, ...)`` gives for a run of ``total_steps``.
+
+    One-cycle over the run, and triangular2 in whole cycles fitted to it when
+    ``steps_per_epoch`` is known (else the placeholder template of :func:`snippet`):
+    the schedules' own ``repr``, every number as the library computed it, bounds scaled
+    to the run's length where the candidates overfit.
+
+    Raises:
+        ValueError: If ``total_steps`` fits no whole number of cycles.
+        cyclr.errors.NoReliableSuggestionError: If the result gives no bounds.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a run too short for two cycles: noted below
+        one_cycle = result.schedule("onecycle", steps_per_epoch or 1, total_steps=total_steps)
+        cyclic = (
+            None
+            if steps_per_epoch is None
+            else result.schedule("triangular2", steps_per_epoch, total_steps=total_steps)
+        )
+    lines = [
+        "from cyclr import OneCycle, Triangular2",
+        "",
+        f"# result.schedule(kind, steps_per_epoch, total_steps={total_steps}) for a run of "
+        f"{total_steps} steps:",
+    ]
+    if cyclic is None:
+        lines.append("# (triangular2: pass --steps-per-epoch to fit its cycles to the run)")
+    else:
+        lines.extend(f"# note: {w.message}" for w in caught)
+        lines.append(f"schedule = {cyclic!r}")
+        lines.append("# or one cycle over the whole run, starting at base_lr:")
+    lines.append(f"one_cycle = {one_cycle!r}")
+    name = "one_cycle" if cyclic is None else "schedule"
+    lines.append(f"# PyTorch: scheduler = cyclr.torch.Scheduler(optimizer, {name}), and")
+    lines.append("# scheduler.step() after every optimizer.step()")
+    return "\n".join(lines) + "\n"
 
 
 def _evidence_value(value: Any) -> str:
@@ -170,12 +212,15 @@ def report(
             f"{confirmed.evidence['total_steps']}) scales both bounds down so that the run's "
             "sum of LRs is at most their held-out minimum's)"
         )
+    code = snippet(base_lr, max_lr, steps_per_epoch)
+    if total_steps is not None:
+        try:
+            code = fitted_snippet(result, total_steps, steps_per_epoch)
+        except ValueError as exc:  # no whole number of cycles: say so, keep the template
+            lines.append(f"  (triangular2 for --total-steps {total_steps}: {exc})")
     lines.append("")
     lines.append("paste into your training script:")
-    lines.extend(
-        "    " + line if line else ""
-        for line in snippet(base_lr, max_lr, steps_per_epoch).splitlines()
-    )
+    lines.extend("    " + line if line else "" for line in code.splitlines())
     return lines
 
 

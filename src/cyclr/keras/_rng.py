@@ -85,6 +85,8 @@ def rng_preserved(data: Any = None) -> Iterator[None]:
         yield
     finally:
         set_rng_states(states)
+        if states["data"] is not None:
+            states["data"].release()  # and the worker iterators the block started
 
 
 def replaying(data: Any = None) -> Callable[[], AbstractContextManager[None]]:

@@ -14,13 +14,12 @@ from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from .._validate import describe
-from ..rangetest import RangeTestResult
+from .._warn import warn_caller
 from ..rangetest.plan import (
     DEFAULT_EPOCHS_PER_HALF_CYCLE,
     check_epochs_per_half_cycle,
     fit_cycles,
 )
-from ..schedules import Schedule
 from ..torch.state import rng_preserved
 
 _FROM_TRAINER = ("steps_per_epoch", "total_steps")
@@ -241,27 +240,6 @@ def _clip_hook(
     return optimizer.register_step_pre_hook(hook)
 
 
-def _scaled_schedule(
-    result: RangeTestResult, kind: str, steps_per_epoch: int, kwargs: dict[str, Any], scale: float
-) -> Schedule:
-    """``result.schedule(...)`` with its LRs multiplied by a param group's ``scale``.
-
-    Group 0's schedule is built first (with the bounds ``result.schedule`` chooses, fitted
-    to the run's length where it applies); another group's is the same schedule with
-    both bounds times ``scale``.
-    """
-    first = result.schedule(kind, steps_per_epoch, **kwargs)
-    if scale == 1.0:
-        return first
-    own = dict(kwargs)
-    own["max_lr"] = first.max_lr * scale  # type: ignore[attr-defined]
-    if kind == "onecycle":
-        own["div_factor"] = first.div_factor  # type: ignore[attr-defined]
-    else:
-        own["base_lr"] = first.base_lr * scale  # type: ignore[attr-defined]
-    return result.schedule(kind, steps_per_epoch, **own)
-
-
 def _fitted_kwargs(
     kind: str, total: float, steps_per_epoch: int, kwargs: dict[str, Any]
 ) -> dict[str, Any]:
@@ -287,11 +265,10 @@ def _fitted_kwargs(
             warnings.simplefilter("ignore")  # the schedule's own call warns, once
             fit_cycles(int(total), steps_per_epoch, epochs)
     except ValueError as exc:
-        warnings.warn(
+        warn_caller(
             f"schedule={kind!r}: {exc}; the half cycles keep {epochs:g} epochs and the run "
             "ends where it is in its cycle",
             UserWarning,
-            stacklevel=3,
         )
         return out
     out["total_steps"] = int(total)

@@ -31,7 +31,6 @@ from ._support import (
     _loss_of,
     _range_test_mode,
     _run_length,
-    _scaled_schedule,
     _single_optimizer,
     _TrainBatches,
     _validation_batches,
@@ -426,9 +425,7 @@ confirm=False)
                 "the optimizer's param groups changed since the range test (got "
                 f"{len(optimizer.param_groups)} param groups for {len(scales)} in the result)"
             )
-        schedules = [
-            _scaled_schedule(result, kind, steps_per_epoch, kwargs, scale) for scale in scales
-        ]
+        schedules = result.group_schedules(kind, steps_per_epoch, **kwargs)
         scheduler = Scheduler(optimizer, schedules)
         trainer.strategy.lr_scheduler_configs.append(
             LRSchedulerConfig(scheduler=scheduler, name="cyclr", interval="step", frequency=1)

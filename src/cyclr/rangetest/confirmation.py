@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -348,7 +349,11 @@ class Confirmation:
                 f"{total_steps!r}, horizon.total_steps={horizon.total_steps!r})"
             )
         factor = flow_time_factor(schedule, total_steps, horizon.lr * total_steps)
-        return schedule if factor >= 1.0 else build(factor)
+        if factor >= 1.0:
+            return schedule
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the first build warned already, the same way
+            return build(factor)
 
     def __str__(self) -> str:
         rows = ", ".join(

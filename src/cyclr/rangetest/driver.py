@@ -146,6 +146,21 @@ def _readable(result: RangeTestResult) -> bool:
     return True
 
 
+def _check_first_loss(result: RangeTestResult) -> None:
+    """Refuse a test whose first loss, the untrained model's, is NaN or infinite.
+
+    It was computed before the first update, so no LR and no longer test changes it:
+    the data or the loss function gives it.
+    """
+    if result.stop_reason == "non_finite" and result.num_recorded == 1:
+        raise ValueError(
+            "the loss must be finite before training: the first batch's loss on the "
+            f"untrained model, before any update, is not (got loss={float(result.losses[0])}"
+            f" at lr={float(result.lrs[0, 0]):.3g}); look for NaN or inf in the batches "
+            "or in what the loss function computes"
+        )
+
+
 def extend_until_readable(
     run: Callable[[int], RangeTestResult], num_steps: Any, max_steps: int | None
 ) -> RangeTestResult:
@@ -183,6 +198,7 @@ def extend_until_readable(
     total = 0
     while True:
         result = run(n)
+        _check_first_loss(result)
         tried.append(int(n))
         total += int(result.settings.get("steps_run", result.num_recorded))
         if max_steps is None or n * EXTEND_FACTOR > max_steps or _readable(result):

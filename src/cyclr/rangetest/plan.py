@@ -34,12 +34,13 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_choice, check_finite, check_int
+from .._warn import warn_caller
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -52,6 +53,7 @@ __all__ = [
     "fit_cycles",
     "schedule_from_bounds",
     "smith_gamma",
+    "with_scaled_bounds",
 ]
 
 SCHEDULE_KINDS = ("triangular", "triangular2", "exp_range", "onecycle")
@@ -132,21 +134,18 @@ def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: fl
     """
     low, high = (e * steps_per_epoch for e in HALF_CYCLE_EPOCHS)
     if total_steps < 2 * low:
-        warnings.warn(
+        warn_caller(
             f"total_steps={total_steps} is {total_steps / steps_per_epoch:.3g} epochs, "
             f"shorter than two half cycles of {HALF_CYCLE_EPOCHS[0]:g} epochs: using one "
             f"cycle over the whole run ({total_steps // 2} steps up, the rest down)",
             UserWarning,
-            stacklevel=4,
         )
         return 1
     target = math.log(epochs_per_half_cycle * steps_per_epoch)
     fewest, most = math.ceil(total_steps / (2 * high)), math.floor(total_steps / (2 * low))
     fitting = [c for c in range(max(1, fewest), most + 1) if total_steps % c == 0]
     if not fitting:
-        unit = 2 * max(1, round(epochs_per_half_cycle * steps_per_epoch))
-        n = max(1, total_steps // unit)
-        near = " or ".join(str(k * unit) for k in (n, n + 1))
+        near = " or ".join(str(t) for t in _nearest_fitting(total_steps, steps_per_epoch))
         raise ValueError(
             f"total_steps={total_steps} splits into no whole number of cycles with a half "
             f"cycle of {HALF_CYCLE_EPOCHS[0]:g} to {HALF_CYCLE_EPOCHS[1]:g} epochs of "
@@ -154,6 +153,57 @@ def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: fl
             "yourself"
         )
     return min(fitting, key=lambda c: (abs(math.log(total_steps / (2 * c)) - target), c))
+
+
+def _fits(total_steps: int, steps_per_epoch: int) -> bool:
+    """Whether a run of ``total_steps`` splits into whole cycles of 2 to 10 epochs per half."""
+    low, high = (e * steps_per_epoch for e in HALF_CYCLE_EPOCHS)
+    fewest, most = math.ceil(total_steps / (2 * high)), math.floor(total_steps / (2 * low))
+    return any(total_steps % c == 0 for c in range(max(1, fewest), most + 1))
+
+
+def _nearest_fitting(total_steps: int, steps_per_epoch: int) -> list[int]:
+    """The run lengths nearest ``total_steps`` below and above it that :func:`fit_cycles` takes.
+
+    Every even length from four half cycles of 2 epochs up fits (two cycles at most
+    ``10 / 2`` epochs apart), so the search is short.
+    """
+    shortest = 4 * math.ceil(HALF_CYCLE_EPOCHS[0] * steps_per_epoch)
+    below = next(
+        (t for t in range(total_steps - 1, shortest - 1, -1) if _fits(t, steps_per_epoch)), None
+    )
+    above = next(
+        t for t in range(total_steps + 1, 2 * total_steps + 4) if _fits(t, steps_per_epoch)
+    )
+    return [t for t in (below, above) if t is not None]
+
+
+def _check_overrides(kind: str, cls: type, overrides: Mapping[str, Any]) -> None:
+    """Refuse an override the schedule of ``kind`` does not take, naming what it takes."""
+    taken = {f.name for f in dataclasses.fields(cls) if f.init} - {"total_steps"}
+    if kind == "onecycle":
+        taken.add("base_lr")  # read as div_factor = max_lr / base_lr
+        if "base_lr" in overrides and "div_factor" in overrides:
+            raise ValueError(
+                "kind='onecycle' starts at max_lr / div_factor: pass base_lr or div_factor, "
+                f"not both (got base_lr={overrides['base_lr']!r}, "
+                f"div_factor={overrides['div_factor']!r})"
+            )
+    unknown = sorted(set(overrides) - taken)
+    if unknown:
+        got = ", ".join(f"{name}={overrides[name]!r}" for name in unknown)
+        raise TypeError(
+            f"kind={kind!r} takes no argument {', '.join(unknown)} (got {got}); it takes "
+            f"{', '.join(sorted(taken))}"
+        )
+
+
+def _check_bounds_order(base: Any, peak: Any) -> None:
+    """The message every schedule gives when the bounds are out of order."""
+    if isinstance(base, (int, float)) and isinstance(peak, (int, float)) and not peak > base:
+        raise ValueError(
+            f"max_lr must be greater than base_lr (got base_lr={base!r}, max_lr={peak!r})"
+        )
 
 
 def schedule_from_bounds(
@@ -198,17 +248,24 @@ def schedule_from_bounds(
             )
         if total is None:
             raise ValueError("kind='onecycle' needs total_steps (steps of the whole run)")
+        _check_overrides(kind, OneCycle, overrides)
         params: dict[str, Any] = {"total_steps": total, **overrides}
-        if "max_lr" not in overrides or "div_factor" not in overrides:
-            base, peak = bounds()
+        base = params.pop("base_lr", None)
+        if "max_lr" not in params or ("div_factor" not in params and base is None):
+            low, peak = bounds()
             params.setdefault("max_lr", peak)
-            params.setdefault("div_factor", params["max_lr"] / base)
+            base = low if base is None else base
+        if "div_factor" not in params:
+            _check_bounds_order(base, params["max_lr"])
+            params["div_factor"] = params["max_lr"] / base
         return OneCycle(**params)
     epochs = (
         DEFAULT_EPOCHS_PER_HALF_CYCLE
         if epochs_per_half_cycle is None
         else check_epochs_per_half_cycle(epochs_per_half_cycle)
     )
+    cls = {"triangular": Triangular, "triangular2": Triangular2, "exp_range": ExpRange}[kind]
+    _check_overrides(kind, cls, overrides)
     params = {}
     if total is not None and "step_size_up" not in overrides:
         cycle = total // fit_cycles(total, spe, epochs)
@@ -221,7 +278,7 @@ def schedule_from_bounds(
     params.update(overrides)
     if kind == "exp_range" and "gamma" not in overrides:
         params["gamma"] = smith_gamma(params["step_size_up"])
-    cls = {"triangular": Triangular, "triangular2": Triangular2, "exp_range": ExpRange}[kind]
+    _check_bounds_order(params["base_lr"], params["max_lr"])
     schedule: Schedule = cls(**params)
     cycle_steps = int(getattr(schedule, "cycle_steps"))  # noqa: B009 - every cyclic kind has it
     if total is not None and total % cycle_steps:
@@ -232,6 +289,29 @@ def schedule_from_bounds(
         raise ValueError(
             f"total_steps must be a whole number of cycles of {cycle_steps} steps so "
             f"training ends at base_lr (got total_steps={total}; nearest: "
-            f"{lower or upper} or {upper})"
+            f"{f'{lower} or ' if lower else ''}{upper})"
         )
     return schedule
+
+
+def with_scaled_bounds(schedule: Schedule, scale: float) -> Schedule:
+    """``schedule`` with both bounds multiplied by ``scale``, its shape unchanged.
+
+    A cyclical kind's ``base_lr`` and ``max_lr``; one-cycle's ``max_lr`` (its start and
+    end follow through ``div_factor`` and ``final_div_factor``). Every kind is linear in
+    its bounds, so each step's LR is ``scale`` times the original's: one param group's
+    schedule from another's.
+
+    Example:
+        >>> from cyclr import Triangular
+        >>> with_scaled_bounds(Triangular(0.01, 0.04, 10), 10.0).max_lr
+        0.4
+    """
+    from ..schedules import OneCycle
+
+    if scale == 1.0:
+        return schedule
+    if isinstance(schedule, OneCycle):
+        return dataclasses.replace(schedule, max_lr=schedule.max_lr * scale)
+    base, peak = getattr(schedule, "base_lr"), getattr(schedule, "max_lr")  # noqa: B009
+    return dataclasses.replace(schedule, base_lr=base * scale, max_lr=peak * scale)  # type: ignore[type-var]

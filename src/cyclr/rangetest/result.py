@@ -29,7 +29,7 @@ from .bounds import BOUND_RULES
 from .confirmation import Confirmation
 from .fit import MIN_POINTS
 from .horizon import Horizon
-from .plan import schedule_from_bounds
+from .plan import schedule_from_bounds, with_scaled_bounds
 from .reading import CurveReading, read_curve
 from .result_files import ResultFiles
 from .rules import METHODS, Suggestion
@@ -421,6 +421,46 @@ class RangeTestResult(ResultFiles):
             horizon=None if total_steps is None else self._horizon(total_steps),
             **overrides,
         )
+
+    def group_schedules(
+        self,
+        kind: str,
+        steps_per_epoch: int,
+        *,
+        epochs_per_half_cycle: float | None = None,
+        total_steps: int | None = None,
+        rule: str | None = None,
+        **overrides: Any,
+    ) -> list[Schedule]:
+        """One schedule per param group, keeping the ratios the test swept them at.
+
+        Group 0's is :meth:`schedule`'s (same arguments); group ``g``'s is the same
+        schedule with both bounds times ``settings["group_scales"][g]``, that group's LR
+        as a multiple of group 0's when the test began
+        (:func:`~cyclr.rangetest.plan.with_scaled_bounds`). For
+        ``cyclr.torch.Scheduler(optimizer, result.group_schedules(...))``: one schedule
+        for every group would give them all group 0's LR. A single schedule when the
+        test recorded no scales (one param group, or a framework without groups).
+
+        Example:
+            >>> import numpy as np
+            >>> lrs = np.logspace(-5, 0, 60)
+            >>> r = RangeTestResult(lrs, 1 - np.tanh(np.log10(lrs) + 3), lrs * 0, None,
+            ...                     "num_steps", {"group_scales": [1.0, 10.0]}, None)
+            >>> a, b = r.group_schedules("onecycle", 100, total_steps=1000)
+            >>> round(b.max_lr / a.max_lr, 12), b.div_factor == a.div_factor
+            (10.0, True)
+        """
+        first = self.schedule(
+            kind,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            rule=rule,
+            **overrides,
+        )
+        scales = self.settings.get("group_scales") or [1.0]
+        return [with_scaled_bounds(first, float(scale)) for scale in scales]
 
     def plot(self, ax: Any = None) -> Any:
         """Plot the curve with every suggestion and the CLR bounds marked.

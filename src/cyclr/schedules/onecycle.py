@@ -107,6 +107,7 @@ class OneCycle(Schedule):
                 f"pct_start below about 0.5 (got pct_start={pct!r}, total_steps={total!r})"
             )
         object.__setattr__(self, "max_lr", max_lr)
+        object.__setattr__(self, "total_steps", total)
         object.__setattr__(self, "pct_start", pct)
         self._check_no_zero_lr()
 

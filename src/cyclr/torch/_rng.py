@@ -82,13 +82,15 @@ def loader_rng_preserved(data: Any) -> Iterator[None]:
     sampler runs out (``RandomSampler`` draws the permutation of a pass it will never
     serve); the user's next epoch must start where it would have without the range test.
     So must its pass counters (an accelerate loader counts its passes and seeds each
-    one's shuffle with the count): both are a :class:`cyclr._batches.LoaderState`.
+    one's shuffle with the count): both are a :class:`cyclr._batches.LoaderState`, and a
+    persistent-worker iterator the block started is shut down
+    (:meth:`~cyclr._batches.LoaderState.release`).
     """
     state = LoaderState.of(data)
     try:
         yield
     finally:
-        state.restore()
+        state.release()
 
 
 def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:

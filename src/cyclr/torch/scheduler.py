@@ -8,13 +8,13 @@ that resumes a run bit for bit.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import torch
 
 from .._validate import check_int, check_type
+from .._warn import warn_caller
 from ..schedules._steps import check_host_values
 from ..schedules.base import Momentum, Schedule, schedule_from_dict
 from ..schedules.ops import SCALAR_OPS
@@ -74,6 +74,18 @@ def _lr_and_momentum(lr: Schedule, momentum: Momentum) -> Callable[[int], tuple[
     )
 
 
+def _warn_if_flattened(optimizer: torch.optim.Optimizer) -> None:
+    """Warn when one schedule is about to give param groups with different LRs the same LR."""
+    lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    if len(set(lrs)) > 1:
+        warn_caller(
+            f"one schedule for {len(lrs)} param groups whose LRs differ (got lr={lrs}): "
+            "every group now follows it and their ratios are lost; pass one schedule per "
+            "group to keep them (after a range test: result.group_schedules(...))",
+            UserWarning,
+        )
+
+
 class Scheduler(torch.optim.lr_scheduler.LRScheduler):
     """Set each param group's LR to ``schedule(step)``, the closed form of the step count.
 
@@ -103,7 +115,10 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
     Args:
         optimizer: The optimizer whose param groups it drives.
         schedule: One learning-rate :class:`~cyclr.Schedule` for every param group, or a
-            list with one per group.
+            list with one per group (after a range test,
+            :meth:`~cyclr.rangetest.RangeTestResult.group_schedules` keeps the groups'
+            ratios). One schedule for groups whose LRs differ warns: it gives them all
+            the same LR.
         momentum: ``None`` (momentum untouched), one
             :class:`~cyclr.Momentum` schedule (for example ``schedule.momentum(0.85,
             0.95)``) or a list with one per group. It sets ``group["momentum"]`` (SGD,
@@ -158,6 +173,8 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         self.optimizer = optimizer
         self._configure(schedule, momentum)
         self.last_epoch = check_int("last_epoch", last_epoch, minimum=-1)
+        if isinstance(schedule, Schedule) and self.last_epoch == -1:
+            _warn_if_flattened(optimizer)
         keep_initial_lr(optimizer, self.last_epoch)
         self.base_lrs: list[float | torch.Tensor] = list(self._lr_values(0))
         track_optimizer_step(optimizer)
@@ -280,18 +297,16 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
     def _warn_step_order(self) -> None:
         """Torch's check that ``optimizer.step()`` ran before the first ``step()``."""
         if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
-            warnings.warn(
+            warn_caller(
                 "optimizer.step() was replaced after the scheduler was built, so the "
                 "call order cannot be checked: call optimizer.step() before scheduler.step()",
                 UserWarning,
-                stacklevel=3,
             )
         elif not getattr(self.optimizer, "_opt_called", False):
-            warnings.warn(
+            warn_caller(
                 "scheduler.step() was called before optimizer.step(): call "
                 "optimizer.step() first, or the schedule's first value is skipped",
                 UserWarning,
-                stacklevel=3,
             )
 
     def get_lr(self) -> list[float | torch.Tensor]:
@@ -387,12 +402,11 @@ class Scheduler(torch.optim.lr_scheduler.LRScheduler):
         loaded = (self._schedules, self._momentum)
         for kind, old, new in zip(("schedule", "momentum"), built, loaded, strict=True):
             if _describe(old) != _describe(new):
-                warnings.warn(
+                warn_caller(
                     f"the loaded {kind} differs from the one this Scheduler was built with; "
                     "the loaded one is used, so the run resumes as it was saved "
                     f"(built with {kind}={_first(old)!r}, loaded {kind}={_first(new)!r})",
                     UserWarning,
-                    stacklevel=2,
                 )
                 break
         self.last_epoch = last_epoch

@@ -88,8 +88,11 @@ class _TensorStore:
             self._memory[key] = host
             self.nbytes += host.numel() * host.element_size()
         else:
-            # torch.save writes a view's whole storage: copy views that do not own it.
-            spans = data.untyped_storage().nbytes() == data.numel() * data.element_size()
+            # torch.save writes a view's whole storage: copy views that do not own it
+            # (and sparse tensors, which have no storage of their own to ask).
+            spans = data.layout == torch.strided and (
+                data.untyped_storage().nbytes() == data.numel() * data.element_size()
+            )
             self._pending[key] = data if spans and data.storage_offset() == 0 else data.clone()
         return _TensorRef(key, tensor.device, tensor.dtype)
 

@@ -9,6 +9,7 @@ waits for the device: the loss stays there, detached.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ import torch
 
 from .._batches import BatchStream, batch_weights
 from .._validate import check_callable, check_int, check_type, describe
+from .._warn import warn_caller
 
 __all__ = ["LossFn", "MetricFn", "StepFn", "TrainingStep", "derive_group_scales"]
 
@@ -137,7 +139,17 @@ class TrainingStep:
                 f"model must have trainable parameters (got model={type(model).__name__} "
                 "whose parameters all have requires_grad=False)"
             )
+        _check_materialised(model)
+        if not model.training:
+            warn_caller(
+                f"model is in eval mode (got model.training=False for "
+                f"{type(model).__name__}): it trains as it is, with dropout off and batch "
+                "norm on its running statistics; call model.train() first, as a training "
+                "loop does",
+                UserWarning,
+            )
         _check_optimizer_owns_model(model, optimizer)
+        _check_step_takes_no_closure(optimizer)
         scaler_or_none = (torch.amp.GradScaler, type(None))
         check_type("scaler", scaler, scaler_or_none, "a torch.amp.GradScaler or None")
         self.device = _resolve_device(device, first)
@@ -279,12 +291,52 @@ class TrainingStep:
 def _resolve_device(device: Any, first: torch.nn.Parameter) -> torch.device:
     if device is None:
         return first.device
-    if isinstance(device, (str, torch.device)):
-        try:
-            return torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"device is not a valid torch device (got device={device!r})") from exc
-    raise TypeError(f"device must be a str, a torch.device or None (got device={describe(device)})")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"device must be a str, a torch.device or None (got device={describe(device)})"
+        )
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device is not a valid torch device (got device={device!r})") from exc
+    if resolved.type == "meta":
+        raise ValueError(
+            f"device must hold data to train on; the meta device holds none (got device={device!r})"
+        )
+    backend = getattr(torch, resolved.type, None)
+    available = getattr(backend, "is_available", None)
+    if callable(available) and not available():
+        raise ValueError(
+            f"device is not available here: torch.{resolved.type}.is_available() is False "
+            f"(got device={device!r})"
+        )
+    return resolved
+
+
+def _check_materialised(model: torch.nn.Module) -> None:
+    """Refuse a model whose parameters are on the meta device (shapes without data)."""
+    meta = [name for name, p in model.named_parameters() if p.is_meta]
+    if meta:
+        raise ValueError(
+            f"model has parameters on the meta device, with no data to train (got "
+            f"{len(meta)} such parameters, the first {meta[0]!r}): materialise them first, "
+            "e.g. model.to_empty(device='cpu') and initialise them"
+        )
+
+
+def _check_step_takes_no_closure(optimizer: torch.optim.Optimizer) -> None:
+    """Refuse an optimizer whose ``step`` needs a closure (L-BFGS): one step is one batch here."""
+    try:
+        parameters = inspect.signature(optimizer.step).parameters
+    except (TypeError, ValueError):  # no signature to read: let the first step tell
+        return
+    closure = parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise TypeError(
+            "optimizer.step must run without a closure: the range test takes one step per "
+            f"batch and has no closure to give (got optimizer={type(optimizer).__name__}, "
+            "whose step(closure) re-evaluates the loss itself)"
+        )
 
 
 def _check_optimizer_owns_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
