@@ -337,14 +337,16 @@ def test_one_exploded_score_no_longer_steers_the_parabola() -> None:
     # say "the smallest" and the LR is the smallest candidate.
     from cyclr.rangetest.confirm import read_lr
     from cyclr.rangetest.confirm_stage import capped
+    from cyclr.rangetest.scores import fitted_lr
 
     untrained = float(np.mean(LOSSES[:10]))
     candidates = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
     scores = (0.3, 4.0, 5.0, 9.0, 2000.0)
     confirmation = Confirmation(
-        read_lr(candidates, scores), 4e-3, candidates, scores, 40, 200, start_loss=untrained
+        fitted_lr(candidates, scores), 4e-3, candidates, scores, 40, 200, start_loss=untrained
     )
-    assert confirmation.lr > 2e-3
+    assert confirmation.lr > 2e-3  # the parabola, steered by the exploded score
+    assert read_lr(candidates, scores) == 1e-3  # the smallest scored lowest: it is the LR
     got = capped(_curve(), confirmation)
     assert got is not None and got.lr == 1e-3
     # Nothing above the ceiling: the same confirmation comes back.

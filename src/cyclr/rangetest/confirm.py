@@ -237,7 +237,11 @@ def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
     towards instability, not a minimum the scores show: unless that candidate scored
     lowest itself, the lowest score's candidate (:func:`choose`) is the LR, as when the
     parabola opens downwards. A vertex below the smallest candidate stays clipped to it:
-    erring low costs speed, erring high can diverge.
+    erring low costs speed, erring high can diverge. For the same reason, when the
+    smallest finite candidate scored lowest, it is the LR: the scores put the minimum at
+    or below it, and a vertex above it is the parabola bending towards the higher
+    scores to its right, an LR that scored worse (measured: ``benchmarks/RESULTS.md``,
+    "The smallest candidate scoring lowest").
 
     Raises:
         cyclr.errors.NoReliableSuggestionError: If no score is finite.
@@ -250,13 +254,16 @@ def read_lr(candidates: Sequence[float], scores: Sequence[float]) -> float:
         0.01
         >>> f"{read_lr(lrs, [2.0, 1.0, 0.5, 0.4, 0.8]):.3g}"  # a vertex inside the window
         '0.063'
+        >>> rising = [0.4, 0.45, 0.5, 0.55, 0.85]  # the smallest scored lowest
+        >>> f"{fitted_lr(lrs, rising):.3g}", read_lr(lrs, rising)
+        ('0.0152', 0.01)
     """
     best = candidates[choose(candidates, scores)]
     fitted = fitted_lr(candidates, scores)
-    if fitted is None:
+    finite = [c for c, s in zip(candidates, scores, strict=True) if math.isfinite(s)]
+    if fitted is None or best == finite[0]:
         return best
-    largest = max(c for c, s in zip(candidates, scores, strict=True) if math.isfinite(s))
-    return best if fitted == largest else fitted
+    return best if fitted == finite[-1] else fitted
 
 
 def conclude(
