@@ -215,12 +215,22 @@ def _target(path: Any) -> tuple[str, str]:
     return shown, target
 
 
+_TEMP_STEM_BYTES = 200
+"""How much of the target's name a temporary name keeps: with its 14 more characters it
+stays under the 255 bytes most file systems allow, whatever the target's length."""
+
+
 def _create_temp(shown: str, target: str) -> tuple[int, str]:
-    """Create ``.<basename>.<random>.tmp`` next to ``target``; the umask applies."""
+    """Create ``.<basename>.<random>.tmp`` next to ``target``; the umask applies.
+
+    A long basename is cut to :data:`_TEMP_STEM_BYTES` bytes, so that any name the file
+    system takes for the target also fits its temporary file.
+    """
     parent, base = os.path.split(target)
+    stem = os.fsencode(base)[:_TEMP_STEM_BYTES].decode("utf-8", "ignore")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temp = os.path.join(parent, f".{base}.{secrets.token_hex(4)}.tmp")
+        temp = os.path.join(parent, f".{stem}.{secrets.token_hex(4)}.tmp")
         try:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:
@@ -278,7 +288,8 @@ def atomic_writer(
     The target is replaced only if the ``with`` block ends without an exception.
 
     Args:
-        path: The file to write. A symlink is followed (the link stays a link).
+        path: The file to write. A symlink is followed (the link stays a link). A
+            special file (``/dev/null``, a FIFO) is written into directly, not replaced.
         mode: ``"w"`` (text) or ``"wb"`` (bytes).
         encoding: Text encoding (text mode only).
         newline: As for :func:`open` (text mode only); ``""`` for :mod:`csv`.
@@ -308,10 +319,44 @@ def atomic_writer(
     return _writing(shown, target, mode, encoding, newline, durable)
 
 
+def _is_special(target: str) -> bool:
+    """Whether ``target`` exists and is not a regular file (a device, a FIFO, a socket)."""
+    try:
+        return not stat.S_ISREG(os.stat(target).st_mode)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _writing_through(
+    shown: str, target: str, mode: str, encoding: str, newline: str | None
+) -> Iterator[IO[Any]]:
+    """Write straight into a special file: ``/dev/null``, a FIFO, a terminal.
+
+    Renaming a temporary file onto it would replace the device with a regular file (as
+    root, which containers often are), so it is written like any stream, not atomically.
+    """
+    try:
+        if mode == "wb":
+            handle: IO[Any] = open(target, "wb")  # noqa: SIM115 - closed by the with below
+        else:
+            handle = open(target, "w", encoding=encoding, newline=newline)  # noqa: SIM115
+        with handle:
+            yield handle
+    except OSError as exc:
+        if isinstance(exc, CyclrError):
+            raise
+        raise write_error(shown, exc) from exc
+
+
 @contextlib.contextmanager
 def _writing(
     shown: str, target: str, mode: str, encoding: str, newline: str | None, durable: bool
 ) -> Iterator[IO[Any]]:
+    if _is_special(target):
+        with _writing_through(shown, target, mode, encoding, newline) as stream:
+            yield stream
+        return
     fd, temp = _create_temp(shown, target)
     try:
         try:

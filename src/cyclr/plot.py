@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import check_type
+from ._validate import check_count, check_type
 from .errors import NoReliableSuggestionError, require
 
 if TYPE_CHECKING:
@@ -51,9 +51,18 @@ _MARKERS = {
 
 
 def _axes(ax: Any) -> Any:
+    """``ax``, or a new pyplot figure's axes when ``None``; anything else is refused."""
     plt = require("matplotlib.pyplot", "plot")
     if ax is None:
         _, ax = plt.subplots()
+        return ax
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(
+            f"ax must be a matplotlib Axes or None (got ax={type(ax).__name__}; for a "
+            "Figure, pass figure.subplots())"
+        )
     return ax
 
 
@@ -87,6 +96,9 @@ def plot_result(result: RangeTestResult, ax: Any = None) -> Any:
         >>> ax.get_xscale()
         'log'
     """
+    from .rangetest import RangeTestResult
+
+    check_type("result", result, RangeTestResult, "a RangeTestResult")
     ax = _axes(ax)
     lr = result.lrs[:, 0]
     ax.plot(lr, result.losses, color="0.6", linewidth=0.8, alpha=0.6, label="loss")
@@ -189,9 +201,7 @@ def plot_schedule(schedule: Schedule, steps: Any, ax: Any = None) -> Any:
 
     check_type("schedule", schedule, Schedule, "a cyclr Schedule")
     if isinstance(steps, numbers.Integral) and not isinstance(steps, (bool, np.bool_)):
-        if steps < 1:
-            raise ValueError(f"steps must be positive (got steps={steps!r})")
-        grid = preview_steps(int(steps), schedule=schedule)
+        grid = preview_steps(check_count("steps", steps), schedule=schedule)
     else:
         grid = np.asarray(steps)
         if grid.ndim != 1 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
@@ -234,6 +244,8 @@ def preview_steps(
         >>> preview_steps(100, points=3, schedule=Triangular(0.1, 1.0, 5)).tolist()
         [0, 5, 50, 55, 90, 95, 99]
     """
+    check_count("steps", steps)
+    check_count("points", points, minimum=2)
     if steps <= points:
         return np.arange(steps, dtype=np.int64)
     grid = np.linspace(0, steps - 1, points, dtype=np.float64).round()

@@ -124,6 +124,9 @@ def run_fault(fault: str, at: int, storage: str, confirm: bool = False) -> tuple
             outcome = "raised:KeyboardInterrupt"
         except OSError:
             outcome = "raised:OSError"
+        except ValueError as exc:  # a NaN or inf loss before any update is refused
+            assert "the loss must be finite before training" in str(exc)
+            outcome = "raised:ValueError"
         try:
             assert_same(s.before, capture(s.model, s.opt, s.scaler))
             restored = True
@@ -144,6 +147,8 @@ def expected_outcome(fault: str, at: int) -> str:
         return "raised:KeyboardInterrupt"
     if fault == "data_raises":
         return "raised:OSError"
+    if at == 0:  # the untrained model's loss: nothing a longer test could change
+        return "raised:ValueError"
     return f"finished:non_finite:{at + 1}"
 
 

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .._validate import MAX_EXACT_INT
+
 if TYPE_CHECKING:
     from ..rangetest import RangeTestResult
 
@@ -24,8 +26,11 @@ __all__ = [
     "check_figure_out",
     "check_writable",
     "fmt",
+    "given_path",
     "load_result",
     "positive_int",
+    "seed_int",
+    "write_failed",
     "wrote",
 ]
 
@@ -60,19 +65,42 @@ def add_command(
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: a positive integer, written in decimal.
+    """An argparse type: a positive integer written in decimal digits, at most ``2**53``.
+
+    Digits only (no sign, spaces or underscores, which Python's ``int`` would take), and
+    no larger than a float64 counts exactly.
 
     Example:
         >>> positive_int("391")
         391
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
+    if value > MAX_EXACT_INT:
+        raise argparse.ArgumentTypeError(f"must be at most 2**53 = {MAX_EXACT_INT} (got {text})")
     return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed, an integer from 0 to ``2**64 - 1`` in decimal digits.
+
+    Example:
+        >>> seed_int("0")
+        0
+    """
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2**64:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**64 - 1 (got {text!r})")
+    return int(text)
+
+
+def given_path(text: str, flag: str) -> Path:
+    """``text`` as a path, refusing the empty string (``Path("")`` would be the folder ``.``)."""
+    if not text:
+        raise CliError(f"{flag} must name a file (got {flag} '')")
+    return Path(text)
 
 
 def fmt(value: float) -> str:
@@ -101,7 +129,7 @@ def check_figure_out(path: str, flag: str = "--out") -> Path:
     """Refuse a figure path whose type cannot be written, before any work."""
     from ..plot import check_figure_path
 
-    target = check_writable(Path(path), flag)
+    target = check_writable(given_path(path, flag), flag)
     try:
         return check_figure_path(target, flag)
     except ValueError as exc:
@@ -115,15 +143,32 @@ def check_distinct(**paths: Path | None) -> None:
         if path is None:
             continue
         key = os.path.realpath(path)
-        name = "--" + flag.replace("_", "-")
+        name = flag if flag.isupper() else "--" + flag.replace("_", "-")  # a positional: RESULT
         if key in seen:
             raise CliError(f"{seen[key]} and {name} name the same file (got {str(path)!r})")
         seen[key] = name
 
 
+def write_failed(path: Path, exc: OSError) -> CliError:
+    """The error for a file that could not be written, naming the path once."""
+    from .._files import FileWriteError
+
+    if isinstance(exc, FileWriteError):  # its message names the path and the cause
+        return CliError(str(exc))
+    return CliError(f"cannot write {str(path)!r}: {exc.strerror or exc}")
+
+
 def wrote(path: Path) -> None:
     """Say that a file was written."""
     print(f"wrote {path}")
+
+
+def _reason(exc: Exception) -> str:
+    """The error's message without the "JSON text ..." prefix the text readers add."""
+    text = str(exc)
+    for prefix in ("JSON text is not a valid range-test result: ", "JSON text: ", "CSV text: "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 def load_result(path: str) -> RangeTestResult:
@@ -157,7 +202,7 @@ def load_result(path: str) -> RangeTestResult:
                 "it is neither JSON (RangeTestResult.to_json) nor CSV (RangeTestResult.to_csv)"
             )
     except (TypeError, ValueError) as exc:
-        raise CliError(f"{path!r} is not a valid cyclr range-test result: {exc}") from None
+        raise CliError(f"{path!r} is not a valid cyclr range-test result: {_reason(exc)}") from None
     if result.num_recorded == 0:
         raise CliError(f"range-test result {path!r} has no steps: the test recorded nothing")
     return result

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .common import CliError, add_command, positive_int
+from .common import CliError, add_command, positive_int, seed_int
 
 __all__ = ["DEMO_MODULES", "add_parser", "check_out_folder"]
 
@@ -129,7 +129,7 @@ def add_parser(commands: Any) -> None:
     )
     demo.add_argument("--quick", action="store_true", help="a reduced run of a few seconds")
     demo.add_argument(
-        "--seed", type=int, metavar="N", default=0, help="seed of every run (default: 0)"
+        "--seed", type=seed_int, metavar="N", default=0, help="seed of every run (default: 0)"
     )
     demo.add_argument(
         "--threads",

@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "a command is required: demo, schedule, plot or suggest (see 'cyclr --help')"
             )
         status: int = args.func(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
     except (CliError, MissingExtraError) as exc:
         print(f"cyclr: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -72,7 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader (``| head``) went away: silence the flush at exit, as a pipe expects.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_stdout()
+        return 1
+    except OSError as exc:
+        if exc.filename is not None:  # a file of the command's: not ours to word
+            raise
+        _drop_stdout()  # what could not be written would fail again at exit
+        print(f"cyclr: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return status
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so the flush at exit cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .common import CliError, add_command, check_distinct, check_figure_out, load_result, wrote
+from .common import add_command, check_distinct, check_figure_out, load_result, write_failed, wrote
 from .suggest import add_result_arguments, report
 from .terminal import decade_ticks, terminal_plot
 
@@ -43,11 +43,11 @@ def result_marks(result: RangeTestResult) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cyclr plot``."""
-    out = check_figure_out(args.out) if args.out else None
+    out = None if args.out is None else check_figure_out(args.out)
     if out is not None:
         from pathlib import Path
 
-        check_distinct(result=Path(args.result), out=out)
+        check_distinct(RESULT=Path(args.result), out=out)
     result = load_result(args.result)
     log_lr = np.log10(result.lrs[:, 0])
     print(
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             save_figure(lambda ax: plot_result(result, ax=ax), out)
         except OSError as exc:
-            raise CliError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
+            raise write_failed(out, exc) from None
         wrote(out)
     return 0
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """Add ``cyclr plot`` to the sub-command parsers."""
     summary = "draw a saved range test and its suggestions"
-    sub = add_command(commands, "plot", summary, summary.capitalize() + ".", EPILOG)
+    sub = add_command(commands, "plot", summary, summary[0].upper() + summary[1:] + ".", EPILOG)
     add_result_arguments(sub)
     sub.add_argument("--out", metavar="PNG", help="also save the figure (.png, .svg or .pdf)")
     sub.set_defaults(func=run)

@@ -24,7 +24,9 @@ from .common import (
     check_figure_out,
     check_writable,
     fmt,
+    given_path,
     positive_int,
+    write_failed,
     wrote,
 )
 from .terminal import step_ticks, terminal_plot
@@ -161,16 +163,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         cycle = getattr(schedule, "cycle_steps", None)
         steps = _DEFAULT_CYCLES * cycle if cycle is not None else int(args.total_steps)
-    out = check_figure_out(args.out) if args.out else None
-    csv_path = None if args.csv in (None, "-") else check_writable(Path(args.csv), "--csv")
+    out = None if args.out is None else check_figure_out(args.out)
+    csv_path = (
+        None if args.csv in (None, "-") else check_writable(given_path(args.csv, "--csv"), "--csv")
+    )
     check_distinct(out=out, csv=csv_path)
     if args.csv is not None and steps > MAX_CSV_STEPS:
         raise CliError(
             f"--csv writes one row per step, at most {MAX_CSV_STEPS:,} (got {steps:,} steps); "
             "pass --steps N to write the first N"
         )
-    if args.csv == "-":
+    if args.csv == "-":  # the CSV alone on standard output; a figure is still written
         sys.stdout.write(_csv_text(schedule, steps))
+        if out is not None:
+            _save_figure(schedule, steps, out)
+            print(f"wrote {out}", file=sys.stderr)
         return 0
     shown = preview_steps(steps, _TERMINAL_POINTS, schedule)
     lrs = schedule(shown)
@@ -193,17 +200,22 @@ def run(args: argparse.Namespace) -> int:
         try:
             atomic_write_text(csv_path, _csv_text(schedule, steps))
         except OSError as exc:
-            raise CliError(f"cannot write {str(csv_path)!r}: {exc.strerror or exc}") from None
+            raise write_failed(csv_path, exc) from None
         wrote(csv_path)
     if out is not None:
-        from ..plot import plot_schedule, save_figure
-
-        try:
-            save_figure(lambda ax: plot_schedule(schedule, steps, ax=ax), out)
-        except OSError as exc:
-            raise CliError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
+        _save_figure(schedule, steps, out)
         wrote(out)
     return 0
+
+
+def _save_figure(schedule: Schedule, steps: int, out: Path) -> None:
+    """Draw ``steps`` steps of ``schedule`` into the figure file ``out``."""
+    from ..plot import plot_schedule, save_figure
+
+    try:
+        save_figure(lambda ax: plot_schedule(schedule, steps, ax=ax), out)
+    except OSError as exc:
+        raise write_failed(out, exc) from None
 
 
 def add_parser(commands: Any) -> None:

@@ -216,8 +216,8 @@ def report(
     if total_steps is not None:
         try:
             code = fitted_snippet(result, total_steps, steps_per_epoch)
-        except ValueError as exc:  # no whole number of cycles: say so, keep the template
-            lines.append(f"  (triangular2 for --total-steps {total_steps}: {exc})")
+        except ValueError as exc:  # a run no schedule fits: say why, keep the template
+            lines.append(f"  (no schedule fitted to --total-steps {total_steps}: {exc})")
     lines.append("")
     lines.append("paste into your training script:")
     lines.extend("    " + line if line else "" for line in code.splitlines())
@@ -248,7 +248,7 @@ def add_result_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(commands: Any) -> None:
     """Add ``cyclr suggest`` to the sub-command parsers."""
     summary = "suggestions, CLR bounds and a snippet"
-    sub = add_command(commands, "suggest", summary, summary.capitalize() + ".", EPILOG)
+    sub = add_command(commands, "suggest", summary, summary[0].upper() + summary[1:] + ".", EPILOG)
     add_result_arguments(sub)
     sub.add_argument(
         "--total-steps",

@@ -15,12 +15,12 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._validate import check_int, check_positive
+from .._validate import check_count, check_int, check_positive
 from .bounds import BASE_DIVISOR
 from .horizon import Horizon, flow_time_factor, run_length_lr
 from .plan import schedule_from_bounds
 from .rules import Suggestion
-from .scores import evaluation_steps, fitted_lr, largest_rise
+from .scores import evaluation_count, evaluation_steps, fitted_lr, largest_rise
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -76,7 +76,7 @@ class Confirmation:
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
         check_positive("anchor", self.anchor)
-        check_int("steps", self.steps)
+        check_count("steps", self.steps)
         check_int("steps_spent", self.steps_spent, minimum=0)
         candidates = tuple(
             check_positive(f"candidates[{i}]", c) for i, c in enumerate(self.candidates)
@@ -106,7 +106,7 @@ class Confirmation:
                 f"held_out_losses must hold one sequence per candidate (got "
                 f"{len(runs)} for {len(candidates)} candidates)"
             )
-        marks = len(evaluation_steps(self.steps))
+        marks = evaluation_count(self.steps)
         for i, run in enumerate(runs):
             if len(run) > marks:
                 raise ValueError(
@@ -198,7 +198,7 @@ class Confirmation:
         """
         losses = self.held_out_losses or [() for _ in self.candidates]
         runs = [run if math.isfinite(s) else () for run, s in zip(losses, self.scores, strict=True)]
-        marks = evaluation_steps(self.steps)
+        marks = evaluation_steps(self.steps, max((len(run) for run in runs), default=0))
         return run_length_lr(self.candidates, runs, marks, bar, total_steps, untrained)
 
     def suggestion(self, horizon: Horizon | None = None) -> Suggestion:

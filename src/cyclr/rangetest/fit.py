@@ -260,6 +260,26 @@ def _windows(m: int) -> list[int]:
     return sorted({min(m, max(MIN_WINDOW, round(f * m))) for f in SPANS})
 
 
+_CEILING = 2.0**500
+"""In the unit of :func:`_unit`, values beyond this (a finite 1e200 where the loss
+exploded) are read as this: their squares and weighted sums would overflow float64, and
+a loss ``2**500`` times the curve's typical one has exploded however far it went."""
+
+
+def _unit(y: FloatArray) -> float:
+    """The power of two the values are read in: 1, or the one nearest their median size.
+
+    1 unless the median magnitude lies beyond ``2**±500`` (the whole curve in huge or
+    tiny units). Dividing and multiplying by a power of two is exact in floating point,
+    and every reading compares the curve only with its own drop and noise, so the answer
+    is the same in any such unit.
+    """
+    typical = float(np.median(np.abs(y)))
+    if not typical or 1.0 / _CEILING <= typical <= _CEILING:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(typical)[1])
+
+
 def _tail_start(x: FloatArray, y: FloatArray) -> int:
     """Index where the diverged tail starts: after the minimum, back above the start.
 
@@ -381,6 +401,8 @@ def fit_curve(
         )
     x = np.log10(lr[indices])
     y = -raw[indices] if higher_is_better else raw[indices]
+    unit = _unit(y)
+    y = np.clip(y / unit, -_CEILING, _CEILING)
     if m > MAX_POINTS:
         indices, x, y = _bin(indices, x, y)
     if float(np.ptp(y)) <= RESOLUTION * float(np.max(np.abs(y))):
@@ -415,12 +437,12 @@ def fit_curve(
     curve = CurveFit(
         indices=indices,
         x=x,
-        y=y,
-        fit=fit,
-        slope=slope,
-        se_fit=se_fit,
-        se_slope=se_slope,
-        noise=noise,
+        y=y * unit,
+        fit=fit * unit,
+        slope=slope * unit,
+        se_fit=se_fit * unit,
+        se_slope=se_slope * unit,
+        noise=noise * unit,
         window=k,
         i_top=i_top,
         i_min=i_min,

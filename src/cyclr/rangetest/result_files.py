@@ -34,7 +34,12 @@ class ResultFiles:
     ) -> _Result:
         """The result in the file at ``path``, its fields parsed by ``fields``."""
         text, origin = storage.read_file(path, method)
-        return cls(**fields(text, origin))
+        try:
+            return cls(**fields(text, origin))
+        except (TypeError, ValueError) as exc:  # a field the constructor refused
+            if origin in str(exc) or type(exc) not in (TypeError, ValueError):
+                raise
+            raise type(exc)(f"{origin} is not a valid range-test result: {exc}") from None
 
     @classmethod
     def _parse(cls: type[_Result], text: Any, fields: Callable[..., Any], origin: str) -> _Result:

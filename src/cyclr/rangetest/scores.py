@@ -43,22 +43,29 @@ _NO_CURVATURE = 1e-9
 """Curvature of the scores (scaled to a largest deviation of 1) read as none."""
 
 
-def evaluation_steps(steps: int) -> tuple[int, ...]:
+def evaluation_count(steps: int) -> int:
+    """How many times a candidate trained ``steps`` steps is evaluated: ``ceil(steps / 10)``."""
+    return -(-check_int("steps", steps) // EVALUATE_EVERY)
+
+
+def evaluation_steps(steps: int, count: int | None = None) -> tuple[int, ...]:
     """The steps after which a candidate trained ``steps`` steps is evaluated.
 
-    Every :data:`EVALUATE_EVERY` steps, and after the last step.
+    Every :data:`EVALUATE_EVERY` steps, and after the last step; only the first
+    ``count`` of them when given (a file's ``steps`` may be any size: what is built is
+    what the losses need).
 
     Example:
         >>> evaluation_steps(25)
         (10, 20, 25)
         >>> evaluation_steps(40)
         (10, 20, 30, 40)
+        >>> evaluation_steps(10**30, count=2)
+        (10, 20)
     """
-    k = check_int("steps", steps)
-    marks = list(range(EVALUATE_EVERY, k + 1, EVALUATE_EVERY))
-    if not marks or marks[-1] != k:
-        marks.append(k)
-    return tuple(marks)
+    total = evaluation_count(steps)
+    n = total if count is None else min(count, total)
+    return tuple(min(EVALUATE_EVERY * (i + 1), int(steps)) for i in range(n))
 
 
 def untrained_bar(losses: Any) -> float | None:

@@ -36,6 +36,7 @@ import json
 import math
 import numbers
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -291,11 +292,31 @@ def _confirmation(data: Any) -> Confirmation | None:
     )
 
 
+_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|-?inf|nan", re.IGNORECASE)
+"""A number as this module writes it: decimal digits (``repr`` of a float), ``inf`` or
+``nan``; no underscores, no leading ``+`` or spaces, which Python's ``float`` would take."""
+
+
+def _float64(text: str) -> float:
+    """A JSON number as a float64, refusing one beyond its range (``1e400`` is not ``inf``)."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of float64")
+    return value
+
+
+def _csv_number(cell: str) -> float:
+    """A CSV cell as :func:`csv_text` writes it, or a ValueError (no silent reading)."""
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(cell)
+    return _float64(cell) if "inf" not in cell.lower() else float(cell)
+
+
 def _parse_json(text: str, origin: str) -> Any:
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"{origin} is too large to be a range-test result ({len(text):,} chars)")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_float64)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno} column "
@@ -327,7 +348,7 @@ def json_fields(text: str, origin: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{origin} is not a cyclr range-test result (no format={FORMAT!r})")
     version = data.get("version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if version != SCHEMA_VERSION or type(version) is not int:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
         raise ValueError(
             f"{origin} has schema version {version!r}; this cyclr reads version "
@@ -436,8 +457,10 @@ def csv_fields(text: str, origin: str) -> dict[str, Any]:
                 f"{origin} line {line} must have {len(header)} columns (got {len(row)})"
             )
         try:
+            if not row[0].isdigit() or not row[0].isascii():
+                raise ValueError(row[0])
             step = int(row[0])
-            numbers = [float(cell) for cell in row[1:]]
+            numbers = [_csv_number(cell) for cell in row[1:]]
         except ValueError:
             raise ValueError(f"{origin} line {line} holds a value that is not a number") from None
         if step != len(values):
@@ -458,7 +481,8 @@ def csv_fields(text: str, origin: str) -> dict[str, Any]:
 
 def read_file(path: Any, method: str) -> tuple[str, str]:
     """The text of a result file and how to name it, or a clear error."""
-    if isinstance(path, str) and path.lstrip().startswith(("{", "[")):
+    text_given = isinstance(path, str) and path.lstrip().startswith(("{", "["))
+    if text_given and not os.path.exists(path):  # a file may be named "[run 1] lr.json"
         raise TypeError(
             f"{method} reads a file; for JSON text use RangeTestResult.from_json_text "
             f"(got path={path[:40]!r}...)"
