@@ -275,6 +275,7 @@ class BatchStream:
     Args:
         data: An iterable of batches.
         fewer: What to ask for fewer of when a spent iterator cannot give enough.
+        name: The parameter ``data`` was passed as, for the messages (``batches`` in JAX).
 
     Attributes:
         total: Batches drawn so far.
@@ -286,9 +287,10 @@ class BatchStream:
         ([1, 2, 1, 2, 1], 2)
     """
 
-    def __init__(self, data: Iterable[Any], fewer: str = "num_steps") -> None:
+    def __init__(self, data: Iterable[Any], fewer: str = "num_steps", name: str = "data") -> None:
         self._data = data
         self._fewer = fewer
+        self._name = name
         self._iterator: Iterator[Any] = iter(data)
         self._one_shot = self._iterator is data
         self._in_pass = 0
@@ -314,12 +316,13 @@ class BatchStream:
         if self._in_pass == 0:
             what = "the first time" if self.restarts == 0 else "after being restarted"
             raise ValueError(
-                f"data must yield at least one batch (got data of type {kind} that yielded "
-                f"none {what})"
+                f"{self._name} must yield at least one batch (got {self._name} of type {kind} "
+                f"that yielded none {what})"
             ) from None
         if self._one_shot:
             raise ValueError(
-                f"data was exhausted after {self.total} batches and cannot be restarted: it "
+                f"{self._name} was exhausted after {self.total} batches and cannot be "
+                "restarted: it "
                 f"is an iterator ({kind}), not a re-iterable such as a list or a data loader; "
                 f"pass a re-iterable or fewer {self._fewer}"
             ) from None

@@ -169,7 +169,7 @@ def test_errors_name_the_problem() -> None:
         range_test(train_step, params, opt_state, BATCHES[0], progress=False)
     with pytest.raises(ValueError, match=r"scalar loss \(got loss of shape \(32,\)\)"):
         range_test(lambda p, s, b, lr: (p, s, b[0]), params, opt_state, BATCHES, progress=False)
-    with pytest.raises(ValueError, match="exhausted after 4 batches"):
+    with pytest.raises(ValueError, match="batches was exhausted after 4 batches"):
         range_test(train_step, params, opt_state, iter(BATCHES), num_steps=10, progress=False)
     with pytest.raises(ValueError, match="eval_every needs a metric_fn"):
         range_test(train_step, params, opt_state, BATCHES, eval_every=3)

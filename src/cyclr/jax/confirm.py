@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._batches import BatchStream, batch_weights, check_batches, steps_worth
+from .._host_rng import host_rng_preserved
 from .._validate import check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
@@ -108,11 +109,12 @@ def confirm(
     held = held_out_batches(held_out, eval_loss)
     check_eval_loss(eval_loss, params, held)
     weights = jnp.asarray(batch_weights(held), jnp.float32)  # the mean over examples
-    stream = BatchStream(batches, fewer="steps")
-    try:
-        train = [stream.next() for _ in range(k)]
-    finally:
-        stream.close()
+    with host_rng_preserved(batches):  # drawing them may draw from NumPy's generator
+        stream = BatchStream(batches, fewer="steps", name="batches")
+        try:
+            train = [stream.next() for _ in range(k)]
+        finally:
+            stream.close()
     marks = set(evaluation_steps(k))
 
     def held_out_loss(p: Any) -> float:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._batches import BatchStream, check_batches
 from .._held_aside import check_held_out_choice, hold_aside, is_auto
+from .._host_rng import host_rng_preserved, replaying
 from .._validate import check_count
 from ..rangetest import RangeTest, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
@@ -187,7 +188,23 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals())
+    with host_rng_preserved(batches):  # NumPy, Python, torch and the loader's own, as they were
+        return _run(spec, train_step, params, opt_state, batches, held_out, eval_loss,
+                    confirm_steps, total_steps)  # fmt: skip
 
+
+def _run(
+    spec: RangeTestSpec,
+    train_step: Any,
+    params: Any,
+    opt_state: Any,
+    batches: Any,
+    held_out: Any,
+    eval_loss: Any,
+    confirm_steps: Any,
+    total_steps: Any,
+) -> RangeTestResult:
+    """The range test and its confirmation, under the caller's random states."""
     runner = _JaxRunner(spec, train_step, params, opt_state, batches)
     check_count("confirm_steps", confirm_steps)
     check_held_out_choice(held_out)
@@ -199,7 +216,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
                 "held_out='auto' scores the batches it holds aside with eval_loss(params, "
                 "batch) -> loss: pass eval_loss= (got eval_loss=None)"
             )
-        aside = hold_aside(batches)
+        aside = hold_aside(batches, replaying(batches))
         runner.batches = batches = aside.data
         held = held_out_batches(aside.held, eval_loss) if aside.held else None
     elif held_out is not None or eval_loss is not None:
@@ -246,7 +263,7 @@ class _JaxRunner(Runner):
         lrs = _float32_lrs(rt)
         state = [copy_tree(self.params), copy_tree(self.opt_state)]
         self._current = state
-        stream = BatchStream(self.batches)
+        stream = BatchStream(self.batches, name="batches")
         train_step = self.train_step
 
         def step(i: int, group_lrs: tuple[float, ...]) -> Any:

@@ -101,9 +101,13 @@ def evaluate(schedule: Schedule, step: Any) -> jax.Array:
         return jnp.asarray(
             schedule.evaluate(steps.astype(jnp.float64), _JAX_OPS_64), dtype=jnp.float64
         )
-    if jnp.issubdtype(steps.dtype, jnp.integer):
+    if jnp.issubdtype(steps.dtype, jnp.integer):  # int32: without x64 JAX has no int64
         hi = steps.astype(jnp.float32)
-        lo = (steps - hi.astype(steps.dtype)).astype(jnp.float32)
+        # steps - hi in two exact halves: near the top of int32, hi rounds to 2**31,
+        # which does not convert back to int32.
+        half = jnp.floor(hi * 0.5)
+        rest = hi - half
+        lo = ((steps - half.astype(steps.dtype)) - rest.astype(steps.dtype)).astype(jnp.float32)
     else:
         hi = steps.astype(jnp.float32)
         lo = jnp.zeros_like(hi)

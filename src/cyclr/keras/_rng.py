@@ -12,8 +12,6 @@ PyTorch runner does.
 
 from __future__ import annotations
 
-import random
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -23,7 +21,7 @@ from keras import ops
 from keras.src.backend.common import global_state
 from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
 
-from .._batches import LoaderState
+from .. import _host_rng
 
 __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 
@@ -31,23 +29,16 @@ __all__ = ["replaying", "rng_preserved", "rng_states", "set_rng_states"]
 def rng_states(data: Any = None) -> dict[str, Any]:
     """The states :func:`set_rng_states` writes back (copies, not references).
 
-    With ``data``, its own shuffling generators and pass counters too.
+    :func:`cyclr._host_rng.host_states` (NumPy, Python, torch when loaded, ``data``'s
+    own) and Keras' global ``SeedGenerator``.
     """
     generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
-    states: dict[str, Any] = {
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-        "keras": (
-            None
-            if generator is None
-            else (generator, np.array(ops.convert_to_numpy(generator.state.value), copy=True))
-        ),
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        states["torch"] = (torch.get_rng_state(), cuda)
-    states["data"] = None if data is None else LoaderState.of(data)
+    states = _host_rng.host_states(data)
+    states["keras"] = (
+        None
+        if generator is None
+        else (generator, np.array(ops.convert_to_numpy(generator.state.value), copy=True))
+    )
     return states
 
 
@@ -57,8 +48,6 @@ def set_rng_states(states: dict[str, Any]) -> None:
     Keras' global ``SeedGenerator`` is put back as it was: with its state, or absent when
     it did not exist yet (the next unseeded call then makes it as it would have).
     """
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
     keras_state = states["keras"]
     if keras_state is None:
         global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
@@ -66,15 +55,7 @@ def set_rng_states(states: dict[str, Any]) -> None:
         generator, value = keras_state
         global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
         generator.state.assign(value)
-    if "torch" in states:
-        import torch
-
-        cpu, cuda = states["torch"]
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-    if states["data"] is not None:
-        states["data"].restore()
+    _host_rng.set_host_states(states)
 
 
 @contextmanager
@@ -90,21 +71,10 @@ def rng_preserved(data: Any = None) -> Iterator[None]:
 
 
 def replaying(data: Any = None) -> Callable[[], AbstractContextManager[None]]:
-    """A context factory: each block runs under the states of now, then they go back.
+    """:func:`cyclr._host_rng.replaying` with Keras' generator among the states replayed.
 
     Every pass over the data started in such a block draws what the first did (a
     ``PyDataset`` augmenting with NumPy's generator, a shuffling torch ``DataLoader``),
     so the batches a pass skips are the ones held aside.
     """
-    captured = rng_states(data)
-
-    @contextmanager
-    def replay() -> Iterator[None]:
-        current = rng_states(data)
-        set_rng_states(captured)
-        try:
-            yield
-        finally:
-            set_rng_states(current)
-
-    return replay
+    return _host_rng.replaying(data, rng_states, set_rng_states)

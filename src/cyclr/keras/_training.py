@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -69,6 +71,30 @@ class Snapshot:
 def _inner(optimizer: Any) -> Any:
     """The optimizer whose ``_learning_rate`` the update reads (unwraps loss scaling)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+@contextlib.contextmanager
+def compile_state_preserved(model: Any) -> Iterator[None]:
+    """Leave the model's compiled loss and metrics unbuilt after the block if they were.
+
+    ``model.fit`` builds them on its first call by reading one batch of its own data
+    before training (``Trainer._symbolic_build``), which draws from the shuffle: a
+    range test that built them would change the path of the next ``fit``. They are
+    built again the same way when needed.
+    """
+    parts = [
+        part
+        for part in (
+            getattr(model, "_compile_loss", None),
+            getattr(model, "_compile_metrics", None),
+        )
+        if part is not None and getattr(part, "built", True) is False
+    ]
+    try:
+        yield
+    finally:
+        for part in parts:
+            part.built = False
 
 
 def compiled(model: Any, before: str) -> tuple[Any, Any]:

@@ -20,7 +20,7 @@ from .._validate import check_count
 from ..rangetest.confirm import CONFIRM_OFFSETS, CONFIRM_STEPS, Confirmation, evaluation_steps
 from ..rangetest.search import CandidateSearch
 from ._rng import rng_preserved
-from ._training import Snapshot, SweepLR, compiled, next_batch, unpack
+from ._training import Snapshot, SweepLR, compile_state_preserved, compiled, next_batch, unpack
 
 __all__ = ["check_held_out", "confirm", "held_out_batches"]
 
@@ -77,7 +77,7 @@ def confirm(
             too few batches.
         cyclr.errors.NoReliableSuggestionError: If every candidate diverged.
     """
-    with rng_preserved(data):  # drawing the batches may draw from them (a DataLoader)
+    with rng_preserved(data), compile_state_preserved(model):  # drawing may draw from them
         optimizer, inner = compiled(model, "confirm")
         search = CandidateSearch(lr, offsets, learned_below=learned_below)
         k = check_count("steps", steps)

@@ -62,9 +62,11 @@ def _split(name: str, value: Any, *, sgd: bool) -> tuple[Any, CyclrSchedule | No
                 f"{name} must stay in (0, 1) (got a {name} schedule starting at {first!r})"
             )
         return first, value
-    if sgd and not isinstance(value, float):
+    if isinstance(value, (str, bytes, bool)) or (sgd and not isinstance(value, float)):
+        interval = "[0, 1]" if sgd else "[0, 1)"
         raise TypeError(
-            f"{name} must be a float in [0, 1] or a cyclr schedule (got {name}={describe(value)})"
+            f"{name} must be a float in {interval} or a cyclr schedule (got "
+            f"{name}={describe(value)})"
         )
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         inside = 0.0 <= float(value) <= 1.0 if sgd else 0.0 <= float(value) < 1.0

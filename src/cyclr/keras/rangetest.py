@@ -17,6 +17,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -32,7 +33,7 @@ from ..rangetest.confirm_stage import after_sweep, check_run_length
 from ..rangetest.runner import Runner, Step
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ._rng import replaying, rng_preserved
-from ._training import Snapshot, SweepLR, compiled, next_batch
+from ._training import Snapshot, SweepLR, compile_state_preserved, compiled, next_batch
 from .confirm import check_held_out, confirm, held_out_batches
 
 __all__ = ["range_test"]
@@ -171,7 +172,7 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
         https://arxiv.org/abs/1506.01186
     """
     spec = RangeTestSpec.from_arguments(locals(), sync_every=1)
-    with rng_preserved(data):  # NumPy, Python, Keras and torch generators, as they were
+    with rng_preserved(data), compile_state_preserved(model):  # as they were
         runner = _KerasRunner(spec, model, data)
         check_count("confirm_steps", confirm_steps)
         check_held_out_choice(held_out)
@@ -194,6 +195,16 @@ def range_test(  # noqa: D417  (the shared settings are documented on RangeTestS
             else lambda lr, steps: confirm(model, data, lr=lr, held_out=held, steps=steps)
         )
         return after_sweep(result, aside, run, confirm_steps, run_length)
+
+
+MAX_SKIPPED_UPDATES = 32
+"""Updates in a row a loss scaler may skip before a step counts as not finite: from
+Keras' initial scale ``2**15``, 32 halvings reach ``2**-17``."""
+
+
+def _updates(optimizer: Any) -> int:
+    """The updates ``optimizer`` has applied (its ``iterations``)."""
+    return int(ops.convert_to_numpy(ops.convert_to_tensor(optimizer.iterations)))
 
 
 class _KerasRunner(Runner):
@@ -224,12 +235,19 @@ class _KerasRunner(Runner):
             optimizer.build(model.trainable_variables)
         snapshot = Snapshot(model, optimizer)
         original_lr = inner._learning_rate
-        first_step = int(ops.convert_to_numpy(ops.convert_to_tensor(inner.iterations)))
+        first_step = _updates(inner)
+
+        scaled = optimizer is not inner  # a LossScaleOptimizer may skip an update
 
         def step(i: int, lrs: tuple[float, ...]) -> float:
-            x, y, sample_weight = first if i == 0 else next_batch(stream)
-            logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
-            return float(logs["loss"])
+            batch = first if i == 0 else next_batch(stream)
+            for _ in range(MAX_SKIPPED_UPDATES):
+                x, y, sample_weight = batch
+                logs = model.train_on_batch(x, y, sample_weight=sample_weight, return_dict=True)
+                if not scaled or _updates(inner) > first_step + i:
+                    return float(logs["loss"])
+                batch = next_batch(stream)  # skipped: again, at the same LR
+            return math.nan  # the loss scale kept falling: its gradients are not finite
 
         try:
             object.__setattr__(inner, "_learning_rate", SweepLR(rt.sweep.lrs(), first_step))
