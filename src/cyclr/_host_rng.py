@@ -52,17 +52,22 @@ def set_host_states(states: dict[str, Any]) -> None:
 
 
 @contextmanager
-def host_rng_preserved(data: Any = None) -> Iterator[None]:
+def host_rng_preserved(
+    data: Any = None,
+    capture: Callable[[Any], dict[str, Any]] = host_states,
+    put_back: Callable[[dict[str, Any]], None] = set_host_states,
+) -> Iterator[None]:
     """Put every generator of :func:`host_states` (``data``'s own too) back after the block.
 
     Worker iterators the block started are shut down
-    (:meth:`~cyclr._batches.LoaderState.release`).
+    (:meth:`~cyclr._batches.LoaderState.release`). ``capture`` and ``put_back`` are the
+    states kept (a framework adds its own generators to :func:`host_states`).
     """
-    states = host_states(data)
+    states = capture(data)
     try:
         yield
     finally:
-        set_host_states(states)
+        put_back(states)
         if states["data"] is not None:
             states["data"].release()
 

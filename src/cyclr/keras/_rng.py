@@ -12,8 +12,8 @@ PyTorch runner does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -58,16 +58,13 @@ def set_rng_states(states: dict[str, Any]) -> None:
     _host_rng.set_host_states(states)
 
 
-@contextmanager
-def rng_preserved(data: Any = None) -> Iterator[None]:
-    """Put every generator of :func:`rng_states` (``data``'s own too) back after the block."""
-    states = rng_states(data)
-    try:
-        yield
-    finally:
-        set_rng_states(states)
-        if states["data"] is not None:
-            states["data"].release()  # and the worker iterators the block started
+def rng_preserved(data: Any = None) -> AbstractContextManager[None]:
+    """Put every generator of :func:`rng_states` (``data``'s own too) back after the block.
+
+    Worker iterators the block started are shut down, as
+    :func:`cyclr._host_rng.host_rng_preserved` does.
+    """
+    return _host_rng.host_rng_preserved(data, rng_states, set_rng_states)
 
 
 def replaying(data: Any = None) -> Callable[[], AbstractContextManager[None]]:

@@ -422,19 +422,10 @@ class RangeTestResult(ResultFiles):
             **overrides,
         )
 
-    def group_schedules(
-        self,
-        kind: str,
-        steps_per_epoch: int,
-        *,
-        epochs_per_half_cycle: float | None = None,
-        total_steps: int | None = None,
-        rule: str | None = None,
-        **overrides: Any,
-    ) -> list[Schedule]:
+    def group_schedules(self, kind: str, steps_per_epoch: int, **arguments: Any) -> list[Schedule]:
         """One schedule per param group, keeping the ratios the test swept them at.
 
-        Group 0's is :meth:`schedule`'s (same arguments); group ``g``'s is the same
+        Group 0's is :meth:`schedule`'s (the same arguments, passed on); group ``g``'s is the same
         schedule with both bounds times ``settings["group_scales"][g]``, that group's LR
         as a multiple of group 0's when the test began
         (:func:`~cyclr.rangetest.plan.with_scaled_bounds`). For
@@ -451,14 +442,7 @@ class RangeTestResult(ResultFiles):
             >>> round(b.max_lr / a.max_lr, 12), b.div_factor == a.div_factor
             (10.0, True)
         """
-        first = self.schedule(
-            kind,
-            steps_per_epoch,
-            epochs_per_half_cycle=epochs_per_half_cycle,
-            total_steps=total_steps,
-            rule=rule,
-            **overrides,
-        )
+        first = self.schedule(kind, steps_per_epoch, **arguments)
         scales = self.settings.get("group_scales") or [1.0]
         return [with_scaled_bounds(first, float(scale)) for scale in scales]
 
