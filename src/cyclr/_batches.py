@@ -333,7 +333,8 @@ class BatchStream:
             return next(self._iterator)
         except StopIteration:
             raise ValueError(
-                f"data must yield at least one batch (got data of type {kind} that yielded "
+                f"{self._name} must yield at least one batch (got {self._name} of type {kind} "
+                "that yielded "
                 "none after being restarted)"
             ) from None
 

@@ -319,10 +319,14 @@ def atomic_writer(
     return _writing(shown, target, mode, encoding, newline, durable)
 
 
-def _is_special(target: str) -> bool:
-    """Whether ``target`` exists and is not a regular file (a device, a FIFO, a socket)."""
+def _is_special(path: str) -> bool:
+    """Whether ``path`` exists and is not a regular file (a device, a FIFO, a socket).
+
+    Asked of the path as given: ``/dev/stdout`` on a pipe resolves (``realpath``) to a
+    ``/proc`` name that is no file, while ``os.stat`` follows the link to the pipe.
+    """
     try:
-        return not stat.S_ISREG(os.stat(target).st_mode)
+        return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
     except OSError:
         return False
 
@@ -353,8 +357,8 @@ def _writing_through(
 def _writing(
     shown: str, target: str, mode: str, encoding: str, newline: str | None, durable: bool
 ) -> Iterator[IO[Any]]:
-    if _is_special(target):
-        with _writing_through(shown, target, mode, encoding, newline) as stream:
+    if _is_special(shown):
+        with _writing_through(shown, shown, mode, encoding, newline) as stream:
             yield stream
         return
     fd, temp = _create_temp(shown, target)

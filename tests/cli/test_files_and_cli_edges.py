@@ -141,3 +141,46 @@ def test_plots_refuse_what_they_cannot_draw_on() -> None:
         preview_steps(10, points=0)
     with pytest.raises(ValueError, match=r"steps must be positive"):
         preview_steps(-5, schedule=Triangular(0.1, 1.0, 5))
+
+
+def test_dev_stdout_on_a_pipe_is_written_through() -> None:
+    import subprocess
+    import sys
+
+    code = "from cyclr._files import atomic_write_text; atomic_write_text('/dev/stdout', 'x\\n')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "x\n", "")
+
+
+def test_the_pasted_schedules_keep_the_param_groups_ratios(
+    run_cyclr: RunCyclr, tmp_path: Path
+) -> None:
+    import textwrap
+    import warnings
+
+    import torch
+
+    from cyclr.rangetest.confirmation import Confirmation
+    from cyclr.torch import Scheduler
+
+    base = synthetic_result()
+    confirmation = Confirmation(0.02, 0.02, (0.01, 0.02, 0.04), (0.6, 0.5, 0.9), 40, 120)
+    settings = {"group_scales": [1.0, 0.1]}
+    grouped = RangeTestResult(
+        base.lrs, base.losses, base.smoothed, None, "num_steps", settings, 1.0, confirmation
+    )
+    grouped.to_json(tmp_path / "lr.json")
+    done = run_cyclr("suggest", str(tmp_path / "lr.json"), "--total-steps", "1000",
+                     "--steps-per-epoch", "50")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    namespace: dict[str, object] = {}
+    exec(textwrap.dedent(done.stdout.split("paste into your training script:\n", 1)[1]), namespace)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 0.01}], lr=0.1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no flattening warning: one schedule per group
+        Scheduler(optimizer, namespace["schedule"])  # type: ignore[arg-type]
+    first, second = (group["lr"] for group in optimizer.param_groups)
+    assert second == pytest.approx(0.1 * first, rel=1e-12)

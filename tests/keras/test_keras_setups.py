@@ -74,9 +74,11 @@ def test_the_first_fit_after_the_test_is_the_fit_without_it() -> None:
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("value", ["0.9", b"0.9", True])
+@pytest.mark.parametrize("value", ["0.9", b"0.9", True, None, [0.9]])
 def test_an_adam_beta_that_is_not_a_number_is_refused_by_name(value: Any) -> None:
-    with pytest.raises(TypeError, match=r"beta_1 must be a float in \[0, 1\) or a cyclr schedule"):
+    with pytest.raises(
+        TypeError, match=r"beta_1 must be a float in \[0, 1\), a tensor, a callable"
+    ):
         cyclr.keras.Adam(0.01, beta_1=value)
 
 

@@ -133,3 +133,44 @@ def test_a_preview_of_many_short_cycles_draws_their_whole_swing() -> None:
     assert shown.min() == 0.01 and shown.max() == pytest.approx(0.1, rel=1e-12)
     slow = Triangular(0.01, 0.1, 5_000)  # cycles longer than two spacings: samples only
     assert np.array_equal(preview_steps(199_991, schedule=slow), preview_steps(199_991))
+
+
+@pytest.mark.parametrize(
+    ("base", "error", "message"),
+    [
+        (0, ValueError, r"base_lr must be positive"),
+        ("0.001", TypeError, r"base_lr must be"),
+        (-0.01, ValueError, r"base_lr must be positive"),
+        (1e-320, ValueError, r"base_lr is too small for max_lr.*base_lr=1e-320"),
+    ],
+)
+def test_a_bad_onecycle_base_lr_is_named(base: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        _curve().schedule("onecycle", 100, total_steps=1000, base_lr=base)
+
+
+def test_bounds_scaled_to_the_run_are_the_schedule_times_a_factor() -> None:
+    confirmation = _overfitting()
+    result = RangeTestResult(LRS, LOSSES, LOSSES, None, "num_steps", {}, None, confirmation)
+    plain = confirmation.schedule("triangular2", 8, total_steps=320)
+    fitted = result.schedule("triangular2", 8, total_steps=320)
+    factor = fitted.max_lr / plain.max_lr  # type: ignore[attr-defined]
+    assert factor < 1.0  # the candidates overfit: scaled down
+    steps = np.arange(320)
+    assert np.allclose(fitted(steps), factor * plain(steps), rtol=1e-12, atol=0)
+
+
+def test_batches_are_named_as_the_caller_passed_them() -> None:
+    from cyclr._batches import BatchStream
+
+    class Once:
+        passes = 0
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            self.passes += 1
+            return iter([1, 2] if self.passes == 1 else [])
+
+    stream = BatchStream(Once(), fewer="steps", name="batches")
+    with pytest.raises(ValueError, match=r"^batches must yield at least one batch \(got batches"):
+        for _ in range(5):
+            stream.next()

@@ -89,11 +89,13 @@ def fitted_snippet(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # a run too short for two cycles: noted below
-        one_cycle = result.schedule("onecycle", steps_per_epoch or 1, total_steps=total_steps)
+        one_cycle = result.group_schedules(
+            "onecycle", steps_per_epoch or 1, total_steps=total_steps
+        )
         cyclic = (
             None
             if steps_per_epoch is None
-            else result.schedule("triangular2", steps_per_epoch, total_steps=total_steps)
+            else result.group_schedules("triangular2", steps_per_epoch, total_steps=total_steps)
         )
     lines = [
         "from cyclr import OneCycle, Triangular2",
@@ -101,17 +103,27 @@ def fitted_snippet(
         f"# result.schedule(kind, steps_per_epoch, total_steps={total_steps}) for a run of "
         f"{total_steps} steps:",
     ]
+    if len(one_cycle) > 1:
+        scales = ", ".join(f"{float(s):g}" for s in result.settings["group_scales"])
+        lines.append(f"# one schedule per param group, at the LR ratios swept ({scales}):")
     if cyclic is None:
         lines.append("# (triangular2: pass --steps-per-epoch to fit its cycles to the run)")
     else:
         lines.extend(f"# note: {w.message}" for w in caught)
-        lines.append(f"schedule = {cyclic!r}")
+        lines.append(f"schedule = {_code(cyclic)}")
         lines.append("# or one cycle over the whole run, starting at base_lr:")
-    lines.append(f"one_cycle = {one_cycle!r}")
+    lines.append(f"one_cycle = {_code(one_cycle)}")
     name = "one_cycle" if cyclic is None else "schedule"
     lines.append(f"# PyTorch: scheduler = cyclr.torch.Scheduler(optimizer, {name}), and")
     lines.append("# scheduler.step() after every optimizer.step()")
     return "\n".join(lines) + "\n"
+
+
+def _code(schedules: list[Any]) -> str:
+    """One schedule's ``repr``, or a list of them (one per param group)."""
+    if len(schedules) == 1:
+        return repr(schedules[0])
+    return "[\n" + "".join(f"    {s!r},\n" for s in schedules) + "]"
 
 
 def _evidence_value(value: Any) -> str:
@@ -213,6 +225,12 @@ def report(
             "sum of LRs is at most their held-out minimum's)"
         )
     code = snippet(base_lr, max_lr, steps_per_epoch)
+    groups = result.settings.get("group_scales") or [1.0]
+    if len(groups) > 1:
+        code += (
+            f"# {len(groups)} param groups: for one schedule each at the swept LR ratios,\n"
+            "# pass --total-steps, or use result.group_schedules(kind, ...) in Python\n"
+        )
     if total_steps is not None:
         try:
             code = fitted_snippet(result, total_steps, steps_per_epoch)

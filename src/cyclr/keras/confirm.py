@@ -48,8 +48,9 @@ def confirm(
     the last of these plus their largest rise above their running minimum, counted from the
     held-out loss before training (measured once)
     (:func:`~cyclr.rangetest.confirm.held_out_score`). The LR is the vertex of the parabola
-    fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the
-    lowest finite score's when they give none (ties: the smaller LR); a candidate whose
+    fitted to the scores in log-LR (:func:`~cyclr.rangetest.confirm.read_lr`), or the
+    lowest finite score's when they give none or it is the smallest candidate's (ties:
+    the smaller LR); a candidate whose
     training loss turns non-finite scores ``inf`` and stops. When the call returns or raises
     (``KeyboardInterrupt`` included), the model's, optimizer's and metrics' variables and
     the LR are exactly as before; set the LR yourself from the result.

@@ -62,13 +62,14 @@ def _split(name: str, value: Any, *, sgd: bool) -> tuple[Any, CyclrSchedule | No
                 f"{name} must stay in (0, 1) (got a {name} schedule starting at {first!r})"
             )
         return first, value
-    if isinstance(value, (str, bytes, bool)) or (sgd and not isinstance(value, float)):
-        interval = "[0, 1]" if sgd else "[0, 1)"
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    tensor_or_callable = callable(value) or hasattr(value, "dtype")  # as Keras' Adam takes
+    if (sgd and not isinstance(value, float)) or not (number or tensor_or_callable):
+        kinds = "a float in [0, 1]" if sgd else "a float in [0, 1), a tensor, a callable"
         raise TypeError(
-            f"{name} must be a float in {interval} or a cyclr schedule (got "
-            f"{name}={describe(value)})"
+            f"{name} must be {kinds} or a cyclr schedule (got {name}={describe(value)})"
         )
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if number:
         inside = 0.0 <= float(value) <= 1.0 if sgd else 0.0 <= float(value) < 1.0
         if not inside:
             interval = "[0, 1]" if sgd else "[0, 1)"

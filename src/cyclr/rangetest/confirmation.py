@@ -11,14 +11,13 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_count, check_int, check_positive
 from .bounds import BASE_DIVISOR
 from .horizon import Horizon, flow_time_factor, run_length_lr
-from .plan import schedule_from_bounds
+from .plan import schedule_from_bounds, with_scaled_bounds
 from .rules import Suggestion
 from .scores import evaluation_count, evaluation_steps, fitted_lr, largest_rise
 
@@ -142,7 +141,9 @@ class Confirmation:
         ``"fitted, at an end"``: the same, clipped to the smallest candidate that stayed
         finite, or to the largest when it also scored lowest;
         ``"lowest score"``: the best-scoring candidate (when the scores give no vertex,
-        and in files written before the vertex was read); ``"given"``: neither (a
+        when that candidate is the smallest, or when the vertex fell at or past the
+        largest without it scoring lowest: :func:`~cyclr.rangetest.confirm.read_lr`; and
+        in files written before the vertex was read); ``"given"``: neither (a
         confirmation built by hand).
         """
         fitted = fitted_lr(self.candidates, self.scores)
@@ -302,7 +303,8 @@ class Confirmation:
         candidates overfit), both bounds are scaled down so that the run's
         gradient-flow time :math:`\sum_t lr(t)` is at most the held-out minimum's,
         ``horizon.lr * total_steps``
-        (:func:`~cyclr.rangetest.horizon.flow_time_factor`); not when ``base_lr`` or
+        (:func:`~cyclr.rangetest.horizon.flow_time_factor`,
+        :func:`~cyclr.rangetest.plan.with_scaled_bounds`); not when ``base_lr`` or
         ``max_lr`` is overridden.
 
         Args:
@@ -328,19 +330,14 @@ class Confirmation:
             >>> s.base_lr, s.max_lr, s.step_size_up
             (0.005, 0.02, 400)
         """
-
-        def build(factor: float) -> Schedule:
-            base, peak = self.bounds()
-            return schedule_from_bounds(
-                kind,
-                lambda: (base * factor, peak * factor),
-                steps_per_epoch,
-                epochs_per_half_cycle=epochs_per_half_cycle,
-                total_steps=total_steps,
-                overrides=overrides,
-            )
-
-        schedule = build(1.0)
+        schedule = schedule_from_bounds(
+            kind,
+            self.bounds,
+            steps_per_epoch,
+            epochs_per_half_cycle=epochs_per_half_cycle,
+            total_steps=total_steps,
+            overrides=overrides,
+        )
         if horizon is None or horizon.lr is None or {"base_lr", "max_lr"} & set(overrides):
             return schedule
         if total_steps != horizon.total_steps:
@@ -349,11 +346,7 @@ class Confirmation:
                 f"{total_steps!r}, horizon.total_steps={horizon.total_steps!r})"
             )
         factor = flow_time_factor(schedule, total_steps, horizon.lr * total_steps)
-        if factor >= 1.0:
-            return schedule
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the first build warned already, the same way
-            return build(factor)
+        return schedule if factor >= 1.0 else with_scaled_bounds(schedule, factor)
 
     def __str__(self) -> str:
         rows = ", ".join(

@@ -39,7 +39,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._validate import check_choice, check_finite, check_int
+from .._validate import check_choice, check_finite, check_int, check_positive
 from .._warn import warn_caller
 
 if TYPE_CHECKING:
@@ -251,13 +251,21 @@ def schedule_from_bounds(
         _check_overrides(kind, OneCycle, overrides)
         params: dict[str, Any] = {"total_steps": total, **overrides}
         base = params.pop("base_lr", None)
+        if base is not None:
+            check_positive("base_lr", base)
         if "max_lr" not in params or ("div_factor" not in params and base is None):
             low, peak = bounds()
             params.setdefault("max_lr", peak)
             base = low if base is None else base
         if "div_factor" not in params:
             _check_bounds_order(base, params["max_lr"])
-            params["div_factor"] = params["max_lr"] / base
+            ratio = params["max_lr"] / base
+            if not math.isfinite(ratio):
+                raise ValueError(
+                    f"base_lr is too small for max_lr: max_lr / base_lr overflows (got "
+                    f"base_lr={base!r}, max_lr={params['max_lr']!r})"
+                )
+            params["div_factor"] = ratio
         return OneCycle(**params)
     epochs = (
         DEFAULT_EPOCHS_PER_HALF_CYCLE

@@ -64,8 +64,9 @@ def confirm(
     (:func:`~cyclr.rangetest.confirm.held_out_score`: a held-out loss that bounced back up,
     on the edge of stability or starting to overfit, pays for the bounce). The LR is the
     vertex of the parabola fitted to the scores in log-LR
-    (:func:`~cyclr.rangetest.confirm.fitted_lr`), or the lowest finite score's when they
-    give none (ties: the smaller LR); a candidate whose training loss turns non-finite
+    (:func:`~cyclr.rangetest.confirm.read_lr`), or the lowest finite score's when they
+    give none or it is the smallest candidate's (ties: the smaller LR); a candidate whose
+    training loss turns non-finite
     scores ``inf`` and stops at the next check (the losses stay on the device and are read
     every 10 steps, as in the range test). Parameter group ``g`` trains at ``candidate *
     (lr_g / lr_0)``, the optimizer's own ratios. When the call returns, raises or is
