@@ -322,9 +322,8 @@ class BatchStream:
         if self._one_shot:
             raise ValueError(
                 f"{self._name} was exhausted after {self.total} batches and cannot be "
-                "restarted: it "
-                f"is an iterator ({kind}), not a re-iterable such as a list or a data loader; "
-                f"pass a re-iterable or fewer {self._fewer}"
+                f"restarted: it is an iterator ({kind}), not a re-iterable such as a list or "
+                f"a data loader; pass a re-iterable or fewer {self._fewer}"
             ) from None
         self._iterator = iter(self._data)
         self._in_pass = 0
@@ -334,8 +333,7 @@ class BatchStream:
         except StopIteration:
             raise ValueError(
                 f"{self._name} must yield at least one batch (got {self._name} of type {kind} "
-                "that yielded "
-                "none after being restarted)"
+                "that yielded none after being restarted)"
             ) from None
 
     def close(self) -> None:

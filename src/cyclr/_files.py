@@ -44,6 +44,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_writer",
+    "is_special_file",
     "os_error_in",
     "read_text",
     "saving_error",
@@ -319,21 +320,22 @@ def atomic_writer(
     return _writing(shown, target, mode, encoding, newline, durable)
 
 
-def _is_special(path: str) -> bool:
+def is_special_file(path: PathArg) -> bool:
     """Whether ``path`` exists and is not a regular file (a device, a FIFO, a socket).
 
     Asked of the path as given: ``/dev/stdout`` on a pipe resolves (``realpath``) to a
     ``/proc`` name that is no file, while ``os.stat`` follows the link to the pipe.
     """
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 @contextlib.contextmanager
 def _writing_through(
-    shown: str, target: str, mode: str, encoding: str, newline: str | None
+    shown: str, mode: str, encoding: str, newline: str | None
 ) -> Iterator[IO[Any]]:
     """Write straight into a special file: ``/dev/null``, a FIFO, a terminal.
 
@@ -342,9 +344,9 @@ def _writing_through(
     """
     try:
         if mode == "wb":
-            handle: IO[Any] = open(target, "wb")  # noqa: SIM115 - closed by the with below
+            handle: IO[Any] = open(shown, "wb")  # noqa: SIM115 - closed by the with below
         else:
-            handle = open(target, "w", encoding=encoding, newline=newline)  # noqa: SIM115
+            handle = open(shown, "w", encoding=encoding, newline=newline)  # noqa: SIM115
         with handle:
             yield handle
     except OSError as exc:
@@ -357,8 +359,8 @@ def _writing_through(
 def _writing(
     shown: str, target: str, mode: str, encoding: str, newline: str | None, durable: bool
 ) -> Iterator[IO[Any]]:
-    if _is_special(shown):
-        with _writing_through(shown, shown, mode, encoding, newline) as stream:
+    if is_special_file(shown):
+        with _writing_through(shown, mode, encoding, newline) as stream:
             yield stream
         return
     fd, temp = _create_temp(shown, target)

@@ -117,7 +117,9 @@ def check_writable(path: Path, flag: str) -> Path:
     """Refuse an output path that cannot be a new or replaced file, before any work."""
     if path.is_dir():
         raise CliError(f"{flag} must be a file, not a folder (got {flag} {str(path)!r})")
-    if path.exists() and not path.is_file():  # /dev/null, /dev/stdout, a FIFO: written into
+    from .._files import is_special_file
+
+    if is_special_file(path):  # /dev/null, /dev/stdout, a FIFO: written into
         return path
     parent = path.parent
     if not parent.is_dir():

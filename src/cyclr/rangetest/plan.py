@@ -39,7 +39,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._validate import check_choice, check_finite, check_int, check_positive
+from .._validate import check_above, check_choice, check_finite, check_int, check_positive
 from .._warn import warn_caller
 
 if TYPE_CHECKING:
@@ -132,8 +132,7 @@ def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: fl
         >>> fit_cycles(1000, 100, 4.0)   # 10 epochs: one cycle of 5 + 5 epochs
         1
     """
-    low, high = (e * steps_per_epoch for e in HALF_CYCLE_EPOCHS)
-    if total_steps < 2 * low:
+    if total_steps < 2 * HALF_CYCLE_EPOCHS[0] * steps_per_epoch:
         warn_caller(
             f"total_steps={total_steps} is {total_steps / steps_per_epoch:.3g} epochs, "
             f"shorter than two half cycles of {HALF_CYCLE_EPOCHS[0]:g} epochs: using one "
@@ -142,8 +141,7 @@ def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: fl
         )
         return 1
     target = math.log(epochs_per_half_cycle * steps_per_epoch)
-    fewest, most = math.ceil(total_steps / (2 * high)), math.floor(total_steps / (2 * low))
-    fitting = [c for c in range(max(1, fewest), most + 1) if total_steps % c == 0]
+    fitting = _cycle_counts(total_steps, steps_per_epoch)
     if not fitting:
         near = " or ".join(str(t) for t in _nearest_fitting(total_steps, steps_per_epoch))
         raise ValueError(
@@ -155,11 +153,11 @@ def fit_cycles(total_steps: int, steps_per_epoch: int, epochs_per_half_cycle: fl
     return min(fitting, key=lambda c: (abs(math.log(total_steps / (2 * c)) - target), c))
 
 
-def _fits(total_steps: int, steps_per_epoch: int) -> bool:
-    """Whether a run of ``total_steps`` splits into whole cycles of 2 to 10 epochs per half."""
+def _cycle_counts(total_steps: int, steps_per_epoch: int) -> list[int]:
+    """The whole numbers of cycles ``total_steps`` splits into, 2 to 10 epochs per half."""
     low, high = (e * steps_per_epoch for e in HALF_CYCLE_EPOCHS)
     fewest, most = math.ceil(total_steps / (2 * high)), math.floor(total_steps / (2 * low))
-    return any(total_steps % c == 0 for c in range(max(1, fewest), most + 1))
+    return [c for c in range(max(1, fewest), most + 1) if total_steps % c == 0]
 
 
 def _nearest_fitting(total_steps: int, steps_per_epoch: int) -> list[int]:
@@ -168,13 +166,13 @@ def _nearest_fitting(total_steps: int, steps_per_epoch: int) -> list[int]:
     Every even length from four half cycles of 2 epochs up fits (two cycles at most
     ``10 / 2`` epochs apart), so the search is short.
     """
+
+    def fits(t: int) -> bool:
+        return bool(_cycle_counts(t, steps_per_epoch))
+
     shortest = 4 * math.ceil(HALF_CYCLE_EPOCHS[0] * steps_per_epoch)
-    below = next(
-        (t for t in range(total_steps - 1, shortest - 1, -1) if _fits(t, steps_per_epoch)), None
-    )
-    above = next(
-        t for t in range(total_steps + 1, 2 * total_steps + 4) if _fits(t, steps_per_epoch)
-    )
+    below = next((t for t in range(total_steps - 1, shortest - 1, -1) if fits(t)), None)
+    above = next(t for t in range(total_steps + 1, 2 * total_steps + 4) if fits(t))
     return [t for t in (below, above) if t is not None]
 
 
@@ -195,14 +193,6 @@ def _check_overrides(kind: str, cls: type, overrides: Mapping[str, Any]) -> None
         raise TypeError(
             f"kind={kind!r} takes no argument {', '.join(unknown)} (got {got}); it takes "
             f"{', '.join(sorted(taken))}"
-        )
-
-
-def _check_bounds_order(base: Any, peak: Any) -> None:
-    """The message every schedule gives when the bounds are out of order."""
-    if isinstance(base, (int, float)) and isinstance(peak, (int, float)) and not peak > base:
-        raise ValueError(
-            f"max_lr must be greater than base_lr (got base_lr={base!r}, max_lr={peak!r})"
         )
 
 
@@ -257,8 +247,8 @@ def schedule_from_bounds(
             low, peak = bounds()
             params.setdefault("max_lr", peak)
             base = low if base is None else base
-        if "div_factor" not in params:
-            _check_bounds_order(base, params["max_lr"])
+        if "div_factor" not in params:  # the run starts at base_lr: as a cyclical kind's
+            check_above("base_lr", base, "max_lr", check_positive("max_lr", params["max_lr"]))
             ratio = params["max_lr"] / base
             if not math.isfinite(ratio):
                 raise ValueError(
@@ -286,7 +276,6 @@ def schedule_from_bounds(
     params.update(overrides)
     if kind == "exp_range" and "gamma" not in overrides:
         params["gamma"] = smith_gamma(params["step_size_up"])
-    _check_bounds_order(params["base_lr"], params["max_lr"])
     schedule: Schedule = cls(**params)
     cycle_steps = int(getattr(schedule, "cycle_steps"))  # noqa: B009 - every cyclic kind has it
     if total is not None and total % cycle_steps:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import _host_rng
 from .._batches import LoaderState, own_generators
 
 __all__ = [
@@ -98,25 +99,18 @@ def replaying(data: Any) -> Callable[[], AbstractContextManager[None]]:
 
     The states are the global ones (:func:`rng_states`) and ``data``'s own shuffling
     generators and pass counters (:class:`cyclr._batches.LoaderState`), captured when
-    ``replaying`` is called. Every
+    ``replaying`` is called (:func:`cyclr._host_rng.replaying` with torch's states). Every
     pass over a shuffling data loader started (and its first batch drawn) in such a block
     gives the same order: the batches held aside from the first are the ones every pass
     skips, and no pass trains on them.
     """
-    captured = rng_states(), LoaderState.of(data)
-
-    @contextmanager
-    def replay() -> Iterator[None]:
-        current = rng_states(), LoaderState.of(data)
-        _set_states(captured)
-        try:
-            yield
-        finally:
-            _set_states(current)
-
-    return replay
+    return _host_rng.replaying(data, _states_with_data, _set_states)
 
 
-def _set_states(states: tuple[dict[str, Any], LoaderState]) -> None:
-    set_rng_states(states[0])
-    states[1].restore()
+def _states_with_data(data: Any) -> dict[str, Any]:
+    return {**rng_states(), "data": LoaderState.of(data)}
+
+
+def _set_states(states: dict[str, Any]) -> None:
+    set_rng_states(states)
+    states["data"].restore()
