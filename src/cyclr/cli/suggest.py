@@ -150,6 +150,25 @@ def _evidence_text(evidence: Any) -> str:
     )
 
 
+def _overfitting_hint(confirmed: object) -> list[str]:
+    """A line saying how soon a run at the confirmed LR passes its held-out minimum.
+
+    Only when the candidates overfit and no run length fitted the LR (with one, the LR
+    is already the one whose run ends at the minimum).
+    """
+    from ..rangetest.rules import Suggestion
+
+    if not isinstance(confirmed, Suggestion) or "total_steps" in confirmed.evidence:
+        return []
+    minimum = confirmed.evidence.get("held_out_minimum_steps")
+    if minimum is None:
+        return []
+    return [
+        f"  (the candidates overfit: a run at {fmt(confirmed.lr)} is past its held-out "
+        f"minimum after about {minimum} steps; for a longer run pass --total-steps)"
+    ]
+
+
 def report(
     result: RangeTestResult, steps_per_epoch: int | None = None, total_steps: int | None = None
 ) -> list[str]:
@@ -211,6 +230,7 @@ def report(
             f"  {method:<{width}}  {fmt(answer.lr):>10}  [{fmt(low)}, {fmt(high)}]{marker}"
         )
         lines.append(f"  {'':<{width}}  evidence: {_evidence_text(answer.evidence)}")
+    lines.extend(_overfitting_hint(answers.get("confirmed")))
     try:
         base_lr, max_lr = result.clr_bounds()
     except NoReliableSuggestionError as exc:

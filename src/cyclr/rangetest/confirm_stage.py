@@ -312,6 +312,31 @@ def confirm_result(
     return dataclasses.replace(result, confirmation=longer)
 
 
+def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
+    """``result``, after a warning when its candidates overfit and the run's length is unknown.
+
+    The confirmed LR is the best for the window's few steps. Where the candidates'
+    held-out losses turned up within it, a longer run at that LR ends past its held-out
+    minimum (:mod:`cyclr.rangetest.horizon`), and only the run's length
+    (``total_steps=``) lets ``result.suggest()`` lower the LR to fit: say so, with the
+    steps after which the minimum comes, rather than hand over an LR that looks final.
+    """
+    if result.settings.get("total_steps") is not None:
+        return result
+    suggestion = result.suggest()
+    minimum = suggestion.evidence.get("held_out_minimum_steps")
+    if minimum is not None:
+        overfit = len(suggestion.evidence["overfitting_times"])
+        warn_caller(
+            f"held_out: the held-out loss turned up within the confirmation's "
+            f"{suggestion.evidence['steps']} steps at {overfit} candidates: a run at the "
+            f"confirmed LR {suggestion.lr:.3g} is past its held-out minimum after about "
+            f"{minimum} steps. For a longer run, pass its length (range_test(..., "
+            "total_steps=...) or result.suggest(total_steps=...)) to fit the LR to it"
+        )
+    return result
+
+
 def after_sweep(
     result: RangeTestResult,
     aside: HeldAside | None,
@@ -325,6 +350,8 @@ def after_sweep(
     ``run`` (:func:`confirm_result`), unless there is nothing to confirm on (``run`` is
     ``None``); the confirmation is dropped, with a warning, when a pass over the data
     began with batches other than those held aside (:func:`cyclr._held_aside.finish`).
+    Without the run's length, a confirmation whose candidates overfit warns how soon a
+    run at its LR passes the held-out minimum.
 
     Args:
         result: The sweep's result.
@@ -336,7 +363,7 @@ def after_sweep(
     if run is None:
         return finish(aside, result, None, run_length)
     confirming = run
-    return finish(
+    confirmed = finish(
         aside,
         result,
         lambda swept: confirm_result(
@@ -344,6 +371,7 @@ def after_sweep(
         ),
         run_length,
     )
+    return confirmed if confirmed.confirmation is None else _noting_overfitting(confirmed)
 
 
 def _first_window(

@@ -179,12 +179,13 @@ class Confirmation:
         )
 
     def horizon(
-        self, total_steps: int, bar: float | None, untrained: float | None = None
+        self, total_steps: int | None, bar: float | None, untrained: float | None = None
     ) -> Horizon:
         """The run's length read against the held-out losses (:mod:`~cyclr.rangetest.horizon`).
 
         Args:
-            total_steps: Optimizer steps of the whole run at a fixed LR.
+            total_steps: Optimizer steps of the whole run at a fixed LR; ``None``: not
+                known (the held-out minimum's time is still read).
             bar: The learning bar (:func:`~cyclr.rangetest.confirm_stage.learning_bar`);
                 ``None``: none.
             untrained: The untrained model's loss (:func:`untrained_loss` of the
@@ -215,7 +216,10 @@ class Confirmation:
         With a ``horizon`` (:meth:`horizon`: the run's length read against the held-out
         losses), the LR is ``min(lr, horizon.lr)``: lowered to the LR whose run reaches
         the held-out minimum at its end when the candidates overfit within the window.
-        The evidence adds ``total_steps``, the candidates' ``overfitting_times``,
+        The evidence adds ``total_steps`` (when known), the candidates'
+        ``overfitting_times``, ``held_out_minimum_steps`` (when they overfit: the steps
+        after which a run at the suggested LR is past its held-out minimum,
+        :meth:`Horizon.minimum_steps <cyclr.rangetest.horizon.Horizon.minimum_steps>`),
         ``run_length_lr`` and ``flow_path_lr`` (when known: the largest candidate still
         on the smaller ones' gradient-flow path,
         :func:`~cyclr.rangetest.horizon.flow_path_end`, reported and not applied); when
@@ -247,17 +251,21 @@ class Confirmation:
             "steps_spent": self.steps_spent,
         }
         if horizon is not None:
-            evidence["total_steps"] = horizon.total_steps
+            if horizon.total_steps is not None:
+                evidence["total_steps"] = horizon.total_steps
             evidence["overfitting_times"] = list(horizon.times)
             if horizon.lr is not None:
                 evidence["run_length_lr"] = horizon.lr
             if horizon.path_lr is not None:
                 evidence["flow_path_lr"] = horizon.path_lr
-            if horizon.lr is not None and horizon.lr < self.lr:
+            if horizon.lr is not None and horizon.total_steps and horizon.lr < self.lr:
                 lr = horizon.lr
                 low = min(horizon.times) / horizon.total_steps
                 high = max(horizon.times) / horizon.total_steps
                 evidence["chosen_by"] = "the run's length"
+            minimum = horizon.minimum_steps(lr)
+            if minimum is not None:
+                evidence["held_out_minimum_steps"] = minimum
 
         return Suggestion(lr, "confirmed", evidence, (low, high))
 
@@ -340,7 +348,7 @@ class Confirmation:
         )
         if horizon is None or horizon.lr is None or {"base_lr", "max_lr"} & set(overrides):
             return schedule
-        if total_steps != horizon.total_steps:
+        if total_steps is None or total_steps != horizon.total_steps:
             raise ValueError(
                 f"horizon must be read for the schedule's total_steps (got total_steps="
                 f"{total_steps!r}, horizon.total_steps={horizon.total_steps!r})"

@@ -154,19 +154,44 @@ class Horizon:
     r"""The run's length read against the confirmation.
 
     Attributes:
-        total_steps: The run's length ``T``.
+        total_steps: The run's length ``T``; ``None``: not known (the held-out minimum's
+            time is read, and no LR fitted to a run).
         times: :math:`lr_j t_j` of each candidate that overfit (:func:`overfitting_times`).
         lr: :math:`\hat\tau / T`, the LR whose run reaches the held-out minimum at its
-            end; ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit.
+            end; ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit or
+            the run's length is not known.
         path_lr: The largest candidate still on the smaller candidates' gradient-flow
             path (:func:`flow_path_end`), or ``None`` (no untrained loss given, or no
             candidate learned).
     """
 
-    total_steps: int
+    total_steps: int | None
     times: tuple[float, ...]
     lr: float | None
     path_lr: float | None = None
+
+    @property
+    def flow_time(self) -> float | None:
+        r"""The gradient-flow time of the held-out minimum, or ``None``.
+
+        :math:`\hat\tau = \operatorname{median}_j lr_j t_j` over the candidates that
+        overfit; ``None`` when fewer than :data:`MIN_OVERFITTING` did.
+        """
+        return statistics.median(self.times) if len(self.times) >= MIN_OVERFITTING else None
+
+    def minimum_steps(self, lr: float) -> int | None:
+        r"""Steps at a fixed ``lr`` after which the held-out loss turns up, or ``None``.
+
+        :math:`\hat\tau / lr`, rounded (:attr:`flow_time`); ``None`` when the candidates
+        showed no overfitting. A run at ``lr`` longer than this ends past its held-out
+        minimum (the reason to give ``total_steps``).
+
+        Example:
+            >>> Horizon(None, (0.4, 0.5), None).minimum_steps(0.005)
+            90
+        """
+        tau = self.flow_time
+        return None if tau is None else round(tau / lr)
 
 
 def flow_path_end(
@@ -250,7 +275,7 @@ def run_length_lr(
     held_out_losses: Sequence[Sequence[float]],
     evaluated_at: Sequence[int],
     bar: float | None,
-    total_steps: int,
+    total_steps: int | None,
     untrained: float | None = None,
 ) -> Horizon:
     r""":math:`lr_T = \operatorname{median}_j(lr_j t_j) / T`, or no answer.
@@ -260,13 +285,14 @@ def run_length_lr(
         held_out_losses: Each candidate's held-out losses after ``evaluated_at``.
         evaluated_at: The evaluation steps.
         bar: The learning bar (:func:`~cyclr.rangetest.confirm_stage.learning_bar`).
-        total_steps: Optimizer steps of the whole run at a fixed LR, a positive integer.
+        total_steps: Optimizer steps of the whole run at a fixed LR, a positive integer;
+            ``None``: not known (:attr:`Horizon.flow_time` is read, ``lr`` is ``None``).
         untrained: The untrained model's loss, for the flow path
             (:attr:`Horizon.path_lr`); ``None``: no path.
 
     Returns:
         The :class:`Horizon`; its ``lr`` is ``None`` unless at least
-        :data:`MIN_OVERFITTING` candidates overfit.
+        :data:`MIN_OVERFITTING` candidates overfit and ``total_steps`` is given.
 
     Raises:
         TypeError: If ``total_steps`` is not an integer.
@@ -280,13 +306,15 @@ def run_length_lr(
         >>> h.times, h.lr
         ((0.4, 0.4), 0.001)
     """
-    steps = check_int("total_steps", total_steps)
+    steps = None if total_steps is None else check_int("total_steps", total_steps)
     times = overfitting_times(candidates, held_out_losses, evaluated_at, bar)
-    lr = statistics.median(times) / steps if len(times) >= MIN_OVERFITTING else None
     end = None
     if untrained is not None and len(evaluated_at) >= 2:
         end = flow_path_end(candidates, held_out_losses, evaluated_at, untrained, bar)
-    return Horizon(steps, times, lr, None if end is None else float(candidates[end]))
+    path_lr = None if end is None else float(candidates[end])
+    tau = Horizon(steps, times, None).flow_time
+    lr = None if tau is None or steps is None else tau / steps
+    return Horizon(steps, times, lr, path_lr)
 
 
 def flow_time_factor(schedule: Schedule, total_steps: int, flow_time: float) -> float:

@@ -213,6 +213,9 @@ class RangeTestResult(ResultFiles):
         ``total_steps`` (the run's length) fits the confirmed LR to the run: where
         candidates' held-out losses turned up (overfitting), it is lowered so that the
         run reaches the held-out minimum at its end (:mod:`cyclr.rangetest.horizon`).
+        Without it the LR is the window's best, and the evidence's
+        ``held_out_minimum_steps`` says after how many steps a run at that LR is past
+        its held-out minimum (``range_test`` warns when there is one).
 
         Args:
             method: ``"bottom"``, ``"steepest"``, ``"valley"``, ``"minimum"``,
@@ -238,8 +241,6 @@ class RangeTestResult(ResultFiles):
         if method == "confirmed" or (method is None and self.confirmation is not None):
             confirmation = self._confirmed("method")
             length = self._run_length() if total_steps is None else total_steps
-            if length is None:
-                return confirmation.suggestion()
             return confirmation.suggestion(self._horizon(length))
         if method is not None:
             check_choice("method", method, (*METHODS, "confirmed"))
@@ -256,7 +257,7 @@ class RangeTestResult(ResultFiles):
         length = self.settings.get("total_steps")
         return None if length is None else int(length)
 
-    def _horizon(self, total_steps: int) -> Horizon:
+    def _horizon(self, total_steps: int | None) -> Horizon:
         confirmation = self._confirmed("total_steps")
         untrained = untrained_loss(self.losses)
         bar = held_out_bar(self.losses, confirmation.start_loss, confirmation.held_out_steps)
