@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_horizon import AT, CANDIDATES, LOSSES, LRS, OVERFIT, STEADY, _result
+from tests.rangetest.test_horizon import AT, CANDIDATES, LOSSES, LRS, OVERFIT, STEADY, _result
 
 from cyclr.cli.main import main as cli_main
 from cyclr.rangetest import RangeTestResult
@@ -43,6 +43,8 @@ def test_the_default_suggestion_says_after_how_many_steps_its_run_passes_the_min
     short = _result(OVERFIT).suggest(total_steps=10)  # not raised: the minimum is further
     assert short.lr == 0.02 and short.evidence["held_out_minimum_steps"] == 22
     assert "held_out_minimum_steps" not in _result(STEADY).suggest().evidence
+    assert str(plain).endswith("; a run at it is past its held-out minimum after about 22 steps")
+    assert "held-out minimum" not in str(fitted) + str(_result(STEADY).suggest())
 
 
 def _confirming(held_out: tuple[tuple[float, ...], ...]):  # type: ignore[no-untyped-def]

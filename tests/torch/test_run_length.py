@@ -57,20 +57,21 @@ def fitted() -> Any:
     data = _data()
     model = _model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    result = range_test(
-        model,
-        optimizer,
-        [(data[0], data[1])],
-        torch.nn.functional.mse_loss,
-        held_out=[(data[2], data[3])],
-        confirm_steps=80,
-        progress=False,
-    )
-    return data, result
+    with pytest.warns(RuntimeWarning, match="past its held-out minimum") as caught:
+        result = range_test(
+            model,
+            optimizer,
+            [(data[0], data[1])],
+            torch.nn.functional.mse_loss,
+            held_out=[(data[2], data[3])],
+            confirm_steps=80,
+            progress=False,
+        )
+    return data, result, [str(w.message) for w in caught]
 
 
 def test_the_fitted_lr_is_the_median_flow_time_over_the_run(fitted: Any) -> None:
-    _, result = fitted
+    _, result, _ = fitted
     confirmation = result.confirmation
     at = evaluation_steps(confirmation.steps)
     bar, times = learning_bar(result), []
@@ -86,7 +87,7 @@ def test_the_fitted_lr_is_the_median_flow_time_over_the_run(fitted: Any) -> None
 
 
 def test_a_run_at_the_fitted_lr_bottoms_out_at_its_end_and_ends_lower(fitted: Any) -> None:
-    data, result = fitted
+    data, result, _ = fitted
     window = _held_out_curve(result.suggest().lr, data)
     run = _held_out_curve(result.suggest(total_steps=RUN).lr, data)
     assert run.index(min(run)) >= len(run) * 0.8  # the held-out minimum at the run's end
@@ -97,7 +98,7 @@ def test_a_run_at_the_fitted_lr_bottoms_out_at_its_end_and_ends_lower(fitted: An
 def test_range_test_keeps_the_run_s_length_for_suggest_its_file_and_the_cli(
     fitted: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data, by_hand = fitted
+    data, by_hand, _ = fitted
     model = _model()
     result = range_test(
         model,
@@ -116,3 +117,15 @@ def test_range_test_keeps_the_run_s_length_for_suggest_its_file_and_the_cli(
     result.to_json(path)
     assert cli_main(["suggest", str(path)]) == 0
     assert "chosen_by=the run's length" in capsys.readouterr().out
+
+
+def test_without_the_run_s_length_range_test_says_when_the_window_s_lr_overfits(
+    fitted: Any,
+) -> None:
+    data, result, messages = fitted
+    steps = result.suggest().evidence["held_out_minimum_steps"]
+    assert len(messages) == 1 and f"after about {steps} steps" in messages[0]
+    assert "total_steps=" in messages[0]
+    window = _held_out_curve(result.suggest().lr, data)  # every 50 steps of 1,000
+    bottom = 50 * (window.index(min(window)) + 1)
+    assert steps < RUN and bottom / 2 <= steps <= bottom * 2  # where the run bottoms out

@@ -81,7 +81,11 @@ class Suggestion:
 
     def __str__(self) -> str:
         low, high = self.interval
-        return f"{self.method}: lr={self.lr:.3g} (about as good: {low:.3g} to {high:.3g})"
+        text = f"{self.method}: lr={self.lr:.3g} (about as good: {low:.3g} to {high:.3g})"
+        minimum = self.evidence.get("held_out_minimum_steps")
+        if minimum is not None and "total_steps" not in self.evidence:
+            text += f"; a run at it is past its held-out minimum after about {minimum} steps"
+        return text
 
 
 def _parabola_vertex(x: FloatArray, v: FloatArray, i: int, spread: float) -> float:
