@@ -10,6 +10,7 @@ from .common import CliError, add_command, fmt, load_result, positive_int
 
 if TYPE_CHECKING:
     from ..rangetest import RangeTestResult
+    from ..rangetest.rules import Suggestion
 
 __all__ = ["add_parser", "report", "snippet"]
 
@@ -150,15 +151,13 @@ def _evidence_text(evidence: Any) -> str:
     )
 
 
-def _overfitting_hint(confirmed: object) -> list[str]:
+def _overfitting_hint(confirmed: Suggestion) -> list[str]:
     """A line saying how soon a run at the confirmed LR passes its held-out minimum.
 
     Only when the candidates overfit and no run length fitted the LR (with one, the LR
     is already the one whose run ends at the minimum).
     """
-    from ..rangetest.rules import Suggestion
-
-    if not isinstance(confirmed, Suggestion) or "total_steps" in confirmed.evidence:
+    if "total_steps" in confirmed.evidence:
         return []
     minimum = confirmed.evidence.get("held_out_minimum_steps")
     if minimum is None:
@@ -230,7 +229,8 @@ def report(
             f"  {method:<{width}}  {fmt(answer.lr):>10}  [{fmt(low)}, {fmt(high)}]{marker}"
         )
         lines.append(f"  {'':<{width}}  evidence: {_evidence_text(answer.evidence)}")
-    lines.extend(_overfitting_hint(answers.get("confirmed")))
+        if method == "confirmed":
+            lines.extend(_overfitting_hint(answer))
     try:
         base_lr, max_lr = result.clr_bounds()
     except NoReliableSuggestionError as exc:
