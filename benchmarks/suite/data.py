@@ -262,11 +262,13 @@ def load_diabetes_reg() -> ArrayData:
 
 
 def load_friedman(kind: int = 1, n: int = 4_000, n_test: int = 1_000) -> ArrayData:
-    """Scikit-learn's synthetic Friedman #1 or #3 regression (generated, seed 0)."""
-    from sklearn.datasets import make_friedman1, make_friedman3
+    """Scikit-learn's synthetic Friedman #1, #2 or #3 regression (generated, seed 0)."""
+    from sklearn.datasets import make_friedman1, make_friedman2, make_friedman3
 
     if kind == 1:
         x, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
+    elif kind == 2:
+        x, y = make_friedman2(n_samples=n, noise=100.0, random_state=0)
     else:
         x, y = make_friedman3(n_samples=n, noise=0.1, random_state=0)
     return _regression(x, y, n_test=n_test)
