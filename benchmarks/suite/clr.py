@@ -130,7 +130,7 @@ def lag_factor(task: Task, lrs: Sequence[float]) -> float:
     bounds back by that many steps of the sweep: ``10 ** (-lag * dx)``, with ``dx`` the
     sweep's median step in log10(LR). Plain SGD has no lag (factor 1).
     """
-    beta = task.momentum if task.optimizer == "sgd" else 0.9
+    beta = task.first_moment
     if beta <= 0 or len(lrs) < 2:
         return 1.0
     logs = [math.log10(v) for v in lrs]

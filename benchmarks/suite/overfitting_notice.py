@@ -17,9 +17,9 @@ after the family).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,8 @@ def table(version: str, cache: Path = DEFAULT_CACHE) -> str:
         told = [s for s in steps if s is not None]
         listed = ", ".join(map(str, sorted(told))) or "-"
         rows.append(f"| {name} | {task.steps} | {len(told)} of {len(steps)} | {listed} |")
+    if all(row.endswith("| 0 of 0 | - |") for row in rows[2:]):
+        raise SystemExit(f"no cyclr-auto-{version} records under {cache}: check the tag")
     return "\n".join(rows) + "\n"
 
 
@@ -75,19 +77,19 @@ def report(version: str, out: str | None = None) -> str:
     )
 
 
-def main(argv: list[str]) -> int:
-    """Print the report, or write it to ``--out FILE``."""
-    if not argv or argv[0].startswith("-"):
-        print(__doc__)
-        return 2
-    out = argv[2] if len(argv) == 3 and argv[1] == "--out" else None
-    text = report(argv[0], out)
-    if out is not None:
-        Path(out).write_text(text)
-    else:
+def main(argv: list[str] | None = None) -> int:
+    """Print the report, or write it to ``--out``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.overfitting_notice")
+    parser.add_argument("version", help="the cyclr-auto family's cache tag")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    text = report(args.version, None if args.out is None else str(args.out))
+    if args.out is None:
         print(text, end="")
+    else:
+        args.out.write_text(text)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -190,7 +190,7 @@ def budget_rule(a: float) -> Rule:
 
 
 def _momentum(task: Task) -> float:
-    return task.momentum if task.optimizer == "sgd" else 0.9
+    return task.first_moment
 
 
 def lag_rule(divisor: float) -> Rule:

@@ -17,3 +17,10 @@ def test_rmsprop_is_built_with_the_task_s_settings() -> None:
     cls, kwargs = task.optimizer_factory()
     assert isinstance(opt, torch.optim.RMSprop) and cls is torch.optim.RMSprop
     assert opt.defaults["lr"] == 0.01 and kwargs == {"weight_decay": 0.0}
+
+
+def test_the_first_moment_is_the_optimizer_s_momentum() -> None:
+    assert HOLDOUT_TASKS["fashion-mlp-rmsprop"].first_moment == 0.0
+    assert HOLDOUT_TASKS["words-gru-sgd"].first_moment == 0.9
+    assert TASKS["friedman1-mlp-sgd0"].first_moment == 0.0
+    assert TASKS["mnist1d-cnn-adam"].first_moment == 0.9

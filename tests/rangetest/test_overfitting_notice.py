@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -100,3 +101,35 @@ def test_cyclr_suggest_prints_the_notice_only_without_total_steps(
     _result(STEADY).to_json(path)
     assert cli_main(["suggest", str(path)]) == 0
     assert "held-out minimum" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("lr", "error", "message"),
+    [
+        (0.0, ValueError, r"lr must be positive .*got lr=0.0"),
+        (-0.01, ValueError, r"lr must be positive .*got lr=-0.01"),
+        (math.nan, ValueError, r"lr must be .*got lr=nan"),
+        (math.inf, ValueError, r"lr must be .*got lr=inf"),
+        (1e-320, ValueError, r"lr is too small to count steps at \(got lr=1e-320\)"),
+        ("0.01", TypeError, r"lr must be a real number.*got lr='0.01'"),
+    ],
+)
+def test_a_bad_lr_for_the_steps_is_named(lr: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        Horizon(None, (0.4, 0.5), None).minimum_steps(lr)  # type: ignore[arg-type]
+
+
+def test_the_steps_are_at_least_one() -> None:
+    assert Horizon(None, (0.4, 0.5), None).minimum_steps(100.0) == 1
+
+
+def test_no_notice_when_the_confirmed_lr_is_a_guess() -> None:
+    # Every candidate learned, then rose far above where it started: each score is past
+    # the untrained ceiling, also one window lower, and range_test says the LR is a guess.
+    rising = (2.9, 2.5, 2.96, 2.97)
+    with pytest.warns(RuntimeWarning) as caught:
+        result = after_sweep(_swept(), None, _confirming((rising,) * 3), 40, None)
+    messages = [str(w.message) for w in caught]
+    assert result.confirmation is not None
+    assert any("is a guess" in m for m in messages), messages
+    assert not any("held-out minimum" in m for m in messages), messages

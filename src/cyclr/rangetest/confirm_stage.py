@@ -321,8 +321,11 @@ def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
     (``total_steps=``) lets ``result.suggest()`` lower the LR to fit: say so, with the
     steps after which the minimum comes, rather than hand over an LR that looks final.
     """
-    if result.settings.get("total_steps") is not None:
+    confirmation = result.confirmation
+    if result.settings.get("total_steps") is not None or confirmation is None:
         return result
+    if not learned(result, confirmation) or capped(result, confirmation) is None:
+        return result  # the LR is a guess, and confirm_result said so: nothing more to read
     suggestion = result.suggest()
     minimum = suggestion.evidence.get("held_out_minimum_steps")
     if minimum is not None:
@@ -371,7 +374,7 @@ def after_sweep(
         ),
         run_length,
     )
-    return confirmed if confirmed.confirmation is None else _noting_overfitting(confirmed)
+    return _noting_overfitting(confirmed)
 
 
 def _first_window(

@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import check_int
+from .._validate import check_int, check_positive
 
 if TYPE_CHECKING:
     from ..schedules import Schedule
@@ -182,16 +182,33 @@ class Horizon:
     def minimum_steps(self, lr: float) -> int | None:
         r"""Steps at a fixed ``lr`` after which the held-out loss turns up, or ``None``.
 
-        :math:`\hat\tau / lr`, rounded (:attr:`flow_time`); ``None`` when the candidates
-        showed no overfitting. A run at ``lr`` longer than this ends past its held-out
-        minimum (the reason to give ``total_steps``).
+        :math:`\hat\tau / lr` (:attr:`flow_time`), rounded, at least 1. A run at ``lr``
+        longer than this ends past its held-out minimum (the reason to give
+        ``total_steps``). Where every candidate that overfit had its lowest held-out
+        loss at the first evaluation, the minimum may come sooner.
+
+        Args:
+            lr: A fixed learning rate, positive and finite.
+
+        Returns:
+            The steps, or ``None`` when the candidates showed no overfitting.
+
+        Raises:
+            ValueError: If ``lr`` is not positive or not finite.
+            TypeError: If ``lr`` is not a real number.
 
         Example:
             >>> Horizon(None, (0.4, 0.5), None).minimum_steps(0.005)
             90
         """
+        rate = check_positive("lr", lr)
         tau = self.flow_time
-        return None if tau is None else round(tau / lr)
+        if tau is None:
+            return None
+        steps = tau / rate
+        if not math.isfinite(steps):
+            raise ValueError(f"lr is too small to count steps at (got lr={lr!r})")
+        return max(1, round(steps))
 
 
 def flow_path_end(
