@@ -1,0 +1,61 @@
+"""cyclr.keras.range_test says, without the run's length, how soon its confirmed LR overfits."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # fixed at first import; see keras_probe
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import keras
+import numpy as np
+
+import cyclr.keras
+
+D = 48
+
+
+def _data() -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
+    """40 noisy examples of a sparse linear target in 48 dimensions: a fit overfits soon."""
+    rng = np.random.default_rng(0)
+    w = np.zeros(D)
+    w[:8] = rng.normal(size=8)
+    x = rng.normal(size=(40, D)).astype("float32")
+    y = (x @ w + 1.5 * rng.normal(size=40)).astype("float32")
+    x_val = rng.normal(size=(400, D)).astype("float32")
+    return [(x, y[:, None])], [(x_val, (x_val @ w).astype("float32")[:, None])]
+
+
+def _model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return model
+
+
+def test_the_notice_names_the_steps_the_evidence_holds_and_the_caller_s_line() -> None:
+    train, held_out = _data()
+    with warnings.catch_warnings(record=True) as caught:  # the framework's own, too
+        warnings.simplefilter("always")
+        result = cyclr.keras.range_test(
+            _model(),
+            train,
+            held_out=held_out,
+            start_lr=1e-5,
+            end_lr=1.0,
+            num_steps=100,
+            confirm_steps=80,
+            progress=False,
+        )
+    notices = [w for w in caught if "held-out minimum" in str(w.message)]
+    assert all(w.category is RuntimeWarning for w in notices)
+    steps = result.suggest().evidence["held_out_minimum_steps"]
+    assert len(notices) == 1 and f"after about {steps} steps" in str(notices[0].message)
+    assert notices[0].filename == __file__
+    fitted = result.suggest(total_steps=20 * steps)  # a run 20 times as long: a lower LR
+    assert (
+        fitted.lr < result.suggest().lr and fitted.evidence["held_out_minimum_steps"] == 20 * steps
+    )
