@@ -63,6 +63,7 @@ CLR_SOURCES = {
     "confirmed-end": BoundsSource("cyclr-confirm", "cyclr-confirmed-end"),
     "confirmed-steady": BoundsSource("cyclr-confirm", "cyclr-confirmed-steady"),
     "auto": BoundsSource("cyclr-auto", "cyclr-auto"),
+    "auto-path": BoundsSource("cyclr-auto", "cyclr-auto"),
 }
 """Bounds rules whose bounds drive the CLR runs: the finder family and method prefix.
 
@@ -76,8 +77,10 @@ largest (:data:`.finders_confirm.STEADY_BOUNDS`). ``confirmed`` and ``confirmed-
 are fitted to the run's length as
 ``result.schedule(..., total_steps=budget)`` fits it (:func:`run_bounds`);
 ``confirmed-window`` is the same bounds unscaled, as before that fitting existed; ``auto``
-is the ``cyclr-auto`` family's (``held_out="auto"``), fitted the same way."""
-RUN_LENGTH_RULES = ("confirmed", "confirmed-steady", "auto")
+is the ``cyclr-auto`` family's (``held_out="auto"``), fitted the same way; ``auto-path`` a
+prototype: ``auto``'s peak no higher than the largest candidate still on the smaller
+ones' gradient-flow path (:func:`path_bounds`)."""
+RUN_LENGTH_RULES = ("confirmed", "confirmed-steady", "auto", "auto-path")
 """Rules whose bounds the run's length scales (:func:`run_bounds`)."""
 CURVE_RULES = tuple(r for r, src in CLR_SOURCES.items() if src.family == "cyclr")
 """Rules re-read from the ``cyclr`` family's curve with ``clr_bounds(rule=...)``."""
@@ -152,8 +155,37 @@ def bounds_of(task: Task, rec: Any, rule: str) -> tuple[float, float] | None:
     base, peak = rec.suggestions.get(f"{prefix}-base"), rec.suggestions.get(f"{prefix}-max")
     if base is None or peak is None:
         return None
+    if rule == "auto-path":
+        return path_bounds(rec, base, peak)
     factor = lag_factor(task, rec.lrs) if rule in LAGGED else 1.0
     return base * factor, peak * factor
+
+
+def path_bounds(rec: Any, base: float, peak: float) -> tuple[float, float]:
+    """A prototype: the confirmation's peak no higher than its flow path's end.
+
+    ``peak`` (the largest candidate that trained steadily, or the confirmed LR if larger)
+    is lowered to the largest candidate whose held-out loss at equal flow time ``lr * t``
+    is as low as the smaller candidates' (:func:`cyclr.rangetest.horizon.flow_path_end`),
+    never below the confirmed LR: a candidate steady for 40 steps but lagging the flow
+    (a recurrent network near its cliff) is past where a schedule's peak should go.
+    ``base`` keeps its ratio to the peak.
+    """
+    import numpy as np
+
+    from cyclr.rangetest.scores import held_out_bar, untrained_loss
+    from cyclr.rangetest.storage import _confirmation
+
+    c = _confirmation(rec.confirmation) if rec.confirmation else None
+    if c is None:
+        return base, peak
+    losses = np.asarray([math.nan if v is None else v for v in rec.losses], dtype=float)
+    bar = held_out_bar(losses, c.start_loss, c.held_out_steps)
+    path = c.horizon(None, bar, untrained_loss(losses)).path_lr
+    if path is None:
+        return base, peak
+    new_peak = max(c.lr, min(peak, path))
+    return base * new_peak / peak, new_peak
 
 
 def clr_steps(task: Task, kind: str) -> int:
