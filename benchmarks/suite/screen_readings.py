@@ -1,12 +1,14 @@
-"""Two readings of the default call's confirmation, screened on cached records (not adopted).
+"""Other readings of the default call's confirmation, screened on cached records (not adopted).
 
 Each cached ``cyclr-auto`` record (``range_test(...)`` at its defaults) keeps its
-confirmation. This re-reads its LR two other ways and scores each LR by expected regret
+confirmation. This re-reads its LR in other ways and scores each LR by expected regret
 (:mod:`benchmarks.suite.expected_regret`), training nothing:
 
 * ``T=spent``: the run's length taken to be the steps the test itself spent (a run is at
   least as long as the test that chose its LR), given to the rule ``total_steps=`` uses
   (:mod:`cyclr.rangetest.horizon`); ``T=budget`` is the task's real budget, for reference;
+* ``T=budget, censored``: the real budget, with a candidate whose held-out minimum came at
+  the first evaluation read as an upper bound on the flow time (:func:`_censored`);
 * ``z=...``: the smallest candidate that learned and whose score is within ``z`` noise units
   of the lowest, where a unit is the noise of a held-out mean, ``sigma0 / sqrt(m)``
   (:func:`cyclr.rangetest.scores.held_out_bar`), if it lies below the confirmed LR.
@@ -49,6 +51,32 @@ def _with_length(record: dict[str, Any], c: Confirmation, total_steps: int | Non
     return c.suggestion(c.horizon(total_steps, bar, untrained_loss(losses))).lr
 
 
+def _censored(record: dict[str, Any], c: Confirmation, total_steps: int) -> float:
+    """``total_steps=``'s LR with each minimum at the first evaluation read as a bound.
+
+    Such a candidate's held-out minimum came at or before that evaluation: its
+    ``lr_j t_j`` bounds the flow time from above, so the estimate is the median of all
+    of them, capped at the smallest such bound.
+    """
+    from cyclr.rangetest.confirm import evaluation_steps
+
+    bar = held_out_bar(_losses(record), c.start_loss, c.held_out_steps)
+    runs = [h for h in c.held_out_losses if h]
+    marks = evaluation_steps(c.steps, max((len(h) for h in runs), default=0))
+    exact, bounds = [], []
+    for lr, losses, score in zip(c.candidates, c.held_out_losses, c.scores, strict=True):
+        if not math.isfinite(score) or len(losses) < 2 or bar is None:
+            continue
+        low = min(range(len(losses)), key=losses.__getitem__)
+        later = losses[low + 1 :]
+        if losses[low] < bar and len(later) >= 2 and all(v > losses[low] for v in later):
+            (bounds if low == 0 else exact).append(lr * marks[low])
+    if len(exact) + len(bounds) < 2:
+        return c.lr
+    tau = statistics.median(exact + bounds)
+    return min(c.lr, min([tau, *bounds]) / total_steps)
+
+
 def _within_noise(record: dict[str, Any], c: Confirmation, z: float) -> float:
     bar = held_out_bar(_losses(record), c.start_loss, c.held_out_steps)
     if bar is None or c.start_loss is None:
@@ -66,6 +94,7 @@ def readings(budget: int) -> dict[str, Callable[[dict[str, Any], Confirmation], 
         "default": lambda r, c: _with_length(r, c, None),
         "T=budget": lambda r, c: _with_length(r, c, budget),
         "T=spent": lambda r, c: _with_length(r, c, int(r["steps"])),
+        "T=budget, censored": lambda r, c: _censored(r, c, budget),
     }
     for z in Z_VALUES:
         out[f"z={z:g}"] = lambda r, c, z=z: _within_noise(r, c, z)
@@ -132,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     where = "" if args.out is None else f" --out {args.out}"
     text = (
-        "# Two readings of the default call's confirmation, screened (not adopted)\n\n"
+        "# Other readings of the default call's confirmation, screened (not adopted)\n\n"
         f"Command: `python -m benchmarks.suite.screen_readings {args.version}{where}` "
         "(cached `cyclr-auto` records re-read; median expected regret over 8 seeds in target "
         "units, and the seed spread of the LR)\n\n" + table(args.version)

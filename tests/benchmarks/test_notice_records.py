@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 from benchmarks.suite.overfitting_notice import notice_steps
 from tests.rangetest.test_horizon import OVERFIT, STEADY, _result
 
@@ -36,3 +37,21 @@ def test_the_screened_reading_takes_the_smallest_candidate_within_the_noise() ->
     assert _within_noise(record, c, 0.5) == 0.04  # 0.05 above the lowest: 0.7 units
     assert _within_noise(record, c, 1.0) == 0.02
     assert _within_noise(record, c, 2.0) == 0.01
+
+
+def test_a_minimum_at_the_first_evaluation_caps_the_flow_time() -> None:
+    from benchmarks.suite.screen_readings import _censored
+
+    from cyclr.rangetest.confirm import Confirmation
+
+    record = {"losses": [2.0, 2.2, 1.8, 2.0] * 5}
+    held = ((1.5, 1.3, 1.2, 1.1), (1.4, 1.0, 1.1, 1.2), (1.2, 1.3, 1.4, 1.5))  # 0.4; <= 0.5
+    c = Confirmation(0.02, 0.02, (0.01, 0.02, 0.05), (1.1, 1.2, 1.5), 40, 120, held)
+    c = dataclasses.replace(c, start_loss=2.0, held_out_steps=4.0)
+    assert _censored(record, c, 450) == pytest.approx(0.45 / 450)  # median 0.45 <= bound 0.5
+    early = ((1.5, 1.3, 1.2, 1.1), (1.4, 1.0, 1.1, 1.2), (0.9, 1.3, 1.4, 1.5))  # bound 0.5
+    c = dataclasses.replace(c, held_out_losses=early)
+    assert _censored(record, c, 450) == pytest.approx(0.45 / 450)
+    both = ((1.5, 1.3, 1.2, 1.1), (0.9, 1.0, 1.1, 1.2), (0.9, 1.3, 1.4, 1.5))  # 0.2 and 0.5
+    c = dataclasses.replace(c, held_out_losses=both)
+    assert _censored(record, c, 450) == pytest.approx(0.2 / 450)  # the median 0.35, capped
