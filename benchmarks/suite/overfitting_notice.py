@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +78,14 @@ def report(version: str, out: str | None = None) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the report, or write it to ``--out``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.overfitting_notice")
+def cached_records_cli(
+    module: str, report: Callable[[str, str | None], str], argv: list[str] | None = None
+) -> int:
+    """``python -m benchmarks.suite.<module> VERSION [--out FILE]``: print or write a report.
+
+    ``report(version, out)`` makes the text (``out`` names the file in its command line).
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
     parser.add_argument("version", help="the cyclr-auto family's cache tag")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -89,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.out.write_text(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the report, or write it to ``--out``."""
+    return cached_records_cli("overfitting_notice", report, argv)
 
 
 if __name__ == "__main__":

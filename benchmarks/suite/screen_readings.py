@@ -20,7 +20,6 @@ Usage (from the repository root, after the suite has cached the records)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -36,6 +35,7 @@ from cyclr.rangetest.storage import _confirmation
 
 from .cli import DEFAULT_CACHE, ORACLE_FILE
 from .expected_regret import SEEDS, _runs, expected_metric, regret_units
+from .overfitting_notice import cached_records_cli
 from .tasks import TASKS
 
 Z_VALUES = (0.5, 1.0, 2.0, 4.0)
@@ -153,24 +153,20 @@ def table(version: str, cache: Path = DEFAULT_CACHE) -> str:
     return "\n".join([*head, *rows, *summary]) + "\n"
 
 
+def report(version: str, out: str | None = None) -> str:
+    """The table under a title and the command that makes it."""
+    where = "" if out is None else f" --out {out}"
+    return (
+        "# Other readings of the default call's confirmation, screened (not adopted)\n\n"
+        f"Command: `python -m benchmarks.suite.screen_readings {version}{where}` "
+        "(cached `cyclr-auto` records re-read; median expected regret over 8 seeds in target "
+        "units, and the seed spread of the LR)\n\n" + table(version)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the report, or write it to ``--out``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.screen_readings")
-    parser.add_argument("version", help="the cyclr-auto family's cache tag")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    where = "" if args.out is None else f" --out {args.out}"
-    text = (
-        "# Other readings of the default call's confirmation, screened (not adopted)\n\n"
-        f"Command: `python -m benchmarks.suite.screen_readings {args.version}{where}` "
-        "(cached `cyclr-auto` records re-read; median expected regret over 8 seeds in target "
-        "units, and the seed spread of the LR)\n\n" + table(args.version)
-    )
-    if args.out is None:
-        print(text, end="")
-    else:
-        args.out.write_text(text)
-    return 0
+    return cached_records_cli("screen_readings", report, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from tests.notice_checks import assert_one_notice
 
 import cyclr.jax
 
@@ -54,12 +55,4 @@ def test_the_notice_names_the_steps_the_evidence_holds_and_the_caller_s_line() -
             confirm_steps=80,
             progress=False,
         )
-    notices = [n for n in caught if "held-out minimum" in str(n.message)]
-    assert all(n.category is RuntimeWarning for n in notices)
-    steps = result.suggest().evidence["held_out_minimum_steps"]
-    assert len(notices) == 1 and f"after about {steps} steps" in str(notices[0].message)
-    assert notices[0].filename == __file__
-    fitted = result.suggest(total_steps=20 * steps)  # a run 20 times as long: a lower LR
-    assert (
-        fitted.lr < result.suggest().lr and fitted.evidence["held_out_minimum_steps"] == 20 * steps
-    )
+    assert_one_notice(caught, result, __file__)
