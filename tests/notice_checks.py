@@ -5,6 +5,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+SWEEP: dict[str, Any] = {
+    "start_lr": 1e-5,
+    "end_lr": 1.0,
+    "num_steps": 100,
+    "confirm_steps": 80,
+    "progress": False,
+}
+"""The range test both frameworks' tests run: 80 confirmation steps let the candidates
+turn up."""
+
 
 def assert_one_notice(caught: list[warnings.WarningMessage], result: Any, caller: str) -> None:
     """One notice, at the caller's line, with the steps the evidence holds; a run 20 times

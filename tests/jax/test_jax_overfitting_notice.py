@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from tests.notice_checks import assert_one_notice
+from tests.notice_checks import SWEEP, assert_one_notice
 
 import cyclr.jax
 
@@ -49,10 +49,6 @@ def test_the_notice_names_the_steps_the_evidence_holds_and_the_caller_s_line() -
             [(x, y)],
             held_out=[(x_val, x_val @ w)],
             eval_loss=_mse,
-            start_lr=1e-5,
-            end_lr=1.0,
-            num_steps=100,
-            confirm_steps=80,
-            progress=False,
+            **SWEEP,
         )
     assert_one_notice(caught, result, __file__)

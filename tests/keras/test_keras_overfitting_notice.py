@@ -10,7 +10,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import keras
 import numpy as np
-from tests.notice_checks import assert_one_notice
+from tests.notice_checks import SWEEP, assert_one_notice
 
 import cyclr.keras
 
@@ -45,10 +45,6 @@ def test_the_notice_names_the_steps_the_evidence_holds_and_the_caller_s_line() -
             _model(),
             train,
             held_out=held_out,
-            start_lr=1e-5,
-            end_lr=1.0,
-            num_steps=100,
-            confirm_steps=80,
-            progress=False,
+            **SWEEP,
         )
     assert_one_notice(caught, result, __file__)
