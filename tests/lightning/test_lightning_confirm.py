@@ -395,3 +395,37 @@ def test_by_default_a_loader_too_short_to_hold_aside_reads_the_curve_quietly(
         make_trainer(tmp_path, [callback]).fit(Module(), short)
     assert callback.result is not None and callback.result.confirmation is None
     assert callback.result.settings["held_out"].startswith("none held aside: a pass has 4")
+
+
+def test_with_the_run_s_length_unknown_the_notice_asks_the_trainer_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.rangetest.test_horizon import OVERFIT, _result
+
+    overfit = _result(OVERFIT)  # two candidates turned up: 22 steps at its LR, 0.02
+    monkeypatch.setattr(cyclr.lightning.callback, "_run_length", lambda trainer: None)
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", lambda *a, **k: overfit)
+    callback = RangeTestCallback(confirm=True, **SWEEP)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_trainer(tmp_path, [callback]).fit(ValModule(), make_loader(), make_val_loader())
+    notices = [str(w.message) for w in caught if "held-out minimum" in str(w.message)]
+    assert len(notices) == 1 and "after about 22 steps" in notices[0]
+    assert "run length is unknown" in notices[0] and "max_steps or max_epochs" in notices[0]
+    assert "range_test(" not in notices[0]  # not advice a callback user can follow
+
+
+def test_with_the_run_s_length_known_the_callback_fits_the_lr_and_says_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.rangetest.test_horizon import OVERFIT, _result
+
+    fitted = dataclasses.replace(_result(OVERFIT), settings={"total_steps": 450})
+    monkeypatch.setattr(cyclr.lightning.callback, "range_test", lambda *a, **k: fitted)
+    callback = RangeTestCallback(confirm=True, **SWEEP)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_trainer(tmp_path, [callback]).fit(ValModule(), make_loader(), make_val_loader())
+    assert not [w for w in caught if "held-out minimum" in str(w.message)]
+    assert callback.suggestion is not None
+    assert callback.suggestion.lr == pytest.approx(0.45 / 450)

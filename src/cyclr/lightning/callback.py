@@ -20,6 +20,7 @@ from .._held_aside import AUTO
 from .._validate import check_choice, check_count, check_type
 from ..rangetest import METHODS, RangeTestResult
 from ..rangetest.confirm import CONFIRM_STEPS
+from ..rangetest.confirm_stage import overfitting_notice
 from ..rangetest.rules import Suggestion
 from ..rangetest.spec import DEFAULTS, RangeTestSpec
 from ..torch import Scheduler, range_test
@@ -327,7 +328,11 @@ confirm=False)
                     warnings.filterwarnings(
                         "ignore", r"held_out='auto': none held aside", RuntimeWarning
                     )
-                return range_test(
+                if self.total_steps is None:  # its advice is the trainer's: said below
+                    warnings.filterwarnings(
+                        "ignore", r"held_out: the held-out loss turned up", RuntimeWarning
+                    )
+                result = range_test(
                     pl_module,
                     optimizer,
                     _TrainBatches(trainer, loaders),
@@ -344,6 +349,19 @@ confirm=False)
         finally:
             if hook is not None:
                 hook.remove()
+        notice = overfitting_notice(result)
+        if notice is not None:
+            lr, minimum, _ = notice
+            rank_zero_warn(
+                f"cyclr range test: the held-out loss turned up within the confirmation: a "
+                f"run at the confirmed LR {lr:.3g} is past its held-out minimum after about "
+                f"{minimum} steps, and the trainer's run length is unknown "
+                f"(trainer.estimated_stepping_batches={trainer.estimated_stepping_batches}): "
+                "give the trainer max_steps or max_epochs, and the callback fits the LR to "
+                "the run",
+                category=RuntimeWarning,
+            )
+        return result
 
     def _held_out(self, trainer: pl.Trainer) -> list[tuple[Any, int]] | str | None:
         """What the range test confirms on: validation batches, ``"auto"`` or nothing."""

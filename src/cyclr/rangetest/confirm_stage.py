@@ -55,6 +55,7 @@ __all__ = [
     "confirm_result",
     "learned",
     "learning_bar",
+    "overfitting_notice",
     "untrained_ceiling",
 ]
 
@@ -312,30 +313,44 @@ def confirm_result(
     return dataclasses.replace(result, confirmation=longer)
 
 
-def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
-    """``result``, after a warning when its candidates overfit and the run's length is unknown.
+def overfitting_notice(result: RangeTestResult) -> tuple[float, int, int] | None:
+    """``(lr, steps, candidates)`` when a run at the confirmed LR overfits, unknown to it.
 
     The confirmed LR is the best for the window's few steps. Where the candidates'
     held-out losses turned up within it, a longer run at that LR ends past its held-out
-    minimum (:mod:`cyclr.rangetest.horizon`), and only the run's length
-    (``total_steps=``) lets ``result.suggest()`` lower the LR to fit: say so, with the
-    steps after which the minimum comes, rather than hand over an LR that looks final.
+    minimum after ``steps`` (:mod:`cyclr.rangetest.horizon`), and only the run's length
+    (``total_steps=``) lets ``result.suggest()`` lower the LR to fit. ``None`` when the
+    run's length is known, there is no confirmation, its LR is already a guess (nothing
+    learned, or every score past the untrained ceiling: :func:`confirm_result` said so),
+    or fewer than two candidates turned up.
     """
     confirmation = result.confirmation
     if result.settings.get("total_steps") is not None or confirmation is None:
-        return result
+        return None
     if not learned(result, confirmation) or capped(result, confirmation) is None:
-        return result  # the LR is a guess, and confirm_result said so: nothing more to read
+        return None
     suggestion = result.suggest()
     minimum = suggestion.evidence.get("held_out_minimum_steps")
-    if minimum is not None:
-        overfit = len(suggestion.evidence["overfitting_times"])
+    if minimum is None:
+        return None
+    return suggestion.lr, int(minimum), len(suggestion.evidence["overfitting_times"])
+
+
+def _noting_overfitting(result: RangeTestResult, steps: int) -> RangeTestResult:
+    """``result``, after a warning when :func:`overfitting_notice` has one.
+
+    Without it the LR would look final where a run longer than a few steps is past its
+    held-out minimum. ``steps``: the confirmation's steps per candidate.
+    """
+    notice = overfitting_notice(result)
+    if notice is not None:
+        lr, minimum, overfit = notice
         warn_caller(
-            f"held_out: the held-out loss turned up within the confirmation's "
-            f"{suggestion.evidence['steps']} steps at {overfit} candidates: a run at the "
-            f"confirmed LR {suggestion.lr:.3g} is past its held-out minimum after about "
-            f"{minimum} steps. For a longer run, pass its length (range_test(..., "
-            "total_steps=...) or result.suggest(total_steps=...)) to fit the LR to it"
+            f"held_out: the held-out loss turned up within the confirmation's {steps} steps "
+            f"at {overfit} candidates: a run at the confirmed LR {lr:.3g} is past its "
+            f"held-out minimum after about {minimum} steps. For a longer run, pass its "
+            "length (range_test(..., total_steps=...) or result.suggest(total_steps=...)) "
+            "to fit the LR to it"
         )
     return result
 
@@ -374,7 +389,8 @@ def after_sweep(
         ),
         run_length,
     )
-    return _noting_overfitting(confirmed)
+    confirmation = confirmed.confirmation
+    return _noting_overfitting(confirmed, steps if confirmation is None else confirmation.steps)
 
 
 def _first_window(
