@@ -351,11 +351,8 @@ confirm=False)
                 hook.remove()
         notice = overfitting_notice(result)
         if notice is not None:
-            lr, minimum, _ = notice
             rank_zero_warn(
-                f"cyclr range test: the held-out loss turned up within the confirmation: a "
-                f"run at the confirmed LR {lr:.3g} is past its held-out minimum after about "
-                f"{minimum} steps, and the trainer's run length is unknown "
+                f"cyclr range test: {notice}, and the trainer's run length is unknown "
                 f"(trainer.estimated_stepping_batches={trainer.estimated_stepping_batches}): "
                 "give the trainer max_steps or max_epochs, and the callback fits the LR to "
                 "the run",

@@ -313,16 +313,20 @@ def confirm_result(
     return dataclasses.replace(result, confirmation=longer)
 
 
-def overfitting_notice(result: RangeTestResult) -> tuple[float, int, int] | None:
-    """``(lr, steps, candidates)`` when a run at the confirmed LR overfits, unknown to it.
+def overfitting_notice(result: RangeTestResult) -> str | None:
+    """What the confirmation says of a run at its LR when it overfits, the run's length unknown.
 
     The confirmed LR is the best for the window's few steps. Where the candidates'
     held-out losses turned up within it, a longer run at that LR ends past its held-out
-    minimum after ``steps`` (:mod:`cyclr.rangetest.horizon`), and only the run's length
-    (``total_steps=``) lets ``result.suggest()`` lower the LR to fit. ``None`` when the
-    run's length is known, there is no confirmation, its LR is already a guess (nothing
-    learned, or every score past the untrained ceiling: :func:`confirm_result` said so),
-    or fewer than two candidates turned up.
+    minimum (:mod:`cyclr.rangetest.horizon`), and only the run's length
+    (``total_steps=``) lets ``result.suggest()`` lower the LR to fit.
+
+    Returns:
+        The finding in words (how many candidates turned up, after how many steps a run
+        at the confirmed LR is past its held-out minimum); ``None`` when the run's
+        length is known, there is no confirmation, its LR is already a guess (nothing
+        learned, or every score past the untrained ceiling: :func:`confirm_result` said
+        so), or fewer than two candidates turned up.
     """
     confirmation = result.confirmation
     if result.settings.get("total_steps") is not None or confirmation is None:
@@ -333,24 +337,25 @@ def overfitting_notice(result: RangeTestResult) -> tuple[float, int, int] | None
     minimum = suggestion.evidence.get("held_out_minimum_steps")
     if minimum is None:
         return None
-    return suggestion.lr, int(minimum), len(suggestion.evidence["overfitting_times"])
+    return (
+        f"the held-out loss turned up within the confirmation's {confirmation.steps} steps "
+        f"at {len(suggestion.evidence['overfitting_times'])} candidates: a run at the "
+        f"confirmed LR {suggestion.lr:.3g} is past its held-out minimum after about "
+        f"{minimum} steps"
+    )
 
 
-def _noting_overfitting(result: RangeTestResult, steps: int) -> RangeTestResult:
+def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
     """``result``, after a warning when :func:`overfitting_notice` has one.
 
     Without it the LR would look final where a run longer than a few steps is past its
-    held-out minimum. ``steps``: the confirmation's steps per candidate.
+    held-out minimum.
     """
     notice = overfitting_notice(result)
     if notice is not None:
-        lr, minimum, overfit = notice
         warn_caller(
-            f"held_out: the held-out loss turned up within the confirmation's {steps} steps "
-            f"at {overfit} candidates: a run at the confirmed LR {lr:.3g} is past its "
-            f"held-out minimum after about {minimum} steps. For a longer run, pass its "
-            "length (range_test(..., total_steps=...) or result.suggest(total_steps=...)) "
-            "to fit the LR to it"
+            f"held_out: {notice}. For a longer run, pass its length (range_test(..., "
+            "total_steps=...) or result.suggest(total_steps=...)) to fit the LR to it"
         )
     return result
 
@@ -389,8 +394,7 @@ def after_sweep(
         ),
         run_length,
     )
-    confirmation = confirmed.confirmation
-    return _noting_overfitting(confirmed, steps if confirmation is None else confirmation.steps)
+    return _noting_overfitting(confirmed)
 
 
 def _first_window(
