@@ -151,16 +151,18 @@ def _evidence_text(evidence: Any) -> str:
     )
 
 
-def _overfitting_hint(confirmed: Suggestion) -> list[str]:
+def _overfitting_hint(result: RangeTestResult, confirmed: Suggestion) -> list[str]:
     """A line saying how soon a run at the confirmed LR passes its held-out minimum.
 
-    Only when the candidates overfit and no run length fitted the LR (with one, the LR
-    is already the one whose run ends at the minimum).
+    When ``range_test`` would warn of it
+    (:func:`~cyclr.rangetest.confirm_stage.overfitting_notice`) and ``confirmed`` was
+    read without a run length (with one, the LR is already the one whose run ends at
+    the minimum).
     """
-    if "total_steps" in confirmed.evidence:
-        return []
+    from ..rangetest.confirm_stage import overfitting_notice
+
     minimum = confirmed.evidence.get("held_out_minimum_steps")
-    if minimum is None:
+    if "total_steps" in confirmed.evidence or overfitting_notice(result) is None:
         return []
     return [
         f"  (the candidates overfit: a run at {fmt(confirmed.lr)} is past its held-out "
@@ -230,7 +232,7 @@ def report(
         )
         lines.append(f"  {'':<{width}}  evidence: {_evidence_text(answer.evidence)}")
         if method == "confirmed":
-            lines.extend(_overfitting_hint(answer))
+            lines.extend(_overfitting_hint(result, answer))
     try:
         base_lr, max_lr = result.clr_bounds()
     except NoReliableSuggestionError as exc:

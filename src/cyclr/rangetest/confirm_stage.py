@@ -345,8 +345,8 @@ def overfitting_notice(result: RangeTestResult) -> str | None:
     )
 
 
-def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
-    """``result``, after a warning when :func:`overfitting_notice` has one.
+def _warn_if_overfitting(result: RangeTestResult) -> None:
+    """Warn with :func:`overfitting_notice`'s finding, if any.
 
     Without it the LR would look final where a run longer than a few steps is past its
     held-out minimum.
@@ -357,7 +357,6 @@ def _noting_overfitting(result: RangeTestResult) -> RangeTestResult:
             f"held_out: {notice}. For a longer run, pass its length (range_test(..., "
             "total_steps=...) or result.suggest(total_steps=...)) to fit the LR to it"
         )
-    return result
 
 
 def after_sweep(
@@ -394,7 +393,8 @@ def after_sweep(
         ),
         run_length,
     )
-    return _noting_overfitting(confirmed)
+    _warn_if_overfitting(confirmed)
+    return confirmed
 
 
 def _first_window(

@@ -157,9 +157,6 @@ class Horizon:
         total_steps: The run's length ``T``; ``None``: not known (the held-out minimum's
             time is read, and no LR fitted to a run).
         times: :math:`lr_j t_j` of each candidate that overfit (:func:`overfitting_times`).
-        lr: :math:`\hat\tau / T`, the LR whose run reaches the held-out minimum at its
-            end; ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit or
-            the run's length is not known.
         path_lr: The largest candidate still on the smaller candidates' gradient-flow
             path (:func:`flow_path_end`), or ``None`` (no untrained loss given, or no
             candidate learned).
@@ -167,8 +164,17 @@ class Horizon:
 
     total_steps: int | None
     times: tuple[float, ...]
-    lr: float | None
     path_lr: float | None = None
+
+    @property
+    def lr(self) -> float | None:
+        r""":math:`\hat\tau / T`, the LR whose run reaches the held-out minimum at its end.
+
+        ``None`` when fewer than :data:`MIN_OVERFITTING` candidates overfit or the run's
+        length is not known.
+        """
+        tau = self.flow_time
+        return None if tau is None or self.total_steps is None else tau / self.total_steps
 
     @property
     def flow_time(self) -> float | None:
@@ -198,7 +204,7 @@ class Horizon:
             TypeError: If ``lr`` is not a real number.
 
         Example:
-            >>> Horizon(None, (0.4, 0.5), None).minimum_steps(0.005)
+            >>> Horizon(None, (0.4, 0.5)).minimum_steps(0.005)
             90
         """
         rate = check_positive("lr", lr)
@@ -328,10 +334,7 @@ def run_length_lr(
     end = None
     if untrained is not None and len(evaluated_at) >= 2:
         end = flow_path_end(candidates, held_out_losses, evaluated_at, untrained, bar)
-    path_lr = None if end is None else float(candidates[end])
-    tau = Horizon(steps, times, None).flow_time
-    lr = None if tau is None or steps is None else tau / steps
-    return Horizon(steps, times, lr, path_lr)
+    return Horizon(steps, times, None if end is None else float(candidates[end]))
 
 
 def flow_time_factor(schedule: Schedule, total_steps: int, flow_time: float) -> float:
