@@ -67,29 +67,27 @@ def table(version: str, cache: Path = DEFAULT_CACHE) -> str:
     return "\n".join(rows) + "\n"
 
 
-def report(version: str, out: str | None = None) -> str:
-    """The table under a title and the command that makes it."""
-    where = "" if out is None else f" --out {out}"
-    return (
-        "# The default call's notice that its LR overfits within the run\n\n"
-        f"Command: `python -m benchmarks.suite.overfitting_notice {version}{where}` (the "
-        "`cyclr-auto` records, `range_test(...)` at its defaults, read back without the "
-        "run's length; `held_out_minimum_steps` of `result.suggest()`)\n\n" + table(version)
-    )
-
-
 def cached_records_cli(
-    module: str, report: Callable[[str, str | None], str], argv: list[str] | None = None
+    module: str,
+    title: str,
+    what: str,
+    table: Callable[[str], str],
+    argv: list[str] | None = None,
 ) -> int:
     """``python -m benchmarks.suite.<module> VERSION [--out FILE]``: print or write a report.
 
-    ``report(version, out)`` makes the text (``out`` names the file in its command line).
+    The report is ``title``, the command that makes it (with ``what`` it reads, in
+    brackets) and ``table(version)``.
     """
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
     parser.add_argument("version", help="the cyclr-auto family's cache tag")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    text = report(args.version, None if args.out is None else str(args.out))
+    where = "" if args.out is None else f" --out {args.out}"
+    text = (
+        f"# {title}\n\nCommand: `python -m benchmarks.suite.{module} {args.version}{where}` "
+        f"({what})\n\n" + table(args.version)
+    )
     if args.out is None:
         print(text, end="")
     else:
@@ -99,7 +97,14 @@ def cached_records_cli(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the report, or write it to ``--out``."""
-    return cached_records_cli("overfitting_notice", report, argv)
+    return cached_records_cli(
+        "overfitting_notice",
+        "The default call's notice that its LR overfits within the run",
+        "the `cyclr-auto` records, `range_test(...)` at its defaults, read back without the "
+        "run's length; `held_out_minimum_steps` of `result.suggest()`",
+        table,
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -153,20 +153,16 @@ def table(version: str, cache: Path = DEFAULT_CACHE) -> str:
     return "\n".join([*head, *rows, *summary]) + "\n"
 
 
-def report(version: str, out: str | None = None) -> str:
-    """The table under a title and the command that makes it."""
-    where = "" if out is None else f" --out {out}"
-    return (
-        "# Other readings of the default call's confirmation, screened (not adopted)\n\n"
-        f"Command: `python -m benchmarks.suite.screen_readings {version}{where}` "
-        "(cached `cyclr-auto` records re-read; median expected regret over 8 seeds in target "
-        "units, and the seed spread of the LR)\n\n" + table(version)
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Print the report, or write it to ``--out``."""
-    return cached_records_cli("screen_readings", report, argv)
+    return cached_records_cli(
+        "screen_readings",
+        "Other readings of the default call's confirmation, screened (not adopted)",
+        "cached `cyclr-auto` records re-read; median expected regret over 8 seeds in target "
+        "units, and the seed spread of the LR",
+        table,
+        argv,
+    )
 
 
 if __name__ == "__main__":
