@@ -99,6 +99,16 @@ def load_digits() -> ArrayData:
     return _standardize(_split(x, y, n_test=360))
 
 
+def load_breast_cancer() -> ArrayData:
+    """Scikit-learn's bundled breast cancer data (569 tumours, 30 features); 114 test."""
+    from sklearn.datasets import load_breast_cancer as _load
+
+    bunch = _load()
+    x = bunch.data.astype(np.float32)
+    y = bunch.target.astype(np.int64)
+    return _standardize(_split(x, y, n_test=114))
+
+
 def load_mnist1d() -> ArrayData:
     """MNIST-1D (4,000 train / 1,000 test sequences of length 40), generated locally."""
     cached = CACHE_DIR / "mnist1d.npz"
