@@ -444,6 +444,26 @@ LONG_TASKS: dict[str, Task] = {
 """Three suite tasks over 40 epochs, for the CLR claim, which budgets of a few hundred steps
 cannot show; chosen with ``--tasks``, never part of the default suite."""
 
+TEN_TIMES_TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        dataclasses.replace(
+            TASKS[name], name=f"{name}-x10", steps=10 * TASKS[name].steps, notes="10x the budget"
+        )
+        for name in (
+            "diabetes-mlp-adam",
+            "friedman3-bnmlp-adamw",
+            "digits-bnmlp-sgd0",
+            "fashion-cnn-sgd-wd",
+            "mnist1d-mlp-adam-b512",
+            "words-transformer-adam",
+        )
+    )
+}
+"""Six of the cheaper suite tasks at ten times their budget: the schedules' claim (the fixed
+LR's final metric in half its steps) where the fixed LR has stopped improving, as in
+Smith's runs; chosen with ``--tasks``, never part of the default suite."""
+
 
 def __getattr__(name: str) -> dict[str, Task]:
     """``HOLDOUT_TASKS`` and ``ALL_TASKS``, built when first asked for.
@@ -459,5 +479,5 @@ def __getattr__(name: str) -> dict[str, Task]:
 
         return {t.name: t for t in (*HOLDOUT_TASKS, *SECOND_HOLDOUT_TASKS)}
     if name == "ALL_TASKS":
-        return {**TASKS, **LONG_TASKS, **__getattr__("HOLDOUT_TASKS")}
+        return {**TASKS, **LONG_TASKS, **TEN_TIMES_TASKS, **__getattr__("HOLDOUT_TASKS")}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
