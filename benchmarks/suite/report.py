@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
-import os
-import platform
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
 from . import finders
 from .clr import CLR_METHODS, clr_table
+from .environment import machine, versions
 from .run import INVARIANCE_VARIANTS, TaskResults
 from .tasks import tolerance
 
@@ -128,44 +126,6 @@ def methods_of(results: dict[str, TaskResults]) -> list[str]:
             for rec in recs.values():
                 seen.update(m for m in rec.suggestions if m not in CLR_METHODS)
     return sorted(seen, key=_order)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that matter."""
-    out = {"python": platform.python_version()}
-    for dist in (
-        "torch",
-        "numpy",
-        "cyclr",
-        "torch-lr-finder",
-        "fastai",
-        "fastcore",
-        "fastprogress",
-        "lightning",
-        "pytorch-ignite",
-        "scikit-learn",
-        "mnist1d",
-        "matplotlib",
-    ):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def machine() -> str:
-    """A one-line description of the machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} logical CPUs"
 
 
 def render(
