@@ -73,14 +73,15 @@ def cached_records_cli(
     what: str,
     table: Callable[[str], str],
     argv: list[str] | None = None,
+    version_help: str = "the cyclr-auto family's cache tag",
 ) -> int:
     """``python -m benchmarks.suite.<module> VERSION [--out FILE]``: print or write a report.
 
     The report is ``title``, the command that makes it (with ``what`` it reads, in
-    brackets) and ``table(version)``.
+    brackets) and ``table(version)``; ``version_help`` says what ``VERSION`` is.
     """
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
-    parser.add_argument("version", help="the cyclr-auto family's cache tag")
+    parser.add_argument("version", help=version_help)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     where = "" if args.out is None else f" --out {args.out}"

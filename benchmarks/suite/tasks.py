@@ -475,9 +475,9 @@ def __getattr__(name: str) -> dict[str, Task]:
     ``ALL_TASKS``: every task a ``--tasks`` list may name.
     """
     if name == "HOLDOUT_TASKS":
-        from .tasks_holdout import HOLDOUT_TASKS, SECOND_HOLDOUT_TASKS
+        from .tasks_holdout import FIRST_HOLDOUT_TASKS, SECOND_HOLDOUT_TASKS
 
-        return {t.name: t for t in (*HOLDOUT_TASKS, *SECOND_HOLDOUT_TASKS)}
+        return {t.name: t for t in (*FIRST_HOLDOUT_TASKS, *SECOND_HOLDOUT_TASKS)}
     if name == "ALL_TASKS":
         return {**TASKS, **LONG_TASKS, **TEN_TIMES_TASKS, **__getattr__("HOLDOUT_TASKS")}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
