@@ -105,8 +105,8 @@ def evaluate(schedule: CyclrSchedule, step: Any) -> Any:
     check_type("schedule", schedule, CyclrSchedule, "a cyclr Schedule")
     backend, two_float = _backend(keras.backend.backend())
     steps = ops.convert_to_tensor(step)
+    hi = ops.cast(steps, "float32")
     if "int" in str(ops.dtype(steps)):
-        hi = ops.cast(steps, "float32")
         # steps - hi in two exact halves: near the top of int32, hi rounds to 2**31,
         # which does not convert back to int32.
         half = ops.floor(hi * 0.5)
@@ -114,7 +114,6 @@ def evaluate(schedule: CyclrSchedule, step: Any) -> Any:
         kind = ops.dtype(steps)
         lo = ops.cast((steps - ops.cast(half, kind)) - ops.cast(rest, kind), "float32")
     else:
-        hi = ops.cast(steps, "float32")
         lo = hi * 0.0
     value = schedule.evaluate(TwoFloat(hi, lo, backend), two_float)
     if isinstance(value, TwoFloat):
