@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import data as datasets
@@ -158,4 +159,33 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cached_records_cli(
+    module: str,
+    title: str,
+    what: str,
+    table: Callable[[str], str],
+    argv: list[str] | None = None,
+    version_help: str = "the cyclr-auto family's cache tag",
+) -> int:
+    """``python -m benchmarks.suite.<module> VERSION [--out FILE]``: print or write a report.
+
+    The report is ``title``, the command that makes it (with ``what`` it reads, in
+    brackets) and ``table(version)``; ``version_help`` says what ``VERSION`` is.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
+    parser.add_argument("version", help=version_help)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    where = "" if args.out is None else f" --out {args.out}"
+    text = (
+        f"# {title}\n\nCommand: `python -m benchmarks.suite.{module} {args.version}{where}` "
+        f"({what})\n\n" + table(args.version)
+    )
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
     return 0

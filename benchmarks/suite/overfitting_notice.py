@@ -17,10 +17,8 @@ after the family).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ import numpy as np
 from cyclr.rangetest import RangeTestResult
 from cyclr.rangetest.storage import _confirmation
 
-from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .cli import DEFAULT_CACHE, ORACLE_FILE, cached_records_cli
 from .expected_regret import SEEDS
 from .tasks import TASKS
 
@@ -65,35 +63,6 @@ def table(version: str, cache: Path = DEFAULT_CACHE) -> str:
     if all(row.endswith("| 0 of 0 | - |") for row in rows[2:]):
         raise SystemExit(f"no cyclr-auto-{version} records under {cache}: check the tag")
     return "\n".join(rows) + "\n"
-
-
-def cached_records_cli(
-    module: str,
-    title: str,
-    what: str,
-    table: Callable[[str], str],
-    argv: list[str] | None = None,
-    version_help: str = "the cyclr-auto family's cache tag",
-) -> int:
-    """``python -m benchmarks.suite.<module> VERSION [--out FILE]``: print or write a report.
-
-    The report is ``title``, the command that makes it (with ``what`` it reads, in
-    brackets) and ``table(version)``; ``version_help`` says what ``VERSION`` is.
-    """
-    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
-    parser.add_argument("version", help=version_help)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    where = "" if args.out is None else f" --out {args.out}"
-    text = (
-        f"# {title}\n\nCommand: `python -m benchmarks.suite.{module} {args.version}{where}` "
-        f"({what})\n\n" + table(args.version)
-    )
-    if args.out is None:
-        print(text, end="")
-    else:
-        args.out.write_text(text)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

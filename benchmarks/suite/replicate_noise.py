@@ -49,8 +49,7 @@ import numpy as np
 
 from cyclr.rangetest.storage import _confirmation
 
-from .cli import DEFAULT_CACHE
-from .overfitting_notice import cached_records_cli
+from .cli import DEFAULT_CACHE, cached_records_cli
 from .tasks import HOLDOUT_TASKS, TASKS
 
 FAMILIES = ("cyclr-auto", "cyclr-confirm")

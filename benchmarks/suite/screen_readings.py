@@ -33,9 +33,8 @@ from cyclr.rangetest.confirmation import Confirmation
 from cyclr.rangetest.scores import Z_LEARNED, held_out_bar, untrained_loss
 from cyclr.rangetest.storage import _confirmation
 
-from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .cli import DEFAULT_CACHE, ORACLE_FILE, cached_records_cli
 from .expected_regret import SEEDS, _runs, expected_metric, regret_units
-from .overfitting_notice import cached_records_cli
 from .tasks import TASKS
 
 Z_VALUES = (0.5, 1.0, 2.0, 4.0)

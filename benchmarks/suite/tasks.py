@@ -428,38 +428,34 @@ def _register_extra() -> None:
 _register_extra()
 
 
-LONG_TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        dataclasses.replace(
-            TASKS[name], name=f"{name}-long", steps=steps, notes=f"40 epochs of {per_epoch} steps"
-        )
-        for name, per_epoch, steps in (
-            ("digits-mlp-sgd", 89, 3560),
-            ("mnist1d-cnn-adam", 62, 2480),
-            ("friedman1-mlp-sgd0", 46, 1840),
-        )
+def _with_budget(name: str, suffix: str, steps: int, notes: str) -> tuple[str, Task]:
+    """Suite task ``name`` with another budget, named ``name-suffix``."""
+    longer = f"{name}-{suffix}"
+    return longer, dataclasses.replace(TASKS[name], name=longer, steps=steps, notes=notes)
+
+
+LONG_TASKS: dict[str, Task] = dict(
+    _with_budget(name, "long", steps, f"40 epochs of {per_epoch} steps")
+    for name, per_epoch, steps in (
+        ("digits-mlp-sgd", 89, 3560),
+        ("mnist1d-cnn-adam", 62, 2480),
+        ("friedman1-mlp-sgd0", 46, 1840),
     )
-}
+)
 """Three suite tasks over 40 epochs, for the CLR claim, which budgets of a few hundred steps
 cannot show; chosen with ``--tasks``, never part of the default suite."""
 
-TEN_TIMES_TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        dataclasses.replace(
-            TASKS[name], name=f"{name}-x10", steps=10 * TASKS[name].steps, notes="10x the budget"
-        )
-        for name in (
-            "diabetes-mlp-adam",
-            "friedman3-bnmlp-adamw",
-            "digits-bnmlp-sgd0",
-            "fashion-cnn-sgd-wd",
-            "mnist1d-mlp-adam-b512",
-            "words-transformer-adam",
-        )
+TEN_TIMES_TASKS: dict[str, Task] = dict(
+    _with_budget(name, "x10", 10 * TASKS[name].steps, "10x the budget")
+    for name in (
+        "diabetes-mlp-adam",
+        "friedman3-bnmlp-adamw",
+        "digits-bnmlp-sgd0",
+        "fashion-cnn-sgd-wd",
+        "mnist1d-mlp-adam-b512",
+        "words-transformer-adam",
     )
-}
+)
 """Six of the cheaper suite tasks at ten times their budget: the schedules' claim (the fixed
 LR's final metric in half its steps) where the fixed LR has stopped improving, as in
 Smith's runs; chosen with ``--tasks``, never part of the default suite."""
