@@ -1,0 +1,220 @@
+r"""The regret an LR estimator cannot avoid at the range test's own noise: a floor per task.
+
+Two equivalent calls of the default on the same seed confirm LRs 1.40x apart at the
+median (``results/replicate_noise.md``): one call's log10 LR scatters by about
+:math:`\sigma = 0.15` decades around where it aims. Aim exactly at the best fixed LR of
+the oracle grid, :math:`x^*` in log10, and that scatter alone costs, on task :math:`t`,
+
+.. math:: F_t(\sigma) = \mathbb{E}_Z\, r_t(x^* + \sigma Z), \qquad Z \sim N(0, 1),
+
+with :math:`r_t(x)` the regret in target units (1 accuracy point, 3% of a loss, 5% of an
+MSE) of training the whole budget at log10 LR :math:`x`: 3-seed mean final metrics (the
+oracle's seeds and batches) at the oracle grid's half-decade points and at
+:data:`LOCAL` tenths of a decade either side of its best, joined linearly in log10 LR
+(constant past the grid's ends). The expectation is a sum over a fine grid of the normal.
+:math:`F_t` is a floor for any unbiased estimator with that noise; a biased one can do
+better only by aiming away from the steeper side, so the table also gives the aim
+:math:`b^*` (decades from :math:`x^*`, within +-0.5) that minimises
+:math:`\mathbb{E}\, r_t(x^* + b + \sigma Z)` and its floor. Neither is a rule a finder
+could use (both need the grid); they say how far the suite's targets are from what
+today's noise allows.
+
+The seed spread (max / min of three calls' LRs, target <= 2x) depends on the noise alone:
+:math:`P(\text{spread} > 2) = P(R_3 > \log_{10} 2 / \sigma)`, :math:`R_3` the range of
+three standard normals, computed here by the same sum.
+
+Caveats: each point's mean carries its own seed noise (the ResNet's 3-seed sd is
+several points), so a point near the best can score a little above or below it: the
+floor is measured against the oracle's mean, as the suite's regrets are. Past 0.3
+decades the regret is assumed linear to the next grid point.
+
+Usage (from the repository root; trains the local points the cache lacks, about 20 min
+on one thread for the 13 tasks)::
+
+    python -m benchmarks.suite.noise_floor [--tasks A,B] [--read-only] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .expected_regret import regret_units
+from .run import Config, fixed_run
+from .store import NotCachedError, Store
+from .tasks import TASKS, Task
+from .train import set_threads
+
+SIGMAS = (0.075, 0.15, 0.3)
+"""Noise levels (decades): half today's, today's (``replicate_noise.md``), twice it."""
+TODAY = 0.15
+"""One call's noise today, in decades."""
+AIMS = np.linspace(-0.5, 0.5, 101)
+"""Aims searched for the biased floor (decades from the grid's best)."""
+NODES = np.linspace(-6.0, 6.0, 4001)
+WEIGHTS = np.exp(-0.5 * NODES**2) / np.sum(np.exp(-0.5 * NODES**2))
+"""A standard normal on a fine grid (the regret curves have kinks, which a Gauss-Hermite
+rule integrates poorly): ``E f(Z) = sum(WEIGHTS * f(NODES))``."""
+TWO = math.log10(2.0)
+LOCAL = (-0.3, -0.2, -0.1, 0.1, 0.2, 0.3)
+"""Points trained around the grid's best LR (decades from it)."""
+SEEDS = (0, 1, 2)
+"""The oracle's seeds."""
+
+
+def local_means(store: Store, task: Task, best_lr: float, read_only: bool) -> dict[float, float]:
+    """``{lr: mean final metric}`` at :data:`LOCAL` offsets from ``best_lr`` (cached runs)."""
+    cfg = Config(tasks=[task.name], read_only=read_only)
+    out = {}
+    for offset in LOCAL:
+        lr = float(f"{best_lr * 10.0**offset:.4g}")
+        try:
+            out[lr] = float(
+                np.mean([fixed_run(store, task, lr, s, False, cfg).final for s in SEEDS])
+            )
+        except NotCachedError:
+            continue
+    return out
+
+
+def regret_curve(
+    task_name: str, summary: dict[str, Any], local: dict[float, float]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``r(x)``: regret in target units at log10 LR ``x``, linear between measured points."""
+    means = {float(lr): value for lr, value in summary["grid"].items()} | local
+    best = summary["metric"]
+    points = sorted((math.log10(lr), regret_units(task_name, best, v)) for lr, v in means.items())
+    xs = np.array([p[0] for p in points])
+    rs = np.array([p[1] for p in points])
+    return lambda x: np.interp(x, xs, rs)
+
+
+def floor(
+    curve: Callable[[np.ndarray], np.ndarray], best_x: float, sigma: float, aim: float = 0.0
+) -> float:
+    """``E r(best_x + aim + sigma Z)`` over :data:`NODES`."""
+    return float(np.sum(WEIGHTS * curve(best_x + aim + sigma * NODES)))
+
+
+def best_aim(
+    curve: Callable[[np.ndarray], np.ndarray], best_x: float, sigma: float
+) -> tuple[float, float]:
+    """The aim in :data:`AIMS` with the lowest expected regret (ties: the nearest to 0)."""
+    values = np.array([floor(curve, best_x, sigma, float(a)) for a in AIMS])
+    ties = np.flatnonzero(values <= values.min() + 1e-12)
+    i = int(ties[np.argmin(np.abs(AIMS[ties]))])
+    return float(AIMS[i]), float(values[i])
+
+
+def spread_over_two(sigma: float, calls: int = 3) -> float:
+    """``P(max / min of `calls` LRs > 2)`` for independent normal log10 LRs of sd ``sigma``.
+
+    For three calls: the range exceeds ``d`` unless all lie within a window of width
+    ``d`` starting at the smallest; ``P(R <= d) = n \\int \\phi(z) (\\Phi(z + d) -
+    \\Phi(z))^{n-1} dz``, summed over :data:`NODES`.
+    """
+    d = TWO / sigma
+    cdf = np.vectorize(lambda z: 0.5 * math.erfc(-z / math.sqrt(2.0)))
+    inside = calls * np.sum(WEIGHTS * (cdf(NODES + d) - cdf(NODES)) ** (calls - 1))
+    return float(1.0 - inside)
+
+
+def curves(
+    store: Store, oracle: dict[str, Any], names: list[str], read_only: bool
+) -> dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]]:
+    """Per task: its regret curve and the grid's best LR (tasks without a grid skipped)."""
+    out = {}
+    for name in names:
+        task, entry = TASKS[name], oracle.get(name)
+        if entry is None or entry["fingerprint"] != task.fingerprint():
+            print(f"skipped {name}: no oracle grid for it in {ORACLE_FILE.name}", file=sys.stderr)
+            continue
+        best_lr = float(entry["summary"]["lr"])
+        local = local_means(store, task, best_lr, read_only)
+        out[name] = (regret_curve(name, entry["summary"], local), best_lr)
+    return out
+
+
+def table(tasks: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]]) -> str:
+    """The markdown report: per task, the floor at each noise level and the best aim."""
+    head = (
+        "| task | best LR | regret 0.3 / 0.1 decades below, 0.1 / 0.3 above | "
+        + " | ".join(f"floor, sigma {s:g}" for s in SIGMAS)
+        + f" | best aim at sigma {TODAY:g} (decades) | its floor |"
+    )
+    rows = [head, "|---|---|---|" + "---|" * len(SIGMAS) + "---|---|"]
+    floors: dict[float, list[float]] = {s: [] for s in SIGMAS}
+    aimed: list[float] = []
+    for name, (curve, best_lr) in tasks.items():
+        best_x = math.log10(best_lr)
+        near = curve(best_x + np.array([-0.3, -0.1, 0.1, 0.3]))
+        cells = []
+        for s in SIGMAS:
+            floors[s].append(floor(curve, best_x, s))
+            cells.append(f"{floors[s][-1]:.2f}")
+        aim, value = best_aim(curve, best_x, TODAY)
+        aimed.append(value)
+        rows.append(
+            f"| {name} | {best_lr:.3g} | {near[0]:.2f} / {near[1]:.2f}, {near[2]:.2f} / "
+            f"{near[3]:.2f} | " + " | ".join(cells) + f" | {aim:+.2f} | {value:.2f} |"
+        )
+    rows.append(
+        "| **worst task** | | | "
+        + " | ".join(f"{max(v):.2f}" for v in floors.values())
+        + f" | | {max(aimed):.2f} |"
+    )
+    rows.append(
+        "| **tasks over 1** | | | "
+        + " | ".join(str(sum(x > 1.0 for x in v)) for v in floors.values())
+        + f" | | {sum(x > 1.0 for x in aimed)} |"
+    )
+    spread = [
+        "",
+        "| noise (decades) | P(3-call spread > 2x) | P(every one of the tasks within 2x) |",
+    ]
+    spread.append("|---|---|---|")
+    for s in SIGMAS:
+        p = spread_over_two(s)
+        spread.append(f"| {s:g} | {p:.1%} | {(1.0 - p) ** len(aimed):.1%} |")
+    return "\n".join(rows + spread) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the local points the cache lacks (unless ``--read-only``); report."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.noise_floor")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--read-only", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    names = [t for t in args.tasks.split(",") if t]
+    for name in names:
+        if name not in TASKS:
+            parser.error(f"--tasks: unknown task {name!r} (choose from {list(TASKS)})")
+    set_threads(args.threads)
+    store = Store(args.cache_dir, ORACLE_FILE)
+    found = curves(store, json.loads(ORACLE_FILE.read_text()), names, args.read_only)
+    where = "" if args.out is None else f" --out {args.out}"
+    text = (
+        "# The regret today's noise leaves an unbiased LR\n\n"
+        f"Command: `python -m benchmarks.suite.noise_floor{where}` (torch 1 thread; the "
+        "oracle grids and 3-seed runs at six LRs around each best)\n\n" + table(found)
+    )
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""benchmarks.suite.noise_floor: the regret an LR's own scatter leaves, per task."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from benchmarks.suite.noise_floor import best_aim, floor, regret_curve, spread_over_two, table
+
+
+def test_the_floor_of_a_v_is_the_mean_absolute_scatter() -> None:
+    def v(x: np.ndarray) -> np.ndarray:
+        return np.abs(x)
+
+    # E|sigma Z| = sigma sqrt(2 / pi)
+    assert floor(v, 0.0, 0.15) == pytest.approx(0.15 * math.sqrt(2.0 / math.pi), rel=1e-3)
+    assert floor(v, 0.0, 0.0) == 0.0
+
+
+def test_the_best_aim_leans_away_from_the_cliff() -> None:
+    def cliff(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, 20.0 * x, -x)  # 20 times steeper above the best
+
+    aim, value = best_aim(cliff, 0.0, 0.15)
+    assert aim < -0.05
+    assert value < floor(cliff, 0.0, 0.15)
+
+
+def test_the_three_call_spread_matches_a_simulation() -> None:
+    rng = np.random.default_rng(0)
+    logs = rng.normal(0.0, 0.15, size=(200_000, 3))
+    simulated = float(np.mean(logs.max(axis=1) - logs.min(axis=1) > math.log10(2.0)))
+    assert spread_over_two(0.15) == pytest.approx(simulated, abs=0.005)
+    assert spread_over_two(0.075) < 0.02 < 0.5 < spread_over_two(0.3)
+
+
+def test_the_curve_joins_the_grid_and_the_local_points() -> None:
+    summary = {"grid": {"0.001": 90.0, "0.01": 95.0, "0.1": 80.0}, "metric": 95.0}
+    curve = regret_curve("digits-mlp-sgd", summary, {0.02: 94.0})  # 1 point at 0.3 decades up
+    x = np.log10([0.01, 0.02, 0.1])
+    assert curve(x) == pytest.approx([0.0, 1.0, 15.0])
+    between = 1.0 + 14.0 * math.log10(0.0316 / 0.02) / math.log10(5.0)  # linear in log LR
+    assert curve(np.array([math.log10(0.0316)]))[0] == pytest.approx(between)
+
+
+def test_the_table_counts_tasks_over_one_unit() -> None:
+    def flat(x: np.ndarray) -> np.ndarray:
+        return np.zeros_like(x)
+
+    def steep(x: np.ndarray) -> np.ndarray:
+        return 10.0 * np.abs(x + 1.0)  # best at 0.1
+
+    text = table({"a": (flat, 0.01), "b": (steep, 0.1)})
+    assert "| **tasks over 1** | | | 0 | 1 | 1 | | 1 |" in text
+    assert "| a | 0.01 | 0.00 / 0.00, 0.00 / 0.00 | 0.00 | 0.00 | 0.00 | +0.00 | 0.00 |" in text
+    assert "| b | 0.1 | 3.00 / 1.00, 1.00 / 3.00 |" in text
