@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import data as datasets
 from .clr import ALL_CLR_KINDS, CLR_KINDS, CLR_RULES, CLR_SOURCES, DEFAULT_CLR_RULES
@@ -15,7 +17,7 @@ from .report import render
 from .rules import PROTOTYPES
 from .run import ALL_FAMILIES, Config, run_suite
 from .store import Store
-from .tasks import ALL_TASKS, QUICK_TASK, TASKS
+from .tasks import ALL_TASKS, QUICK_TASK, TASKS, Task
 from .train import set_threads
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -184,8 +186,55 @@ def cached_records_cli(
         f"# {title}\n\nCommand: `python -m benchmarks.suite.{module} {args.version}{where}` "
         f"({what})\n\n" + table(args.version)
     )
-    if args.out is None:
+    _emit(text, args.out)
+    return 0
+
+
+def _emit(text: str, out: Path | None) -> None:
+    """Print the report, or write it to ``out``."""
+    if out is None:
         print(text, end="")
     else:
-        args.out.write_text(text)
+        out.write_text(text)
+
+
+def oracle_tasks_cli(
+    module: str,
+    title: str,
+    what: str,
+    tasks: dict[str, Task],
+    report: Callable[[Store, dict[str, Any], list[Task], bool], str],
+    argv: list[str] | None = None,
+) -> int:
+    """``python -m benchmarks.suite.<module> [--tasks A,B] [--read-only] [--out FILE]``.
+
+    For reports that train around the committed oracle grids (:data:`ORACLE_FILE`): the
+    named tasks (default: all of ``tasks``) whose grid the file holds for their current
+    fingerprint (the others are skipped, and stderr says so), torch at ``--threads``;
+    ``report(store, oracle, tasks, read_only)`` makes the table, training what the cache
+    lacks unless ``--read-only``. The report is ``title``, the command (with ``what`` it
+    trains and reads, in brackets) and the table.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
+    parser.add_argument("--tasks", type=_csv, default=list(tasks), help=f"from {list(tasks)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--read-only", action="store_true", help="train nothing")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.tasks if name not in tasks]
+    if unknown:
+        parser.error(f"--tasks: unknown task(s) {unknown} (choose from {list(tasks)})")
+    oracle = json.loads(ORACLE_FILE.read_text())
+    chosen = []
+    for name in args.tasks:
+        if oracle.get(name, {}).get("fingerprint") != tasks[name].fingerprint():
+            print(f"skipped {name}: no oracle grid for it in {ORACLE_FILE.name}", file=sys.stderr)
+            continue
+        chosen.append(tasks[name])
+    set_threads(args.threads)
+    table = report(Store(args.cache_dir, ORACLE_FILE), oracle, chosen, args.read_only)
+    where = "" if args.out is None else f" --out {args.out}"
+    command = f"`python -m benchmarks.suite.{module}{where}`"
+    _emit(f"# {title}\n\nCommand: {command} ({what})\n\n" + table, args.out)
     return 0

@@ -36,22 +36,17 @@ on one thread for the 13 tasks)::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .cli import oracle_tasks_cli
 from .expected_regret import regret_units
 from .run import Config, fixed_run
 from .store import NotCachedError, Store
 from .tasks import TASKS, Task
-from .train import set_threads
 
 SIGMAS = (0.075, 0.15, 0.3)
 """Noise levels (decades): half today's, today's (``replicate_noise.md``), twice it."""
@@ -128,18 +123,14 @@ def spread_over_two(sigma: float, calls: int = 3) -> float:
 
 
 def curves(
-    store: Store, oracle: dict[str, Any], names: list[str], read_only: bool
+    store: Store, oracle: dict[str, Any], tasks: list[Task], read_only: bool
 ) -> dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]]:
-    """Per task: its regret curve and the grid's best LR (tasks without a grid skipped)."""
+    """Per task: its regret curve and the grid's best LR."""
     out = {}
-    for name in names:
-        task, entry = TASKS[name], oracle.get(name)
-        if entry is None or entry["fingerprint"] != task.fingerprint():
-            print(f"skipped {name}: no oracle grid for it in {ORACLE_FILE.name}", file=sys.stderr)
-            continue
-        best_lr = float(entry["summary"]["lr"])
-        local = local_means(store, task, best_lr, read_only)
-        out[name] = (regret_curve(name, entry["summary"], local), best_lr)
+    for task in tasks:
+        summary = oracle[task.name]["summary"]
+        local = local_means(store, task, float(summary["lr"]), read_only)
+        out[task.name] = (regret_curve(task.name, summary, local), float(summary["lr"]))
     return out
 
 
@@ -189,31 +180,14 @@ def table(tasks: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Train the local points the cache lacks (unless ``--read-only``); report."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.noise_floor")
-    parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--read-only", action="store_true")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    names = [t for t in args.tasks.split(",") if t]
-    for name in names:
-        if name not in TASKS:
-            parser.error(f"--tasks: unknown task {name!r} (choose from {list(TASKS)})")
-    set_threads(args.threads)
-    store = Store(args.cache_dir, ORACLE_FILE)
-    found = curves(store, json.loads(ORACLE_FILE.read_text()), names, args.read_only)
-    where = "" if args.out is None else f" --out {args.out}"
-    text = (
-        "# The regret today's noise leaves an unbiased LR\n\n"
-        f"Command: `python -m benchmarks.suite.noise_floor{where}` (torch 1 thread; the "
-        "oracle grids and 3-seed runs at six LRs around each best)\n\n" + table(found)
+    return oracle_tasks_cli(
+        "noise_floor",
+        "The regret today's noise leaves an unbiased LR",
+        "torch 1 thread; the oracle grids and 3-seed runs at six LRs around each best",
+        TASKS,
+        lambda store, oracle, tasks, read_only: table(curves(store, oracle, tasks, read_only)),
+        argv,
     )
-    if args.out is None:
-        print(text, end="")
-    else:
-        args.out.write_text(text)
-    return 0
 
 
 if __name__ == "__main__":

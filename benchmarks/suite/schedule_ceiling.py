@@ -28,21 +28,18 @@ Usage (from the repository root; trains what the cache lacks)::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .cli import DEFAULT_CACHE, ORACLE_FILE
+from .cli import oracle_tasks_cli
 from .clr import noise_gap, schedule_run
 from .store import NotCachedError, Store
 from .tasks import LONG_TASKS, TASKS, Task, tolerance
-from .train import set_threads, steps_to_reach
+from .train import steps_to_reach
 
 OFFSETS = (-0.5, 0.0, 0.5, 1.0, 1.5)
 """Peaks tried, in decades from the oracle's best fixed LR."""
@@ -51,7 +48,9 @@ KINDS = ("onecycle", "onecycle-half", "triangular2", "triangular2-half")
 BASE_RATIO = 4.0
 """``peak / base_lr``: the ratio of the library's bounds (``result.clr_bounds()``)."""
 SEEDS = (0, 1, 2)
-DEFAULT_TASKS = (*TASKS, *LONG_TASKS)
+"""The oracle's seeds."""
+CEILING_TASKS = {**TASKS, **LONG_TASKS}
+"""The suite's tasks and their 40-epoch versions (those with a committed oracle grid)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,7 @@ def table(results: dict[str, dict[tuple[str, float], Cell]], oracles: dict[str, 
     ]
     for name, cells in results.items():
         o = _oracle(oracles[name])
-        task = DEFAULT_TASKS_BY_NAME[name]
+        task = CEILING_TASKS[name]
         for offset in OFFSETS:
             parts = []
             for kind in KINDS:
@@ -221,44 +220,18 @@ def summary(results: dict[str, dict[tuple[str, float], Cell]]) -> list[str]:
     ]
 
 
-DEFAULT_TASKS_BY_NAME = {**TASKS, **LONG_TASKS}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Train what is missing (unless ``--read-only``), then print or write the report."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite.schedule_ceiling")
-    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--read-only", action="store_true")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    oracles = json.loads(ORACLE_FILE.read_text())
-    tasks = []
-    for name in (t for t in args.tasks.split(",") if t):
-        if name not in DEFAULT_TASKS_BY_NAME:
-            parser.error(f"--tasks: unknown task {name!r} (choose from {list(DEFAULT_TASKS)})")
-        task = DEFAULT_TASKS_BY_NAME[name]
-        if oracles.get(name, {}).get("fingerprint") != task.fingerprint():
-            print(
-                f"skipped {name}: no oracle grid for this task in {ORACLE_FILE.name}",
-                file=sys.stderr,
-            )
-            continue
-        tasks.append(task)
-    results = measure(Store(args.cache_dir, ORACLE_FILE), tasks, oracles, args.read_only)
-    where = "" if args.out is None else f" --out {args.out}"
-    text = (
-        "# The schedules' ceiling: peaks set from the best fixed LR\n\n"
-        f"Command: `python -m benchmarks.suite.schedule_ceiling{where}` (torch 1 thread; "
-        "trains what the cache lacks)\n\n" + table(results, oracles)
+    return oracle_tasks_cli(
+        "schedule_ceiling",
+        "The schedules' ceiling: peaks set from the best fixed LR",
+        "torch 1 thread; trains what the cache lacks",
+        CEILING_TASKS,
+        lambda store, oracle, tasks, read_only: table(
+            measure(store, tasks, oracle, read_only), oracle
+        ),
+        argv,
     )
-    if args.out is None:
-        print(text, end="")
-    else:
-        args.out.write_text(text)
-    return 0
 
 
 if __name__ == "__main__":

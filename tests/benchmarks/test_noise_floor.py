@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks.suite.noise_floor import best_aim, floor, regret_curve, spread_over_two, table
+from benchmarks.suite.noise_floor import (
+    best_aim,
+    floor,
+    main,
+    regret_curve,
+    spread_over_two,
+    table,
+)
 
 
 def test_the_floor_of_a_v_is_the_mean_absolute_scatter() -> None:
@@ -55,3 +63,17 @@ def test_the_table_counts_tasks_over_one_unit() -> None:
     assert "| **tasks over 1** | | | 0 | 1 | 1 | | 1 |" in text
     assert "| a | 0.01 | 0.00 / 0.00, 0.00 / 0.00 | 0.00 | 0.00 | 0.00 | +0.00 | 0.00 |" in text
     assert "| b | 0.1 | 3.00 / 1.00, 1.00 / 3.00 |" in text
+
+
+def test_the_command_reads_the_committed_grid_and_names_bad_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "floor.md"
+    args = ["--tasks", "diabetes-mlp-adam", "--read-only", "--cache-dir", str(tmp_path)]
+    assert main([*args, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# The regret today's noise leaves an unbiased LR")
+    assert "| diabetes-mlp-adam | 0.000316 |" in text  # the grid alone: nothing trained
+    with pytest.raises(SystemExit):
+        main(["--tasks", "no-such-task"])
+    assert "unknown task(s) ['no-such-task']" in capsys.readouterr().err
