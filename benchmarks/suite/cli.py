@@ -201,40 +201,48 @@ def _emit(text: str, out: Path | None) -> None:
 def oracle_tasks_cli(
     module: str,
     title: str,
-    what: str,
     tasks: dict[str, Task],
     report: Callable[[Store, dict[str, Any], list[Task], bool], str],
     argv: list[str] | None = None,
 ) -> int:
     """``python -m benchmarks.suite.<module> [--tasks A,B] [--read-only] [--out FILE]``.
 
-    For reports that train around the committed oracle grids (:data:`ORACLE_FILE`): the
-    named tasks (default: all of ``tasks``) whose grid the file holds for their current
-    fingerprint (the others are skipped, and stderr says so), torch at ``--threads``;
-    ``report(store, oracle, tasks, read_only)`` makes the table, training what the cache
-    lacks unless ``--read-only``. The report is ``title``, the command (with ``what`` it
-    trains and reads, in brackets) and the table.
+    For reports that train around the oracle grids of ``--oracle-file`` (default the
+    committed :data:`ORACLE_FILE`): the named tasks (default: all of ``tasks``) whose grid
+    the file holds for their current fingerprint (the others are skipped, and stderr says
+    so), torch at ``--threads``; ``report(store, grids, tasks, read_only)`` makes the
+    table from the file's contents (``grids``), training what the cache lacks unless
+    ``--read-only``. The report is ``title``, the command as given, and the table.
+
+    Returns:
+        The exit code: 0, or 2 when no task has a grid (after saying so).
     """
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.suite.{module}")
     parser.add_argument("--tasks", type=_csv, default=list(tasks), help=f"from {list(tasks)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--read-only", action="store_true", help="train nothing")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--oracle-file", type=Path, default=ORACLE_FILE)
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(given)
     unknown = [name for name in args.tasks if name not in tasks]
     if unknown:
         parser.error(f"--tasks: unknown task(s) {unknown} (choose from {list(tasks)})")
-    oracle = json.loads(ORACLE_FILE.read_text())
+    grids = json.loads(args.oracle_file.read_text())
     chosen = []
     for name in args.tasks:
-        if oracle.get(name, {}).get("fingerprint") != tasks[name].fingerprint():
-            print(f"skipped {name}: no oracle grid for it in {ORACLE_FILE.name}", file=sys.stderr)
+        if grids.get(name, {}).get("fingerprint") != tasks[name].fingerprint():
+            print(f"skipped {name}: no grid for it in {args.oracle_file}", file=sys.stderr)
             continue
         chosen.append(tasks[name])
+    if not chosen:
+        print(f"no task has a grid in {args.oracle_file}: nothing to report", file=sys.stderr)
+        return 2
     set_threads(args.threads)
-    table = report(Store(args.cache_dir, ORACLE_FILE), oracle, chosen, args.read_only)
-    where = "" if args.out is None else f" --out {args.out}"
-    command = f"`python -m benchmarks.suite.{module}{where}`"
-    _emit(f"# {title}\n\nCommand: {command} ({what})\n\n" + table, args.out)
+    table = report(Store(args.cache_dir, args.oracle_file), grids, chosen, args.read_only)
+    command = shlex.join(["python", "-m", f"benchmarks.suite.{module}", *given])
+    how = "read from the cache" if args.read_only else "trains what the cache lacks"
+    threads = f"torch {args.threads} thread{'s' if args.threads > 1 else ''}"
+    _emit(f"# {title}\n\nCommand: `{command}` ({threads}; {how})\n\n" + table, args.out)
     return 0

@@ -44,7 +44,7 @@ from typing import Any
 from .finders_confirm import FLOW_TIMES
 from .store import NotCachedError, Store
 from .tasks import Task, tolerance
-from .train import RunResult, steps_to_reach, train
+from .train import RunResult, mean_curve, reach_ratio, train
 
 
 @dataclass(frozen=True)
@@ -342,10 +342,9 @@ def clr_table(results: dict[str, Any], add: Callable[[str], None]) -> None:
             finals = [r.final for r in rs]
             mean = statistics.fmean(finals)
             sd = statistics.stdev(finals) if len(finals) > 1 else 0.0
-            steps = [s for s, _ in rs[0].curve]
-            curve = [(s, statistics.fmean(r.curve[i][1] for r in rs)) for i, s in enumerate(steps)]
-            reach = steps_to_reach(curve, o.metric, t.higher_is_better)
-            ratio = reach / o.steps_to_final if reach > 0 and o.steps_to_final > 0 else None
+            reach, ratio = reach_ratio(
+                mean_curve(rs), o.metric, t.higher_is_better, o.steps_to_final
+            )
             regret = t.regret(o.metric, mean)
             cycles = cycles_of(t, kind, make_schedule(t, kind, b, p))
             per_kind.setdefault((rule, kind), {})[t.name] = (

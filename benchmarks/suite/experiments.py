@@ -29,7 +29,7 @@ from .report import method_task, methods_of, tolerance
 from .run import Config, TaskResults, fixed_run, run_suite
 from .store import Store
 from .tasks import TASKS, Task
-from .train import RunResult, set_threads, steps_to_reach, train
+from .train import RunResult, mean_curve, set_threads, steps_to_reach, train
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "suggest_experiments.md"
 PLAIN_TEST = 100
@@ -292,12 +292,10 @@ def schedule_summary(tr: TaskResults, runs: list[RunResult]) -> tuple[float, flo
     t = tr.task
     finals = [r.final for r in runs]
     mean = statistics.fmean(finals)
-    steps = [s for s, _ in runs[0].curve]
-    curve = [(s, statistics.fmean(r.curve[i][1] for r in runs)) for i, s in enumerate(steps)]
     return (
         mean,
         _norm(t, t.regret(o.metric, mean)),
-        steps_to_reach(curve, o.metric, t.higher_is_better),
+        steps_to_reach(mean_curve(runs), o.metric, t.higher_is_better),
     )
 
 

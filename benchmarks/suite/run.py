@@ -37,7 +37,7 @@ from .clr import (
 from .finders_confirm import FLOW_TIMES
 from .store import NotCachedError, Store
 from .tasks import ALL_TASKS, Task
-from .train import RunResult, steps_to_reach, train
+from .train import RunResult, mean_curve, steps_to_reach, train
 
 ALL_FAMILIES = (
     "cyclr",
@@ -179,11 +179,6 @@ class Oracle:
         }
 
 
-def _mean_curve(runs: list[RunResult]) -> list[tuple[int, float]]:
-    steps = [s for s, _ in runs[0].curve]
-    return [(s, statistics.fmean(r.curve[i][1] for r in runs)) for i, s in enumerate(steps)]
-
-
 def _better(task: Task, a: float, b: float) -> bool:
     return a > b if task.higher_is_better else a < b
 
@@ -218,7 +213,7 @@ def oracle(store: Store, task: Task, cfg: Config) -> Oracle:
         if _better(task, means[lr], means[best]):
             best = lr
     finals = [r.final for r in runs[best]]
-    curve = _mean_curve(runs[best])
+    curve = mean_curve(runs[best])
     reach = steps_to_reach(curve, means[best], task.higher_is_better)
     result = Oracle(
         lr=best,

@@ -8,18 +8,25 @@ oracle grid's own best LR, ``10 ** o`` for ``o`` in :data:`OFFSETS` (decades), a
 ``base_lr = peak / 4`` (the ratio of the library's bounds), built exactly as the CLR
 phase builds them (:func:`.clr.make_schedule`: whole cycles fitted to the run; ``-half``
 the same schedule fitted to half the budget and trained for half of it), 3 seeds, the
-oracle's seeds and batches. No range test is involved: no reading of a curve can
-choose a better peak than the best of these, up to the grid's resolution.
+oracle's seeds and batches. No range test is involved: at the library's 1:4 ratio and
+with these four schedules, no reading of a curve can choose a better peak than the best
+of these, up to their half-decade spacing.
 
-Two readings, scored with the CLR report's own measures (:func:`.clr.noise_gap`,
-:func:`.train.steps_to_reach` on the 3-seed mean curve):
+Two readings, scored as the CLR report scores its runs (:func:`.clr.noise_gap`;
+:func:`.train.reach_ratio` on the 3-seed mean curve):
 
 * **hindsight** (optimistic: it picks among the scored runs themselves): per task, the
-  best offset of one-cycle, and whether any kind at any offset reaches the fixed LR's
-  final metric in at most half its steps;
+  best offset of one-cycle (by regret), and whether any kind at any offset reaches the
+  fixed LR's final metric in at most half its steps;
 * **leave-one-task-out**: one ``(kind, offset)`` chosen on the other tasks (the most
   tasks within half the steps; ties to the lower median regret), scored on the task;
-  for one-cycle alone, the offset with the fewest tasks below beyond noise.
+  for one-cycle alone, the offset with the fewest other tasks below beyond noise (ties
+  to the lower median regret). A task's other budget (``x`` and ``x-long``: same data,
+  model and optimizer) is left out with it.
+
+The report also gives, per schedule and offset, the median regret over the suite's
+tasks and the counts below beyond noise and within half the steps, and how many tasks
+have one-cycle's best peak at each offset.
 
 Usage (from the repository root; trains what the cache lacks)::
 
@@ -30,16 +37,17 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .cli import oracle_tasks_cli
 from .clr import noise_gap, schedule_run
+from .run import Config
 from .store import NotCachedError, Store
 from .tasks import LONG_TASKS, TASKS, Task, tolerance
-from .train import steps_to_reach
+from .train import RunResult, mean_curve, reach_ratio
 
 OFFSETS = (-0.5, 0.0, 0.5, 1.0, 1.5)
 """Peaks tried, in decades from the oracle's best fixed LR."""
@@ -51,6 +59,10 @@ SEEDS = (0, 1, 2)
 """The oracle's seeds."""
 CEILING_TASKS = {**TASKS, **LONG_TASKS}
 """The suite's tasks and their 40-epoch versions (those with a committed oracle grid)."""
+LONG_SUFFIX = "-long"
+
+Setting = tuple[str, float]
+"""A schedule kind and its peak's offset (decades)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,14 @@ class Cell:
     below: bool
     ratio: float | None
 
+    @property
+    def fast(self) -> bool:
+        """Whether it reaches the oracle's final metric in at most half the oracle's steps."""
+        return self.ratio is not None and self.ratio <= 0.5
 
-def _oracle(entry: dict[str, Any]) -> dict[str, Any]:
-    return dict(entry["summary"])
+
+Results = dict[str, dict[Setting, Cell]]
+"""``{task: {(kind, offset): Cell}}``; a cell missing where the cache lacked its runs."""
 
 
 def peak_of(oracle_lr: float, offset: float) -> float:
@@ -77,32 +94,35 @@ def peak_of(oracle_lr: float, offset: float) -> float:
     return float(f"{oracle_lr * 10.0**offset:.4g}")
 
 
-def cell(task: Task, oracle: dict[str, Any], runs: list[Any], kind: str) -> Cell:
-    """Score one schedule's runs against the oracle, as the CLR report does."""
+def family(name: str) -> str:
+    """The task a longer-budget variant was made from (itself for a suite task)."""
+    return name.removesuffix(LONG_SUFFIX)
+
+
+def cell(task: Task, summary: dict[str, Any], runs: list[RunResult]) -> Cell:
+    """Score one schedule's runs against the oracle's ``summary``, as the CLR report does."""
     mean = statistics.fmean(r.final for r in runs)
-    steps = [s for s, _ in runs[0].curve]
-    curve = [(s, statistics.fmean(r.curve[i][1] for r in runs)) for i, s in enumerate(steps)]
-    reach = steps_to_reach(curve, oracle["metric"], task.higher_is_better)
-    own = int(oracle["steps_to_final"])
-    regret = task.regret(oracle["metric"], mean)
+    metric = summary["metric"]
+    _, ratio = reach_ratio(
+        mean_curve(runs), metric, task.higher_is_better, int(summary["steps_to_final"])
+    )
+    regret = task.regret(metric, mean)
     return Cell(
         regret=regret / tolerance(task),
-        below=regret > noise_gap(task, oracle["sd"], oracle["metric"]),
-        ratio=reach / own if reach > 0 and own > 0 else None,
+        below=regret > noise_gap(task, summary["sd"], metric),
+        ratio=ratio,
     )
 
 
-def measure(
-    store: Store, tasks: Iterable[Task], oracles: dict[str, Any], read_only: bool
-) -> dict[str, dict[tuple[str, float], Cell]]:
-    """Train (or read) every schedule at every peak; ``{task: {(kind, offset): Cell}}``."""
-    out: dict[str, dict[tuple[str, float], Cell]] = {}
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+def measure(store: Store, tasks: Iterable[Task], grids: dict[str, Any], read_only: bool) -> Results:
+    """Train (or read) every schedule at every peak; ``grids`` is the oracle file."""
+    log = Config(tasks=[]).log
+    out: Results = {}
     for task in tasks:
-        oracle = _oracle(oracles[task.name])
-        cells: dict[tuple[str, float], Cell] = {}
+        summary = grids[task.name]["summary"]
+        cells: dict[Setting, Cell] = {}
         for offset in OFFSETS:
-            peak = peak_of(oracle["lr"], offset)
+            peak = peak_of(summary["lr"], offset)
             for kind in KINDS:
                 try:
                     runs = [
@@ -111,57 +131,74 @@ def measure(
                     ]
                 except NotCachedError:
                     continue
-                cells[(kind, offset)] = cell(task, oracle, runs, kind)
+                cells[(kind, offset)] = cell(task, summary, runs)
         out[task.name] = cells
     return out
 
 
-def _fast(c: Cell | None) -> bool:
-    return c is not None and c.ratio is not None and c.ratio <= 0.5
+def _others(results: Results, name: str) -> list[dict[Setting, Cell]]:
+    """Every task's cells but ``name``'s and its other budget's."""
+    return [cells for n, cells in results.items() if family(n) != family(name)]
 
 
-def loto_fast(results: dict[str, dict[tuple[str, float], Cell]]) -> dict[str, tuple[str, float]]:
+def _median_regret(cells: list[Cell]) -> float:
+    return statistics.median(c.regret for c in cells) if cells else math.inf
+
+
+def loto_fast(results: Results) -> dict[str, Setting]:
     """Per task, the ``(kind, offset)`` with the most other tasks within half the steps."""
     configs = sorted({k for cells in results.values() for k in cells})
     chosen = {}
     for name in results:
-        others = [cells for n, cells in results.items() if n != name]
+        others = _others(results, name)
+        if not others or not configs:
+            continue
 
-        def score(k: tuple[str, float], others: list[Any] = others) -> tuple[int, float]:
-            regrets = [c[k].regret for c in others if k in c]
-            return (
-                -sum(_fast(c.get(k)) for c in others),
-                statistics.median(regrets) if regrets else math.inf,
-            )
+        def score(k: Setting, others: list[dict[Setting, Cell]] = others) -> tuple[int, float]:
+            measured = [c[k] for c in others if k in c]
+            return (-sum(c.fast for c in measured), _median_regret(measured))
 
         chosen[name] = min(configs, key=score)
     return chosen
 
 
-def loto_onecycle(results: dict[str, dict[tuple[str, float], Cell]]) -> dict[str, float]:
+def loto_onecycle(results: Results) -> dict[str, float]:
     """Per task, one-cycle's offset with the fewest other tasks below beyond noise."""
     chosen = {}
     for name in results:
-        others = [cells for n, cells in results.items() if n != name]
+        others = _others(results, name)
 
-        def score(o: float, others: list[Any] = others) -> tuple[float, float]:
-            cs = [c[("onecycle", o)] for c in others if ("onecycle", o) in c]
-            if not cs:  # not measured (a read-only report of a partial cache)
+        def score(o: float, others: list[dict[Setting, Cell]] = others) -> tuple[float, float]:
+            measured = [c[("onecycle", o)] for c in others if ("onecycle", o) in c]
+            if not measured:  # not measured (a read-only report of a partial cache)
                 return (math.inf, math.inf)
-            return (sum(c.below for c in cs), statistics.median(c.regret for c in cs))
+            return (sum(c.below for c in measured), _median_regret(measured))
 
-        chosen[name] = min(OFFSETS, key=score)
+        if others:
+            chosen[name] = min(OFFSETS, key=score)
     return chosen
 
 
-def _ratio(c: Cell | None) -> str:
-    if c is None:
-        return "-"
+def best_onecycle(results: Results) -> dict[str, float]:
+    """Per task with one-cycle measured, the offset with its lowest regret (hindsight)."""
+    best = {}
+    for name, cells in results.items():
+        regrets = {o: cells[("onecycle", o)].regret for o in OFFSETS if ("onecycle", o) in cells}
+        if regrets:
+            best[name] = min(regrets, key=regrets.__getitem__)
+    return best
+
+
+def _ratio(c: Cell) -> str:
     return "never" if c.ratio is None else f"{c.ratio:.2f}x"
 
 
-def table(results: dict[str, dict[tuple[str, float], Cell]], oracles: dict[str, Any]) -> str:
-    """The report: per task and offset, then hindsight and leave-one-task-out summaries."""
+def _names(names: list[str]) -> str:
+    return ", ".join(names) or "-"
+
+
+def table(results: Results, grids: dict[str, Any]) -> str:
+    """The report: per task and offset, per schedule and offset, then the two figures."""
     lines = [
         "Regret in target units (1 point, 3% of a loss, 5% of an MSE; negative: better than "
         "the best fixed LR; `*`: below it beyond seed noise); ratio = steps to the fixed LR's "
@@ -173,51 +210,80 @@ def table(results: dict[str, dict[tuple[str, float], Cell]], oracles: dict[str, 
         "|---|---|---|" + "---|" * len(KINDS),
     ]
     for name, cells in results.items():
-        o = _oracle(oracles[name])
-        task = CEILING_TASKS[name]
+        summary = grids[name]["summary"]
         for offset in OFFSETS:
-            parts = []
-            for kind in KINDS:
-                c = cells.get((kind, offset))
-                if c is None:
-                    parts.append("-")
-                    continue
-                parts.append(f"{c.regret:+.2f}{'*' if c.below else ''} / {_ratio(c)}")
+            parts = [
+                "-"
+                if (c := cells.get((kind, offset))) is None
+                else f"{c.regret:+.2f}{'*' if c.below else ''} / {_ratio(c)}"
+                for kind in KINDS
+            ]
             lines.append(
-                f"| {name} | {o['lr']:.3g} ({o['steps_to_final']} / {task.steps}) | "
-                f"x10^{offset:+g} | " + " | ".join(parts) + " |"
+                f"| {name} | {summary['lr']:.3g} ({summary['steps_to_final']} / "
+                f"{CEILING_TASKS[name].steps}) | x10^{offset:+g} | " + " | ".join(parts) + " |"
             )
-    lines += ["", *summary(results)]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *per_config(results), "", *figures(results)]) + "\n"
 
 
-def summary(results: dict[str, dict[tuple[str, float], Cell]]) -> list[str]:
-    """The two figures, in hindsight and leave-one-task-out."""
+def per_config(results: Results) -> list[str]:
+    """Per schedule and offset: median regret over the suite's tasks, counts over all."""
+    suite = [n for n in results if n in TASKS]
+    best = Counter(best_onecycle(results).values())
+    lines = [
+        f"| schedule | peak | median regret ({len(suite)} suite tasks) | below beyond noise "
+        f"| <= 0.5x | one-cycle's best peak here ({len(results)} tasks) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in KINDS:
+        for offset in OFFSETS:
+            cells = [cs[(kind, offset)] for cs in results.values() if (kind, offset) in cs]
+            if not cells:
+                continue
+            in_suite = [results[n][(kind, offset)] for n in suite if (kind, offset) in results[n]]
+            median = f"{statistics.median(c.regret for c in in_suite):+.2f}" if in_suite else "-"
+            lines.append(
+                f"| {kind} | x10^{offset:+g} | {median} | {sum(c.below for c in cells)}/"
+                f"{len(cells)} | {sum(c.fast for c in cells)}/{len(cells)} | "
+                + (str(best[offset]) if kind == "onecycle" else "")
+                + " |"
+            )
+    return lines
+
+
+def figures(results: Results) -> list[str]:
+    """The claim's two figures, in hindsight and leave-one-task-out."""
     n = len(results)
-    best_oc = {
-        name: min(
-            (o for o in OFFSETS if ("onecycle", o) in cells),
-            key=lambda o, cells=cells: cells[("onecycle", o)].regret,
-        )
-        for name, cells in results.items()
-    }
-    below_hind = [name for name, o in best_oc.items() if results[name][("onecycle", o)].below]
-    fast_hind = [name for name, cells in results.items() if any(_fast(c) for c in cells.values())]
+    best = best_onecycle(results)
+    below_hind = [name for name, o in best.items() if results[name][("onecycle", o)].below]
+    fast_hind = [name for name, cells in results.items() if any(c.fast for c in cells.values())]
     oc_choice = loto_onecycle(results)
-    below_loto = [n_ for n_, o in oc_choice.items() if results[n_][("onecycle", o)].below]
+    below_loto = [m for m, o in oc_choice.items() if results[m][("onecycle", o)].below]
     fast_choice = loto_fast(results)
-    fast_loto = [n_ for n_, k in fast_choice.items() if _fast(results[n_].get(k))]
-    picked = statistics.mode(fast_choice.values())
+    fast_loto = [m for m, k in fast_choice.items() if (c := results[m].get(k)) and c.fast]
+    oc_loto, fast_loto_cell = "-", "-"
+    if oc_choice:
+        offsets = ", ".join(sorted({f"{o:+g}" for o in oc_choice.values()}))
+        oc_loto = (
+            f"{len(below_loto)}/{len(oc_choice)}: {_names(below_loto)} (offset chosen: {offsets})"
+        )
+    if fast_choice:
+        kind, offset = statistics.mode(fast_choice.values())
+        fast_loto_cell = (
+            f"{len(fast_loto)}/{len(fast_choice)}: {_names(fast_loto)} "
+            f"(most chosen: {kind} at x10^{offset:+g})"
+        )
     return [
         "| figure | hindsight (best peak per task) | leave-one-task-out |",
         "|---|---|---|",
-        f"| one-cycle below the fixed LR beyond noise | {len(below_hind)}/{n}: "
-        f"{', '.join(below_hind) or '-'} | {len(below_loto)}/{n}: {', '.join(below_loto) or '-'}"
-        f" (offset chosen: {', '.join(sorted({f'{o:+g}' for o in oc_choice.values()}))}) |",
+        f"| one-cycle below the fixed LR beyond noise | {len(below_hind)}/{len(best)}: "
+        f"{_names(below_hind)} | {oc_loto} |",
         f"| triangular2 / one-cycle <= 0.5x the fixed LR's steps | {len(fast_hind)}/{n}: "
-        f"{', '.join(fast_hind) or '-'} | {len(fast_loto)}/{n}: {', '.join(fast_loto) or '-'}"
-        f" (most chosen: {picked[0]} at x10^{picked[1]:+g}) |",
+        f"{_names(fast_hind)} | {fast_loto_cell} |",
     ]
+
+
+def _report(store: Store, grids: dict[str, Any], tasks: list[Task], read_only: bool) -> str:
+    return table(measure(store, tasks, grids, read_only), grids)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,11 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     return oracle_tasks_cli(
         "schedule_ceiling",
         "The schedules' ceiling: peaks set from the best fixed LR",
-        "torch 1 thread; trains what the cache lacks",
         CEILING_TASKS,
-        lambda store, oracle, tasks, read_only: table(
-            measure(store, tasks, oracle, read_only), oracle
-        ),
+        _report,
         argv,
     )
 

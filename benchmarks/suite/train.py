@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,22 @@ def steps_to_reach(curve: list[tuple[int, float]], target: float, higher_is_bett
         if (value >= target) if higher_is_better else (value <= target):
             return step
     return -1
+
+
+def mean_curve(runs: Sequence[RunResult]) -> list[tuple[int, float]]:
+    """The runs' mean metric at each evaluated step (runs of one budget share their steps)."""
+    steps = [s for s, _ in runs[0].curve]
+    return [(s, statistics.fmean(r.curve[i][1] for r in runs)) for i, s in enumerate(steps)]
+
+
+def reach_ratio(
+    curve: list[tuple[int, float]], target: float, higher_is_better: bool, own_steps: int
+) -> tuple[int, float | None]:
+    """The first step ``curve`` reaches ``target`` (``-1``: never), and that step over
+    ``own_steps`` (the fixed LR's own first step at its final metric; ``None`` when either
+    is not positive): the CLR claim's "steps to the fixed LR's final metric" ratio."""
+    reach = steps_to_reach(curve, target, higher_is_better)
+    return reach, (reach / own_steps if reach > 0 and own_steps > 0 else None)
 
 
 def set_threads(n: int = 2) -> None:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from benchmarks.suite.noise_floor import (
+    TaskCurve,
     best_aim,
     floor,
+    local_means,
     main,
     regret_curve,
     spread_over_two,
     table,
 )
+from benchmarks.suite.run import lr_key
+from benchmarks.suite.store import Store
+from benchmarks.suite.tasks import TASKS
 
 
 def test_the_floor_of_a_v_is_the_mean_absolute_scatter() -> None:
@@ -59,21 +65,44 @@ def test_the_table_counts_tasks_over_one_unit() -> None:
     def steep(x: np.ndarray) -> np.ndarray:
         return 10.0 * np.abs(x + 1.0)  # best at 0.1
 
-    text = table({"a": (flat, 0.01), "b": (steep, 0.1)})
-    assert "| **tasks over 1** | | | 0 | 1 | 1 | | 1 |" in text
-    assert "| a | 0.01 | 0.00 / 0.00, 0.00 / 0.00 | 0.00 | 0.00 | 0.00 | +0.00 | 0.00 |" in text
-    assert "| b | 0.1 | 3.00 / 1.00, 1.00 / 3.00 |" in text
+    text = table({"a": TaskCurve(flat, 0.01, 6), "b": TaskCurve(steep, 0.1, 4)})
+    assert "| **tasks over 1** | | | | 0 | 1 | 1 | | 1 |" in text
+    assert (
+        "| a | 0.01 | 6/6 | 0.00 / 0.00, 0.00 / 0.00 | 0.00 | 0.00 | 0.00 | +0.00 | 0.00 |" in text
+    )
+    assert "| b | 0.1 | 4/6 | 3.00 / 1.00, 1.00 / 3.00 |" in text
 
 
-def test_the_command_reads_the_committed_grid_and_names_bad_tasks(
+def test_only_points_with_every_seed_cached_count(tmp_path: Path) -> None:
+    task = TASKS["diabetes-mlp-adam"]
+    store = Store(tmp_path)
+    for seed, final in enumerate((0.5, 0.6, 0.7)):  # 0.1 decades above 0.001: all seeds
+        store.put(task, "train", lr_key(0.001259, seed), {**_record(final)})
+    store.put(task, "train", lr_key(0.001585, 0), _record(9.0))  # 0.2 above: one seed only
+    assert local_means(store, task, 0.001, read_only=True) == {0.001259: pytest.approx(0.6)}
+
+
+def _record(final: float) -> dict[str, object]:
+    return {"final": final, "curve": [], "diverged": False, "wall_s": 0.0, "curve_kind": "final"}
+
+
+def test_the_command_reads_a_grid_file_and_names_bad_tasks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    name = "diabetes-mlp-adam"
+    grids = tmp_path / "grids.json"
+    summary = {"lr": 0.001, "metric": 0.5, "grid": {"0.0001": 0.6, "0.001": 0.5, "0.01": 0.55}}
+    grids.write_text(
+        json.dumps({name: {"fingerprint": TASKS[name].fingerprint(), "summary": summary}})
+    )
     out = tmp_path / "floor.md"
-    args = ["--tasks", "diabetes-mlp-adam", "--read-only", "--cache-dir", str(tmp_path)]
-    assert main([*args, "--out", str(out)]) == 0
+    common = ["--read-only", "--cache-dir", str(tmp_path), "--oracle-file", str(grids)]
+    assert main(["--tasks", name, *common, "--out", str(out)]) == 0
     text = out.read_text()
-    assert text.startswith("# The regret today's noise leaves an unbiased LR")
-    assert "| diabetes-mlp-adam | 0.000316 |" in text  # the grid alone: nothing trained
+    assert text.startswith("# The regret today's noise leaves an aim at the best LR")
+    assert "| diabetes-mlp-adam | 0.001 | 0/6 |" in text  # the grid alone: nothing trained
+    assert main(["--tasks", "digits-mlp-sgd", *common]) == 2  # no grid for it in the file
+    assert "skipped digits-mlp-sgd" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--tasks", "no-such-task"])
     assert "unknown task(s) ['no-such-task']" in capsys.readouterr().err
