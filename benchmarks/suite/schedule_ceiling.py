@@ -10,7 +10,7 @@ phase builds them (:func:`.clr.make_schedule`: whole cycles fitted to the run; `
 the same schedule fitted to half the budget and trained for half of it), 3 seeds, the
 oracle's seeds and batches. No range test is involved: at the library's 1:4 ratio and
 with these four schedules, no reading of a curve can choose a better peak than the best
-of these, up to their half-decade spacing.
+of these, up to their spacing (a quarter decade from 1x to 10x).
 
 Two readings, scored as the CLR report scores its runs (:func:`.clr.noise_gap`;
 :func:`.train.reach_ratio` on the 3-seed mean curve):
@@ -49,8 +49,9 @@ from .store import NotCachedError, Store
 from .tasks import LONG_TASKS, TASKS, Task, tolerance
 from .train import RunResult, mean_curve, reach_ratio
 
-OFFSETS = (-0.5, 0.0, 0.5, 1.0, 1.5)
-"""Peaks tried, in decades from the oracle's best fixed LR."""
+OFFSETS = (-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+"""Peaks tried, in decades from the oracle's best fixed LR (quarter decades where the
+best peaks lie)."""
 KINDS = ("onecycle", "onecycle-half", "triangular2", "triangular2-half")
 """Schedules tried: over the budget, and fitted to half of it."""
 BASE_RATIO = 4.0
