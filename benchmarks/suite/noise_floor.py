@@ -23,7 +23,8 @@ the suite's targets are from what today's noise allows.
 
 The seed spread (max / min of three calls' LRs, target <= 2x):
 :math:`P(\text{spread} > 2) = P(R_3 > \log_{10} 2 / \sigma)`, :math:`R_3` the range of
-three standard normals, computed by the same sum; over :math:`n` tasks, independent,
+three standard normals, simulated as ``replicate_noise`` simulates it
+(:func:`.replicate_noise.spread_chances`, a fixed seed); over :math:`n` tasks, independent,
 :math:`(1 - P)^n` within 2x on all. The replicate calls share the model's
 initialisation, so across seeds the spread can only be larger: these are lower bounds.
 
@@ -51,7 +52,7 @@ import numpy as np
 
 from .cli import oracle_tasks_cli
 from .expected_regret import regret_units
-from .replicate_noise import TWO
+from .replicate_noise import spread_chances
 from .run import Config, fixed_run
 from .store import NotCachedError, Store
 from .tasks import TASKS, Task
@@ -115,19 +116,6 @@ def best_aim(curve: RegretCurve, best_x: float, sigma: float) -> tuple[float, fl
     return float(AIMS[i]), float(values[i])
 
 
-def spread_over_two(sigma: float, calls: int = 3) -> float:
-    """``P(max / min of `calls` LRs > 2)`` for independent normal log10 LRs of sd ``sigma``.
-
-    For three calls: the range exceeds ``d`` unless all lie within a window of width
-    ``d`` starting at the smallest; ``P(R <= d) = n \\int \\phi(z) (\\Phi(z + d) -
-    \\Phi(z))^{n-1} dz``, summed over :data:`NODES`.
-    """
-    d = TWO / sigma
-    cdf = np.vectorize(lambda z: 0.5 * math.erfc(-z / math.sqrt(2.0)))
-    inside = calls * np.sum(WEIGHTS * (cdf(NODES + d) - cdf(NODES)) ** (calls - 1))
-    return float(1.0 - inside)
-
-
 @dataclass(frozen=True)
 class TaskCurve:
     """One task's measured regret curve.
@@ -157,7 +145,12 @@ def curves(
     return out
 
 
-def _summary_row(label: str, values: dict[float, list[float]], aimed: list[float], fn: Any) -> str:
+def _summary_row(
+    label: str,
+    values: dict[float, list[float]],
+    aimed: list[float],
+    fn: Callable[[list[float]], float],
+) -> str:
     return (
         f"| **{label}** | | | | "
         + " | ".join(f"{fn(v):.2f}" for v in values.values())
@@ -201,8 +194,9 @@ def table(measured: dict[str, TaskCurve]) -> str:
         "| noise (decades) | P(3-call spread > 2x) | P(every one of the tasks within 2x) |",
         "|---|---|---|",
     ]
+    rng = np.random.default_rng(0)
     for s in SIGMAS:
-        p = spread_over_two(s)
+        _, p = spread_chances(s, 3, rng)
         spread.append(f"| {s:g} | {p:.1%} | {(1.0 - p) ** len(aimed):.1%} |")
     return "\n".join(rows + spread) + "\n"
 

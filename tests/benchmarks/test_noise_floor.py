@@ -15,9 +15,9 @@ from benchmarks.suite.noise_floor import (
     local_means,
     main,
     regret_curve,
-    spread_over_two,
     table,
 )
+from benchmarks.suite.replicate_noise import spread_chances
 from benchmarks.suite.run import lr_key
 from benchmarks.suite.store import Store
 from benchmarks.suite.tasks import TASKS
@@ -41,12 +41,16 @@ def test_the_best_aim_leans_away_from_the_cliff() -> None:
     assert value < floor(cliff, 0.0, 0.15)
 
 
-def test_the_three_call_spread_matches_a_simulation() -> None:
+def test_the_spread_rows_are_replicate_noise_s_simulation() -> None:
+    def flat(x: np.ndarray) -> np.ndarray:
+        return np.zeros_like(x)
+
+    text = table({"a": TaskCurve(flat, 0.01, 6), "b": TaskCurve(flat, 0.1, 6)})
     rng = np.random.default_rng(0)
-    logs = rng.normal(0.0, 0.15, size=(200_000, 3))
-    simulated = float(np.mean(logs.max(axis=1) - logs.min(axis=1) > math.log10(2.0)))
-    assert spread_over_two(0.15) == pytest.approx(simulated, abs=0.005)
-    assert spread_over_two(0.075) < 0.02 < 0.5 < spread_over_two(0.3)
+    for sigma in (0.075, 0.15, 0.3):
+        _, over = spread_chances(sigma, 3, rng)
+        assert f"| {sigma:g} | {over:.1%} | {(1.0 - over) ** 2:.1%} |" in text
+    assert "| 0.15 | 33." in text  # P(range of 3 normals > log10(2) / 0.15) = 0.331
 
 
 def test_the_curve_joins_the_grid_and_the_local_points() -> None:
