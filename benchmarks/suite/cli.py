@@ -144,15 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown task(s) {unknown}; choose from {list(ALL_TASKS)}", file=sys.stderr)
         return 2
-    available = []
-    for name in cfg.tasks:
-        try:
-            ALL_TASKS[name].split()
-            available.append(name)
-        except datasets.DataUnavailableError as exc:
-            notes.append(f"**{name} skipped**: {exc}")
-            print(f"skipping {name}: {exc}", file=sys.stderr)
-    cfg.tasks = available
+    cfg.tasks = [task.name for task in with_data([ALL_TASKS[name] for name in cfg.tasks], notes)]
     cfg.read_only = args.report_only
     store = Store(args.cache_dir, oracle_file)
     t0 = time.perf_counter()
@@ -162,6 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def with_data(tasks: list[Task], notes: list[str]) -> list[Task]:
+    """The tasks whose data loads; for each other, a line in ``notes`` and on stderr."""
+    available = []
+    for task in tasks:
+        try:
+            task.split()
+            available.append(task)
+        except datasets.DataUnavailableError as exc:
+            notes.append(f"**{task.name} skipped**: {exc}")
+            print(f"skipping {task.name}: {exc}", file=sys.stderr)
+    return available
 
 
 def cached_records_cli(
@@ -236,13 +241,17 @@ def oracle_tasks_cli(
             print(f"skipped {name}: no grid for it in {args.oracle_file}", file=sys.stderr)
             continue
         chosen.append(tasks[name])
+    notes: list[str] = []
+    if not args.read_only:  # training needs the data; reading the cache does not
+        chosen = with_data(chosen, notes)
     if not chosen:
-        print(f"no task has a grid in {args.oracle_file}: nothing to report", file=sys.stderr)
+        print("nothing to report: every task was skipped", file=sys.stderr)
         return 2
     set_threads(args.threads)
     table = report(Store(args.cache_dir, args.oracle_file), grids, chosen, args.read_only)
     command = shlex.join(["python", "-m", f"benchmarks.suite.{module}", *given])
     how = "read from the cache" if args.read_only else "trains what the cache lacks"
     threads = f"torch {args.threads} thread{'s' if args.threads > 1 else ''}"
-    _emit(f"# {title}\n\nCommand: `{command}` ({threads}; {how})\n\n" + table, args.out)
+    skipped = "".join(f"{note}\n\n" for note in notes)
+    _emit(f"# {title}\n\nCommand: `{command}` ({threads}; {how})\n\n{skipped}" + table, args.out)
     return 0

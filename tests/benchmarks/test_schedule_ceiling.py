@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from benchmarks.suite.data import DataUnavailableError
 from benchmarks.suite.schedule_ceiling import (
     CEILING_TASKS,
     Cell,
@@ -143,3 +144,20 @@ def test_the_command_reports_from_a_grid_file_and_refuses_without_one(
     assert main([*common, "--oracle-file", str(stale)]) == 2
     err = capsys.readouterr().err
     assert f"skipped {name}" in err and "nothing to report" in err
+
+
+def test_tasks_without_their_data_are_skipped_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "friedman3-bnmlp-adamw"
+    task = CEILING_TASKS[name]
+
+    def missing(self: object) -> None:
+        raise DataUnavailableError("no friedman3 here")
+
+    monkeypatch.setattr(type(task), "split", missing)
+    grids = _grid_file(tmp_path, name, task.fingerprint())
+    args = ["--tasks", name, "--cache-dir", str(tmp_path / "cache"), "--oracle-file", str(grids)]
+    assert main(args) == 2  # nothing trained, nothing to report
+    err = capsys.readouterr().err
+    assert f"skipping {name}: no friedman3 here" in err and "every task was skipped" in err
